@@ -1,0 +1,148 @@
+"""Public entry points for one deployment: its memory plan and its performance estimate.
+
+Both accept a model id or a :class:`ModelArchitecture`, and a GPU name or a :class:`GPUSpec`;
+invalid options raise :class:`~gpurec_core.errors.WorkloadError` naming the option.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from pydantic import ValidationError
+
+from gpurec_core.errors import WorkloadError
+from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
+
+ModelLike = Union[str, "ModelArchitecture"]  # noqa: F821
+GPULike = Union[str, GPUSpec]
+
+ENGINES = ("vllm", "sglang", "trtllm")
+
+
+def as_model(model: ModelLike, hf_token: Optional[str] = None):
+    """A ModelArchitecture for an id/path, or the object itself."""
+    from gpurec_core.architecture import ModelArchitecture
+
+    if isinstance(model, ModelArchitecture):
+        return model
+    if not isinstance(model, str) or not model.strip():
+        raise WorkloadError(f"model must be a model id, a path or a ModelArchitecture, got {model!r}")
+    return ModelArchitecture(model.strip(), hf_token=hf_token)
+
+
+def as_gpu(gpu: GPULike) -> GPUSpec:
+    """A GPUSpec for a name or alias, or the object itself."""
+    if isinstance(gpu, GPUSpec):
+        return gpu
+    if not isinstance(gpu, str) or not gpu.strip():
+        raise WorkloadError(f"gpu must be a GPU name (see `gpurec gpus`) or a GPUSpec, got {gpu!r}")
+    from gpurec_core.plugins import gpu_catalog
+
+    return gpu_catalog().get(gpu.strip())
+
+
+def _build(kind, what: str, **fields):
+    """Construct a pydantic value, turning a validation error into a WorkloadError naming the option."""
+    try:
+        return kind(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or what
+        value = first.get("input")
+        raise WorkloadError(f"invalid {what} option {field}={value!r}: {first['msg']}") from None
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        from gpurec_core.errors import did_you_mean
+
+        raise WorkloadError(f"unknown engine {engine!r}.{did_you_mean(str(engine), ENGINES)} Choose one of {', '.join(ENGINES)}")
+    return engine
+
+
+def make_parallelism(tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+                     expert_parallel_size: int = 1, data_parallel_size: int = 1) -> Parallelism:
+    return _build(Parallelism, "parallelism", tensor_parallel_size=tensor_parallel_size,
+                  pipeline_parallel_size=pipeline_parallel_size, expert_parallel_size=expert_parallel_size,
+                  data_parallel_size=data_parallel_size)
+
+
+def plan_memory(
+    model: ModelLike,
+    gpu: GPULike,
+    *,
+    tensor_parallel_size: int = 1,
+    pipeline_parallel_size: int = 1,
+    expert_parallel_size: int = 1,
+    max_model_len: Optional[int] = None,
+    gpu_memory_utilization: float = 0.9,
+    dtype: Optional[str] = None,
+    quantization: Optional[str] = None,
+    kv_cache_dtype: Optional[str] = None,
+    max_num_batched_tokens: Optional[int] = None,
+    max_num_seqs: Optional[int] = None,
+    engine: str = "vllm",
+    hf_token: Optional[str] = None,
+) -> MemoryPlan:
+    """Per-GPU memory plan of one deployment, in the engine's own accounting (GiB, rank 0).
+
+    ``dtype`` ('bf16', 'fp16', 'fp32') and ``quantization`` ('fp8', ...) are vLLM's runtime
+    options: they change the precision the checkpoint is served in. ``max_model_len`` defaults
+    to the model's maximum context.
+    """
+    arch = as_model(model, hf_token)
+    spec = as_gpu(gpu)
+    check_engine(engine)
+    parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
+    precision = arch.resolve_precision(quantization or dtype, kv_cache_dtype)
+    context = max_model_len if max_model_len is not None else arch.max_context_length()
+    workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
+                      max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
+                      max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, precision=precision)
+    from gpurec_core.plugins import estimate_memory
+
+    return estimate_memory(arch, spec, parallelism, workload, engine)
+
+
+def estimate_performance(
+    model: ModelLike,
+    gpu: GPULike,
+    *,
+    tensor_parallel_size: int = 1,
+    pipeline_parallel_size: int = 1,
+    expert_parallel_size: int = 1,
+    input_length: int,
+    output_length: int,
+    concurrency: Union[int, str] = 1,
+    precision: Optional[str] = None,
+    kv_cache_dtype: Optional[str] = None,
+    max_model_len: Optional[int] = None,
+    gpu_memory_utilization: float = 0.9,
+    engine: str = "vllm",
+    estimator: str = "roofline",
+    hf_token: Optional[str] = None,
+) -> PerformanceEstimate:
+    """Serving performance of one deployment at ``concurrency`` users in a closed loop.
+
+    ``concurrency="max"`` estimates the saturation point: the largest concurrency the KV pool
+    holds at ``input_length + output_length`` tokens per request.
+    """
+    arch = as_model(model, hf_token)
+    spec = as_gpu(gpu)
+    check_engine(engine)
+    parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
+    resolved = arch.resolve_precision(precision, kv_cache_dtype)
+    base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
+                gpu_memory_utilization=gpu_memory_utilization, precision=resolved)
+    workload = _build(Workload, "workload", concurrency=1, **base)
+    from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
+
+    memory = estimate_memory(arch, spec, parallelism, workload, engine)
+    if concurrency == "max":
+        users = max(1, int(memory.kv_cache_tokens // max(1, workload.input_length + workload.output_length)))
+        workload = _build(Workload, "workload", concurrency=users, **base)
+    else:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
+        workload = _build(Workload, "workload", concurrency=concurrency, **base)
+    return _estimate(arch, spec, parallelism, workload, memory, estimator)

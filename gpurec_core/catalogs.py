@@ -1,0 +1,34 @@
+"""Where the bundled catalogs (GPUs, models, engines) live.
+
+An installed wheel carries them as ``gpurec_core/_catalogs``; a source tree or an editable
+install reads the repository's top-level ``catalogs/`` directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def catalog_path(kind: str) -> Path:
+    """Directory of one catalog kind: ``"gpus"``, ``"models"`` or ``"engines"``."""
+    installed = _PACKAGE_DIR / "_catalogs" / kind
+    if installed.is_dir():
+        return installed
+    return _PACKAGE_DIR.parent / "catalogs" / kind
+
+
+def load_toml(path: Path) -> dict:
+    """Parse a TOML file; the caller turns ``tomllib.TOMLDecodeError`` into a CatalogError."""
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+TOMLDecodeError = tomllib.TOMLDecodeError

@@ -1,0 +1,67 @@
+"""The errors a user can meet. Each says what went wrong and what to do next.
+
+Anything that is not a ``GpurecError`` is a bug in gpurec or a plugin and keeps its traceback.
+The CLI prints a ``GpurecError`` as one line and exits with status 2. ``docs/errors.md`` lists
+every class with its fix.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Iterable
+
+
+class GpurecError(Exception):
+    """Base class of every error meant for the user."""
+
+
+class ModelNotFoundError(GpurecError):
+    """A model id or path could not be resolved offline, from the cache or from the Hub."""
+
+
+class GatedModelError(ModelNotFoundError):
+    """The Hub refused a gated or private model because no (or a wrong) token was given."""
+
+
+class ModelConfigError(GpurecError):
+    """A model's config.json is missing a field, has the wrong type, or an impossible value."""
+
+
+class CatalogError(GpurecError):
+    """A GPU or engine catalog file is malformed, or two plugins define the same GPU."""
+
+
+class GPUNotFoundError(CatalogError):
+    """A GPU name matched nothing in the catalog."""
+
+
+class PluginError(GpurecError):
+    """A plugin raised inside a hook, returned the wrong type, or is unusable."""
+
+
+class EstimatorUnavailableError(PluginError):
+    """The chosen estimator is not installed, or cannot handle this model, GPU or precision."""
+
+
+class WorkloadError(GpurecError):
+    """A workload or serving option is impossible (negative lengths, utilization outside (0, 1], ...)."""
+
+
+class EstimationError(GpurecError):
+    """A memory or performance estimate cannot be produced for this combination."""
+
+
+class MeasurementFileError(GpurecError):
+    """A measurement CSV given to ``gpurec validate`` is malformed."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' Did you mean X, Y?' for the closest choices to ``name``, or ''."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    matches = get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    if not matches:
+        matches = [k for k in lowered if name.lower() in k or k in name.lower()][:n]
+    if not matches:
+        return ""
+    return " Did you mean " + ", ".join(lowered[m] for m in matches) + "?"

@@ -1,0 +1,172 @@
+"""A model's HuggingFace config.json, normalised into the facts the memory and speed math need.
+
+``ModelConfig.from_hf_config(raw)`` reads a config dict (multimodal configs: their text config)
+without transformers and without ``trust_remote_code``. Field names follow the common HF names;
+derived facts (attention kind, layer pattern, MoE layout) are spelled out so estimators never
+parse raw configs themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AttentionKind = Literal["MHA", "GQA", "MQA", "MLA"]
+LayerKind = Literal["full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only"]
+"""Token mixer of a decoder layer. ``mlp_only`` is a layer with no token mixer at all (Nemotron-H's
+``-``/``E`` blocks, DeciLM/Nemotron-NAS layers whose attention is a no-op): it holds no KV cache
+and no recurrent state."""
+
+
+class ModelConfig(BaseModel):
+    """Normalised architecture facts of one language model (the text model of a multimodal one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_type: str = Field(description="HF model_type of the text model, e.g. 'llama', 'qwen3_moe'")
+    architectures: tuple[str, ...] = Field(default=(), description="HF architectures list")
+    hidden_size: int = Field(gt=0, description="residual width")
+    num_hidden_layers: int = Field(gt=0, description="decoder layers (MTP/nextn layers excluded)")
+    num_attention_heads: int = Field(gt=0, description="query heads")
+    num_key_value_heads: int = Field(gt=0, description="KV heads (== query heads for MHA, 1 for MQA)")
+    head_dim: int = Field(gt=0, description="per-head dim of q/k (config head_dim, else hidden/heads)")
+    v_head_dim: int = Field(gt=0, description="per-head dim of v (== head_dim except MLA and a few others)")
+    intermediate_size: int = Field(ge=0, description="dense MLP width (0 when every layer is MoE)")
+    vocab_size: int = Field(gt=0, description="vocabulary rows of the embedding")
+    tie_word_embeddings: bool = Field(default=False, description="lm_head shares the embedding")
+    max_position_embeddings: int = Field(gt=0, description="longest context the model supports")
+    torch_dtype: Optional[str] = Field(default=None, description="checkpoint dtype as written ('bfloat16', ...)")
+    hidden_act: str = Field(default="silu", description="MLP activation; gated (3 matrices) unless gated_mlp is False")
+    gated_mlp: bool = Field(default=True, description="MLP has gate+up+down (SwiGLU) rather than up+down")
+    attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2)")
+
+    attention_kind: AttentionKind = Field(description="MHA, GQA, MQA or MLA for the full-attention layers")
+    # MLA (DeepSeek-V2/V3, Kimi K2 ...): KV cache holds one latent of kv_lora_rank + qk_rope_head_dim per layer.
+    kv_lora_rank: Optional[int] = Field(default=None, gt=0)
+    q_lora_rank: Optional[int] = Field(default=None, gt=0)
+    qk_nope_head_dim: Optional[int] = Field(default=None, ge=0)
+    qk_rope_head_dim: Optional[int] = Field(default=None, ge=0)
+
+    layer_types: tuple[LayerKind, ...] = Field(description="kind of each decoder layer, len == num_hidden_layers")
+    sliding_window: Optional[int] = Field(default=None, gt=0, description="window of sliding_attention layers, tokens")
+    # Linear attention (Qwen3-Next/3.5 gated DeltaNet, MiniMax lightning ...) and Mamba-2 state per layer.
+    linear_num_key_heads: Optional[int] = Field(default=None, gt=0)
+    linear_num_value_heads: Optional[int] = Field(default=None, gt=0)
+    linear_key_head_dim: Optional[int] = Field(default=None, gt=0)
+    linear_value_head_dim: Optional[int] = Field(default=None, gt=0)
+    linear_conv_kernel_dim: Optional[int] = Field(default=None, gt=0)
+    mamba_num_heads: Optional[int] = Field(default=None, gt=0)
+    mamba_head_dim: Optional[int] = Field(default=None, gt=0)
+    mamba_state_size: Optional[int] = Field(default=None, gt=0)
+    mamba_n_groups: Optional[int] = Field(default=None, gt=0)
+    mamba_conv_kernel: Optional[int] = Field(default=None, gt=0)
+
+    # Mixture of experts. moe_layers[i] says whether layer i's MLP is MoE.
+    num_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer (0 = dense)")
+    num_experts_per_tok: int = Field(default=0, ge=0, description="routed experts active per token")
+    num_shared_experts: int = Field(default=0, ge=0, description="always-active shared experts per MoE layer")
+    moe_intermediate_size: int = Field(default=0, ge=0, description="width of one routed expert")
+    shared_expert_intermediate_size: int = Field(default=0, ge=0, description="total width of the shared expert(s)")
+    moe_layers: tuple[bool, ...] = Field(default=(), description="per layer: MLP is MoE")
+
+    # ---- Added for architectures beyond Llama (see docs/models.md). All optional; () / None / False
+    # mean "uniform / absent", so tiny hand-written configs need none of them.
+    layer_num_key_value_heads: tuple[int, ...] = Field(
+        default=(), description="per layer KV heads where layers differ (Gemma 4 global layers, MiMo-V2 "
+        "sliding layers); 0 on layers without attention; () = num_key_value_heads on every attention layer")
+    layer_head_dim: tuple[int, ...] = Field(
+        default=(), description="per layer q/k head dim where layers differ (Gemma 4 global layers use "
+        "global_head_dim); () = head_dim everywhere")
+    layer_v_head_dim: tuple[int, ...] = Field(
+        default=(), description="per layer v head dim where layers differ; () = v_head_dim everywhere")
+    layer_intermediate_sizes: tuple[int, ...] = Field(
+        default=(), description="per layer dense-MLP width (0 = the layer has no dense MLP, e.g. Nemotron-H "
+        "mixer blocks, or it is MoE); () = intermediate_size on every non-MoE layer")
+    layer_kv_compress_ratios: tuple[int, ...] = Field(
+        default=(), description="DeepSeek-V4: per layer, tokens per compressed KV entry (4 = CSA, 128 = HCA, "
+        "0 = the layer only attends its sliding window); () = no KV compression")
+    attention_output_bias: bool = Field(default=False, description="o_proj carries a bias (gpt-oss)")
+    qk_norm: Optional[Literal["per_head", "per_layer"]] = Field(
+        default=None, description="learned RMSNorm on q and k: over head_dim (Qwen3, Gemma 3) or over the "
+        "whole projection (MiniMax-M2 'per_layer'); None = no learned q/k norm")
+    attention_output_gate: Optional[Literal["per_head", "elementwise"]] = Field(
+        default=None, description="sigmoid gate on the attention output computed from the layer input "
+        "(Qwen3-Next/3.5 'elementwise' doubles q_proj; Step-3.7 'per_head')")
+    attention_k_eq_v: bool = Field(
+        default=False, description="full-attention layers use K as V (Gemma 4): no v_proj on those layers")
+    attention_sinks: bool = Field(default=False, description="one learned sink logit per head per layer (gpt-oss)")
+    index_n_heads: Optional[int] = Field(
+        default=None, gt=0, description="sparse-attention indexer heads (DeepSeek-V3.2/V4, GLM-5 DSA, MiniMax-M3)")
+    index_head_dim: Optional[int] = Field(default=None, gt=0, description="indexer head dim (its K cache width per token)")
+    index_topk: Optional[int] = Field(default=None, gt=0, description="tokens (or blocks) each query attends after indexing")
+    indexer_layers: tuple[bool, ...] = Field(
+        default=(), description="per layer: has a sparse-attention indexer; () = every attention layer when index_n_heads is set")
+    o_lora_rank: Optional[int] = Field(default=None, gt=0, description="DeepSeek-V4 grouped low-rank output projection rank")
+    o_groups: Optional[int] = Field(default=None, gt=0, description="DeepSeek-V4 output-projection groups")
+    hc_mult: int = Field(default=1, gt=0, description="hyper-connection residual streams (DeepSeek-V4: 4; 1 = plain residual)")
+    linear_attention_kind: Optional[Literal["gated_deltanet", "kimi_delta"]] = Field(
+        default=None, description="form of the linear_attention layers: Qwen3-Next/3.5 Gated DeltaNet or "
+        "Kimi Delta Attention")
+    mlp_bias: bool = Field(default=False, description="MLP and expert projections carry biases (gpt-oss experts)")
+    router_bias: bool = Field(
+        default=False, description="router has a per-expert bias vector (gpt-oss bias, DeepSeek/MiniMax "
+        "e_score_correction_bias)")
+    shared_expert_gate: bool = Field(default=False, description="sigmoid gate (hidden_size -> 1) on the shared expert (Qwen3-Next/3.5)")
+    moe_latent_size: Optional[int] = Field(
+        default=None, gt=0, description="routed experts work in this latent width, with hidden->latent->hidden "
+        "projections around them (Nemotron-3 Super/Ultra, Kimi K3)")
+    norms_per_layer: int = Field(
+        default=2, ge=0, description="hidden_size-wide norm weight vectors per decoder layer (2 pre-norm; 4 "
+        "Gemma sandwich norms; 1 Nemotron-H blocks)")
+    num_mtp_layers: int = Field(
+        default=0, ge=0, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
+        "and not counted in parameters (usable for speculative decoding)")
+
+    quantization_config: Optional[dict[str, Any]] = Field(default=None, description="config.json quantization_config, verbatim")
+    hf_quant_config: Optional[dict[str, Any]] = Field(default=None, description="hf_quant_config.json (ModelOpt), verbatim")
+    is_multimodal: bool = Field(default=False, description="the config wraps a text_config")
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def is_hybrid(self) -> bool:
+        return any(kind in ("linear_attention", "mamba") for kind in self.layer_types)
+
+    @property
+    def num_layers_of(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for kind in self.layer_types:
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def kv_heads_of_layer(self, i: int) -> int:
+        """KV heads of layer ``i`` (0 when the layer has no attention)."""
+        if self.layer_types[i] in ("mamba", "linear_attention", "mlp_only"):
+            return 0
+        return self.layer_num_key_value_heads[i] if self.layer_num_key_value_heads else self.num_key_value_heads
+
+    def head_dim_of_layer(self, i: int) -> int:
+        """q/k head dim of layer ``i``."""
+        return self.layer_head_dim[i] if self.layer_head_dim else self.head_dim
+
+    def v_head_dim_of_layer(self, i: int) -> int:
+        """v head dim of layer ``i``."""
+        return self.layer_v_head_dim[i] if self.layer_v_head_dim else self.v_head_dim
+
+    def dense_intermediate_size_of_layer(self, i: int) -> int:
+        """Dense-MLP width of layer ``i``; 0 when the layer's MLP is MoE or absent."""
+        if self.layer_intermediate_sizes:
+            return self.layer_intermediate_sizes[i]
+        if self.moe_layers and self.moe_layers[i]:
+            return 0
+        return self.intermediate_size
+
+    @classmethod
+    def from_hf_config(cls, raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any]] = None) -> "ModelConfig":
+        """Normalise a config.json dict. Raises ModelConfigError naming the bad field."""
+        from gpurec_core._config_parse import parse_hf_config
+
+        return parse_hf_config(raw, hf_quant_config)

@@ -1,0 +1,269 @@
+"""The value types that flow through gpurec's hooks.
+
+Units are in the field names: memory in GiB (2**30 bytes) — including the seed's ``*_gb``
+names, which are kept for compatibility and documented as GiB — latency in ms, throughput in
+tokens/s for the whole deployment, bandwidth in TB/s (10**12 bytes/s), compute in dense
+TFLOPS (10**12 FLOP/s), prices in USD.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+WeightPrecisionName = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "nvfp4", "mxfp4"]
+KVCacheDtypeName = Literal["fp32", "fp16", "bf16", "fp8"]
+Bottleneck = Literal["compute", "memory", "communication", "unknown"]
+
+#: Bytes per element of each named dtype (storage only, no scales).
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "nvfp4": 0.5,
+    "mxfp4": 0.5,
+}
+
+
+class _Value(BaseModel):
+    """Frozen, strict, self-describing value object."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GPUSpec(_Value):
+    """One accelerator model, as a serving engine sees it.
+
+    ``memory_gb`` (the seed's name) is the engine-visible memory in GiB, e.g. 79.19 for an
+    H100 80GB; the vendor's marketing figure is ``memory_marketing_gb``. Every figure in the
+    bundled catalog has an entry in ``sources`` naming where it came from.
+    """
+
+    name: str = Field(description="canonical name, e.g. 'H100'", min_length=1)
+    memory_gib: float = Field(
+        alias="memory_gb",
+        gt=0,
+        le=100_000,
+        description="memory a serving engine can allocate, GiB (the seed calls it memory_gb)",
+    )
+    tflops: Optional[float] = Field(
+        default=None, gt=0, description="the seed's 'peak FP32 TFLOPS' figure (non-tensor FP32)"
+    )
+    compute_capability: str = Field(default="", description="CUDA compute capability or vendor ISA, e.g. '9.0', 'gfx942'")
+    release_year: Optional[int] = Field(default=None, ge=1990, le=2100, description="year of first release")
+    manufacturer: str = Field(default="NVIDIA", description="vendor")
+
+    aliases: tuple[str, ...] = Field(default=(), description="other names accepted in lookups (case-insensitive)")
+    architecture: Optional[str] = Field(default=None, description="micro-architecture, e.g. 'Hopper'")
+    form_factor: Optional[str] = Field(default=None, description="SXM5, PCIe, OAM, superchip ...")
+    memory_marketing_gb: Optional[float] = Field(default=None, gt=0, description="vendor memory figure, GB as marketed")
+    memory_type: Optional[str] = Field(default=None, description="HBM3, GDDR6 ...")
+    bandwidth_tb_s: Optional[float] = Field(default=None, gt=0, le=1000, description="peak memory bandwidth, TB/s")
+    tf32_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense TF32 tensor TFLOPS")
+    bf16_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense BF16/FP16 tensor TFLOPS")
+    fp16_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP16 tensor TFLOPS where it differs from BF16 (e.g. V100, T4 have no BF16)")
+    fp8_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP8 tensor TFLOPS; absent when the chip has no FP8 unit")
+    fp4_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP4 tensor TFLOPS; absent when the chip has no FP4 unit")
+    int8_tops_dense: Optional[float] = Field(default=None, gt=0, description="dense INT8 tensor TOPS")
+    interconnect: Optional[str] = Field(default=None, description="GPU-to-GPU link, e.g. 'NVLink 4', 'PCIe Gen4'")
+    interconnect_gb_s: Optional[float] = Field(default=None, gt=0, description="GPU-to-GPU bandwidth per GPU, GB/s, bidirectional total as vendors quote it")
+    gpus_per_node: int = Field(default=8, ge=1, le=576, description="GPUs in one server / NVLink domain used for TP")
+    tdp_w: Optional[float] = Field(default=None, gt=0, description="board power, W")
+    price_usd_per_hour: Optional[float] = Field(default=None, gt=0, description="dated indicative price per GPU-hour, USD")
+    price_date: Optional[str] = Field(default=None, description="date the price was read, YYYY-MM-DD")
+    confidence: Literal["high", "medium", "low"] = Field(default="medium", description="how well the figures are sourced")
+    notes: str = Field(default="", description="caveats")
+    sources: dict[str, str] = Field(default_factory=dict, description="field name -> source of that figure")
+    provided_by: str = Field(default="", description="plugin that provided this spec (filled by the manager)")
+
+    @property
+    def memory_gb(self) -> float:
+        """The seed's name for the engine-visible memory, in GiB."""
+        return self.memory_gib
+
+    @property
+    def bf16_tflops(self) -> Optional[float]:
+        """Half-precision dense tensor TFLOPS (BF16, or FP16 on chips without BF16)."""
+        return self.bf16_tflops_dense or self.fp16_tflops_dense
+
+    def tensor_tflops(self, compute_dtype: str) -> Optional[float]:
+        """Dense tensor throughput for a compute dtype, or None when the chip lacks that unit."""
+        table = {
+            "fp32": self.tf32_tflops_dense or self.tflops,
+            "fp16": self.fp16_tflops_dense or self.bf16_tflops_dense,
+            "bf16": self.bf16_tflops_dense,
+            "fp8": self.fp8_tflops_dense,
+            "int8": self.int8_tops_dense,
+            "fp4": self.fp4_tflops_dense,
+            "nvfp4": self.fp4_tflops_dense,
+            "mxfp4": self.fp4_tflops_dense,
+        }
+        return table.get(compute_dtype)
+
+    @property
+    def supports_fp8(self) -> bool:
+        """True when the chip has FP8 tensor units (needed for an FP8 KV cache and W8A8-FP8)."""
+        return self.fp8_tflops_dense is not None
+
+    def matches(self, name: str) -> bool:
+        """True when ``name`` is this GPU's name or an alias, ignoring case, '-', '_' and spaces."""
+        key = normalize_gpu_name(name)
+        return key == normalize_gpu_name(self.name) or any(key == normalize_gpu_name(a) for a in self.aliases)
+
+
+def normalize_gpu_name(name: str) -> str:
+    """Lookup key for a GPU name: lower case, without '-', '_', ' ' and a leading 'nvidia'/'amd'."""
+    key = "".join(ch for ch in name.lower() if ch.isalnum() or ch == ".")
+    for prefix in ("nvidia", "amd", "intel"):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+class Precision(_Value):
+    """How a model's weights and KV cache are stored and computed.
+
+    ``weight_bytes_per_param`` is the storage cost of a *quantized* linear weight including its
+    scales and zero points; modules left unquantized (embeddings, lm_head, norms, routers,
+    ``modules_to_not_convert``) cost ``unquantized_bytes_per_param``.
+    """
+
+    weight: WeightPrecisionName = Field(description="precision of the quantized linear weights")
+    weight_bytes_per_param: float = Field(gt=0, le=8, description="bytes per quantized weight, scales included")
+    unquantized_dtype: WeightPrecisionName = Field(default="bf16", description="dtype of modules left unquantized")
+    unquantized_bytes_per_param: float = Field(default=2.0, gt=0, le=8, description="bytes per unquantized parameter")
+    compute_dtype: str = Field(default="bf16", description="dtype the matmuls run in (bf16, fp16, fp8, fp4, int8)")
+    quant_method: Optional[str] = Field(default=None, description="awq, gptq, fp8, compressed-tensors, modelopt, mxfp4 ... or None")
+    modules_not_quantized: tuple[str, ...] = Field(default=(), description="name patterns kept unquantized")
+    kv_cache_dtype: KVCacheDtypeName = Field(default="bf16", description="dtype of the KV cache")
+    kv_cache_bytes: float = Field(default=2.0, gt=0, le=4, description="bytes per KV-cache element")
+    source: str = Field(default="", description="which config field decided this")
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.quant_method is not None or self.weight in ("fp8", "int8", "int4", "nvfp4", "mxfp4")
+
+
+class Parallelism(_Value):
+    """A parallel layout of one model replica (and how many replicas)."""
+
+    tensor_parallel_size: int = Field(default=1, ge=1, le=1024, description="GPUs sharing each layer")
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=1024, description="pipeline stages")
+    expert_parallel_size: int = Field(default=1, ge=1, le=1024, description="GPUs the MoE experts are spread over (1: experts are TP-sharded)")
+    data_parallel_size: int = Field(default=1, ge=1, le=100_000, description="independent replicas")
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @property
+    def total_gpus(self) -> int:
+        return self.gpus_per_replica * self.data_parallel_size
+
+
+class Workload(_Value):
+    """What is served and how the engine is configured for it.
+
+    ``concurrency`` is the number of users in a closed loop (each sends its next request when
+    the last one ends). ``precision`` is the resolved precision the deployment uses.
+    """
+
+    input_length: int = Field(default=1024, ge=1, le=100_000_000, description="prompt tokens per request")
+    output_length: int = Field(default=512, ge=1, le=100_000_000, description="generated tokens per request")
+    concurrency: int = Field(default=1, ge=1, le=10_000_000, description="concurrent requests (closed loop)")
+    max_model_len: Optional[int] = Field(default=None, ge=1, le=100_000_000, description="engine --max-model-len; None = input + output")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="fraction of GPU memory the engine may use")
+    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="engine token budget per step; None = engine default")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="engine max sequences per step; None = engine default")
+    precision: Precision = Field(description="resolved weight/KV precision for this deployment")
+
+    @property
+    def context_length(self) -> int:
+        """The longest sequence the engine must hold: max_model_len, or input + output."""
+        return self.max_model_len or (self.input_length + self.output_length)
+
+
+class MemoryPlan(_Value):
+    """Per-GPU memory accounting in the engine's own terms (GiB, rank 0)."""
+
+    engine: str = Field(description="engine profile used (vllm, sglang, trtllm)")
+    total_gib: float = Field(ge=0, description="engine-visible GPU memory")
+    budget_gib: float = Field(ge=0, description="memory the engine may use (total x utilization)")
+    weights_gib: float = Field(ge=0, description="weights on this GPU")
+    activation_gib: float = Field(ge=0, description="peak activation memory of the profiling step")
+    non_torch_gib: float = Field(ge=0, description="CUDA context, NCCL buffers and other non-torch memory")
+    cuda_graph_gib: float = Field(ge=0, description="CUDA-graph memory, taken from the headroom after the budget")
+    kv_cache_gib: float = Field(description="KV-cache pool; negative means the model does not fit")
+    kv_cache_tokens: int = Field(ge=0, description="tokens the KV pool holds (whole blocks)")
+    kv_bytes_per_token: float = Field(ge=0, description="KV bytes per token on this GPU, all layers")
+    block_size: int = Field(default=16, ge=1, description="KV block size in tokens")
+    max_model_len: int = Field(ge=1, description="the context length the plan is for")
+    max_concurrency: float = Field(ge=0, description="requests of max_model_len tokens the pool holds at once")
+    fits: bool = Field(description="weights, activations and one full-length request fit")
+    reason: str = Field(default="", description="why it does not fit, or ''")
+    notes: tuple[str, ...] = Field(default=(), description="assumptions made")
+
+    @model_validator(mode="after")
+    def _finite(self) -> "MemoryPlan":
+        for name, value in self:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} is not finite")
+        return self
+
+
+class PerformanceEstimate(_Value):
+    """Estimated serving performance of one deployment (the seed's fields first)."""
+
+    time_to_first_token_ms: Optional[float] = Field(default=None, ge=0, description="mean TTFT, ms")
+    inter_token_latency_ms: Optional[float] = Field(default=None, ge=0, description="mean time between output tokens, ms")
+    throughput_tokens_per_sec: Optional[float] = Field(default=None, ge=0, description="output tokens/s of the whole deployment")
+    max_batch_size: Optional[int] = Field(default=None, ge=0, description="largest decode batch the engine runs")
+    max_concurrent_requests: Optional[int] = Field(default=None, ge=0, description="requests the KV pool holds at the workload's context length")
+    error: Optional[str] = Field(default=None, description="why the estimate could not be made")
+
+    e2e_latency_ms: Optional[float] = Field(default=None, ge=0, description="TTFT + (output_length - 1) x ITL, ms")
+    input_tokens_per_sec: Optional[float] = Field(default=None, ge=0, description="prompt tokens/s processed by the deployment")
+    requests_per_sec: Optional[float] = Field(default=None, ge=0, description="completed requests/s")
+    concurrency: Optional[int] = Field(default=None, ge=1, description="concurrency the estimate is for")
+    bottleneck: Bottleneck = Field(default="unknown", description="what limits the decode step")
+    estimator: str = Field(default="", description="estimator that produced this")
+    breakdown: dict[str, float] = Field(default_factory=dict, description="named components, ms")
+
+    @property
+    def ttft_ms(self) -> Optional[float]:
+        return self.time_to_first_token_ms
+
+    @property
+    def itl_ms(self) -> Optional[float]:
+        return self.inter_token_latency_ms
+
+    @property
+    def output_tokens_per_sec(self) -> Optional[float]:
+        return self.throughput_tokens_per_sec
+
+    @property
+    def max_concurrency(self) -> Optional[int]:
+        return self.max_concurrent_requests
+
+    @field_validator("time_to_first_token_ms", "inter_token_latency_ms", "throughput_tokens_per_sec",
+                     "e2e_latency_ms", "input_tokens_per_sec", "requests_per_sec")
+    @classmethod
+    def _finite(cls, value: Optional[float]) -> Optional[float]:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be finite")
+        return value
+
+
+class EstimatorInfo(_Value):
+    """An estimator a plugin offers, and whether it can run on this machine."""
+
+    name: str = Field(min_length=1, description="name users pass as estimator=...")
+    usable: bool = Field(description="True when it can run here")
+    description: str = Field(default="", description="one line on what it is")
+    reason: str = Field(default="", description="why it is not usable, and how to fix it")
+    provided_by: str = Field(default="", description="plugin that provides it (filled by the manager)")

@@ -1,0 +1,91 @@
+"""Read and validate GPU catalog TOML files.
+
+A file holds ``[[gpu]]`` tables whose keys are :class:`gpurec_core.GPUSpec` field names and a
+``[gpu.sources]`` table naming the source of each figure. Bundled files must source every
+numeric figure; user files may omit sources (their figures are then labelled "user catalog").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gpurec_core.catalogs import TOMLDecodeError, load_toml
+from gpurec_core.errors import CatalogError
+from gpurec_core.models import GPUSpec, normalize_gpu_name
+
+_NUMERIC_FIELDS = tuple(
+    name for name, info in GPUSpec.model_fields.items()
+    if name not in ("release_year", "gpus_per_node") and "float" in str(info.annotation)
+)
+
+
+def _entry_label(entry: object, index: int) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"gpu #{index + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+
+
+def load_catalog_file(path: Path, *, require_sources: bool) -> list[GPUSpec]:
+    """Parse one catalog file into GPUSpecs; errors name the file, the entry and the field."""
+    try:
+        data = load_toml(path)
+    except FileNotFoundError:
+        raise CatalogError(f"GPU catalog file {path} does not exist (named by GPUREC_GPU_CATALOG?)") from None
+    except TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read: {exc.strerror}") from None
+    entries = data.get("gpu", [])
+    unknown = sorted(set(data) - {"gpu"})
+    if unknown:
+        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; GPUs go in [[gpu]] tables")
+    if not isinstance(entries, list):
+        raise CatalogError(f"{path}: 'gpu' must be an array of tables ([[gpu]])")
+    specs = []
+    for index, entry in enumerate(entries):
+        label = _entry_label(entry, index)
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{path}: {label} must be a table")
+        fields = dict(entry)
+        fields.pop("override", None)
+        try:
+            spec = GPUSpec(**fields)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "?"
+            raise CatalogError(
+                f"{path}: {label}, field {field!r}: {error['msg']} (got {error.get('input')!r})"
+            ) from None
+        except TypeError as exc:
+            raise CatalogError(f"{path}: {label}: {exc}") from None
+        if require_sources:
+            missing = [f for f in _NUMERIC_FIELDS if getattr(spec, f) is not None and f not in spec.sources]
+            if missing:
+                raise CatalogError(f"{path}: {label}: no source for {', '.join(missing)}; add them under [gpu.sources]")
+        else:
+            sources = {f: f"user catalog {path}" for f in _NUMERIC_FIELDS if getattr(spec, f) is not None}
+            sources.update(spec.sources)
+            spec = spec.model_copy(update={"sources": sources})
+        specs.append(spec)
+    return specs
+
+
+def _keys(spec: GPUSpec) -> set[str]:
+    return {normalize_gpu_name(spec.name), *(normalize_gpu_name(a) for a in spec.aliases)}
+
+
+def merge_user_entries(specs: list[GPUSpec], user_specs: list[GPUSpec], path: Path) -> tuple[list[GPUSpec], list[str]]:
+    """Add user GPUs; one that shares a name or alias with an earlier GPU replaces it (reported)."""
+    merged = list(specs)
+    notices = []
+    for user in user_specs:
+        clashing = [s for s in merged if _keys(s) & _keys(user)]
+        for old in clashing:
+            merged.remove(old)
+            notices.append(f"GPU {old.name!r} overridden by {user.name!r} from {path}")
+        if clashing:
+            note = f"overrides {', '.join(o.name for o in clashing)} from {path}"
+            user = user.model_copy(update={"notes": (user.notes + "; " if user.notes else "") + note})
+        merged.append(user)
+    return merged, notices
