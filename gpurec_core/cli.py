@@ -149,3 +149,123 @@ def _silence_library_noise() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+
+
+# -- models -------------------------------------------------------------------------------------
+@cli.command("models")
+@json_option
+def models_command(as_json: bool) -> None:
+    """List the bundled offline model catalog."""
+    from gpurec_core.resolve import list_catalog_models
+
+    models = list_catalog_models()
+    if as_json:
+        _echo_json(models)
+        return
+    rows = [[m["id"], ", ".join(m.get("aliases", [])), _fmt(m.get("published_params") and m["published_params"] / 1e9, 2)]
+            for m in models]
+    _console().print(_table(f"{len(models)} bundled models (work offline)", ["model", "aliases", "published B params"], rows))
+
+
+@cli.command("model")
+@click.argument("model")
+@click.option("--gpu", default="H100", show_default=True, help="GPU name or alias")
+@click.option("--tensor-parallel-size", "-tp", default=1, show_default=True, type=int)
+@click.option("--pipeline-parallel-size", "-pp", default=1, show_default=True, type=int)
+@click.option("--max-model-len", type=int, default=None, help="context the KV pool must hold (default: the model's maximum)")
+@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True)
+@click.option("--dtype", default=None, help="runtime dtype override: bf16, fp16, fp32")
+@click.option("--quantization", default=None, help="runtime quantization, e.g. fp8")
+@click.option("--kv-cache-dtype", default=None, help="auto or fp8")
+@click.option("--max-num-batched-tokens", type=int, default=None)
+@click.option("--max-num-seqs", type=int, default=None)
+@click.option("--engine", default="vllm", show_default=True, type=click.Choice(["vllm", "sglang", "trtllm"]))
+@json_option
+def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_parallel_size: int,
+                  max_model_len: Optional[int], gpu_memory_utilization: float, dtype: Optional[str],
+                  quantization: Optional[str], kv_cache_dtype: Optional[str], max_num_batched_tokens: Optional[int],
+                  max_num_seqs: Optional[int], engine: str, as_json: bool) -> None:
+    """Analyse a model: parameters, precision, and the per-GPU memory plan of one layout."""
+    from gpurec_core.api import as_model, plan_memory
+
+    arch = as_model(model)
+    plan = plan_memory(arch, gpu, tensor_parallel_size=tensor_parallel_size,
+                       pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
+                       gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, quantization=quantization,
+                       kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
+                       max_num_seqs=max_num_seqs, engine=engine)
+    params = arch.parameters
+    facts = {
+        "model_id": arch.model_id, "source": arch.source, "model_type": arch.config.model_type,
+        "num_parameters": arch.num_parameters, "active_parameters": arch.active_parameters,
+        "attention": arch.attention_kind, "layers": arch.config.num_hidden_layers,
+        "layer_kinds": arch.config.num_layers_of, "moe": arch.is_moe,
+        "experts": arch.config.num_experts, "experts_per_token": arch.config.num_experts_per_tok,
+        "precision": arch.precision.model_dump(), "max_context_length": arch.max_context_length(),
+        "possible_tensor_parallel_sizes": arch.possible_tensor_parallel_sizes(engine),
+        "parameter_breakdown": params.model_dump(),
+    }
+    if as_json:
+        _echo_json({"model": facts, "memory_plan": plan.model_dump(), "gpu": gpu,
+                    "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size})
+        return
+    console = _console()
+    rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())]
+            for k, v in facts.items() if k not in ("precision", "parameter_breakdown")]
+    rows.append(["precision", f"{arch.precision.weight} weights ({arch.precision.weight_bytes_per_param:g} B/param), "
+                              f"KV {arch.precision.kv_cache_dtype}, {arch.precision.source}"])
+    console.print(_table(arch.model_id, ["fact", "value"], rows))
+    plan_rows = [[k, v] for k, v in plan.model_dump().items() if k not in ("notes",)]
+    plan_rows += [["note", n] for n in plan.notes]
+    console.print(_table(f"memory plan per GPU ({engine}, {gpu}, TP{tensor_parallel_size} PP{pipeline_parallel_size}; GiB)",
+                         ["field", "value"], plan_rows))
+
+
+# -- validate -----------------------------------------------------------------------------------
+@cli.command("validate")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@click.option("--estimator", "estimators", multiple=True, default=("roofline",), show_default=True,
+              help="estimator for serving files; repeat to compare")
+@click.option("--worst", default=10, show_default=True, help="worst rows to show")
+@json_option
+def validate_command(csv_file: str, estimators: tuple[str, ...], worst: int, as_json: bool) -> None:
+    """Predict every row of a measurement CSV and report the error per metric."""
+    from gpurec_core.validate import validate_file
+
+    reports = {name: validate_file(csv_file, estimator=name) for name in estimators}
+    if as_json:
+        data = {name: r.model_dump(mode="json") for name, r in reports.items()}
+        _echo_json(next(iter(data.values())) if len(data) == 1 else data)
+        return
+    console = _console()
+    for name, report in reports.items():
+        _print_report(console, f"{csv_file} — estimator {name}" if len(reports) > 1 else csv_file, report, worst)
+
+
+def _print_report(console, title: str, report, worst: int) -> None:
+    def metric_rows(metrics: dict) -> list[list[str]]:
+        return [[m, str(s.get("n")), _fmt(s.get("median_ape"), 2, "%"), _fmt(s.get("p90_ape"), 2, "%"),
+                 _fmt(s.get("max_ape"), 2, "%") if s.get("max_ape") is not None else "-"] for m, s in metrics.items()]
+
+    data = report.model_dump(mode="json")
+    console.print(_table(f"{title}: absolute percentage error per metric", ["metric", "n", "median", "p90", "max"],
+                         metric_rows(data["metrics"])))
+    for group in ("by_engine", "by_model"):
+        rows = []
+        for key, metrics in (data.get(group) or {}).items():
+            rows += [[key] + r for r in metric_rows(metrics)]
+        if rows:
+            console.print(_table(group.replace("_", " "), ["group", "metric", "n", "median", "p90", "max"], rows))
+    worst_rows = (data.get("worst") or [])[:worst]
+    if worst_rows:
+        console.print(_table("worst rows", ["model", "config", "metric", "measured", "predicted", "APE"],
+                             [[r.get("model"), r.get("config"), r.get("metric"), _fmt(r.get("measured"), 2),
+                               _fmt(r.get("predicted"), 2), _fmt(r.get("ape"), 1, "%")] for r in worst_rows]))
+    errors = [r for r in data.get("rows", []) if r.get("error")]
+    if errors:
+        console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")
+
+
+from gpurec_core.cli_recommend import recommend_command  # noqa: E402
+
+cli.add_command(recommend_command)

@@ -30,8 +30,8 @@ def provide_gpu_specs() -> Iterable["GPUSpec"]:
     """Return the GPUs this plugin knows.
 
     Every plugin's result is collected and merged by the plugin manager. Two plugins that
-    define the same name (or an alias of each other) are an error naming both, unless the later
-    spec sets ``override = true`` in its catalog (it is then reported in ``gpurec plugins``).
+    define the same name (or an alias of each other) are an error naming both; to replace a
+    bundled GPU, users name a TOML file in ``GPUREC_GPU_CATALOG`` (the replacement is reported).
 
     :return: an iterable of :class:`gpurec_core.GPUSpec`; an empty one when the plugin has none.
 

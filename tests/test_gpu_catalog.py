@@ -1,0 +1,115 @@
+"""The bundled GPU catalog and user TOML catalogs (figures checked against vendor datasheets)."""
+
+from pathlib import Path
+
+import pytest
+
+from gpurec_core import get_gpu_spec, list_available_gpus
+from gpurec_core.errors import CatalogError, GPUNotFoundError
+from gpurec_core.plugins import gpu_catalog
+
+FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
+SEED_NAMES = ["A100", "A100_40GB", "B100", "B200", "H100", "H200", "L20", "L40", "L40S", "V100"]
+
+
+def test_seed_names_all_present():
+    names = list_available_gpus()
+    for name in SEED_NAMES:
+        assert name in names
+
+
+def test_catalog_size_and_vendors():
+    specs = gpu_catalog().specs
+    assert len(specs) >= 30
+    assert {"NVIDIA", "AMD", "Intel"} <= {s.manufacturer for s in specs}
+
+
+def test_every_figure_has_a_source():
+    from gpurec_toml_catalog.loader import _NUMERIC_FIELDS
+
+    for spec in gpu_catalog().specs:
+        for field in _NUMERIC_FIELDS:
+            if getattr(spec, field) is not None:
+                assert spec.sources.get(field), f"{spec.name}.{field} has no source"
+
+
+def test_h100_datasheet_figures():
+    # NVIDIA H100 SXM datasheet: 3.35 TB/s HBM3, 989 dense BF16 TFLOPS (1,979 with sparsity), NVLink 900 GB/s;
+    # vLLM 0.19.0 start-up logs on H100 80GB report 79.19 GiB total.
+    h100 = get_gpu_spec("H100")
+    assert h100.memory_gb == pytest.approx(79.19)
+    assert h100.bandwidth_tb_s == pytest.approx(3.35)
+    assert h100.bf16_tflops_dense == pytest.approx(989.4, rel=0.01)
+    assert h100.interconnect_gb_s == 900
+
+
+def test_a100_is_80gb_sxm_and_a100_40gb_exists():
+    # NVIDIA A100 datasheet: 80GB SXM 2,039 GB/s; 40GB SXM 1,555 GB/s.
+    assert get_gpu_spec("A100").bandwidth_tb_s == pytest.approx(2.039)
+    assert get_gpu_spec("A100_40GB").bandwidth_tb_s == pytest.approx(1.555)
+
+
+def test_no_fp8_on_ampere():
+    assert get_gpu_spec("A100").fp8_tflops_dense is None
+    assert not get_gpu_spec("A100").supports_fp8
+
+
+@pytest.mark.parametrize("alias", ["h100_sxm", "H100-80GB", "nvidia-h100", "h100"])
+def test_aliases_case_insensitive(alias):
+    assert get_gpu_spec(alias).name == "H100"
+
+
+def test_mi300x_by_lower_case():
+    # AMD Instinct MI300X: 192 GB HBM3, 5.3 TB/s.
+    spec = get_gpu_spec("mi300x")
+    assert spec.manufacturer == "AMD"
+    assert spec.bandwidth_tb_s == pytest.approx(5.3)
+
+
+def test_unknown_gpu_suggests():
+    with pytest.raises(GPUNotFoundError, match="H100"):
+        get_gpu_spec("H1000")
+
+
+def test_user_catalog_adds_gpu(monkeypatch):
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", str(FIXTURES / "custom_gpu.toml"))
+    assert get_gpu_spec("lab-card-96").name == "LAB_CARD"
+    assert "LAB_CARD" in list_available_gpus()
+
+
+def test_user_catalog_override_is_reported(monkeypatch):
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", str(FIXTURES / "override_h100.toml"))
+    with pytest.warns(UserWarning, match="H100.*overridden"):
+        spec = get_gpu_spec("H100")
+    assert spec.memory_gb == 79.0
+    assert "overrides H100" in spec.notes
+
+
+def test_schema_error_names_file_entry_field(monkeypatch):
+    path = FIXTURES / "bad_type.toml"
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", str(path))
+    with pytest.raises(CatalogError) as info:
+        list_available_gpus()
+    message = str(info.value)
+    assert str(path) in message and "BROKEN" in message and "memory_gib" in message
+
+
+def test_invalid_toml_is_catalog_error(monkeypatch):
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", str(FIXTURES / "not_toml.toml"))
+    with pytest.raises(CatalogError, match="not valid TOML"):
+        list_available_gpus()
+
+
+def test_missing_user_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", str(tmp_path / "nope.toml"))
+    with pytest.raises(CatalogError, match="does not exist"):
+        list_available_gpus()
+
+
+def test_several_user_files(monkeypatch):
+    import os
+
+    monkeypatch.setenv("GPUREC_GPU_CATALOG", os.pathsep.join([str(FIXTURES / "custom_gpu.toml"), str(FIXTURES / "override_h100.toml")]))
+    with pytest.warns(UserWarning):
+        names = list_available_gpus()
+    assert "LAB_CARD" in names
