@@ -1,0 +1,281 @@
+"""Recommendation results: one candidate deployment, and the ranked list with the seed's methods.
+
+Memory is in GiB (the seed's ``*_gb`` names included), latency in ms, throughput in output
+tokens/s for the whole deployment, money in USD. ``to_dict()`` keys are stable and documented
+in ``docs/recommend.schema.json``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpurec_core.models import GPUSpec, MemoryPlan, PerformanceEstimate
+
+CostBasis = Literal["usd_per_million_output_tokens", "usd_per_hour", "gpu_memory_proxy"]
+
+
+class GPURecommendation(BaseModel):
+    """One GPU type in one parallel layout (the seed's fields first)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gpu_spec: GPUSpec = Field(description="the accelerator")
+    tensor_parallel_size: int = Field(ge=1, description="TP degree")
+    total_gpus: int = Field(ge=1, description="GPUs for the whole deployment (TP x PP x replicas)")
+    model_fits: bool = Field(description="weights, activations and batch_size requests of context_length fit")
+    memory_per_gpu_gb: float = Field(description="weights per GPU, GiB")
+    available_memory_for_kv_gb: float = Field(description="KV-cache pool per GPU, GiB")
+    max_concurrent_requests: int = Field(ge=0, description="requests of context_length tokens the KV pool holds")
+
+    pipeline_parallel_size: int = Field(default=1, ge=1, description="pipeline stages (across nodes when > 1)")
+    expert_parallel_size: int = Field(default=1, ge=1, description="GPUs the experts are spread over (1: TP-sharded)")
+    data_parallel_size: int = Field(default=1, ge=1, description="replicas needed for the target load")
+    nodes: int = Field(default=1, ge=1, description="servers needed")
+    memory: MemoryPlan = Field(description="the full per-GPU memory plan")
+    reasons: tuple[str, ...] = Field(default=(), description="why it does not fit or misses an SLO")
+
+    @property
+    def layout(self) -> str:
+        """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel."""
+        text = f"TP{self.tensor_parallel_size}"
+        if self.pipeline_parallel_size > 1:
+            text += f"xPP{self.pipeline_parallel_size}"
+        if self.expert_parallel_size > 1:
+            text += f" EP{self.expert_parallel_size}"
+        if self.data_parallel_size > 1:
+            text += f" x{self.data_parallel_size} replicas"
+        return text
+
+
+class Cost(BaseModel):
+    """What a deployment costs, from the catalog's dated price per GPU-hour."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_hour: Optional[float] = Field(default=None, ge=0, description="all GPUs, per hour")
+    usd_per_million_output_tokens: Optional[float] = Field(default=None, ge=0, description="at the loaded throughput")
+    usd_per_million_input_tokens: Optional[float] = Field(default=None, ge=0, description="at the loaded throughput")
+    price_date: Optional[str] = Field(default=None, description="date of the GPU price")
+    proxy_gpu_memory_gib: float = Field(ge=0, description="the seed's proxy when no price is known: GPUs x memory")
+
+    @property
+    def basis(self) -> CostBasis:
+        if self.usd_per_million_output_tokens is not None:
+            return "usd_per_million_output_tokens"
+        if self.usd_per_hour is not None:
+            return "usd_per_hour"
+        return "gpu_memory_proxy"
+
+    def sort_key(self) -> tuple[int, float]:
+        order = {"usd_per_million_output_tokens": 0, "usd_per_hour": 1, "gpu_memory_proxy": 2}[self.basis]
+        value = {"usd_per_million_output_tokens": self.usd_per_million_output_tokens,
+                 "usd_per_hour": self.usd_per_hour, "gpu_memory_proxy": self.proxy_gpu_memory_gib}[self.basis]
+        return order, float(value or 0.0)
+
+
+class SLOResult(BaseModel):
+    """The highest concurrency meeting the TTFT/ITL targets, and the throughput there (goodput)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttft_slo_ms: Optional[float] = None
+    itl_slo_ms: Optional[float] = None
+    meets_at_concurrency_1: bool = Field(description="the SLOs hold for a single user")
+    max_concurrency: int = Field(ge=0, description="highest concurrency meeting both (0: none)")
+    goodput_tokens_per_sec: float = Field(ge=0, description="output tok/s of the deployment at that concurrency")
+
+
+class Deployment(BaseModel):
+    """What the launch command needs to reproduce the plan."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_id: str
+    max_model_len: int
+    gpu_memory_utilization: float
+    quantization: Optional[str] = None
+    dtype: Optional[str] = None
+    kv_cache_dtype: Optional[str] = None
+    engine: str = "vllm"
+
+
+class Recommendation(BaseModel):
+    """One candidate: its layout and memory (``recommendation``) and its speed (``performance``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recommendation: GPURecommendation
+    performance: Optional[PerformanceEstimate] = Field(default=None, description="at the workload's batch_size")
+    saturation: Optional[PerformanceEstimate] = Field(default=None, description="at the largest concurrency the KV pool holds")
+    slo: Optional[SLOResult] = None
+    cost: Cost
+    deployment: Deployment
+
+    @property
+    def meets_slo(self) -> bool:
+        return self.slo is None or self.slo.max_concurrency > 0
+
+    def launch_command(self, engine: str = "vllm") -> str:
+        """The engine command line that reproduces this plan (``vllm`` or ``sglang``)."""
+        rec, dep = self.recommendation, self.deployment
+        if engine == "vllm":
+            args = ["vllm", "serve", dep.model_id, "--tensor-parallel-size", str(rec.tensor_parallel_size)]
+            if rec.pipeline_parallel_size > 1:
+                args += ["--pipeline-parallel-size", str(rec.pipeline_parallel_size)]
+            if rec.expert_parallel_size > 1:
+                args += ["--enable-expert-parallel"]
+            if rec.data_parallel_size > 1:
+                args += ["--data-parallel-size", str(rec.data_parallel_size)]
+            args += ["--max-model-len", str(dep.max_model_len), "--gpu-memory-utilization", f"{dep.gpu_memory_utilization:g}"]
+            if dep.dtype:
+                args += ["--dtype", {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dep.dtype, dep.dtype)]
+            if dep.quantization:
+                args += ["--quantization", dep.quantization]
+            if dep.kv_cache_dtype:
+                args += ["--kv-cache-dtype", dep.kv_cache_dtype]
+        elif engine == "sglang":
+            args = ["python", "-m", "sglang.launch_server", "--model-path", dep.model_id, "--tp", str(rec.tensor_parallel_size)]
+            if rec.pipeline_parallel_size > 1:
+                args += ["--pp-size", str(rec.pipeline_parallel_size)]
+            if rec.expert_parallel_size > 1:
+                args += ["--ep-size", str(rec.expert_parallel_size)]
+            if rec.data_parallel_size > 1:
+                args += ["--dp", str(rec.data_parallel_size)]
+            args += ["--context-length", str(dep.max_model_len), "--mem-fraction-static", f"{dep.gpu_memory_utilization:g}"]
+            if dep.dtype:
+                args += ["--dtype", {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dep.dtype, dep.dtype)]
+            if dep.quantization:
+                args += ["--quantization", dep.quantization]
+            if dep.kv_cache_dtype:
+                args += ["--kv-cache-dtype", "fp8_e4m3" if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype]
+        else:
+            from gpurec_core.errors import WorkloadError
+
+            raise WorkloadError(f"no launch command for engine {engine!r}; choose 'vllm' or 'sglang'")
+        return shlex.join(args)
+
+    def __str__(self) -> str:
+        rec, perf = self.recommendation, self.performance
+        text = f"{rec.gpu_spec.name} {rec.layout} ({rec.total_gpus} GPU{'s' if rec.total_gpus > 1 else ''})"
+        text += ", fits" if rec.model_fits else ", does not fit: " + "; ".join(rec.reasons)
+        if perf is not None and perf.error is None and perf.time_to_first_token_ms is not None:
+            text += f", TTFT {perf.time_to_first_token_ms:.1f} ms, ITL {perf.inter_token_latency_ms:.1f} ms"
+        if self.cost.usd_per_hour is not None:
+            text += f", ${self.cost.usd_per_hour:.2f}/h"
+        if self.cost.usd_per_million_output_tokens is not None:
+            text += f", ${self.cost.usd_per_million_output_tokens:.2f}/M output tokens"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        rec = self.recommendation
+        return {
+            "gpu": rec.gpu_spec.name,
+            "gpu_spec": rec.gpu_spec.model_dump(mode="json"),
+            "tensor_parallel_size": rec.tensor_parallel_size,
+            "pipeline_parallel_size": rec.pipeline_parallel_size,
+            "expert_parallel_size": rec.expert_parallel_size,
+            "data_parallel_size": rec.data_parallel_size,
+            "total_gpus": rec.total_gpus,
+            "nodes": rec.nodes,
+            "layout": rec.layout,
+            "model_fits": rec.model_fits,
+            "memory_per_gpu_gb": rec.memory_per_gpu_gb,
+            "available_memory_for_kv_gb": rec.available_memory_for_kv_gb,
+            "max_concurrent_requests": rec.max_concurrent_requests,
+            "reasons": list(rec.reasons),
+            "memory": rec.memory.model_dump(mode="json"),
+            "performance": None if self.performance is None else self.performance.model_dump(mode="json"),
+            "saturation": None if self.saturation is None else self.saturation.model_dump(mode="json"),
+            "slo": None if self.slo is None else self.slo.model_dump(mode="json"),
+            "cost": {**self.cost.model_dump(mode="json"), "basis": self.cost.basis},
+            "meets_slo": self.meets_slo,
+            "launch": {"vllm": self.launch_command("vllm"), "sglang": self.launch_command("sglang")},
+        }
+
+
+def _rank_key(item: Recommendation) -> tuple:
+    """Default ranking: fits and meets the SLOs first, then cheapest, then fastest."""
+    perf = item.performance
+    ttft = perf.time_to_first_token_ms if perf is not None and perf.time_to_first_token_ms is not None else float("inf")
+    return (not item.recommendation.model_fits, not item.meets_slo, item.cost.sort_key(), ttft)
+
+
+class RecommendationResult:
+    """Ranked candidates with the seed's filters, sorts, summary and to_dict."""
+
+    def __init__(self, recommendations: list[Recommendation], *, model_id: str, workload: dict[str, Any],
+                 precision: str, kv_cache_dtype: str, notes: tuple[str, ...] = ()) -> None:
+        self.recommendations = list(recommendations)
+        self.model_id = model_id
+        self.workload = dict(workload)
+        self.precision = precision
+        self.kv_cache_dtype = kv_cache_dtype
+        self.notes = tuple(notes)
+
+    def _derive(self, items: list[Recommendation]) -> "RecommendationResult":
+        return RecommendationResult(items, model_id=self.model_id, workload=self.workload, precision=self.precision,
+                                    kv_cache_dtype=self.kv_cache_dtype, notes=self.notes)
+
+    def __len__(self) -> int:
+        return len(self.recommendations)
+
+    def __iter__(self):
+        return iter(self.recommendations)
+
+    def __getitem__(self, index: int) -> Recommendation:
+        return self.recommendations[index]
+
+    def filter_fitting_only(self) -> "RecommendationResult":
+        """Only the candidates where the model fits."""
+        return self._derive([r for r in self.recommendations if r.recommendation.model_fits])
+
+    def filter_by_gpu_name(self, name: str) -> "RecommendationResult":
+        """Only candidates on this GPU (name or alias, case-insensitive)."""
+        return self._derive([r for r in self.recommendations if r.recommendation.gpu_spec.matches(name)])
+
+    def filter_meeting_slo(self) -> "RecommendationResult":
+        """Only candidates that fit and meet the SLOs at concurrency 1 or more."""
+        return self._derive([r for r in self.recommendations if r.recommendation.model_fits and r.meets_slo])
+
+    def rank(self) -> "RecommendationResult":
+        """Sort in place by the default ranking: cheapest that fits and meets the SLOs first."""
+        self.recommendations.sort(key=_rank_key)
+        return self
+
+    def sort_by_cost(self) -> "RecommendationResult":
+        """Sort in place by money: $/M output tokens, else $/hour, else the seed's GPUs x memory proxy.
+
+        Candidates priced in dollars come before those ranked only by the proxy.
+        """
+        self.recommendations.sort(key=lambda r: (not r.recommendation.model_fits, r.cost.sort_key()))
+        return self
+
+    def sort_by_performance(self) -> "RecommendationResult":
+        """Sort in place by TTFT (lowest first); candidates without an estimate go last."""
+        def key(r: Recommendation) -> tuple:
+            perf = r.performance
+            ttft = perf.time_to_first_token_ms if perf is not None and perf.time_to_first_token_ms is not None else None
+            return (not r.recommendation.model_fits, ttft is None, ttft or 0.0)
+
+        self.recommendations.sort(key=key)
+        return self
+
+    def summary(self, top: Optional[int] = None) -> str:
+        """A plain-text table: the seed's columns plus layout and cost."""
+        from gpurec_core.formatting import summary_table
+
+        return summary_table(self, top=top)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable, stable keys (schema: docs/recommend.schema.json)."""
+        return {
+            "model_id": self.model_id,
+            "precision": self.precision,
+            "kv_cache_dtype": self.kv_cache_dtype,
+            "workload": self.workload,
+            "notes": list(self.notes),
+            "recommendations": [r.to_dict() for r in self.recommendations],
+        }
