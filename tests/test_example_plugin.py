@@ -27,8 +27,8 @@ def acme_installed():
 def _cli(*args, env=None):
     import os
 
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("GPUREC_DISABLE_PLUGIN_AUTOLOAD", None)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GPUREC_")}
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "gpurec_core", *args], capture_output=True, text=True, env=full_env)
 
 
