@@ -1,0 +1,180 @@
+"""``gpurec validate FILE.csv``: predict every row of a measurement file and report the error.
+
+Two schemas are recognised by their columns (see the data README): memory files (``dtype`` /
+``quantization`` columns, metrics such as ``kv_cache_gib``) are predicted by
+:mod:`gpurec_core.validate_memory`; serving files (``isl`` / ``osl`` columns, metrics ``ttft_ms``,
+``itl_ms``, ``output_tok_s``) by ``gpurec_core.validate_serving`` with the chosen estimator.
+Errors are absolute percentage errors in percent (APE = |predicted - measured| / |measured| x 100).
+
+The JSON shape (``ValidationReport.to_dict()``)::
+
+    {"path": ..., "kind": "memory", "estimator": ..., "n_rows": ..., "n_errors": ...,
+     "metrics":   {"kv_cache_gib": {"n": 31, "median_ape": 0.02, "p90_ape": 0.09, "max_ape": 0.11}, ...},
+     "by_engine": {"vllm": {"kv_cache_gib": {...}, ...}},
+     "by_model":  {"meta-llama/Llama-3.1-8B-Instruct": {"kv_cache_gib": {...}, ...}},
+     "rows":  [{"row": 2, "model": ..., "engine": ..., "config": ..., "metric": ..., "measured": ...,
+                "predicted": ..., "ape": ..., "error": null, "source": ...}, ...],
+     "worst": [... the rows with the largest APE ...]}
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpurec_core.errors import MeasurementFileError
+
+WORST_ROWS = 10
+
+
+class MetricStats(BaseModel):
+    """Error statistics of one metric over the rows that have a prediction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(ge=0, description="rows with a prediction")
+    median_ape: Optional[float] = Field(default=None, description="median absolute percentage error, %")
+    p90_ape: Optional[float] = Field(default=None, description="90th percentile APE, %")
+    max_ape: Optional[float] = Field(default=None, description="largest APE, %")
+
+
+class ValidationRow(BaseModel):
+    """One measured value and its prediction."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    row: int = Field(description="line in the CSV (the header is line 1)")
+    model: str = Field(description="model id of the row")
+    engine: str = Field(description="serving engine of the row")
+    config: str = Field(description="the row's configuration in short")
+    metric: str = Field(description="metric name")
+    measured: float = Field(description="measured value")
+    predicted: Optional[float] = Field(default=None, description="gpurec's prediction, None on error")
+    ape: Optional[float] = Field(default=None, description="absolute percentage error, %")
+    error: Optional[str] = Field(default=None, description="why no prediction could be made")
+    source: str = Field(default="", description="the row's source column")
+
+
+class ValidationReport(BaseModel):
+    """Predictions against a measurement CSV, summarised per metric, engine and model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="the CSV file")
+    kind: str = Field(description="'memory' or 'serving'")
+    estimator: str = Field(description="speed estimator used for serving rows")
+    n_rows: int = Field(ge=0, description="rows read")
+    n_errors: int = Field(ge=0, description="rows without a prediction")
+    metrics: dict[str, MetricStats] = Field(description="metric -> error statistics")
+    by_engine: dict[str, dict[str, MetricStats]] = Field(description="engine -> metric -> statistics")
+    by_model: dict[str, dict[str, MetricStats]] = Field(description="model -> metric -> statistics")
+    rows: list[ValidationRow] = Field(description="every row with its prediction")
+    worst: list[ValidationRow] = Field(description="the rows with the largest APE")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def percentile(values: list[float], q: float) -> Optional[float]:
+    """Linear-interpolated percentile (numpy's default method) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def metric_stats(apes: list[float]) -> MetricStats:
+    return MetricStats(n=len(apes), median_ape=percentile(apes, 0.5), p90_ape=percentile(apes, 0.9),
+                       max_ape=max(apes) if apes else None)
+
+
+def _grouped(rows: list[ValidationRow], key) -> dict[str, dict[str, MetricStats]]:
+    groups: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        bucket = groups.setdefault(key(row), {})
+        values = bucket.setdefault(row.metric, [])
+        if row.ape is not None:
+            values.append(row.ape)
+    return {name: {metric: metric_stats(v) for metric, v in sorted(metrics.items())}
+            for name, metrics in sorted(groups.items())}
+
+
+def read_measurements(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a measurement CSV; MeasurementFileError when it cannot be read."""
+    if not path.is_file():
+        raise MeasurementFileError(f"{path}: no such file")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if None in row:
+                    raise MeasurementFileError(f"{path}: row {line}: more cells than the {len(header)} columns of the header")
+                if any(v is None for v in row.values()):
+                    missing = [k for k, v in row.items() if v is None]
+                    raise MeasurementFileError(f"{path}: row {line}, column {missing[0]!r}: missing cell")
+                rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+    except UnicodeDecodeError as exc:
+        raise MeasurementFileError(f"{path}: not a UTF-8 text CSV ({exc})") from None
+    except csv.Error as exc:
+        raise MeasurementFileError(f"{path}: not a valid CSV: {exc}") from None
+    if not header:
+        raise MeasurementFileError(f"{path}: empty file (expected a header row)")
+    return header, rows
+
+
+def detect_kind(header: list[str], path: Path) -> str:
+    """'memory' (dtype/quantization columns) or 'serving' (isl/osl columns)."""
+    columns = set(header)
+    if "metric" not in columns or "value" not in columns:
+        raise MeasurementFileError(f"{path}: row 1: a measurement file needs 'metric' and 'value' columns; found {sorted(columns)}")
+    if {"isl", "osl"} <= columns:
+        return "serving"
+    if "dtype" in columns or "quantization" in columns:
+        return "memory"
+    raise MeasurementFileError(f"{path}: row 1: cannot tell the schema: memory files have 'dtype'/'quantization' "
+                               "columns, serving files 'isl'/'osl' columns")
+
+
+def validate_file(path: Union[str, Path], estimator: str = "roofline") -> ValidationReport:
+    """Predict every row of a measurement CSV and summarise the errors (see the module docstring)."""
+    path = Path(path)
+    header, raw_rows = read_measurements(path)
+    kind = detect_kind(header, path)
+    if kind == "memory":
+        from gpurec_core.validate_memory import REQUIRED_COLUMNS, predict_rows
+
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise MeasurementFileError(f"{path}: row 1: missing column {missing[0]!r}")
+        predictions = predict_rows(raw_rows, path.parent, estimator, path=str(path))
+    else:
+        from gpurec_core import validate_serving  # written separately; imported only for serving files
+
+        predictions = validate_serving.predict_rows(raw_rows, path.parent, estimator)
+    rows = []
+    for index, record in enumerate(predictions):
+        record = dict(record)
+        record.setdefault("row", index + 2)
+        record.setdefault("source", "")
+        if record.get("ape") is not None and not math.isfinite(record["ape"]):
+            record["ape"] = None
+        rows.append(ValidationRow(**record))
+    apes_by_metric: dict[str, list[float]] = {}
+    for row in rows:
+        values = apes_by_metric.setdefault(row.metric, [])
+        if row.ape is not None:
+            values.append(row.ape)
+    worst = sorted((r for r in rows if r.ape is not None), key=lambda r: -r.ape)[:WORST_ROWS]
+    return ValidationReport(
+        path=str(path), kind=kind, estimator=estimator, n_rows=len(rows),
+        n_errors=sum(1 for r in rows if r.error), metrics={m: metric_stats(v) for m, v in sorted(apes_by_metric.items())},
+        by_engine=_grouped(rows, lambda r: r.engine), by_model=_grouped(rows, lambda r: r.model), rows=rows, worst=worst,
+    )

@@ -1,0 +1,503 @@
+"""Per-GPU memory plans in the engines' own accounting (vLLM faithful; SGLang and TensorRT-LLM profiles).
+
+vLLM 0.19 (vllm/v1/worker/gpu_worker.py ``determine_available_memory``)::
+
+    requested   = ceil(total x gpu_memory_utilization)                      (v1/worker/utils.py request_memory)
+    available   = requested - weights - torch_peak_increase - non_torch_increase
+    num_blocks  = available // page_bytes_of_all_layers (per KV-cache group layout, v1/core/kv_cache_utils.py)
+    num_blocks  = min over pipeline stages (get_kv_cache_configs)
+
+The profile run (v1/worker/gpu_model_runner.py ``profile_run``) executes one forward of
+``max_num_batched_tokens`` tokens split over ``max_num_seqs`` requests and, on the last pipeline
+stage, the sampler on ``max_num_seqs`` rows of logits. CUDA-graph memory is captured afterwards
+from the headroom and is reported beside the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from gpurec_core.memory_math import (
+    GIB,
+    component_bytes,
+    iter_layers_of_stage,
+    kv_heads_per_gpu,
+    layer_kv_bytes_per_token,
+    padded_vocab,
+    recurrent_state_bytes_per_layer,
+    tensor_parallel_problems,
+    weight_components,
+)
+from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
+
+from gpurec_capacity.engine_constants import engine_constants
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights per GPU
+# ---------------------------------------------------------------------------------------------
+
+
+def rope_cache_bytes(cfg: Any, precision: Precision) -> float:
+    """vLLM's rotary ``cos_sin_cache``: ``max_position_embeddings x rotary_dim x dtype bytes``, one per
+    rank (vllm/model_executor/layers/rotary_embedding/base.py ``_compute_cos_sin_cache``, kept in the
+    model dtype). rotary_dim is head_dim (qk_rope_head_dim for MLA)."""
+    if not any(k in ("full_attention", "sliding_attention") for k in cfg.layer_types):
+        return 0.0
+    rotary = cfg.qk_rope_head_dim if cfg.attention_kind == "MLA" and cfg.qk_rope_head_dim else cfg.head_dim
+    return float(cfg.max_position_embeddings * rotary * precision.unquantized_bytes_per_param)
+
+
+def stage_weights_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int) -> float:
+    """Weight bytes on one GPU of pipeline stage ``stage`` (rank 0 of its TP group), as vLLM shards them.
+
+    - Linear layers are split over TP (vllm/model_executor/layers/linear.py), except MLA's
+      ``q_a_proj``/``kv_a_proj_with_mqa`` (``ReplicatedLinear``) and K/V projections whose heads are
+      replicated when t > num_key_value_heads (``QKVParallelLinear``).
+    - Embedding and lm_head rows are padded to a multiple of 64 and split over TP
+      (vocab_parallel_embedding.py); the embedding lives on the first stage, the lm_head on the
+      last (a tied lm_head there holds its own copy when PP > 1).
+    - Routed experts are split over TP, or over EP ranks when expert_parallel_size > 1 (FusedMoE).
+    - Norms and routers are replicated. Decoder layers are split over stages by ``get_pp_indices``.
+    - Plus the rotary cos/sin cache (:func:`rope_cache_bytes`).
+    """
+    cfg, params = model.config, model.parameters
+    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
+    first, last = stage == 0, stage == pp - 1
+    layers = set(iter_layers_of_stage(cfg.num_hidden_layers, pp, stage))
+    vocab_share = padded_vocab(cfg.vocab_size) / cfg.vocab_size / t
+    total = 0.0
+    for comp in weight_components(cfg, params, precision):
+        nbytes = component_bytes(comp, precision)
+        if comp.kind == "embedding":
+            if first or (last and cfg.tie_word_embeddings and pp > 1):
+                total += nbytes * vocab_share
+            continue
+        if comp.kind == "lm_head":
+            if last:
+                total += nbytes * vocab_share
+            continue
+        if comp.layer is None:  # final norm
+            total += nbytes if last else 0.0
+            continue
+        if comp.layer not in layers:
+            continue
+        if comp.kind == "attention":
+            rest = 1.0 - comp.replicated_fraction - comp.kv_fraction
+            g = cfg.kv_heads_of_layer(comp.layer) or cfg.num_key_value_heads
+            kv_share = kv_heads_per_gpu(g, t) / g if g else 1.0 / t
+            total += nbytes * (rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share)
+        elif comp.kind == "routed_experts":
+            total += nbytes / (ep if ep > 1 else t)
+        elif comp.kind in ("router", "norms"):
+            total += nbytes
+        else:
+            total += nbytes / t
+    return total + rope_cache_bytes(cfg, precision)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation peak of vLLM's profile run
+# ---------------------------------------------------------------------------------------------
+
+
+def activation_bytes_per_element(precision: Precision) -> float:
+    """Activations run in the unquantized dtype (bf16/fp16; fp32 models in fp32)."""
+    return precision.unquantized_bytes_per_param
+
+
+def moe_workspace_bytes(cfg: Any, precision: Precision, parallelism: Parallelism, tokens: int) -> float:
+    """The fused-MoE workspace vLLM keeps allocated after the first MoE forward.
+
+    ``FusedMoEModularKernel._allocate_buffers`` takes both buffers from the persistent
+    ``WorkspaceManager`` (vllm/v1/worker/workspace.py), sized by ``TritonExperts.workspace_shapes``
+    (vllm/model_executor/layers/fused_moe/fused_moe.py) for M = all tokens of the step, no chunking:
+    ``ws13 = max(M k max(N/2, K), M K)``, ``ws2 = M k max(N, K)`` with N = 2 x moe_intermediate / t
+    (w13 width on this rank), K = hidden size, k experts per token, in the activation dtype.
+    """
+    if not cfg.is_moe or not cfg.moe_intermediate_size:
+        return 0.0
+    t, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
+    width = cfg.moe_intermediate_size if ep > 1 else cfg.moe_intermediate_size // max(1, t)
+    n = (2 if cfg.gated_mlp else 1) * max(1, width)
+    k_dim = cfg.moe_latent_size or cfg.hidden_size
+    topk = max(1, cfg.num_experts_per_tok)
+    m = tokens
+    ws13 = max(m * topk * max(n // 2, k_dim), m * k_dim)
+    ws2 = m * topk * max(n, k_dim)
+    return float((ws13 + ws2) * activation_bytes_per_element(precision))
+
+
+def forward_elements_per_token(cfg: Any, parallelism: Parallelism, layers: range, hidden_multiple: float) -> float:
+    """Transient activation elements per token at the widest layer of a stage's forward.
+
+    ``3 I/t`` (gate_up output 2I/t plus the SiluAndMul output I/t) for dense MLPs, ``3 I_shared/t``
+    plus fp32 router logits (2E in half-precision units) for MoE layers, ``3 x`` the projection width
+    for linear-attention/Mamba mixers, plus ``(q + 2 kv)/t`` of the QKV projection and
+    ``hidden_multiple x H`` live residual/normed/attention/output buffers (engine constant).
+    """
+    t = parallelism.tensor_parallel_size
+    h = cfg.hidden_size
+    g = kv_heads_per_gpu(cfg.num_key_value_heads, t)
+    qkv = cfg.num_attention_heads * cfg.head_dim / t + 2 * g * cfg.head_dim
+    widest = 0.0
+    for i in layers:
+        kind = cfg.layer_types[i]
+        width = 3.0 * cfg.dense_intermediate_size_of_layer(i) / t
+        if cfg.moe_layers and cfg.moe_layers[i]:
+            width = max(width, 3.0 * cfg.shared_expert_intermediate_size / t + 2.0 * cfg.num_experts)
+        if kind == "linear_attention":
+            proj = 2 * (cfg.linear_num_key_heads or 0) * (cfg.linear_key_head_dim or 0) \
+                + 2 * (cfg.linear_num_value_heads or 0) * (cfg.linear_value_head_dim or 0)
+            width = max(width, 3.0 * proj / t)
+        elif kind == "mamba":
+            inner = (cfg.mamba_num_heads or 0) * (cfg.mamba_head_dim or 0)
+            width = max(width, 3.0 * 2 * inner / t)
+        widest = max(widest, width)
+    return widest + qkv + hidden_multiple * h
+
+
+def sampler_peak_bytes(cfg: Any, precision: Precision, tokens: int, seqs: int, consts: Any) -> float:
+    """Peak of ``_dummy_sampler_run`` on the last stage (vllm/v1/worker/gpu_model_runner.py).
+
+    ``R V_pad b`` logits from ``compute_logits`` (all-gathered over TP) + ``c R V 4`` fp32 copies
+    (``logits.to(float32)``, softmax ``probs``, ``q`` of ``random_sample``; c = 3, or 2 for an fp32
+    model) + the cached top-k/top-p buffer ``num_SMs V 4`` + the forward's hidden states still held
+    by ``profile_run``: ``M H b`` and two ``R H b`` (``last_hidden_states``, ``torch.rand_like``),
+    with R = min(max_num_batched_tokens, max_num_seqs).
+    """
+    b = activation_bytes_per_element(precision)
+    r = min(tokens, seqs)
+    v, vp, h = cfg.vocab_size, padded_vocab(cfg.vocab_size), cfg.hidden_size
+    copies = consts.sampler_fp32_copies.value - (1 if b >= 4 else 0)
+    return (r * vp * b + copies * r * v * 4 + consts.topk_topp_buffer_rows.value * v * 4
+            + tokens * h * b + 2 * r * h * b)
+
+
+def vllm_activation_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int,
+                          tokens: int, seqs: int, consts: Any) -> float:
+    """Torch peak increase of the profile run on one GPU of ``stage``:
+    ``cuBLAS workspace + MoE workspace + max(forward transient, sampler peak on the last stage)``."""
+    cfg = model.config
+    layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, stage)
+    b = activation_bytes_per_element(precision)
+    forward = tokens * forward_elements_per_token(cfg, parallelism, layers, consts.forward_hidden_multiple.value) * b
+    has_moe = any(cfg.moe_layers[i] for i in layers) if cfg.moe_layers else cfg.is_moe
+    workspace = moe_workspace_bytes(cfg, precision, parallelism, tokens) if has_moe else 0.0
+    peak = forward
+    if stage == parallelism.pipeline_parallel_size - 1:
+        peak = max(peak, sampler_peak_bytes(cfg, precision, tokens, seqs, consts))
+    return consts.cublas_workspace_gib.value * GIB + workspace + peak
+
+
+def vllm_non_torch_gib(parallelism: Parallelism, stage: int, consts: Any) -> float:
+    """Non-torch memory of one rank: base + (sampler rank extra on the last stage) + NCCL at TP > 1."""
+    value = consts.non_torch_base_gib.value
+    if stage == parallelism.pipeline_parallel_size - 1:
+        value += consts.non_torch_sampler_rank_gib.value
+    return value + consts.non_torch_tp_gib.at(parallelism.tensor_parallel_size)
+
+
+def vllm_cuda_graph_gib(num_layers_on_stage: int, parallelism: Parallelism, consts: Any) -> float:
+    """CUDA-graph pool (empirical fit, reported beside the budget)."""
+    scale = parallelism.tensor_parallel_size ** (-consts.cuda_graph_tp_exponent.value)
+    return consts.cuda_graph_base_gib.value + consts.cuda_graph_per_layer_gib.value * num_layers_on_stage * scale
+
+
+# ---------------------------------------------------------------------------------------------
+# KV pool layout (vLLM's KV-cache groups)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerSpec:
+    kind: str  # "full", "sliding", "state"
+    page_per_token: float  # bytes per token per layer (attention) or state bytes (state layers)
+    window: Optional[int] = None
+
+
+@dataclass
+class PoolLayout:
+    """How vLLM lays out the KV pool of one rank."""
+
+    page_bytes: float  # bytes of one block of one group-slot (all layers for uniform models)
+    block_size: int
+    slots: int  # tensors sharing the pool (group_size); 1 for uniform models
+    groups: list[tuple[str, Optional[int]]] = field(default_factory=list)  # (kind, window) per group
+    uniform: bool = True
+
+    def num_blocks(self, available: float) -> int:
+        if available <= 0 or self.page_bytes <= 0:
+            return 0
+        return int(available // self.page_bytes // self.slots)
+
+    def tokens(self, blocks: int) -> int:
+        """'GPU KV cache size: N tokens' (kv_cache_utils._report_kv_cache_config)."""
+        n_groups = max(1, len(self.groups)) if not self.uniform else 1
+        return blocks // n_groups * self.block_size
+
+    def blocks_per_request(self, max_model_len: int, max_num_batched_tokens: int) -> int:
+        """Blocks one max_model_len request needs (``max_memory_usage_bytes`` / page)."""
+        total = 0
+        kinds = self.groups or [("full", None)]
+        for kind, window in kinds:
+            if kind == "full":
+                total += cdiv(max_model_len, self.block_size)
+            elif kind == "sliding":
+                tokens = min((window or max_model_len) - 1 + max_num_batched_tokens, max_model_len)
+                total += cdiv(tokens, self.block_size) + 1
+            else:  # recurrent state: one block per request (mamba_cache_mode 'none')
+                total += 1
+        return total
+
+
+def layer_specs(cfg: Any, precision: Precision, parallelism: Parallelism, layers: range) -> list[LayerSpec]:
+    specs: list[LayerSpec] = []
+    t = parallelism.tensor_parallel_size
+    for i in layers:
+        kind = cfg.layer_types[i]
+        if kind in ("full_attention", "sliding_attention"):
+            per = layer_kv_bytes_per_token(cfg, i, precision.kv_cache_bytes, t)
+            if kind == "sliding_attention" and cfg.sliding_window:
+                specs.append(LayerSpec("sliding", per, cfg.sliding_window))
+            else:
+                specs.append(LayerSpec("full", per))
+        elif kind in ("linear_attention", "mamba"):
+            specs.append(LayerSpec("state", recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param, t)))
+    return specs
+
+
+def pool_layout(all_specs: list[LayerSpec], stage_specs: list[LayerSpec], block_size: int) -> PoolLayout:
+    """vLLM's KV-cache grouping (v1/core/kv_cache_utils.py ``get_kv_cache_groups``).
+
+    One attention type (all full, or all sliding with one window): one group, page = sum of the
+    layers' pages (``UniformTypeKVCacheSpecs``). Otherwise (full + sliding, attention + Mamba):
+    layers are grouped by type into groups of ``group_size`` layers (the smallest type count, or the
+    largest when it is < 1.5x the smallest); all groups share one page size — sliding/full pages are
+    unified by raising block_size, Mamba state pages by raising the attention block size to the
+    next multiple of 16 tokens that holds the state (model_executor/models/config.py
+    ``HybridAttentionMambaModelConfig``) — and the pool is cut into ``group_size`` tensors.
+    """
+    kinds = {(s.kind, s.window) for s in all_specs}
+    if not stage_specs:
+        return PoolLayout(page_bytes=0.0, block_size=block_size, slots=1)
+    if len(kinds) == 1 and next(iter(kinds))[0] != "state":
+        kind, window = next(iter(kinds))
+        page = sum(s.page_per_token for s in stage_specs) * block_size
+        return PoolLayout(page_bytes=page, block_size=block_size, slots=1, groups=[(kind, window)], uniform=True)
+    counts: dict[tuple[str, Optional[int]], int] = {}
+    for s in all_specs:
+        counts[(s.kind, s.window)] = counts.get((s.kind, s.window), 0) + 1
+    smallest, largest = min(counts.values()), max(counts.values())
+    group_size = largest if largest < 1.5 * smallest else smallest
+    groups: list[tuple[str, Optional[int]]] = []
+    for key, n in counts.items():
+        groups += [key] * cdiv(n, group_size)
+    attn = [s.page_per_token for s in all_specs if s.kind != "state"]
+    states = [s.page_per_token for s in all_specs if s.kind == "state"]
+    attn_token = max(attn) if attn else 0.0
+    bs = block_size
+    if states and attn_token:
+        state_page = max(states)
+        bs = max(block_size, 16 * cdiv(int(math.ceil(state_page)), int(16 * attn_token)))
+    page = max(attn_token * bs, max(states) if states else 0.0)
+    stage_share = len(stage_specs) / len(all_specs)
+    slots = max(1, math.ceil(group_size * stage_share))
+    return PoolLayout(page_bytes=page, block_size=bs, slots=slots, groups=groups, uniform=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plans
+# ---------------------------------------------------------------------------------------------
+
+
+def default_batch_limits(gpu: GPUSpec, consts: Any) -> tuple[int, int]:
+    """vLLM 0.19 ``vllm serve`` defaults of (max_num_batched_tokens, max_num_seqs) for this GPU."""
+    large = gpu.memory_gib >= consts.large_gpu_min_gib.value and "a100" not in gpu.name.lower()
+    if large:
+        return int(consts.max_num_batched_tokens_large_gpu.value), int(consts.max_num_seqs_large_gpu.value)
+    return int(consts.max_num_batched_tokens_small_gpu.value), int(consts.max_num_seqs_small_gpu.value)
+
+
+def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, engine: str) -> list[str]:
+    cfg = model.config
+    reasons = [f"tensor_parallel_size={parallelism.tensor_parallel_size}: {p}"
+               for p in tensor_parallel_problems(cfg, parallelism.tensor_parallel_size, engine)]
+    if parallelism.pipeline_parallel_size > cfg.num_hidden_layers:
+        reasons.append(f"pipeline_parallel_size={parallelism.pipeline_parallel_size} exceeds the "
+                       f"{cfg.num_hidden_layers} decoder layers")
+    if parallelism.expert_parallel_size > 1 and cfg.num_experts and cfg.num_experts % parallelism.expert_parallel_size:
+        reasons.append(f"expert_parallel_size={parallelism.expert_parallel_size} does not divide the {cfg.num_experts} experts")
+    if workload.precision.kv_cache_dtype == "fp8" and not gpu.supports_fp8:
+        reasons.append(f"an fp8 KV cache needs FP8 support, which {gpu.name} lacks; use kv_cache_dtype='auto'")
+    return reasons
+
+
+def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation: float, non_torch: float,
+            cuda_graph: float, available: float, tokens: int, kv_per_token: float, block_size: int,
+            max_model_len: int, concurrency: float, need_one_request: float, reasons: list[str],
+            notes: list[str]) -> MemoryPlan:
+    reasons = list(reasons)
+    if available <= 0:
+        reasons.append(f"weights {weights / GIB:.2f} GiB + activations {activation / GIB:.2f} GiB + non-torch "
+                       f"{non_torch / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget")
+    elif need_one_request > available:
+        reasons.append(f"one {max_model_len}-token request needs {need_one_request / GIB:.2f} GiB of KV cache but "
+                       f"only {available / GIB:.2f} GiB is left; lower max_model_len or add GPUs")
+    return MemoryPlan(
+        engine=engine, total_gib=gpu.memory_gib, budget_gib=budget / GIB, weights_gib=weights / GIB,
+        activation_gib=activation / GIB, non_torch_gib=non_torch / GIB, cuda_graph_gib=cuda_graph,
+        kv_cache_gib=available / GIB, kv_cache_tokens=max(0, int(tokens)), kv_bytes_per_token=kv_per_token,
+        block_size=block_size, max_model_len=max_model_len, max_concurrency=max(0.0, concurrency),
+        fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
+    )
+
+
+def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
+    """vLLM 0.19 memory plan of rank 0 (first pipeline stage, first TP rank); KV tokens and max
+    concurrency are the minimum over stages, as vLLM unifies num_blocks across workers."""
+    consts = engine_constants("vllm")
+    cfg, precision = model.config, workload.precision
+    pp = parallelism.pipeline_parallel_size
+    mnbt_default, mns_default = default_batch_limits(gpu, consts)
+    max_model_len = workload.context_length
+    seqs = workload.max_num_seqs or mns_default
+    tokens = workload.max_num_batched_tokens or min(mnbt_default, seqs * max_model_len)
+    block_size = int(consts.block_size.value)
+    requested = math.ceil(gpu.memory_gib * GIB * workload.gpu_memory_utilization)
+    reasons = _precheck(model, gpu, parallelism, workload, "vllm")
+    notes = [f"vLLM {consts.version}: max_num_batched_tokens={tokens}, max_num_seqs={seqs}, block_size={block_size}"]
+
+    all_specs = layer_specs(cfg, precision, parallelism, range(cfg.num_hidden_layers))
+    stages = []
+    for stage in range(pp):
+        layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
+        weights = stage_weights_bytes(model, precision, parallelism, stage)
+        activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
+        non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
+        available = requested - weights - activation - non_torch
+        specs = layer_specs(cfg, precision, parallelism, layers)
+        layout = pool_layout(all_specs, specs, block_size)
+        stages.append((layers, weights, activation, non_torch, available, specs, layout))
+
+    blocks = min(st[6].num_blocks(st[4]) for st in stages) if all(st[5] for st in stages) else 0
+    layers0, weights0, act0, nt0, avail0, specs0, layout0 = stages[0]
+    tokens_pool = layout0.tokens(blocks)
+    per_request_blocks = layout0.blocks_per_request(max_model_len, tokens)
+    concurrency = blocks / per_request_blocks if per_request_blocks else 0.0
+    need_one = max((st[6].page_bytes * st[6].slots * per_request_blocks for st in stages), default=0.0)
+    for index, st in enumerate(stages[1:], start=1):
+        if st[4] <= 0:
+            reasons.append(f"pipeline stage {index}: weights {st[1] / GIB:.2f} GiB + activations {st[2] / GIB:.2f} GiB "
+                           f"+ non-torch {st[3] / GIB:.2f} GiB exceed the {requested / GIB:.2f} GiB budget")
+    if not all_specs:
+        notes.append("attention-free model: no KV cache")
+    if pp > 1:
+        notes.append("weights/activation/non-torch are rank 0's; KV tokens use the smallest pool over stages")
+    if parallelism.tensor_parallel_size > 1:
+        notes.append("NCCL/all-reduce memory at TP > 1 is the H100 SXM (NVSwitch) measurement; "
+                     "GPUs without NVLink SHARP likely need less")
+    kv_per_token = sum(s.page_per_token for s in specs0 if s.kind != "state")
+    cuda_graph = vllm_cuda_graph_gib(len(layers0), parallelism, consts)
+    return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
+                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes)
+
+
+def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
+    for row in consts.gpu_size_defaults.rows:
+        limit, chunk, bs_small, bs_large = row
+        if gpu.memory_gib < limit:
+            return int(chunk), int(bs_small if tp < 4 else bs_large)
+    return 16384, 512
+
+
+def sglang_mem_fraction_static(gpu: GPUSpec, parallelism: Parallelism, chunked_prefill: int, max_bs: int, consts: Any) -> float:
+    """SGLang's default mem_fraction_static (sglang/srt/arg_groups/memory_hook.py):
+    ``reserved = 512 + 1.5 max(chunk, 2048) + 128 tp pp + 2 max_bs`` MB, floored at 10 GiB on
+    GPUs above 60 GiB; ``(gpu_mem - reserved) / gpu_mem`` rounded to 3 places."""
+    gpu_mb = gpu.memory_gib * 1024
+    reserved = consts.reserved_base_mb.value
+    reserved += max(chunked_prefill, consts.min_activation_tokens.value) * consts.reserved_mb_per_activation_token.value
+    reserved += parallelism.tensor_parallel_size * parallelism.pipeline_parallel_size * consts.reserved_mb_per_parallel_gpu.value
+    reserved += max_bs * consts.reserved_mb_per_cuda_graph_bs.value
+    if gpu.memory_gib > consts.large_gpu_floor_min_gib.value:
+        reserved = max(reserved, consts.reserved_floor_mb_large_gpu.value)
+    return round((gpu_mb - reserved) / gpu_mb, 3)
+
+
+def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
+    """SGLang plan of rank 0: ``pool = pre_load_free x mem_fraction_static - weights`` where
+    pre_load_free = total - non-torch (NCCL, CUDA context) (sglang/srt/mem_cache/kv_cache_configurator.py
+    ``_profile_available_bytes``); page size 1, so the pool holds ``pool // bytes_per_token`` tokens.
+    Sliding-window layers are counted as full attention (conservative) and recurrent state per
+    running request is ignored beyond one max_model_len request."""
+    consts = engine_constants("sglang")
+    cfg, precision = model.config, workload.precision
+    t = parallelism.tensor_parallel_size
+    chunk, max_bs = _sglang_defaults(gpu, t, consts)
+    chunk = workload.max_num_batched_tokens or chunk
+    if workload.gpu_memory_utilization != 0.9:  # an explicit value is taken as mem_fraction_static
+        mfs = workload.gpu_memory_utilization
+        notes = [f"SGLang: mem_fraction_static={mfs} (from gpu_memory_utilization)"]
+    else:
+        mfs = sglang_mem_fraction_static(gpu, parallelism, chunk, max_bs, consts)
+        notes = [f"SGLang {consts.version}: default mem_fraction_static={mfs}, chunked_prefill_size={chunk}"]
+    non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
+    total = gpu.memory_gib * GIB
+    pre = total - non_torch
+    weights = stage_weights_bytes(model, precision, parallelism, 0) - rope_cache_bytes(cfg, precision)
+    reserve = pre * (1 - mfs)
+    available = pre * mfs - weights
+    layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
+    specs = layer_specs(cfg, precision, parallelism, layers)
+    per_token = sum(s.page_per_token for s in specs if s.kind != "state")
+    state = sum(s.page_per_token for s in specs if s.kind == "state")
+    page = int(consts.page_size.value)
+    tokens = int(available // per_token) // page * page if per_token and available > 0 else 0
+    max_model_len = workload.context_length
+    concurrency = tokens / max_model_len if max_model_len else 0.0
+    need_one = per_token * max_model_len + state
+    return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
+                   max_model_len, concurrency, need_one, _precheck(model, gpu, parallelism, workload, "sglang"), notes)
+
+
+def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
+    """TensorRT-LLM (PyTorch backend) plan of rank 0: ``pool = 0.9 x (total - weights - non-torch -
+    profiling forward)`` (``KvCacheConfig.free_gpu_memory_fraction``), in blocks of 32 tokens. The
+    forward peak uses the same per-token activation model as vLLM at ``max_num_tokens``."""
+    consts = engine_constants("trtllm")
+    vconsts = engine_constants("vllm")
+    cfg, precision = model.config, workload.precision
+    t = parallelism.tensor_parallel_size
+    tokens = workload.max_num_batched_tokens or int(consts.max_num_tokens.value)
+    layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
+    weights = stage_weights_bytes(model, precision, parallelism, 0) - rope_cache_bytes(cfg, precision)
+    b = activation_bytes_per_element(precision)
+    activation = tokens * forward_elements_per_token(cfg, parallelism, layers, vconsts.forward_hidden_multiple.value) * b
+    activation += moe_workspace_bytes(cfg, precision, parallelism, tokens)
+    non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
+    total = gpu.memory_gib * GIB
+    free = total - weights - activation - non_torch
+    fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
+        else workload.gpu_memory_utilization
+    available = free * fraction
+    specs = layer_specs(cfg, precision, parallelism, layers)
+    per_token = sum(s.page_per_token for s in specs if s.kind != "state")
+    block = int(consts.tokens_per_block.value)
+    blocks = int(available // (per_token * block)) if per_token and available > 0 else 0
+    max_model_len = workload.context_length
+    tokens_pool = blocks * block
+    concurrency = blocks / cdiv(max_model_len, block) if max_model_len else 0.0
+    notes = [f"TensorRT-LLM: kv_cache_free_gpu_memory_fraction={fraction}, max_num_tokens={tokens}, tokens_per_block={block}"]
+    return _finish("trtllm", gpu, total, weights, activation, non_torch, 0.0, available, tokens_pool, per_token, block,
+                   max_model_len, concurrency, per_token * max_model_len,
+                   _precheck(model, gpu, parallelism, workload, "trtllm"), notes)
+
+
+PLANNERS = {"vllm": plan_vllm, "sglang": plan_sglang, "trtllm": plan_trtllm}

@@ -1,0 +1,229 @@
+"""The bundled capacity plugin: vLLM-faithful memory plans (and SGLang / TensorRT-LLM profiles).
+
+Figures are pinned to what vLLM 0.19.0 printed at start-up on an H100 80GB (79.19 GiB visible),
+tests/fixtures/measurements/vllm_memory_h100.csv, each with the log it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gpurec_core
+from gpurec_core import GPUSpec, Parallelism, Precision, hookimpl
+from gpurec_core.api import as_model
+from gpurec_core.errors import CatalogError, WorkloadError
+from gpurec_core.memory_math import valid_tensor_parallel_sizes
+
+from gpurec_capacity.engine_constants import engine_constants, parse_engine_file
+from gpurec_capacity.planner import stage_weights_bytes
+
+CSV = Path(__file__).parent / "fixtures" / "measurements" / "vllm_memory_h100.csv"
+H100 = GPUSpec(name="H100", memory_gb=79.19, bandwidth_tb_s=3.35, bf16_tflops_dense=989.4, fp8_tflops_dense=1978.9)
+NO_FP8 = GPUSpec(name="A100", memory_gb=79.15, bandwidth_tb_s=2.04, bf16_tflops_dense=312.0)
+
+
+def measured(model: str, metric: str, **config) -> tuple[float, str]:
+    """(value, source) of the CSV row of ``model`` / ``metric`` whose columns equal ``config``."""
+    defaults = {"tp": "1", "pp": "1", "max_model_len": "8192", "dtype": "bfloat16", "quantization": "", "kv_cache_dtype": ""}
+    want = {**defaults, **{k: str(v) for k, v in config.items()}}
+    with open(CSV, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["model"] == model and row["metric"] == metric and all(row[k] == v for k, v in want.items()):
+                return float(row["value"]), row["source"]
+    raise LookupError((model, metric, want))
+
+
+def plan(model: str, **options):
+    options.setdefault("max_model_len", 8192)
+    options.setdefault("gpu_memory_utilization", 0.95)
+    options.setdefault("max_num_batched_tokens", 8192)
+    options.setdefault("max_num_seqs", 1024)
+    return gpurec_core.plan_memory(model, H100, **options)
+
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_llama_8b_bf16_tp1_matches_vllm_log():
+    value, source = measured(LLAMA, "weights_gib")
+    assert "fixtures" not in source and "vLLM 0.19.0 start-up log" in source
+    p = plan(LLAMA)
+    assert p.weights_gib == pytest.approx(value, abs=0.01)  # "Model loading took 14.99 GiB"
+    assert p.activation_gib == pytest.approx(measured(LLAMA, "activation_gib")[0], rel=0.02)
+    assert p.kv_cache_gib == pytest.approx(measured(LLAMA, "kv_cache_gib")[0], rel=0.003)
+    assert p.kv_cache_tokens == pytest.approx(measured(LLAMA, "kv_cache_tokens")[0], rel=0.003)
+    assert p.max_concurrency == pytest.approx(measured(LLAMA, "max_concurrency")[0], rel=0.003)
+    assert p.fits and p.block_size == 16
+
+
+def test_qwen25_7b_weights_within_one_percent():
+    value, _ = measured(QWEN, "weights_gib")  # 14.25 GiB
+    assert plan(QWEN).weights_gib == pytest.approx(value, rel=0.01)
+
+
+def test_tensor_parallel_pays_nccl_and_splits_weights():
+    tp4 = plan(LLAMA, tensor_parallel_size=4)
+    assert tp4.weights_gib == pytest.approx(measured(LLAMA, "weights_gib", tp=4)[0], abs=0.01)  # 3.77
+    assert tp4.non_torch_gib == pytest.approx(measured(LLAMA, "non_torch_gib", tp=4)[0], abs=0.02)  # 2.13
+    assert tp4.kv_cache_tokens == pytest.approx(measured(LLAMA, "kv_cache_tokens", tp=4)[0], rel=0.003)
+
+
+def test_pipeline_parallel_reports_rank0_and_the_smallest_pool():
+    p = plan(LLAMA, pipeline_parallel_size=2)
+    assert p.weights_gib == pytest.approx(measured(LLAMA, "weights_gib", pp=2)[0], abs=0.01)  # 7.51
+    assert p.activation_gib == pytest.approx(measured(LLAMA, "activation_gib", pp=2)[0], rel=0.02)  # 1.10, no sampler
+    assert p.non_torch_gib == pytest.approx(measured(LLAMA, "non_torch_gib", pp=2)[0], abs=0.01)  # 0.07
+    # "GPU KV cache size: 1,075,312 tokens": the last stage (sampler, more non-torch) limits the pool
+    assert p.kv_cache_tokens == pytest.approx(measured(LLAMA, "kv_cache_tokens", pp=2)[0], rel=0.003)
+
+
+def test_fp8_kv_doubles_tokens():
+    p = plan(LLAMA, kv_cache_dtype="fp8")
+    assert p.kv_cache_tokens == pytest.approx(measured(LLAMA, "kv_cache_tokens", kv_cache_dtype="fp8")[0], rel=0.003)
+
+
+def test_runtime_fp8_and_int4_exports():
+    assert plan(LLAMA, quantization="fp8").weights_gib == pytest.approx(
+        measured(LLAMA, "weights_gib", quantization="fp8")[0], rel=0.005)  # 8.49
+    assert plan(LLAMA, quantization="int4").weights_gib == pytest.approx(
+        measured(LLAMA, "weights_gib", quantization="int4", dtype="float16")[0], rel=0.01)  # 5.38 (w4a16 export)
+
+
+def test_moe_workspace_in_activation_peak():
+    # Qwen3-30B-A3B: 2.68 GiB (sampler 2.1 + the persistent fused-MoE workspace 0.5)
+    assert plan("Qwen/Qwen3-30B-A3B").activation_gib == pytest.approx(measured("Qwen/Qwen3-30B-A3B", "activation_gib")[0], rel=0.02)
+    mixtral = plan("mistralai/Mixtral-8x7B-Instruct-v0.1", tensor_parallel_size=2)
+    assert mixtral.weights_gib == pytest.approx(43.51, rel=0.005)
+    assert mixtral.activation_gib == pytest.approx(1.21, rel=0.03)
+
+
+def test_fp32_dtype_doubles_weights_and_kv():
+    p = plan(LLAMA, dtype="float32")
+    assert p.weights_gib == pytest.approx(measured(LLAMA, "weights_gib", dtype="float32")[0], abs=0.02)  # 29.98
+    assert p.kv_bytes_per_token == 2 * 131072
+
+
+def test_fp8_kv_refused_on_gpu_without_fp8():
+    p = gpurec_core.plan_memory(LLAMA, NO_FP8, max_model_len=8192, kv_cache_dtype="fp8")
+    assert not p.fits
+    assert "fp8" in p.reason and "A100" in p.reason
+
+
+def test_does_not_fit_reasons():
+    small = GPUSpec(name="SMALL24", memory_gb=22.0, bf16_tflops_dense=100.0)
+    p = gpurec_core.plan_memory("meta-llama/Llama-3.1-70B-Instruct", small, max_model_len=8192)
+    assert not p.fits and "exceed" in p.reason and p.kv_cache_gib < 0
+    long = gpurec_core.plan_memory(LLAMA, H100, max_model_len=1_000_000)
+    assert not long.fits and "1000000-token request" in long.reason
+
+
+def test_invalid_tp_is_reported():
+    p = gpurec_core.plan_memory(QWEN, H100, tensor_parallel_size=7, max_model_len=4096)
+    assert not p.fits and "num_key_value_heads" in p.reason
+
+
+def test_default_batch_limits_by_gpu_size():
+    h100 = gpurec_core.plan_memory(LLAMA, H100, max_model_len=8192)
+    assert "max_num_batched_tokens=8192, max_num_seqs=1024" in h100.notes[0]
+    l4 = GPUSpec(name="L4", memory_gb=22.05, bf16_tflops_dense=121.0, fp8_tflops_dense=242.0)
+    small = gpurec_core.plan_memory("Qwen/Qwen3-0.6B", l4, max_model_len=8192)
+    assert "max_num_batched_tokens=2048, max_num_seqs=256" in small.notes[0]
+
+
+@pytest.mark.parametrize("model", ["google/gemma-3-27b-it", "Qwen/Qwen3-Next-80B-A3B-Thinking",
+                                   "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-20b",
+                                   "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"])
+def test_attention_kinds_plan(model):
+    arch = as_model(model)
+    tp = max(t for t in valid_tensor_parallel_sizes(arch.config, max_size=8))
+    p = gpurec_core.plan_memory(arch, H100, tensor_parallel_size=tp, max_model_len=4096)
+    assert p.kv_cache_tokens >= 0 and p.max_concurrency >= 0
+    if p.fits:
+        assert p.max_concurrency >= 1
+
+
+def test_hybrid_concurrency_counts_window_and_state_blocks():
+    # gemma-3: sliding layers need only ~window blocks per request, so at long context the
+    # pool serves more requests than tokens / max_model_len suggests... but vLLM prints
+    # num_blocks / blocks_per_request over all KV groups.
+    p = gpurec_core.plan_memory("google/gemma-3-27b-it", H100, max_model_len=32768, gpu_memory_utilization=0.95)
+    assert p.fits and 0 < p.max_concurrency < p.kv_cache_tokens / 1024
+
+
+@pytest.mark.parametrize("engine", ["sglang", "trtllm"])
+def test_other_engine_profiles(engine):
+    p = gpurec_core.plan_memory(LLAMA, H100, max_model_len=8192, engine=engine)
+    assert p.engine == engine and p.fits
+    assert 40 < p.kv_cache_gib < 65
+
+
+def test_sglang_default_mem_fraction_static_on_h100():
+    # sglang memory_hook.py on an 80 GB GPU: reserved = max(512 + 1.5*8192 + 128 + 2*256, 10240) MB
+    p = gpurec_core.plan_memory(LLAMA, H100, max_model_len=8192, engine="sglang")
+    assert "mem_fraction_static=0.834" in p.notes[0]
+
+
+def test_unknown_engine():
+    with pytest.raises(WorkloadError, match="unknown engine"):
+        gpurec_core.plan_memory(LLAMA, H100, engine="tgi")
+
+
+def test_engine_constants_have_sources():
+    for engine in ("vllm", "sglang", "trtllm"):
+        constants = engine_constants(engine)
+        for name, value in constants:
+            if hasattr(value, "source"):
+                assert value.source, (engine, name)
+
+
+def test_malformed_engine_file_names_file_entry_field(tmp_path):
+    bad = tmp_path / "vllm.toml"
+    text = (Path(gpurec_core.__file__).parent.parent / "catalogs" / "engines" / "vllm.toml").read_text()
+    bad.write_text(text.replace('value = 16\nsource = "vllm/config/cache.py', 'value = "sixteen"\nsource = "vllm/config/cache.py'))
+    with pytest.raises(CatalogError) as info:
+        parse_engine_file(bad, "vllm")
+    assert "vllm.toml" in str(info.value) and "block_size" in str(info.value) and "value" in str(info.value)
+    broken = tmp_path / "sglang.toml"
+    broken.write_text("engine = [")
+    with pytest.raises(CatalogError, match="not valid TOML"):
+        parse_engine_file(broken, "sglang")
+
+
+def test_infer_precision_is_trylast(register_plugin):
+    class Acme:
+        @hookimpl
+        def infer_precision(self, model):
+            return Precision(weight="int4", weight_bytes_per_param=0.5625, quant_method="acme4")
+
+    register_plugin(Acme(), "acme")
+    model = as_model(LLAMA)
+    assert model.precision.quant_method == "acme4"
+
+
+@settings(max_examples=40, deadline=None)
+@given(model_id=st.sampled_from([LLAMA, "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "google/gemma-3-27b-it",
+                                 "Qwen/Qwen3-Next-80B-A3B-Thinking", "openai/gpt-oss-20b", "mistralai/Mixtral-8x7B-Instruct-v0.1"]),
+       pp=st.sampled_from([1, 2]))
+def test_weights_per_gpu_never_rise_with_tp(model_id, pp):
+    model = as_model(model_id)
+    sizes = valid_tensor_parallel_sizes(model.config, max_size=16)
+    per_gpu = [stage_weights_bytes(model, model.precision, Parallelism(tensor_parallel_size=t, pipeline_parallel_size=pp), 0)
+               for t in sizes]
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(per_gpu, per_gpu[1:]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(model_id=st.sampled_from([LLAMA, "Qwen/Qwen3-30B-A3B", "google/gemma-3-27b-it", "Qwen/Qwen3-Next-80B-A3B-Thinking"]),
+       length=st.integers(1, 300_000), util=st.floats(0.3, 1.0), engine=st.sampled_from(["vllm", "sglang", "trtllm"]))
+def test_plans_are_finite(model_id, length, util, engine):
+    p = gpurec_core.plan_memory(model_id, H100, max_model_len=length, gpu_memory_utilization=util, engine=engine)
+    assert p.kv_cache_tokens >= 0 and p.max_concurrency >= 0
+    # pydantic validator already refuses non-finite floats; fits agrees with the pool
+    if p.fits:
+        assert p.kv_cache_gib > 0
