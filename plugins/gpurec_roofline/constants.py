@@ -1,0 +1,134 @@
+"""The roofline estimator's constants, read from ``catalogs/engines/roofline.toml``.
+
+Nothing numeric about hardware efficiency, communication or engine overheads lives in code:
+every value below comes from that file, with its ``source`` string beside it. The file is
+validated on load; a bad entry raises :class:`gpurec_core.errors.CatalogError` naming the file,
+the entry and the field.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gpurec_core.catalogs import TOMLDecodeError, catalog_path, load_toml
+from gpurec_core.errors import CatalogError
+from gpurec_core.models import GPUSpec
+
+ROOFLINE_FILE = "roofline.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationEfficiency(_Strict):
+    """Achievable fractions of a GPU generation's datasheet peaks."""
+
+    match: tuple[str, ...] = Field(default=(), description="substrings of GPUSpec.architecture that select this entry")
+    compute_efficiency: dict[str, float] = Field(description="compute dtype -> fraction of dense tensor TFLOPS reached by GEMMs")
+    attention_efficiency: float = Field(gt=0, le=1, description="fraction of dense tensor TFLOPS reached by fused attention")
+    bandwidth_efficiency: float = Field(gt=0, le=1, description="fraction of peak memory bandwidth reached by weight/KV streaming")
+    source: str = Field(min_length=1, description="where these fractions come from")
+
+    def compute_fraction(self, dtype: str) -> float:
+        """GEMM efficiency for ``dtype``, falling back to bf16 then the smallest listed value."""
+        if dtype in self.compute_efficiency:
+            return self.compute_efficiency[dtype]
+        return self.compute_efficiency.get("bf16", min(self.compute_efficiency.values()))
+
+
+class KernelConstants(_Strict):
+    """GPU-side costs that no roofline term covers."""
+
+    per_layer_overhead_us: float = Field(ge=0, le=1000, description="launch/tail gaps of one decoder layer's kernels per step, us")
+    per_layer_overhead_source: str = Field(min_length=1)
+
+
+class CommunicationConstants(_Strict):
+    """Collective-communication constants (per replica, inside one NVLink/PCIe domain)."""
+
+    link_efficiency: float = Field(gt=0, le=1)
+    link_efficiency_source: str = Field(min_length=1)
+    allreduce_latency_us: float = Field(ge=0, le=10_000)
+    allreduce_latency_source: str = Field(min_length=1)
+    alltoall_latency_us: float = Field(ge=0, le=10_000)
+    alltoall_latency_source: str = Field(min_length=1)
+    p2p_latency_us: float = Field(ge=0, le=10_000)
+    p2p_latency_source: str = Field(min_length=1)
+    fallback_link_gb_s_per_direction: float = Field(gt=0)
+    fallback_link_source: str = Field(min_length=1)
+
+
+class EngineConstants(_Strict):
+    """Per-engine step overheads and scheduler defaults."""
+
+    step_overhead_ms: float = Field(ge=0, le=1000, description="fixed CPU/launch cost of one engine step, ms")
+    per_sequence_overhead_us: float = Field(ge=0, le=10_000, description="step cost per running request, us")
+    request_overhead_ms: float = Field(ge=0, le=10_000, description="fixed cost of a request before its prefill, ms")
+    max_num_batched_tokens: int = Field(ge=1, description="default token budget per step")
+    max_num_seqs: int = Field(ge=1, description="default cap on running requests")
+    prefill_first: bool = Field(description="new prompts are prefilled in batches of their own before decode resumes")
+    prefill_clustering: float = Field(ge=0, le=100, description="coefficient of the wait behind prompts arriving in the same cluster")
+    prefill_in_decode_fraction: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: share of other users' prefill time that falls inside a request's decode phase")
+    prefill_clustering_exponent: float = Field(ge=0, le=1, description="cluster size grows like users**exponent (1: lockstep)")
+    source: str = Field(min_length=1)
+
+
+class RooflineConstants(_Strict):
+    """Everything the roofline estimator reads from ``roofline.toml``."""
+
+    schema_version: int = Field(ge=1)
+    efficiency: dict[str, GenerationEfficiency]
+    kernels: KernelConstants
+    communication: CommunicationConstants
+    engines: dict[str, EngineConstants]
+
+    def generation_of(self, gpu: GPUSpec) -> str:
+        """Name of the efficiency entry for ``gpu`` (by its ``architecture``), or ``"default"``."""
+        text = f"{gpu.architecture or ''} {gpu.name}".lower()
+        for name, entry in self.efficiency.items():
+            if any(token.lower() in text for token in entry.match):
+                return name
+        return "default"
+
+    def efficiency_for(self, gpu: GPUSpec) -> GenerationEfficiency:
+        return self.efficiency[self.generation_of(gpu)]
+
+    def engine(self, name: str) -> EngineConstants:
+        entry = self.engines.get(name)
+        if entry is None:
+            raise CatalogError(
+                f"{ROOFLINE_FILE} has no [engines.{name}] entry; the roofline estimator knows "
+                f"{', '.join(sorted(self.engines))}"
+            )
+        return entry
+
+
+def parse_constants(data: dict, where: str) -> RooflineConstants:
+    """Validate a parsed roofline.toml; errors name the file, the entry and the field."""
+    try:
+        constants = RooflineConstants.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise CatalogError(f"{where}: entry {field}: {first['msg']} (fix the value or restore the file)") from None
+    if "default" not in constants.efficiency:
+        raise CatalogError(f"{where}: needs an [efficiency.default] entry for GPUs of unlisted generations")
+    return constants
+
+
+@lru_cache(maxsize=4)
+def load_constants(path: Optional[str] = None) -> RooflineConstants:
+    """The bundled roofline constants (or those in ``path``), validated and cached."""
+    file = Path(path) if path else catalog_path("engines") / ROOFLINE_FILE
+    try:
+        data = load_toml(file)
+    except FileNotFoundError:
+        raise CatalogError(f"roofline constants not found at {file}; reinstall gpurec") from None
+    except TOMLDecodeError as exc:
+        raise CatalogError(f"{file}: not valid TOML: {exc}") from None
+    return parse_constants(data, str(file))

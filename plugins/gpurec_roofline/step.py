@@ -1,0 +1,171 @@
+"""Time of one engine step on one pipeline stage, from its batch composition (numpy, vectorised).
+
+A step of a continuous-batching engine runs ``d`` decode sequences (one token each, at mean
+context ``L``) and ``p`` prompt tokens of chunked prefills (whose causal attention covers on
+average ``q`` keys per prompt token). Each function below is one term of the step time; every
+argument may be a scalar or a numpy array (broadcast together), so a sweep of thousands of
+batch shapes costs one call.
+
+The roofline (Williams, Waterman & Patterson 2009) is applied per kernel group: a group takes the
+longer of its compute time (FLOPs / achievable FLOP/s) and its memory time (bytes / achievable
+bytes/s); groups run one after another, so their times add.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpurec_roofline.constants import CommunicationConstants, EngineConstants, GenerationEfficiency, KernelConstants
+from gpurec_roofline.profile import DeploymentProfile
+
+TERA = 1e12
+GIGA = 1e9
+MS = 1e3
+
+
+def experts_touched_fraction(tokens, num_experts: int, experts_per_token: int):
+    """Expected fraction of one GPU's routed experts that ``tokens`` tokens touch in a layer.
+
+    With uniform routing each token picks k of E experts, so an expert is missed by all b tokens
+    with probability (1 - k/E)^b: expected distinct experts = E x (1 - (1 - k/E)^b) (the
+    occupancy formula; e.g. vLLM's fused-MoE kernel only loads experts that received tokens).
+    Expert-parallel ranks hold E/ep experts each and see the same fraction.
+    """
+    tokens = np.asarray(tokens, dtype=float)
+    if num_experts <= 0:
+        return np.zeros_like(tokens)
+    miss = 1.0 - experts_per_token / num_experts
+    return 1.0 - np.power(miss, np.maximum(tokens, 0.0))
+
+
+def weight_read_bytes(profile: DeploymentProfile, tokens):
+    """Weight bytes streamed from HBM in one step: every dense weight once, plus touched experts."""
+    touched = experts_touched_fraction(tokens, profile.num_experts, profile.experts_per_token)
+    return profile.dense_weight_bytes + profile.expert_weight_bytes * touched
+
+
+def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens):
+    """Matmul FLOPs of one step: 2 x active parameters per token, plus the lm_head for tokens that
+    produce logits (every decode token, one per prefilling request: engines skip the rest)."""
+    return profile.matmul_flops_per_token * np.asarray(tokens, float) + profile.lm_head_flops_per_token * np.asarray(logit_tokens, float)
+
+
+def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens):
+    """Linear layers: max(FLOPs / (peak x compute efficiency), weight bytes / (bandwidth x efficiency))."""
+    compute = gemm_flops(profile, tokens, logit_tokens) / (profile.peak_tflops * TERA * eff.compute_fraction(profile.compute_dtype))
+    memory = weight_read_bytes(profile, tokens) / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
+    return np.maximum(compute, memory), compute, memory
+
+
+def attended_keys(context, window: int):
+    """Keys one decode query attends: the whole context, or the window on sliding layers."""
+    context = np.asarray(context, float)
+    return np.minimum(context, window) if window else context
+
+
+def mean_prefill_keys(prompt_length, window: int):
+    """Mean keys a prompt token attends under a causal mask: (I + 1) / 2 for full attention.
+
+    The sum over positions j = 1..I of min(j, w) is I(I+1)/2 when I <= w, else
+    w(w+1)/2 + (I - w) w; divided by I. Chunking the prompt does not change the total.
+    """
+    i = np.maximum(np.asarray(prompt_length, float), 1.0)
+    full = (i + 1.0) / 2.0
+    if not window:
+        return full, full
+    w = float(window)
+    windowed = np.where(i <= w, full, (w * (w + 1.0) / 2.0 + (i - w) * w) / i)
+    return full, windowed
+
+
+def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, decode_seqs, context,
+                     prefill_tokens, prompt_length):
+    """Attention kernels: decode reads each sequence's KV cache (memory-bound, FlashDecoding);
+    prefill computes QK^T and PV over the causal triangle (compute-bound, FlashAttention).
+
+    decode: max(2 n/t (d+d_v) x keys x d_seqs FLOPs, KV bytes/token x keys x d_seqs) per layer kind;
+    prefill: 2 n/t (d+d_v) x mean keys x p FLOPs at the attention efficiency, plus writing the new
+    tokens' KV. Recurrent (linear-attention/Mamba) layers read and write their state once per
+    decode sequence per step.
+    """
+    d = np.asarray(decode_seqs, float)
+    p = np.asarray(prefill_tokens, float)
+    peak = profile.peak_tflops * TERA
+    bw = profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency
+    keys_full = np.asarray(context, float)
+    keys_win = attended_keys(context, profile.window)
+    dec_flops = d * (profile.attn_flops_per_pair_full * keys_full + profile.attn_flops_per_pair_window * keys_win)
+    dec_bytes = d * (profile.kv_bytes_per_token_full * keys_full + profile.kv_bytes_per_token_window * keys_win
+                     + 2.0 * profile.state_bytes_per_sequence)
+    decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / bw)
+    pf_full, pf_win = mean_prefill_keys(prompt_length, profile.window)
+    pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win)
+    write_bytes = (d + p) * (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window)
+    prefill = pre_flops / (peak * eff.attention_efficiency) + write_bytes / bw
+    return decode, prefill
+
+
+def activation_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens):
+    """Activations written and re-read between kernels (norms, residuals, MLP intermediates)."""
+    return np.asarray(tokens, float) * profile.activation_bytes_per_token / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
+
+
+def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants):
+    """One ring all-reduce: latency + 2 (n-1)/n x bytes / (per-direction link bandwidth x efficiency).
+
+    A ring all-reduce moves 2 (n-1)/n of the message over each GPU's link (reduce-scatter then
+    all-gather; Patarasuk & Yuan 2009, NCCL's "bus bandwidth"); small messages are dominated by the
+    per-call latency floor.
+    """
+    if ranks <= 1:
+        return np.zeros_like(np.asarray(message_bytes, float))
+    volume = 2.0 * (ranks - 1) / ranks * np.asarray(message_bytes, float)
+    return comm.allreduce_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+
+
+def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants):
+    """One MoE all-to-all (dispatch or combine): latency + (n-1)/n x bytes / link bandwidth."""
+    if ranks <= 1:
+        return np.zeros_like(np.asarray(message_bytes, float))
+    volume = (ranks - 1) / ranks * np.asarray(message_bytes, float)
+    return comm.alltoall_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+
+
+def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens):
+    """TP all-reduces (2 per layer) and EP all-to-alls (2 per MoE layer) of one step on one stage."""
+    link = profile.link_gb_s_per_direction or comm.fallback_link_gb_s_per_direction
+    tokens = np.asarray(tokens, float)
+    t = profile.allreduces_per_step * allreduce_time_s(tokens * profile.allreduce_bytes_per_token,
+                                                       profile.tensor_parallel, link, comm)
+    t = t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
+                                                         profile.expert_parallel, link, comm)
+    return t
+
+
+def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: float, sequences):
+    """Time per step outside the rooflines: engine CPU work not hidden by the GPU (fixed + per
+    running sequence) and the launch/tail gaps of each layer's kernels."""
+    return (engine.step_overhead_ms / MS + np.asarray(sequences, float) * engine.per_sequence_overhead_us * 1e-6
+            + layers * kernels.per_layer_overhead_us * 1e-6)
+
+
+def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
+                engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs, prompt_length):
+    """Wall time of one step of one pipeline stage, and its named parts (all numpy arrays, seconds).
+
+    step = linear layers + attention + activations + communication + engine overhead.
+    """
+    d = np.asarray(decode_seqs, float)
+    p = np.asarray(prefill_tokens, float)
+    ps = np.asarray(prefill_seqs, float)
+    tokens = d + p
+    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps)
+    attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
+    act = activation_time_s(profile, eff, tokens)
+    comm_t = communication_time_s(profile, comm, tokens)
+    over = overhead_time_s(engine, kernels, profile.layers_per_stage, d + ps)
+    total = gemm + attn_decode + attn_prefill + act + comm_t + over
+    parts = {"gemm": gemm, "gemm_compute": gemm_compute, "gemm_memory": gemm_memory,
+             "attention_decode": attn_decode, "attention_prefill": attn_prefill,
+             "activations": act, "communication": comm_t, "overhead": over}
+    return total, parts

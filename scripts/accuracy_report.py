@@ -1,0 +1,356 @@
+"""Write docs/accuracy.md: gpurec's speed (and memory) estimates against the measured H100 data.
+
+Usage: ``python scripts/accuracy_report.py [--out docs/accuracy.md]``
+
+Reads only the project's own fixtures (tests/fixtures/measurements/*.csv, unchanged copies of the
+reference data); runs every serving row through ``gpurec_core.validate_serving.predict_rows``
+(the public ``estimate_performance`` path) for the "roofline" estimator and, where it is
+installed, "llm-optimizer"; splits rows into calibration / held-out with
+``calibration_split``; and documents every constant of ``catalogs/engines/roofline.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import pathlib
+import sys
+from collections import defaultdict
+from typing import Optional
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "plugins"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from gpurec_core.validate_serving import predict_rows  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "measurements"
+SERVING_CSV = FIXTURES / "serving_h100.csv"
+MEMORY_CSV = FIXTURES / "vllm_memory_h100.csv"
+TARGETS = {"itl_ms": 15.0, "ttft_ms": 30.0, "output_tok_s": 25.0}
+METRICS = ("itl_ms", "ttft_ms", "output_tok_s")
+ENGINES = ("vllm", "sglang", "trtllm")
+
+
+def read_rows(path: pathlib.Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def stats(apes: list[float]) -> tuple[int, Optional[float], Optional[float]]:
+    if not apes:
+        return 0, None, None
+    return len(apes), float(np.median(apes)), float(np.percentile(apes, 90))
+
+
+def fmt(x: Optional[float], digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def summary_table(records: list[dict], with_target: bool = True) -> list[str]:
+    lines = ["| engine | metric | split | n | median APE % | p90 APE % | target % | met |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for engine in ENGINES:
+        for metric in METRICS:
+            for split in ("calibration", "held-out"):
+                apes = [r["ape"] for r in records if r["engine"] == engine and r["metric"] == metric
+                        and r["split"] == split and r["ape"] is not None]
+                n, med, p90 = stats(apes)
+                if not n:
+                    continue
+                met = "yes" if med <= TARGETS[metric] else "**no**"
+                lines.append(f"| {engine} | {metric} | {split} | {n} | {fmt(med)} | {fmt(p90)} | "
+                             f"{TARGETS[metric]:.0f} | {met if with_target else ''} |")
+    return lines
+
+
+def overall_table(records: list[dict]) -> list[str]:
+    lines = ["| metric | split | n | median APE % | p90 APE % | failed rows |", "|---|---|---:|---:|---:|---:|"]
+    for metric in METRICS:
+        for split in ("calibration", "held-out"):
+            subset = [r for r in records if r["metric"] == metric and r["split"] == split]
+            apes = [r["ape"] for r in subset if r["ape"] is not None]
+            n, med, p90 = stats(apes)
+            failed = sum(1 for r in subset if r["error"])
+            lines.append(f"| {metric} | {split} | {n} | {fmt(med)} | {fmt(p90)} | {failed} |")
+    return lines
+
+
+def per_model_table(records: list[dict]) -> list[str]:
+    lines = ["| model | engines | split | ITL n / median / p90 | TTFT n / median / p90 | throughput n / median / p90 |",
+             "|---|---|---|---|---|---|"]
+    models = sorted({r["model"] for r in records})
+    for model in models:
+        for split in ("calibration", "held-out"):
+            subset = [r for r in records if r["model"] == model and r["split"] == split]
+            if not subset:
+                continue
+            cells = []
+            for metric in METRICS:
+                n, med, p90 = stats([r["ape"] for r in subset if r["metric"] == metric and r["ape"] is not None])
+                cells.append(f"{n} / {fmt(med)} / {fmt(p90)}" if n else "–")
+            engines = ",".join(sorted({r["engine"] for r in subset}))
+            lines.append(f"| {model} | {engines} | {split} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def explain(record: dict) -> str:
+    """A short reason for a large error, from what is known about the row (see 'Known error sources')."""
+    config, metric, engine = record["config"], record["metric"], record["engine"]
+    conc = record.get("concurrency", "")
+    reasons = []
+    moe = any(k in record["model"] for k in ("235B", "gpt-oss", "MiniMax", "Llama-4"))
+    if metric == "ttft_ms" and record["predicted"] and record["measured"] > 3 * record["predicted"]:
+        reasons.append("measured TTFT far above one prefill: queueing the model does not see (KV pool or "
+                       "max-batch limits of the benchmark's engine config, or request clustering)")
+    elif metric == "ttft_ms" and engine == "trtllm" and conc.isdigit() and int(conc) <= 16:
+        reasons.append("TRT-LLM TTFT at low concurrency grows with the output length in this data set "
+                       "(an artefact of the benchmark's warm-up/streaming, not of the GPU work)")
+    elif metric == "ttft_ms" and record["predicted"] and record["predicted"] > 3 * record["measured"]:
+        reasons.append("predicted queueing (KV pool full at this concurrency) that the engine avoided, e.g. "
+                       "by admitting more requests than our KV estimate allows")
+    if moe:
+        reasons.append("MoE: expert load imbalance and the EP/TP layout of the engine are modelled as uniform routing")
+    if "mxfp4" in config:
+        reasons.append("MXFP4 weights on Hopper run through dequantizing kernels whose efficiency is not calibrated")
+    if metric == "output_tok_s" and conc == "max":
+        reasons.append("saturation: trtllm-bench tunes max_batch_size/max_num_tokens per point; we use engine defaults")
+    return "; ".join(reasons) or "no specific cause identified"
+
+
+def worst_table(records: list[dict], split: str, n: int) -> list[str]:
+    subset = sorted((r for r in records if r["split"] == split and r["ape"] is not None), key=lambda r: -r["ape"])[:n]
+    lines = ["| model | engine | config | metric | measured | predicted | APE % | likely cause |",
+             "|---|---|---|---|---:|---:|---:|---|"]
+    for r in subset:
+        lines.append(f"| {r['model']} | {r['engine']} | {r['config']} | {r['metric']} | {r['measured']:g} | "
+                     f"{r['predicted']:.4g} | {r['ape']:.0f} | {explain(r)} |")
+    return lines
+
+
+def constants_section() -> list[str]:
+    from gpurec_roofline.constants import load_constants
+
+    c = load_constants()
+    lines = ["| constant | value | how it was set | source / justification |", "|---|---:|---|---|"]
+    for name, entry in c.efficiency.items():
+        fitted = "fitted" if name == "hopper" else "from sources (not fitted)"
+        for dtype, value in entry.compute_efficiency.items():
+            if name == "hopper" and dtype not in ("bf16", "fp8"):
+                how = "set equal to the fitted value of the same tensor-core path" if dtype in ("fp16", "int8") else "assumption"
+            else:
+                how = fitted
+            lines.append(f"| efficiency.{name}.compute_efficiency.{dtype} | {value:g} | {how} | {entry.source} |")
+        lines.append(f"| efficiency.{name}.attention_efficiency | {entry.attention_efficiency:g} | {fitted} | {entry.source} |")
+        lines.append(f"| efficiency.{name}.bandwidth_efficiency | {entry.bandwidth_efficiency:g} | {fitted} | {entry.source} |")
+    k = c.kernels
+    lines.append(f"| kernels.per_layer_overhead_us | {k.per_layer_overhead_us:g} | fitted | {k.per_layer_overhead_source} |")
+    m = c.communication
+    lines += [
+        f"| communication.link_efficiency | {m.link_efficiency:g} | from sources | {m.link_efficiency_source} |",
+        f"| communication.allreduce_latency_us | {m.allreduce_latency_us:g} | fitted | {m.allreduce_latency_source} |",
+        f"| communication.alltoall_latency_us | {m.alltoall_latency_us:g} | assumption | {m.alltoall_latency_source} |",
+        f"| communication.p2p_latency_us | {m.p2p_latency_us:g} | assumption | {m.p2p_latency_source} |",
+    ]
+    for name, e in c.engines.items():
+        for field in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms", "prefill_clustering"):
+            lines.append(f"| engines.{name}.{field} | {getattr(e, field):g} | fitted | {e.source} |")
+        lines.append(f"| engines.{name}.prefill_clustering_exponent | {e.prefill_clustering_exponent:g} | "
+                     f"by scheduler type (1 lockstep, 0.5 mixed) | {e.source} |")
+        if e.prefill_first:
+            lines.append(f"| engines.{name}.prefill_in_decode_fraction | {e.prefill_in_decode_fraction:g} | fitted | {e.source} |")
+        lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
+                     f"{e.max_num_seqs} | engine default | {e.source} |")
+    return lines
+
+
+def other_gpus_section() -> list[str]:
+    from gpurec_core.api import estimate_performance, as_gpu
+
+    lines = ["Llama-3.1-70B, fp8 weights, TP2, vLLM profile, input 1024 / output 1024 tokens (estimates, not "
+             "measurements: only H100 was measured).", "",
+             "| GPU | HBM TB/s | dense fp8 TFLOPS | TTFT c=1 ms | ITL c=1 ms | ITL c=32 ms | throughput c=32 tok/s | "
+             "saturation tok/s | saturation users |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = {}
+    for name in ("H100", "H200", "B200"):
+        gpu = as_gpu(name)
+        try:
+            one = estimate_performance("meta-llama/Llama-3.1-70B", gpu, tensor_parallel_size=2, input_length=1024,
+                                       output_length=1024, concurrency=1, precision="fp8")
+            mid = estimate_performance("meta-llama/Llama-3.1-70B", gpu, tensor_parallel_size=2, input_length=1024,
+                                       output_length=1024, concurrency=32, precision="fp8")
+            sat = estimate_performance("meta-llama/Llama-3.1-70B", gpu, tensor_parallel_size=2, input_length=1024,
+                                       output_length=1024, concurrency="max", precision="fp8")
+        except Exception as exc:  # report, do not hide
+            lines.append(f"| {name} | error: {exc} |")
+            continue
+        rows[name] = (gpu, one, mid, sat)
+        lines.append(f"| {name} | {gpu.bandwidth_tb_s:g} | {gpu.fp8_tflops_dense:g} | {one.ttft_ms:.0f} | {one.itl_ms:.2f} | "
+                     f"{mid.itl_ms:.2f} | {mid.throughput_tokens_per_sec:.0f} | {sat.throughput_tokens_per_sec:.0f} | {sat.concurrency} |")
+    if "H100" in rows:
+        base = rows["H100"]
+        lines += ["", "Ratios to H100 and what explains them:", ""]
+        for name, (gpu, one, mid, sat) in rows.items():
+            if name == "H100":
+                continue
+            lines.append(
+                f"- **{name}**: ITL at c=1 is {base[1].itl_ms / one.itl_ms:.2f}x faster (bandwidth ratio "
+                f"{gpu.bandwidth_tb_s / base[0].bandwidth_tb_s:.2f}x: a decode step streams the weights, so it scales with "
+                f"HBM bandwidth, less the fixed per-step/per-layer overheads and all-reduce latency that do not shrink); "
+                f"TTFT at c=1 is {base[1].ttft_ms / one.ttft_ms:.2f}x faster (fp8 compute ratio "
+                f"{gpu.fp8_tflops_dense / base[0].fp8_tflops_dense:.2f}x: prefill is compute-bound, diluted by the fixed "
+                f"request overhead); saturation throughput is {sat.throughput_tokens_per_sec / base[3].throughput_tokens_per_sec:.2f}x "
+                f"because the larger memory holds {sat.concurrency} instead of {base[3].concurrency} users and each step "
+                f"streams weights and KV at the higher bandwidth.")
+    return lines
+
+
+def llm_optimizer_section(serving_rows: list[dict]) -> list[str]:
+    from gpurec_core.plugins import list_estimators
+
+    info = {e.name: e for e in list_estimators()}.get("llm-optimizer")
+    if info is not None and info.usable:
+        records = predict_rows(serving_rows, SERVING_CSV.parent, "llm-optimizer")
+        return ["Estimator `llm-optimizer` (helper plugin) on the same rows:", ""] + summary_table(records, with_target=False)
+    reason = info.reason if info is not None else "the plugin is not installed"
+    return [
+        f"`llm-optimizer` could not run here ({reason}), so its table is not reproduced. Its formulas "
+        "(BentoML llm-optimizer, analytical roofline) have these known errors against the same data:",
+        "",
+        "- **Decode = weights / peak bandwidth, no efficiency factor, no overhead.** For Llama-3.1-8B bf16 on one "
+        "H100 it predicts about 3.2 ms per output token (16 GB / 3.35 TB/s × a small KV term) against about "
+        "6.6-7.9 ms measured at c=8 (TRT-LLM, this file): real kernels reach ~80-90 % of peak bandwidth and each "
+        "step carries fixed launch, sampling and scheduling time (~1-3 ms) that a pure roofline omits.",
+        "- **No continuous-batching model.** ITL is computed for a pure decode batch, so the prefill work that shares "
+        "the steps at high concurrency (the dominant ITL term for short outputs, e.g. Qwen3-32B fp8 TP1 1024/128 "
+        "c=128: 98.9 ms measured) is missing; TTFT is one isolated prefill, with no queueing behind other prompts.",
+        "- **No TP communication.** All-reduce time is ignored, so TP8 looks 8x faster than TP1 for decode, while the "
+        "measurements show 2.5-3x (Llama-3.1-8B bf16 TRT-LLM c=8: 7.9 ms TP1 vs 3.3 ms TP8).",
+    ]
+
+
+def memory_section() -> list[str]:
+    if not MEMORY_CSV.exists():
+        return [f"`{MEMORY_CSV.relative_to(ROOT)}` is not present yet; the memory table is produced once it is."]
+    from gpurec_core.validate import validate_file
+
+    report = validate_file(MEMORY_CSV)
+    lines = [f"`gpurec validate {MEMORY_CSV.relative_to(ROOT)}`: {report.n_rows} rows, {report.n_errors} without a "
+             "prediction (memory plans are the capacity plugin's; see its docs).", "",
+             "| metric | n | median APE % | p90 APE % |", "|---|---:|---:|---:|"]
+    for metric, s in report.metrics.items():
+        lines.append(f"| {metric} | {s.n} | {fmt(s.median_ape, 2)} | {fmt(s.p90_ape, 2)} |")
+    return lines
+
+
+def build_report() -> str:
+    serving_rows = read_rows(SERVING_CSV)
+    records = predict_rows(serving_rows, SERVING_CSV.parent, "roofline")
+    n_cal = sum(1 for r in records if r["split"] == "calibration")
+    failed = [r for r in records if r["error"]]
+    out = [
+        "# Accuracy of gpurec's estimates",
+        "",
+        f"Generated by `python scripts/accuracy_report.py` on {datetime.date.today().isoformat()}. Do not edit by hand.",
+        "",
+        "## Data and method",
+        "",
+        f"`tests/fixtures/measurements/serving_h100.csv` (an unchanged copy of the reference data): {len(records)} measured "
+        "rows on H100 SXM — TensorRT-LLM's published max-throughput tables (`concurrency=max`), NVIDIA NIM latency "
+        "tables, and steady-state TTFT/ITL of vLLM, SGLang and TensorRT-LLM at fixed concurrency in a closed loop "
+        "(aiconfigurator-core 0.12.0 silicon data). Every row is predicted through the public "
+        "`gpurec_core.api.estimate_performance` path (memory plan first, then the estimator), with the row's model, "
+        "TP/EP, lengths, concurrency, precision and engine. Error = APE = |predicted − measured| / measured.",
+        "",
+        "**Calibration vs held-out.** Only a few physical constants were fitted (`scripts/calibrate_roofline.py`), "
+        f"on the calibration rows only ({n_cal} rows). Held out ({len(records) - n_cal} rows): every row of Llama-3.1-70B, "
+        "Llama-3.3-70B (NIM + TRT-LLM max-throughput), Llama-3.1-405B, Qwen3-235B-A22B, gpt-oss-120b, MiniMax-M2.5 and "
+        "Llama-4 Scout/Maverick (so every MoE and MXFP4 row, and vLLM fp8, were never fitted), plus, for the two "
+        "calibration models (Qwen3-32B, Llama-3.1-8B), each configuration `model|engine|tp|pp|ep|isl|osl|precision` "
+        "whose MD5's first byte mod 4 is 0 — all concurrencies of one configuration fall on the same side "
+        "(`gpurec_core.validate_serving.calibration_split`). The objective is the mean over (engine, metric) groups "
+        "of the median |log(pred/measured)|.",
+        "",
+        f"Rows without a prediction: {len(failed)}" + (" — " + "; ".join(sorted({r['error'][:160] for r in failed}))[:800]
+                                                       if failed else "."),
+        "",
+        "## Summary (roofline estimator, H100)",
+        "",
+    ] + overall_table(records) + ["", "### Per engine (targets: ITL 15 %, TTFT 30 %, saturation throughput 25 % median APE)", ""]
+    out += summary_table(records)
+    out += ["", "## Per model", "", "Cells: rows / median APE % / p90 APE %.", ""] + per_model_table(records)
+    out += ["", "## Worst rows", "", "### Held-out", ""] + worst_table(records, "held-out", 12)
+    out += ["", "### Calibration", ""] + worst_table(records, "calibration", 6)
+    out += ["", "## Known error sources", "",
+            "- **TTFT depends on how the benchmark's users cluster.** In a closed loop with fixed lengths, users that "
+            "finish in the same step re-send together, so a prompt waits behind its cluster's prefills. SGLang's "
+            "prefill-first scheduler keeps the whole population in lockstep (TTFT ≈ half of all users' prefills, "
+            "measured and modelled); for mixed chunked-prefill engines the cluster grows like √c (a fitted coefficient "
+            "per engine). This is a model of the benchmark as much as of the engine; an open-loop (Poisson) client "
+            "would see lower TTFT at the same load.",
+            "- **TRT-LLM TTFT at low concurrency** rises with the *output* length in the aiconfigurator data (e.g. "
+            "Llama-3.1-8B bf16 TP1 1024 in, c=8: 191 ms for 128 out, 550 ms for 512 out) although the prefill is the "
+            "same; no GPU-work model reproduces that, and the fitted TRT-LLM request overhead is large partly because "
+            "of it (even 128-token prompts on Qwen3-235B show 170-250 ms TTFT).",
+            "- **Queueing beyond the KV pool** (c > the requests the pool holds) is exact closed-loop Little's law, but "
+            "its onset depends on the memory plan; a few-percent KV error moves a row between 'no queue' (TTFT "
+            "≈ 0.5 s) and 'queued' (tens of seconds), which produces the largest APEs (gpt-oss-120b at c=512, "
+            "SGLang Qwen3-32B TP1).",
+            "- **MoE** rows assume uniform routing (E·(1−(1−k/E)^b) experts touched per step) and ideal expert "
+            "balance; real routing is skewed, and TRT-LLM's EP/attention-DP layouts are richer than TP/EP here.",
+            "- **MXFP4 on Hopper** runs in dequantizing kernels; we use the bf16 compute efficiency for them.",
+            "- **Saturation throughput** uses the engine's default scheduler limits; trtllm-bench tunes "
+            "max_batch_size/max_num_tokens per point. For NVIDIA ModelOpt FP8 exports (`checkpoint` nvidia/…) the KV "
+            "cache is fp8 (every ModelOpt export in the reference data sets `kv_cache_quant_algo: FP8`), which doubles "
+            "the KV pool and halves KV reads — without it the dense-model saturation error was ~35 %.",
+            ]
+    out += ["", "## Constants of the roofline estimator", "",
+            "All live in `catalogs/engines/roofline.toml`, each with its source. 'fitted' ones were calibrated on the "
+            "calibration rows within a physical range (`scripts/calibrate_roofline.py`); nothing is fitted per model or "
+            "per row.", ""] + constants_section()
+    out += ["", "### Formulas (one function each, see the docstrings)", "",
+            "- decode weight bytes per step = dense weights per GPU + routed-expert bytes per GPU × (1 − (1 − k/E)^b) "
+            "(`step.experts_touched_fraction`); KV bytes = sequences × context × KV bytes/token/GPU (sliding-window "
+            "layers capped at the window; MLA latent replicated per rank).",
+            "- linear layers: max(2 × active params × tokens / (peak × compute eff), weight bytes / (bandwidth × bandwidth eff)); "
+            "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff).",
+            "- TP: 2 all-reduces per layer, each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
+            "EP: dispatch + combine all-to-all per MoE layer; PP: P stage-steps of a 1/P micro-batch + (P−1) sends.",
+            "- step = linear + attention + activations + communication + step overhead + per-sequence overhead + "
+            "per-layer kernel gaps; serving = closed-loop steady state (`serving.serve`).",
+            ]
+    out += ["", "## Other GPUs from their specifications", ""] + other_gpus_section()
+    out += ["", "## llm-optimizer's formulas", ""] + llm_optimizer_section(serving_rows)
+    out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
+    out += ["", "## What we doubt", "",
+            "- Only H100 SXM was measured: every other GPU's numbers rest on datasheet peaks × the generation factors in "
+            "roofline.toml, which were not fitted (Blackwell copies Hopper's fractions; AMD's are assumptions).",
+            "- The TTFT clustering term models the benchmark client (closed loop, equal lengths, simultaneous start) "
+            "rather than a property of the hardware; users with Poisson traffic should expect lower TTFT at light load "
+            "and the M/D/1-style growth near saturation instead.",
+            "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
+            "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
+            "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
+            "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated (uniform routing and our "
+            "interleaved-MoE layout are optimistic).",
+            ]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
+    args = parser.parse_args(argv)
+    text = build_report()
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

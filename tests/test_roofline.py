@@ -1,0 +1,178 @@
+"""Physical sanity of the roofline estimator, and agreement with measured H100 figures."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+from gpurec_core.api import as_gpu, as_model, estimate_performance  # noqa: E402
+from gpurec_core.errors import EstimationError, GpurecError  # noqa: E402
+from gpurec_roofline.profile import build_profile  # noqa: E402
+from gpurec_roofline.step import experts_touched_fraction, mean_prefill_keys  # noqa: E402
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def perf(model=LLAMA_8B, gpu="H100", **kw):
+    kw.setdefault("input_length", 1024)
+    kw.setdefault("output_length", 128)
+    return estimate_performance(model, gpu, **kw)
+
+
+def test_itl_never_below_weight_streaming_time():
+    """ITL >= weight bytes per GPU / peak bandwidth: a decode step must read every weight once."""
+    for tp in (1, 2, 4, 8):
+        est = perf(tensor_parallel_size=tp, precision="bf16", concurrency=1)
+        model, gpu = as_model(LLAMA_8B), as_gpu("H100")
+        prec = model.resolve_precision("bf16")
+        from gpurec_core.api import make_parallelism
+
+        prof = build_profile(model.config, model.parameters, prec, gpu, make_parallelism(tp))
+        floor_ms = prof.dense_weight_bytes / (gpu.bandwidth_tb_s * 1e12) * 1e3
+        assert est.itl_ms >= floor_ms
+
+
+def test_ttft_grows_with_input_length():
+    values = [perf(input_length=n, concurrency=1).ttft_ms for n in (128, 1024, 4096, 16384)]
+    assert values == sorted(values) and values[-1] > 4 * values[1]
+
+
+def test_more_tp_lowers_itl_until_communication_dominates():
+    itl = {tp: perf(model="Qwen/Qwen3-32B", tensor_parallel_size=tp, precision="bf16", concurrency=1).itl_ms
+           for tp in (1, 2, 4, 8)}
+    assert itl[1] > itl[2] > itl[4] > itl[8]
+    # diminishing returns: TP8 is far from 8x faster than TP1 (all-reduce latency, fixed overheads)
+    assert itl[1] / itl[8] < 5
+    est = perf(model=LLAMA_8B, tensor_parallel_size=8, precision="fp8", concurrency=1)
+    assert est.bottleneck in ("communication", "memory")
+
+
+def test_itl_grows_with_concurrency_and_throughput_saturates():
+    low, mid, sat = (perf(concurrency=c, precision="bf16") for c in (1, 32, "max"))
+    assert low.itl_ms < mid.itl_ms
+    assert low.throughput_tokens_per_sec < mid.throughput_tokens_per_sec <= sat.throughput_tokens_per_sec * 1.001
+
+
+def test_data_parallel_replicas_multiply_throughput():
+    model, gpu = as_model(LLAMA_8B), as_gpu("H100")
+    from gpurec_core.api import make_parallelism
+    from gpurec_core.models import Workload
+    from gpurec_core.plugins import estimate_memory
+    from gpurec_roofline.estimator import estimate
+
+    prec = model.resolve_precision("bf16")
+    one = make_parallelism(1)
+    wl = Workload(input_length=1024, output_length=128, concurrency=16, precision=prec)
+    mem = estimate_memory(model, gpu, one, wl, "vllm")
+    single = estimate(model, gpu, one, wl, mem)
+    double = estimate(model, gpu, make_parallelism(1, data_parallel_size=2),
+                      wl.model_copy(update={"concurrency": 32}), mem)
+    assert double.throughput_tokens_per_sec == pytest.approx(2 * single.throughput_tokens_per_sec, rel=1e-6)
+
+
+def test_experts_touched_occupancy_formula():
+    # E (1 - (1 - k/E)^b) / E: one token touches k of E experts; many tokens touch all of them.
+    assert experts_touched_fraction(1, 128, 8) == pytest.approx(8 / 128)
+    assert experts_touched_fraction(1000, 128, 8) == pytest.approx(1.0)
+    assert experts_touched_fraction(0, 128, 8) == pytest.approx(0.0)
+
+
+def test_causal_prefill_keys():
+    full, windowed = mean_prefill_keys(1024, 128)
+    assert full == pytest.approx(512.5)
+    assert windowed < 128
+
+
+def test_moe_decode_reads_fewer_bytes_than_all_experts():
+    est = perf(model="Qwen/Qwen3-235B-A22B", tensor_parallel_size=8, expert_parallel_size=8, precision="fp8",
+               concurrency=1)
+    dense_like = perf(model="Qwen/Qwen3-32B", tensor_parallel_size=8, precision="fp8", concurrency=1)
+    # 235B total but ~22B active: one token's step must be close to a 32B dense model's, not 7x slower
+    assert est.itl_ms < 3 * dense_like.itl_ms
+
+
+def test_impossible_deployment_raises_estimation_error():
+    with pytest.raises(GpurecError):
+        perf(model="meta-llama/Llama-3.1-405B", tensor_parallel_size=1, precision="bf16")
+
+
+CATALOG_MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-32B", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-120b",
+                  "google/gemma-3-27b-it", "deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-Next-80B-A3B-Thinking",
+                  "mistralai/Mixtral-8x22B-v0.1", "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
+
+
+@pytest.mark.parametrize("model", CATALOG_MODELS)
+@pytest.mark.parametrize("gpu", ["H100", "H200", "B200", "A100", "L40S", "MI300X"])
+def test_every_output_finite_where_the_model_fits(model, gpu):
+    for tp in (1, 8):
+        try:
+            est = perf(model=model, gpu=gpu, tensor_parallel_size=tp, concurrency=8)
+        except GpurecError:
+            continue  # does not fit / unsupported layout: a typed error, never a NaN
+        for value in (est.ttft_ms, est.itl_ms, est.throughput_tokens_per_sec, est.e2e_latency_ms,
+                      est.input_tokens_per_sec, est.requests_per_sec):
+            assert value is not None and math.isfinite(value) and value > 0
+        assert all(math.isfinite(v) for v in est.breakdown.values())
+        assert est.estimator == "roofline"
+
+
+def test_faster_memory_gives_faster_decode():
+    h100 = perf(model="meta-llama/Llama-3.1-70B", tensor_parallel_size=2, precision="fp8", concurrency=1)
+    h200 = perf(model="meta-llama/Llama-3.1-70B", gpu="H200", tensor_parallel_size=2, precision="fp8", concurrency=1)
+    b200 = perf(model="meta-llama/Llama-3.1-70B", gpu="B200", tensor_parallel_size=2, precision="fp8", concurrency=1)
+    assert h100.itl_ms > h200.itl_ms > b200.itl_ms
+
+
+# --- against measurements (aiconfigurator-core 0.12.0 systems/silicon_sample.csv, agg mode, H100) ---
+
+MEASURED = [
+    # (model, engine, precision, tp, isl, osl, concurrency, metric, measured, tolerance)
+    ("meta-llama/Llama-3.1-8B-Instruct", "trtllm", "bf16", 1, 1024, 128, 8, "itl_ms", 7.944, 0.15),
+    ("Qwen/Qwen3-32B", "vllm", "bf16", 2, 1024, 128, 8, "itl_ms", 18.0, 0.15),
+    ("Qwen/Qwen3-32B", "vllm", "bf16", 4, 4096, 512, 32, "itl_ms", 22.0, 0.15),
+    ("Qwen/Qwen3-32B", "sglang", "bf16", 4, 1024, 512, 16, "itl_ms", 10.4, 0.15),
+    ("Qwen/Qwen3-32B", "trtllm", "fp8", 1, 1024, 128, 128, "itl_ms", 98.9, 0.15),
+    ("Qwen/Qwen3-32B", "sglang", "bf16", 4, 1024, 128, 64, "ttft_ms", 1322.0, 0.30),
+    ("Qwen/Qwen3-32B", "vllm", "bf16", 2, 1024, 128, 128, "ttft_ms", 692.0, 0.30),
+]
+
+
+@pytest.mark.parametrize("model,engine,precision,tp,isl,osl,c,metric,measured,tol", MEASURED)
+def test_matches_measured_serving(model, engine, precision, tp, isl, osl, c, metric, measured, tol):
+    """Source: aiconfigurator-core 0.12.0 systems/silicon_sample.csv (Apache-2.0), agg mode, H100 SXM."""
+    est = estimate_performance(model, "H100", tensor_parallel_size=tp, input_length=isl, output_length=osl,
+                               concurrency=c, precision=precision, engine=engine)
+    value = {"itl_ms": est.itl_ms, "ttft_ms": est.ttft_ms}[metric]
+    assert value == pytest.approx(measured, rel=tol)
+
+
+def test_matches_trtllm_max_throughput_table():
+    """TensorRT-LLM docs/source/performance/perf-overview.md @00f37686: Llama-3.1-8B-Instruct FP8 (ModelOpt
+    export, fp8 KV cache) on 1x H100, ISL 1000 / OSL 1000: 15,220 output tokens/s at saturation (+/- 25 %)."""
+    est = estimate_performance(LLAMA_8B, "H100", input_length=1000, output_length=1000, concurrency="max",
+                               precision="fp8", kv_cache_dtype="fp8", engine="trtllm")
+    assert est.throughput_tokens_per_sec == pytest.approx(15220, rel=0.25)
+
+
+def test_nim_saturated_ttft_is_queueing():
+    """NVIDIA NIM 1.8.0 benchmarking docs, Llama-3.3-70B FP8 on 2x H100 TP2, ISL 5000 / OSL 500: at 250 users
+    TTFT is 88.6 s and throughput 920 tok/s — requests wait for a batch slot. Queueing must appear (> 10 s)."""
+    est = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", tensor_parallel_size=2,
+                               input_length=5000, output_length=500, concurrency=250, precision="fp8",
+                               engine="trtllm")
+    assert est.ttft_ms > 10_000
+
+
+def test_unknown_engine_in_constants_is_a_catalog_error():
+    from gpurec_core.errors import CatalogError
+    from gpurec_roofline.constants import load_constants
+
+    with pytest.raises(CatalogError):
+        load_constants().engine("no-such-engine")

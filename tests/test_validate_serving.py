@@ -1,0 +1,70 @@
+"""validate_serving: every serving row predicted through the public API, split documented."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+from gpurec_core.validate_serving import calibration_split, describe_config, kv_cache_dtype_of, predict_rows  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+
+
+def rows():
+    with open(FIXTURE, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_fixture_is_the_reference_copy():
+    data = rows()
+    assert len(data) == 1640  # data/README.md: "serving_h100.csv ... 1,640 rows"
+
+
+def test_predict_rows_shape_and_values():
+    sample = [r for r in rows() if r["model"] == "meta-llama/Llama-3.1-8B-Instruct"][:30]
+    out = predict_rows(sample, FIXTURE.parent, "roofline")
+    assert len(out) == len(sample)
+    for record in out:
+        for key in ("model", "engine", "metric", "measured", "predicted", "ape", "config", "error"):
+            assert key in record
+        assert record["error"] is None
+        assert math.isfinite(record["predicted"]) and record["predicted"] > 0
+        assert record["ape"] == abs(record["predicted"] - record["measured"]) / record["measured"] * 100
+
+
+def test_config_description():
+    row = {"tp": "2", "pp": "1", "ep": "", "isl": "1024", "osl": "128", "concurrency": "16", "precision": "fp8",
+           "gpu": "H100", "kv_cache_dtype": ""}
+    assert describe_config(row) == "tp2 isl1024 osl128 c16 fp8"
+
+
+def test_split_keeps_configurations_together_and_holds_out_models():
+    data = rows()
+    assert all(calibration_split(r) == "held-out" for r in data if r["model"] == "Qwen/Qwen3-235B-A22B")
+    by_config = {}
+    for r in data:
+        key = (r["model"], r["engine"], r["tp"], r["ep"], r["isl"], r["osl"], r["precision"])
+        by_config.setdefault(key, set()).add(calibration_split(r))
+    assert all(len(splits) == 1 for splits in by_config.values())
+    engines_held = {r["engine"] for r in data if calibration_split(r) == "held-out"}
+    assert engines_held == {"vllm", "sglang", "trtllm"}
+
+
+def test_modelopt_checkpoint_means_fp8_kv():
+    assert kv_cache_dtype_of({"checkpoint": "nvidia/Llama-3.1-8B-Instruct-FP8", "kv_cache_dtype": ""}) == "fp8"
+    assert kv_cache_dtype_of({"checkpoint": "Qwen/Qwen3-32B", "kv_cache_dtype": ""}) is None
+
+
+def test_bad_rows_report_errors_not_exceptions():
+    bad = dict(rows()[0], metric="watts")
+    impossible = dict(rows()[0], model="meta-llama/Llama-3.1-405B", tp="1", ep="1", precision="bf16",
+                      metric="itl_ms", checkpoint="meta-llama/Llama-3.1-405B")
+    out = predict_rows([bad, impossible], FIXTURE.parent, "roofline")
+    assert out[0]["error"] and out[0]["predicted"] is None
+    assert out[1]["error"] and out[1]["predicted"] is None
