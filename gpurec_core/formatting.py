@@ -8,7 +8,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.result import Recommendation, RecommendationResult
 
 SUMMARY_COLUMNS = ["#", "GPU", "TP", "Layout", "GPUs", "Model Memory", "Available KV", "Max Requests", "Fits",
-                   "TTFT", "ITL", "Throughput", "$/hour", "$/M out"]
+                   "TTFT", "ITL", "Throughput", "Max tok/s", "$/hour", "$/M out"]
 
 
 def _num(value: Optional[float], fmt: str, unit: str = "") -> str:
@@ -28,9 +28,18 @@ def summary_row(index: int, item: "Recommendation") -> list[str]:
         _num(perf.time_to_first_token_ms if ok else None, ".1f", "ms"),
         _num(perf.inter_token_latency_ms if ok else None, ".1f", "ms"),
         _num(perf.throughput_tokens_per_sec if ok else None, ",.1f", " tok/s"),
+        _num(_loaded_throughput(item), ",.0f"),
         _num(cost.usd_per_hour, ",.2f"),
         _num(cost.usd_per_million_output_tokens, ",.2f"),
     ]
+
+
+def _loaded_throughput(item: "Recommendation") -> Optional[float]:
+    """Output tok/s when loaded: the SLO goodput when SLOs are set, else saturation."""
+    if item.slo is not None:
+        return item.slo.goodput_tokens_per_sec if item.slo.max_concurrency > 0 else None
+    sat = item.saturation
+    return sat.throughput_tokens_per_sec if sat is not None and sat.error is None else None
 
 
 def render_table(columns: list[str], rows: list[list[str]]) -> str:

@@ -60,6 +60,20 @@ def _workload(result, model):
                     precision=model.resolve_precision(result.precision, result.kv_cache_dtype if result.kv_cache_dtype == "fp8" else None))
 
 
+def _chosen_point(item, result) -> tuple[float, float]:
+    """(ITL ms, output tok/s per GPU) of one replica at the highest concurrency meeting the SLOs."""
+    from gpurec_core.models import Parallelism
+    from gpurec_core.plugins import estimate_performance
+
+    rec = item.recommendation
+    model = _model(result)
+    layout = Parallelism(tensor_parallel_size=rec.tensor_parallel_size, pipeline_parallel_size=rec.pipeline_parallel_size,
+                         expert_parallel_size=rec.expert_parallel_size)
+    workload = _workload(result, model).model_copy(update={"concurrency": item.slo.max_concurrency})
+    perf = estimate_performance(model, rec.gpu_spec, layout, workload, rec.memory, result.workload["estimator"])
+    return perf.inter_token_latency_ms or 0.0, (perf.throughput_tokens_per_sec or 0.0) / layout.gpus_per_replica
+
+
 def plot_recommendations(result, path: str, top: Optional[int] = None) -> None:
     """Draw the candidates' throughput-per-GPU vs ITL curves, SLO lines and the chosen point."""
     try:
@@ -87,9 +101,8 @@ def plot_recommendations(result, path: str, top: Optional[int] = None) -> None:
         ax.axvline(itl_slo, color="red", linestyle="--", label=f"ITL SLO {itl_slo:g} ms")
     if fitting and fitting[0].slo is not None and fitting[0].slo.max_concurrency > 0:
         best = fitting[0]
-        gpus = best.recommendation.tensor_parallel_size * best.recommendation.pipeline_parallel_size
-        per_gpu = best.slo.goodput_tokens_per_sec / best.recommendation.data_parallel_size / gpus
-        ax.scatter([itl_slo or 0], [per_gpu], s=160, marker="*", color="black", zorder=5,
+        chosen = _chosen_point(best, result)
+        ax.scatter([chosen[0]], [chosen[1]], s=160, marker="*", color="black", zorder=5,
                    label=f"chosen: {best.recommendation.gpu_spec.name} {best.recommendation.layout} "
                          f"@ {best.slo.max_concurrency} users")
     title = f"{result.model_id}: output tok/s per GPU vs ITL (concurrency 1 .. saturation)"
