@@ -102,6 +102,20 @@ class Deployment(BaseModel):
     engine: str = "vllm"
 
 
+_TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+#: Flag names of each engine's launcher: ``vllm serve`` (vLLM engine args) and
+#: ``python -m sglang.launch_server`` (SGLang server args).
+LAUNCH_FLAGS: dict[str, dict] = {
+    "vllm": {"command": ["vllm", "serve"], "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
+             "ep": "--enable-expert-parallel", "ep_takes_size": False, "dp": "--data-parallel-size",
+             "context": "--max-model-len", "memory": "--gpu-memory-utilization", "fp8_kv": "fp8"},
+    "sglang": {"command": ["python", "-m", "sglang.launch_server", "--model-path"], "tp": "--tp", "pp": "--pp-size",
+               "ep": "--ep-size", "ep_takes_size": True, "dp": "--dp", "context": "--context-length",
+               "memory": "--mem-fraction-static", "fp8_kv": "fp8_e4m3"},
+}
+
+
 class Recommendation(BaseModel):
     """One candidate: its layout and memory (``recommendation``) and its speed (``performance``)."""
 
@@ -120,41 +134,26 @@ class Recommendation(BaseModel):
 
     def launch_command(self, engine: str = "vllm") -> str:
         """The engine command line that reproduces this plan (``vllm`` or ``sglang``)."""
-        rec, dep = self.recommendation, self.deployment
-        if engine == "vllm":
-            args = ["vllm", "serve", dep.model_id, "--tensor-parallel-size", str(rec.tensor_parallel_size)]
-            if rec.pipeline_parallel_size > 1:
-                args += ["--pipeline-parallel-size", str(rec.pipeline_parallel_size)]
-            if rec.expert_parallel_size > 1:
-                args += ["--enable-expert-parallel"]
-            if rec.data_parallel_size > 1:
-                args += ["--data-parallel-size", str(rec.data_parallel_size)]
-            args += ["--max-model-len", str(dep.max_model_len), "--gpu-memory-utilization", f"{dep.gpu_memory_utilization:g}"]
-            if dep.dtype:
-                args += ["--dtype", {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dep.dtype, dep.dtype)]
-            if dep.quantization:
-                args += ["--quantization", dep.quantization]
-            if dep.kv_cache_dtype:
-                args += ["--kv-cache-dtype", dep.kv_cache_dtype]
-        elif engine == "sglang":
-            args = ["python", "-m", "sglang.launch_server", "--model-path", dep.model_id, "--tp", str(rec.tensor_parallel_size)]
-            if rec.pipeline_parallel_size > 1:
-                args += ["--pp-size", str(rec.pipeline_parallel_size)]
-            if rec.expert_parallel_size > 1:
-                args += ["--ep-size", str(rec.expert_parallel_size)]
-            if rec.data_parallel_size > 1:
-                args += ["--dp", str(rec.data_parallel_size)]
-            args += ["--context-length", str(dep.max_model_len), "--mem-fraction-static", f"{dep.gpu_memory_utilization:g}"]
-            if dep.dtype:
-                args += ["--dtype", {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dep.dtype, dep.dtype)]
-            if dep.quantization:
-                args += ["--quantization", dep.quantization]
-            if dep.kv_cache_dtype:
-                args += ["--kv-cache-dtype", "fp8_e4m3" if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype]
-        else:
+        flags = LAUNCH_FLAGS.get(engine)
+        if flags is None:
             from gpurec_core.errors import WorkloadError
 
-            raise WorkloadError(f"no launch command for engine {engine!r}; choose 'vllm' or 'sglang'")
+            raise WorkloadError(f"no launch command for engine {engine!r}; choose one of {', '.join(LAUNCH_FLAGS)}")
+        rec, dep = self.recommendation, self.deployment
+        args = [*flags["command"], dep.model_id, flags["tp"], str(rec.tensor_parallel_size)]
+        if rec.pipeline_parallel_size > 1:
+            args += [flags["pp"], str(rec.pipeline_parallel_size)]
+        if rec.expert_parallel_size > 1:
+            args += [flags["ep"]] + ([str(rec.expert_parallel_size)] if flags["ep_takes_size"] else [])
+        if rec.data_parallel_size > 1:
+            args += [flags["dp"], str(rec.data_parallel_size)]
+        args += [flags["context"], str(dep.max_model_len), flags["memory"], f"{dep.gpu_memory_utilization:g}"]
+        if dep.dtype:
+            args += ["--dtype", _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype)]
+        if dep.quantization:
+            args += ["--quantization", dep.quantization]
+        if dep.kv_cache_dtype:
+            args += ["--kv-cache-dtype", flags["fp8_kv"] if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype]
         return shlex.join(args)
 
     def __str__(self) -> str:
