@@ -68,13 +68,21 @@ class EngineConstants(_Strict):
 
     step_overhead_ms: float = Field(ge=0, le=1000, description="fixed CPU/launch cost of one engine step, ms")
     per_sequence_overhead_us: float = Field(ge=0, le=10_000, description="step cost per running request, us")
-    request_overhead_ms: float = Field(ge=0, le=10_000, description="fixed cost of a request before its prefill, ms")
+    request_overhead_ms: float = Field(ge=0, le=10_000, description="fixed cost of a request outside the engine steps (HTTP, tokenisation, streaming the first token), ms")
     max_num_batched_tokens: int = Field(ge=1, description="default token budget per step")
     max_num_seqs: int = Field(ge=1, description="default cap on running requests")
     prefill_first: bool = Field(description="new prompts are prefilled in batches of their own before decode resumes")
-    prefill_clustering: float = Field(ge=0, le=100, description="coefficient of the wait behind prompts arriving in the same cluster")
+    arrival_wait_steps: float = Field(default=1.0, ge=0, le=50, description="mixed-step engines: how much of the length-biased step in flight (E[T^2]/E[T]) a new request waits before its first chunk, in steps")
+    prefill_clustering: float = Field(default=0.0, ge=0, le=100, description="prefill-first engines: coefficient of the wait behind prompts arriving in the same cluster")
     prefill_in_decode_fraction: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: share of other users' prefill time that falls inside a request's decode phase")
-    prefill_clustering_exponent: float = Field(ge=0, le=1, description="cluster size grows like users**exponent (1: lockstep)")
+    prefill_clustering_exponent: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: cluster size grows like users**exponent (1: lockstep)")
+    source: str = Field(min_length=1)
+
+
+class BenchmarkConstants(_Strict):
+    """How the closed-loop benchmark that TTFT is compared with runs (the client, not the engine)."""
+
+    requests_per_user: float = Field(ge=1, description="requests each user sends in one measured run; the first of them arrive all at once")
     source: str = Field(min_length=1)
 
 
@@ -86,6 +94,7 @@ class RooflineConstants(_Strict):
     kernels: KernelConstants
     communication: CommunicationConstants
     engines: dict[str, EngineConstants]
+    benchmark: BenchmarkConstants
 
     def generation_of(self, gpu: GPUSpec) -> str:
         """Name of the efficiency entry for ``gpu`` (by its ``architecture``), or ``"default"``."""

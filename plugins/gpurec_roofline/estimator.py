@@ -71,7 +71,7 @@ def solve(model, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, mem
     result = serve(profile, eff, constants.communication, engine, constants.kernels,
                    workload.input_length, workload.output_length, users, batch_limit,
                    workload.max_num_batched_tokens or engine.max_num_batched_tokens,
-                   workload.max_num_seqs or engine.max_num_seqs)
+                   workload.max_num_seqs or engine.max_num_seqs, constants.benchmark)
     return result, profile, users, capacity
 
 
@@ -104,6 +104,8 @@ def estimate(model, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, 
         "decode_step_total": round(decode_ms, 6),
         "prefill_interference": round(max(0.0, itl_ms - decode_ms), 6),
         "ttft": round(ttft_ms, 6),
+        "ttft_steady": round(_scalar(result.ttft_steady_s) * 1e3, 6),
+        "ttft_startup_burst": round(_scalar(result.ttft_burst_s) * 1e3, 6),
         "decode_phase": round((O - 1) * itl_ms, 6),
     })
     return PerformanceEstimate(

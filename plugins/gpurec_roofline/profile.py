@@ -24,11 +24,14 @@ from gpurec_core.models import DTYPE_BYTES, GPUSpec, Parallelism, Precision
 ACTIVATION_BYTES = 2.0
 
 #: Fallback order when a GPU lacks tensor units for the compute dtype (weight-only quantization
-#: dequantizes to a wider type before the matmul, e.g. MXFP4 on Hopper runs in bf16).
+#: dequantizes to the activation dtype before the matmul). 4-bit float weights on a GPU without FP4
+#: tensor cores run as W4A16 with bf16 activations, not fp8: vLLM serves MXFP4/NVFP4 on Hopper
+#: through Marlin or triton_kernels' matmul_ogs (bf16 x dequantized weights), TensorRT-LLM's Hopper
+#: gpt-oss path uses the TRITON MoE backend the same way.
 _COMPUTE_FALLBACK = {
-    "nvfp4": ("fp4", "fp8", "bf16", "fp16", "fp32"),
-    "mxfp4": ("fp4", "fp8", "bf16", "fp16", "fp32"),
-    "fp4": ("fp4", "fp8", "bf16", "fp16", "fp32"),
+    "nvfp4": ("fp4", "bf16", "fp16", "fp32"),
+    "mxfp4": ("fp4", "bf16", "fp16", "fp32"),
+    "fp4": ("fp4", "bf16", "fp16", "fp32"),
     "fp8": ("fp8", "bf16", "fp16", "fp32"),
     "int8": ("int8", "bf16", "fp16", "fp32"),
     "int4": ("bf16", "fp16", "fp32"),
@@ -67,6 +70,7 @@ class DeploymentProfile:
     alltoalls_per_step: float        # EP all-to-alls per step (dispatch + combine per MoE layer)
     alltoall_bytes_per_token: float  # bytes one token sends in one all-to-all (k x H x activation bytes)
     peak_tflops: float               # dense tensor TFLOPS of the compute dtype on this GPU
+    attention_peak_tflops: float     # dense tensor TFLOPS of the attention dtype (the KV cache's) on this GPU
     compute_dtype: str
     bandwidth_tb_s: float
     link_gb_s_per_direction: Optional[float]
@@ -89,6 +93,21 @@ def compute_dtype_on(gpu: GPUSpec, precision: Precision) -> tuple[str, float]:
         f"GPU {gpu.name} has no dense TFLOPS figure for {wanted} or any wider dtype; add "
         "bf16_tflops_dense to its catalog entry"
     )
+
+
+def attention_tflops_on(gpu: GPUSpec, precision: Precision) -> float:
+    """Dense TFLOPS of the dtype attention runs in: the KV cache's, not the weights'.
+
+    FlashAttention multiplies queries by cached keys and values, so an fp8-weight model with a
+    bf16 KV cache attends in bf16 (vLLM's FlashAttention-3 backend, TensorRT-LLM's FMHA); only an
+    fp8 KV cache lets the FMHA run in fp8. Falls back like :func:`compute_dtype_on`.
+    """
+    wanted = "fp8" if precision.kv_cache_dtype == "fp8" else (precision.unquantized_dtype or "bf16")
+    for dtype in _COMPUTE_FALLBACK.get(wanted, (wanted, "bf16", "fp16", "fp32")):
+        tflops = gpu.tensor_tflops(dtype)
+        if tflops:
+            return float(tflops)
+    return compute_dtype_on(gpu, precision)[1]
 
 
 def link_bandwidth_per_direction(gpu: GPUSpec) -> Optional[float]:
@@ -241,7 +260,8 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls, alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES,
-        peak_tflops=tflops, compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
+        peak_tflops=tflops, attention_peak_tflops=attention_tflops_on(gpu, precision),
+        compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
         link_gb_s_per_direction=link_bandwidth_per_direction(gpu),
     )
 

@@ -90,7 +90,7 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     """
     d = np.asarray(decode_seqs, float)
     p = np.asarray(prefill_tokens, float)
-    peak = profile.peak_tflops * TERA
+    peak = profile.attention_peak_tflops * TERA
     bw = profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency
     keys_full = np.asarray(context, float)
     keys_win = attended_keys(context, profile.window)
