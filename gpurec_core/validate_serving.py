@@ -17,7 +17,7 @@ import hashlib
 import pathlib
 from typing import Any, Optional, Union
 
-from gpurec_core.errors import GpurecError
+from gpurec_core.errors import GpurecError, WorkloadError
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -137,13 +137,23 @@ class _Predictor:
         if key in self.estimates:
             return self.estimates[key]
         ref, gpu, tp, pp, ep, isl, osl, conc, precision, kv, engine, estimator = key
-        try:
-            from gpurec_core.api import estimate_performance
+        from gpurec_core.api import estimate_performance
 
-            result = (estimate_performance(
+        def run(weights: Optional[str]):
+            return estimate_performance(
                 self.model(ref), gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
-                input_length=isl, output_length=osl, concurrency=conc, precision=precision, kv_cache_dtype=kv,
-                engine=engine, estimator=estimator), None)
+                input_length=isl, output_length=osl, concurrency=conc, precision=weights, kv_cache_dtype=kv,
+                engine=engine, estimator=estimator)
+
+        try:
+            result = (run(precision), None)
+        except WorkloadError as exc:
+            # A pre-quantized checkpoint cannot be re-quantized (e.g. rows labelled 'fp8' whose checkpoint is
+            # gpt-oss's MXFP4: the label names the activation precision). Predict at the checkpoint's own weights.
+            try:
+                result = (run(None), None) if self.model(ref).is_quantized else (None, f"WorkloadError: {exc}")
+            except GpurecError as retry_exc:
+                result = (None, f"{type(retry_exc).__name__}: {retry_exc}")
         except GpurecError as exc:
             result = (None, f"{type(exc).__name__}: {exc}")
         self.estimates[key] = result

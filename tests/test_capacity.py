@@ -227,3 +227,16 @@ def test_plans_are_finite(model_id, length, util, engine):
     # pydantic validator already refuses non-finite floats; fits agrees with the pool
     if p.fits:
         assert p.kv_cache_gib > 0
+
+
+def test_experts_tp_sharded_when_ep_below_tp():
+    # TensorRT-LLM served Qwen3-235B-A22B fp8 on 4x H100 with EP2 (moe_tp 2 x moe_ep 2 = tp 4):
+    # aiconfigurator-core 0.12.0 systems/silicon_sample.csv rows with tp=4, ep=2. Each GPU holds 1/4 of the experts.
+    from gpurec_core import plan_memory
+
+    ep2 = plan_memory("Qwen/Qwen3-235B-A22B", "H100", tensor_parallel_size=4, expert_parallel_size=2,
+                      quantization="fp8", max_model_len=8192)
+    ep4 = plan_memory("Qwen/Qwen3-235B-A22B", "H100", tensor_parallel_size=4, expert_parallel_size=4,
+                      quantization="fp8", max_model_len=8192)
+    assert ep2.fits
+    assert ep2.weights_gib == pytest.approx(ep4.weights_gib, rel=1e-6)

@@ -63,7 +63,9 @@ def stage_weights_bytes(model: Any, precision: Precision, parallelism: Paralleli
     - Embedding and lm_head rows are padded to a multiple of 64 and split over TP
       (vocab_parallel_embedding.py); the embedding lives on the first stage, the lm_head on the
       last (a tied lm_head there holds its own copy when PP > 1).
-    - Routed experts are split over TP, or over EP ranks when expert_parallel_size > 1 (FusedMoE).
+    - Routed experts are split over TP, or over EP ranks when expert_parallel_size > 1 (FusedMoE); with
+      EP < TP each expert is further TP-sharded over t / ep ranks (TensorRT-LLM's moe_tp x moe_ep = tp),
+      so every GPU holds 1 / max(t, ep) of the expert weights.
     - Norms and routers are replicated. Decoder layers are split over stages by ``get_pp_indices``.
     - Plus the rotary cos/sin cache (:func:`rope_cache_bytes`).
     """
@@ -94,7 +96,7 @@ def stage_weights_bytes(model: Any, precision: Precision, parallelism: Paralleli
             kv_share = kv_heads_per_gpu(g, t) / g if g else 1.0 / t
             total += nbytes * (rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share)
         elif comp.kind == "routed_experts":
-            total += nbytes / (ep if ep > 1 else t)
+            total += nbytes / max(t, ep)
         elif comp.kind in ("router", "norms"):
             total += nbytes
         else:
@@ -124,7 +126,7 @@ def moe_workspace_bytes(cfg: Any, precision: Precision, parallelism: Parallelism
     if not cfg.is_moe or not cfg.moe_intermediate_size:
         return 0.0
     t, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
-    width = cfg.moe_intermediate_size if ep > 1 else cfg.moe_intermediate_size // max(1, t)
+    width = cfg.moe_intermediate_size // max(1, t // ep)  # each expert TP-sharded over t / ep ranks
     n = (2 if cfg.gated_mlp else 1) * max(1, width)
     k_dim = cfg.moe_latent_size or cfg.hidden_size
     topk = max(1, cfg.num_experts_per_tok)
