@@ -15,14 +15,16 @@ from typing import Any, Callable, Optional
 
 from pydantic import ValidationError
 
+from gpurec_core._quant_parse import check_hf_quant_config, check_quantization_config
 from gpurec_core.errors import ModelConfigError
-from gpurec_core.model_config import ModelConfig
+from gpurec_core.model_config import MAX_LAYERS, ModelConfig
 
 _MISSING: Any = object()
 
 # No real decoder comes near this (the deepest in the catalog has 126 layers); a larger value is a
-# corrupt config, and per-layer tuples of that length would exhaust memory.
-_MAX_LAYERS = 10_000
+# corrupt config, and per-layer tuples of that length would exhaust memory. Checked before the
+# per-layer tuples are built; the other bounds are ModelConfig's.
+_MAX_LAYERS = MAX_LAYERS
 
 # Keys under which multimodal configs keep their language model's config.
 _TEXT_CONFIG_KEYS = ("text_config", "llm_config", "language_config", "thinker_config")
@@ -956,6 +958,9 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
     if not isinstance(raw, dict):
         raise ModelConfigError(
             f"config.json must be a JSON object (a dict of fields), got {type(raw).__name__}: {raw!r:.80}")
+    odd_keys = [k for k in raw if not isinstance(k, str)]
+    if odd_keys:
+        raise ModelConfigError(f"config.json keys must be strings (field names), got {odd_keys[0]!r:.80}")
     outer_type = raw.get("model_type", "unknown")
     if not isinstance(outer_type, str) or not outer_type:
         raise ModelConfigError(f"config.json field 'model_type' must be a non-empty string, got {outer_type!r}")
@@ -995,19 +1000,23 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
         raise outer.fail("torch_dtype", "must be a string such as 'bfloat16'", dtype)
     tie = f.flag("tie_word_embeddings", outer.flag("tie_word_embeddings", False)) if "tie_word_embeddings" in merged \
         else outer.flag("tie_word_embeddings", False)
+    quant = _dict_or_none(quant, "config.json field 'quantization_config'", text_type)
+    hf_quant_config = _dict_or_none(hf_quant_config, "hf_quant_config.json", text_type)
+    check_quantization_config(quant, text_type)
+    check_hf_quant_config(hf_quant_config, text_type)
     fields.update(
         model_type=text_type,
         architectures=tuple(architectures),
         torch_dtype=dtype,
         tie_word_embeddings=tie,
-        quantization_config=_dict_or_none(quant, "config.json field 'quantization_config'", text_type),
-        hf_quant_config=_dict_or_none(hf_quant_config, "hf_quant_config.json", text_type),
+        quantization_config=quant,
+        hf_quant_config=hf_quant_config,
         is_multimodal=is_multimodal,
     )
-    return _build(fields, text_type)
+    return _build(fields, text_type, prefix)
 
 
-def _build(fields: dict[str, Any], model_type: str) -> ModelConfig:
+def _build(fields: dict[str, Any], model_type: str, prefix: str = "") -> ModelConfig:
     """Construct the ModelConfig, turning a pydantic error into a ModelConfigError naming the field."""
     for key in ("layer_types", "moe_layers", "layer_num_key_value_heads", "layer_head_dim", "layer_v_head_dim",
                 "layer_intermediate_sizes", "layer_kv_compress_ratios", "indexer_layers"):
@@ -1032,5 +1041,6 @@ def _build(fields: dict[str, Any], model_type: str) -> ModelConfig:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise ModelConfigError(
-            f"config.json field '{loc}' {err['msg'].lower()}, got {err.get('input')!r} (model_type {model_type})"
+            f"config.json field '{prefix}{loc}' {err['msg'].lower()}, got {err.get('input')!r:.120} "
+            f"(model_type {model_type}); fix the config"
         ) from None

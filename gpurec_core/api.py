@@ -6,12 +6,21 @@ invalid options raise :class:`~gpurec_core.errors.WorkloadError` naming the opti
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Union
 
 from pydantic import ValidationError
 
 from gpurec_core.errors import WorkloadError
-from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
+from gpurec_core.models import (
+    MAX_CONCURRENCY,
+    MAX_TOKENS,
+    GPUSpec,
+    MemoryPlan,
+    Parallelism,
+    PerformanceEstimate,
+    Workload,
+)
 
 ModelLike = Union[str, "ModelArchitecture"]  # noqa: F821
 GPULike = Union[str, GPUSpec]
@@ -52,6 +61,42 @@ def _build(kind, what: str, **fields):
         raise WorkloadError(f"invalid {what} option {field}={value!r}: {first['msg']}") from None
 
 
+def check_positive(name: str, value, *, allow_none: bool = False, integer: bool = True,
+                   maximum: Optional[float] = None) -> None:
+    """Raise WorkloadError naming option ``name`` unless ``value`` is a positive (finite) int or number."""
+    if value is None and allow_none:
+        return
+    kind = int if integer else (int, float)
+    what = "integer" if integer else "number"
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or value <= 0:
+        raise WorkloadError(f"{name} must be a positive {what}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise WorkloadError(f"{name} must be at most {maximum:,}, got {value!r}")
+
+
+def check_estimator(estimator: str) -> str:
+    """The estimator name, checked against every plugin's ``list_estimators`` before any work is done.
+
+    Raises WorkloadError when it is not a name at all, and EstimatorUnavailableError when no plugin
+    lists it (near matches suggested) or it is listed as unusable here (with the plugin's reason), so
+    a typo or a missing package is one clear error rather than an error on every candidate.
+    """
+    from gpurec_core.errors import EstimatorUnavailableError, did_you_mean
+    from gpurec_core.plugins import list_estimators
+
+    if not isinstance(estimator, str) or not estimator.strip():
+        raise WorkloadError(f"estimator must be an estimator name such as 'roofline' (`gpurec estimators` lists them), "
+                            f"got {estimator!r:.80}")
+    infos = {info.name: info for info in list_estimators()}
+    info = infos.get(estimator)
+    if info is None:
+        raise EstimatorUnavailableError(
+            f"no estimator named {estimator!r}.{did_you_mean(estimator, infos)} `gpurec estimators` lists them")
+    if not info.usable:
+        raise EstimatorUnavailableError(f"estimator {estimator!r} cannot run here: {info.reason or 'no reason given'}")
+    return estimator
+
+
 def check_engine(engine: str) -> str:
     if engine not in ENGINES:
         from gpurec_core.errors import did_you_mean
@@ -90,6 +135,7 @@ def plan_memory(
     options: they change the precision the checkpoint is served in. ``max_model_len`` defaults
     to the model's maximum context.
     """
+    check_positive("max_model_len", max_model_len, allow_none=True, maximum=MAX_TOKENS)
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
@@ -130,6 +176,7 @@ def estimate_performance(
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
+    check_estimator(estimator)
     parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
@@ -140,6 +187,7 @@ def estimate_performance(
     memory = estimate_memory(arch, spec, parallelism, workload, engine)
     if concurrency == "max":
         users = max(1, int(memory.kv_cache_tokens // max(1, workload.input_length + workload.output_length)))
+        users = min(users, MAX_CONCURRENCY)
         workload = _build(Workload, "workload", concurrency=users, **base)
     else:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):

@@ -39,12 +39,15 @@ class ModelArchitecture:
     def from_config(cls, config: dict[str, Any], model_id: str = "custom/model",
                     hf_quant_config: Optional[dict[str, Any]] = None) -> "ModelArchitecture":
         """Build from a config.json dict already in hand (tests, fuzzing, notebooks)."""
+        from gpurec_core.errors import ModelConfigError
         from gpurec_core.resolve import ResolvedModel
 
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise ModelConfigError(f"model_id must be a non-empty string such as 'acme/my-model', got {model_id!r:.80}")
         self = cls.__new__(cls)
+        self.config = ModelConfig.from_hf_config(config, hf_quant_config)  # validates config first
         self._resolved = ResolvedModel(model_id=model_id, source="path", config=config,
                                        hf_quant_config=hf_quant_config, safetensors_params=None, location="<dict>")
-        self.config = ModelConfig.from_hf_config(config, hf_quant_config)
         self._lock = threading.Lock()
         self._precision = None
         return self
@@ -160,10 +163,17 @@ class ModelArchitecture:
         return int(self.config.max_position_embeddings)
 
     def possible_tensor_parallel_sizes(self, engine: str = "vllm") -> list[int]:
-        """Tensor-parallel sizes the engine accepts for this model (divisibility rules)."""
-        from gpurec_core.memory_math import valid_tensor_parallel_sizes
+        """Tensor-parallel sizes the engine accepts for this model (divisibility rules), cached per engine."""
+        config = self.config
+        cache = self.__dict__.get("_tp_sizes")
+        if cache is None or cache[0] is not config:  # first call, or the config was replaced
+            cache = self.__dict__["_tp_sizes"] = (config, {})
+        sizes = cache[1].get(engine)
+        if sizes is None:
+            from gpurec_core.memory_math import valid_tensor_parallel_sizes
 
-        return valid_tensor_parallel_sizes(self.config, engine=engine)
+            sizes = cache[1].setdefault(engine, tuple(valid_tensor_parallel_sizes(config, engine=engine)))
+        return list(sizes)
 
     def get_kv_cache_detail(self, context_length: int = 1, batch_size: int = 1):
         """KV-cache breakdown (per-token bytes by layer kind, totals) at this context and batch."""

@@ -26,9 +26,18 @@ def catalog_path(kind: str) -> Path:
 
 
 def load_toml(path: Path) -> dict:
-    """Parse a TOML file; the caller turns ``tomllib.TOMLDecodeError`` into a CatalogError."""
+    """Parse a TOML file; the caller turns ``tomllib.TOMLDecodeError`` into a CatalogError.
+
+    A file that is not UTF-8 text (TOML must be) raises ``TOMLDecodeError`` too, not
+    ``UnicodeDecodeError``, so every caller reports it as a malformed catalog naming the file.
+    """
     with open(path, "rb") as handle:
-        return tomllib.load(handle)
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise tomllib.TOMLDecodeError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return tomllib.loads(text)
 
 
 TOMLDecodeError = tomllib.TOMLDecodeError

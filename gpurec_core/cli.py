@@ -51,7 +51,8 @@ class GpurecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GpurecError as exc:
-            click.echo(f"gpurec: error: {exc}", err=True)
+            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
+            click.echo(f"gpurec: error: {message}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 

@@ -449,7 +449,7 @@ def recurrent_state_bytes_per_sequence(cfg: "ModelConfig", precision: Precision,
 class KVCacheDetail(BaseModel):
     """KV cache of ``batch_size`` sequences of ``context_length`` tokens on one GPU, by layer kind."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     context_length: int = Field(ge=1, description="tokens per sequence")
     batch_size: int = Field(ge=1, description="sequences")
@@ -605,7 +605,20 @@ def valid_tensor_parallel_sizes(cfg: "ModelConfig", engine: str = "vllm", max_si
     """
     limit = max_size if max_size is not None else cfg.num_attention_heads
     limit = max(1, min(int(limit), cfg.num_attention_heads))
-    return [t for t in range(1, limit + 1) if not tensor_parallel_problems(cfg, t, engine)]
+    return [t for t in _divisors(cfg.num_attention_heads) if t <= limit and not tensor_parallel_problems(cfg, t, engine)]
+
+
+def _divisors(n: int) -> list[int]:
+    """Divisors of ``n`` ascending, in O(sqrt n): the only TP sizes that can divide the query heads."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return small + large[::-1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,15 +8,37 @@ parse raw configs themselves.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gpurec_core.models import MAX_TOKENS
 
 AttentionKind = Literal["MHA", "GQA", "MQA", "MLA"]
 LayerKind = Literal["full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only"]
 """Token mixer of a decoder layer. ``mlp_only`` is a layer with no token mixer at all (Nemotron-H's
 ``-``/``E`` blocks, DeciLM/Nemotron-NAS layers whose attention is a no-op): it holds no KV cache
 and no recurrent state."""
+
+
+# Upper bounds: far beyond any real model (the largest in the catalog: hidden 16,384, 128 heads,
+# 896 experts, vocabulary 262,208, context 10,485,760), low enough that a corrupt config cannot
+# make the memory and speed math overflow a float or loop for hours.
+MAX_LAYERS = 10_000
+"""Decoder layers (the deepest model in the catalog has 126)."""
+MAX_WIDTH = 1 << 24
+"""Residual, MLP and expert widths and the vocabulary."""
+MAX_HEADS = 1 << 16
+"""Attention, KV, linear-attention and Mamba heads; experts."""
+MAX_HEAD_DIM = 1 << 16
+"""Per-head dims, latent ranks, state sizes and conv kernels."""
+MAX_CONTEXT = MAX_TOKENS
+"""Context lengths and windows, in tokens (the same bound as ``Workload.max_model_len``)."""
+
+_LayerHeads = Annotated[int, Field(ge=0, le=MAX_HEADS)]
+_LayerDim = Annotated[int, Field(gt=0, le=MAX_HEAD_DIM)]
+_LayerWidth = Annotated[int, Field(ge=0, le=MAX_WIDTH)]
+_LayerRatio = Annotated[int, Field(ge=0, le=MAX_CONTEXT)]
 
 
 class ModelConfig(BaseModel):
@@ -26,16 +48,16 @@ class ModelConfig(BaseModel):
 
     model_type: str = Field(description="HF model_type of the text model, e.g. 'llama', 'qwen3_moe'")
     architectures: tuple[str, ...] = Field(default=(), description="HF architectures list")
-    hidden_size: int = Field(gt=0, description="residual width")
-    num_hidden_layers: int = Field(gt=0, description="decoder layers (MTP/nextn layers excluded)")
-    num_attention_heads: int = Field(gt=0, description="query heads")
-    num_key_value_heads: int = Field(gt=0, description="KV heads (== query heads for MHA, 1 for MQA)")
-    head_dim: int = Field(gt=0, description="per-head dim of q/k (config head_dim, else hidden/heads)")
-    v_head_dim: int = Field(gt=0, description="per-head dim of v (== head_dim except MLA and a few others)")
-    intermediate_size: int = Field(ge=0, description="dense MLP width (0 when every layer is MoE)")
-    vocab_size: int = Field(gt=0, description="vocabulary rows of the embedding")
+    hidden_size: int = Field(gt=0, le=MAX_WIDTH, description="residual width")
+    num_hidden_layers: int = Field(gt=0, le=MAX_LAYERS, description="decoder layers (MTP/nextn layers excluded)")
+    num_attention_heads: int = Field(gt=0, le=MAX_HEADS, description="query heads")
+    num_key_value_heads: int = Field(gt=0, le=MAX_HEADS, description="KV heads (== query heads for MHA, 1 for MQA)")
+    head_dim: int = Field(gt=0, le=MAX_HEAD_DIM, description="per-head dim of q/k (config head_dim, else hidden/heads)")
+    v_head_dim: int = Field(gt=0, le=MAX_HEAD_DIM, description="per-head dim of v (== head_dim except MLA and a few others)")
+    intermediate_size: int = Field(ge=0, le=MAX_WIDTH, description="dense MLP width (0 when every layer is MoE)")
+    vocab_size: int = Field(gt=0, le=MAX_WIDTH, description="vocabulary rows of the embedding")
     tie_word_embeddings: bool = Field(default=False, description="lm_head shares the embedding")
-    max_position_embeddings: int = Field(gt=0, description="longest context the model supports")
+    max_position_embeddings: int = Field(gt=0, le=MAX_CONTEXT, description="longest context the model supports")
     torch_dtype: Optional[str] = Field(default=None, description="checkpoint dtype as written ('bfloat16', ...)")
     hidden_act: str = Field(default="silu", description="MLP activation; gated (3 matrices) unless gated_mlp is False")
     gated_mlp: bool = Field(default=True, description="MLP has gate+up+down (SwiGLU) rather than up+down")
@@ -43,47 +65,47 @@ class ModelConfig(BaseModel):
 
     attention_kind: AttentionKind = Field(description="MHA, GQA, MQA or MLA for the full-attention layers")
     # MLA (DeepSeek-V2/V3, Kimi K2 ...): KV cache holds one latent of kv_lora_rank + qk_rope_head_dim per layer.
-    kv_lora_rank: Optional[int] = Field(default=None, gt=0)
-    q_lora_rank: Optional[int] = Field(default=None, gt=0)
-    qk_nope_head_dim: Optional[int] = Field(default=None, ge=0)
-    qk_rope_head_dim: Optional[int] = Field(default=None, ge=0)
+    kv_lora_rank: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    q_lora_rank: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    qk_nope_head_dim: Optional[int] = Field(default=None, ge=0, le=MAX_HEAD_DIM)
+    qk_rope_head_dim: Optional[int] = Field(default=None, ge=0, le=MAX_HEAD_DIM)
 
     layer_types: tuple[LayerKind, ...] = Field(description="kind of each decoder layer, len == num_hidden_layers")
-    sliding_window: Optional[int] = Field(default=None, gt=0, description="window of sliding_attention layers, tokens")
+    sliding_window: Optional[int] = Field(default=None, gt=0, le=MAX_CONTEXT, description="window of sliding_attention layers, tokens")
     # Linear attention (Qwen3-Next/3.5 gated DeltaNet, MiniMax lightning ...) and Mamba-2 state per layer.
-    linear_num_key_heads: Optional[int] = Field(default=None, gt=0)
-    linear_num_value_heads: Optional[int] = Field(default=None, gt=0)
-    linear_key_head_dim: Optional[int] = Field(default=None, gt=0)
-    linear_value_head_dim: Optional[int] = Field(default=None, gt=0)
-    linear_conv_kernel_dim: Optional[int] = Field(default=None, gt=0)
-    mamba_num_heads: Optional[int] = Field(default=None, gt=0)
-    mamba_head_dim: Optional[int] = Field(default=None, gt=0)
-    mamba_state_size: Optional[int] = Field(default=None, gt=0)
-    mamba_n_groups: Optional[int] = Field(default=None, gt=0)
-    mamba_conv_kernel: Optional[int] = Field(default=None, gt=0)
+    linear_num_key_heads: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS)
+    linear_num_value_heads: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS)
+    linear_key_head_dim: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    linear_value_head_dim: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    linear_conv_kernel_dim: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    mamba_num_heads: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS)
+    mamba_head_dim: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    mamba_state_size: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
+    mamba_n_groups: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS)
+    mamba_conv_kernel: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM)
 
     # Mixture of experts. moe_layers[i] says whether layer i's MLP is MoE.
-    num_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer (0 = dense)")
-    num_experts_per_tok: int = Field(default=0, ge=0, description="routed experts active per token")
-    num_shared_experts: int = Field(default=0, ge=0, description="always-active shared experts per MoE layer")
-    moe_intermediate_size: int = Field(default=0, ge=0, description="width of one routed expert")
-    shared_expert_intermediate_size: int = Field(default=0, ge=0, description="total width of the shared expert(s)")
+    num_experts: int = Field(default=0, ge=0, le=MAX_HEADS, description="routed experts per MoE layer (0 = dense)")
+    num_experts_per_tok: int = Field(default=0, ge=0, le=MAX_HEADS, description="routed experts active per token")
+    num_shared_experts: int = Field(default=0, ge=0, le=MAX_HEADS, description="always-active shared experts per MoE layer")
+    moe_intermediate_size: int = Field(default=0, ge=0, le=MAX_WIDTH, description="width of one routed expert")
+    shared_expert_intermediate_size: int = Field(default=0, ge=0, le=MAX_WIDTH, description="total width of the shared expert(s)")
     moe_layers: tuple[bool, ...] = Field(default=(), description="per layer: MLP is MoE")
 
     # ---- Added for architectures beyond Llama (see docs/models.md). All optional; () / None / False
     # mean "uniform / absent", so tiny hand-written configs need none of them.
-    layer_num_key_value_heads: tuple[int, ...] = Field(
+    layer_num_key_value_heads: tuple[_LayerHeads, ...] = Field(
         default=(), description="per layer KV heads where layers differ (Gemma 4 global layers, MiMo-V2 "
         "sliding layers); 0 on layers without attention; () = num_key_value_heads on every attention layer")
-    layer_head_dim: tuple[int, ...] = Field(
+    layer_head_dim: tuple[_LayerDim, ...] = Field(
         default=(), description="per layer q/k head dim where layers differ (Gemma 4 global layers use "
         "global_head_dim); () = head_dim everywhere")
-    layer_v_head_dim: tuple[int, ...] = Field(
+    layer_v_head_dim: tuple[_LayerDim, ...] = Field(
         default=(), description="per layer v head dim where layers differ; () = v_head_dim everywhere")
-    layer_intermediate_sizes: tuple[int, ...] = Field(
+    layer_intermediate_sizes: tuple[_LayerWidth, ...] = Field(
         default=(), description="per layer dense-MLP width (0 = the layer has no dense MLP, e.g. Nemotron-H "
         "mixer blocks, or it is MoE); () = intermediate_size on every non-MoE layer")
-    layer_kv_compress_ratios: tuple[int, ...] = Field(
+    layer_kv_compress_ratios: tuple[_LayerRatio, ...] = Field(
         default=(), description="DeepSeek-V4: per layer, tokens per compressed KV entry (4 = CSA, 128 = HCA, "
         "0 = the layer only attends its sliding window); () = no KV compression")
     attention_output_bias: bool = Field(default=False, description="o_proj carries a bias (gpt-oss)")
@@ -97,14 +119,14 @@ class ModelConfig(BaseModel):
         default=False, description="full-attention layers use K as V (Gemma 4): no v_proj on those layers")
     attention_sinks: bool = Field(default=False, description="one learned sink logit per head per layer (gpt-oss)")
     index_n_heads: Optional[int] = Field(
-        default=None, gt=0, description="sparse-attention indexer heads (DeepSeek-V3.2/V4, GLM-5 DSA, MiniMax-M3)")
-    index_head_dim: Optional[int] = Field(default=None, gt=0, description="indexer head dim (its K cache width per token)")
-    index_topk: Optional[int] = Field(default=None, gt=0, description="tokens (or blocks) each query attends after indexing")
+        default=None, gt=0, le=MAX_HEADS, description="sparse-attention indexer heads (DeepSeek-V3.2/V4, GLM-5 DSA, MiniMax-M3)")
+    index_head_dim: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM, description="indexer head dim (its K cache width per token)")
+    index_topk: Optional[int] = Field(default=None, gt=0, le=MAX_CONTEXT, description="tokens (or blocks) each query attends after indexing")
     indexer_layers: tuple[bool, ...] = Field(
         default=(), description="per layer: has a sparse-attention indexer; () = every attention layer when index_n_heads is set")
-    o_lora_rank: Optional[int] = Field(default=None, gt=0, description="DeepSeek-V4 grouped low-rank output projection rank")
-    o_groups: Optional[int] = Field(default=None, gt=0, description="DeepSeek-V4 output-projection groups")
-    hc_mult: int = Field(default=1, gt=0, description="hyper-connection residual streams (DeepSeek-V4: 4; 1 = plain residual)")
+    o_lora_rank: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM, description="DeepSeek-V4 grouped low-rank output projection rank")
+    o_groups: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS, description="DeepSeek-V4 output-projection groups")
+    hc_mult: int = Field(default=1, gt=0, le=64, description="hyper-connection residual streams (DeepSeek-V4: 4; 1 = plain residual)")
     linear_attention_kind: Optional[Literal["gated_deltanet", "kimi_delta"]] = Field(
         default=None, description="form of the linear_attention layers: Qwen3-Next/3.5 Gated DeltaNet or "
         "Kimi Delta Attention")
@@ -114,13 +136,13 @@ class ModelConfig(BaseModel):
         "e_score_correction_bias)")
     shared_expert_gate: bool = Field(default=False, description="sigmoid gate (hidden_size -> 1) on the shared expert (Qwen3-Next/3.5)")
     moe_latent_size: Optional[int] = Field(
-        default=None, gt=0, description="routed experts work in this latent width, with hidden->latent->hidden "
+        default=None, gt=0, le=MAX_WIDTH, description="routed experts work in this latent width, with hidden->latent->hidden "
         "projections around them (Nemotron-3 Super/Ultra, Kimi K3)")
     norms_per_layer: int = Field(
-        default=2, ge=0, description="hidden_size-wide norm weight vectors per decoder layer (2 pre-norm; 4 "
+        default=2, ge=0, le=64, description="hidden_size-wide norm weight vectors per decoder layer (2 pre-norm; 4 "
         "Gemma sandwich norms; 1 Nemotron-H blocks)")
     num_mtp_layers: int = Field(
-        default=0, ge=0, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
+        default=0, ge=0, le=MAX_LAYERS, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
         "and not counted in parameters (usable for speculative decoding)")
 
     quantization_config: Optional[dict[str, Any]] = Field(default=None, description="config.json quantization_config, verbatim")

@@ -17,6 +17,20 @@ WeightPrecisionName = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "nv
 KVCacheDtypeName = Literal["fp32", "fp16", "bf16", "fp8"]
 Bottleneck = Literal["compute", "memory", "communication", "unknown"]
 
+#: Largest prompt, output or context length, in tokens.
+MAX_TOKENS = 100_000_000
+#: Largest number of concurrent requests.
+MAX_CONCURRENCY = 10_000_000
+#: Largest tensor-, pipeline- or expert-parallel size.
+MAX_PARALLEL_SIZE = 1024
+#: Largest number of data-parallel replicas.
+MAX_REPLICAS = 100_000
+
+#: Largest dense tensor throughput of one accelerator, TFLOPS (10 EFLOPS; a B200 has ~2,250 bf16).
+MAX_TFLOPS = 10_000_000
+#: Largest price of one GPU-hour, USD.
+MAX_PRICE_USD_PER_HOUR = 100_000
+
 #: Bytes per element of each named dtype (storage only, no scales).
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0,
@@ -33,7 +47,7 @@ DTYPE_BYTES: dict[str, float] = {
 class _Value(BaseModel):
     """Frozen, strict, self-describing value object."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class GPUSpec(_Value):
@@ -52,7 +66,7 @@ class GPUSpec(_Value):
         description="memory a serving engine can allocate, GiB (the seed calls it memory_gb)",
     )
     tflops: Optional[float] = Field(
-        default=None, gt=0, description="the seed's 'peak FP32 TFLOPS' figure (non-tensor FP32)"
+        default=None, gt=0, le=MAX_TFLOPS, description="the seed's 'peak FP32 TFLOPS' figure (non-tensor FP32)"
     )
     compute_capability: str = Field(default="", description="CUDA compute capability or vendor ISA, e.g. '9.0', 'gfx942'")
     release_year: Optional[int] = Field(default=None, ge=1990, le=2100, description="year of first release")
@@ -61,20 +75,20 @@ class GPUSpec(_Value):
     aliases: tuple[str, ...] = Field(default=(), description="other names accepted in lookups (case-insensitive)")
     architecture: Optional[str] = Field(default=None, description="micro-architecture, e.g. 'Hopper'")
     form_factor: Optional[str] = Field(default=None, description="SXM5, PCIe, OAM, superchip ...")
-    memory_marketing_gb: Optional[float] = Field(default=None, gt=0, description="vendor memory figure, GB as marketed")
+    memory_marketing_gb: Optional[float] = Field(default=None, gt=0, le=1_000_000, description="vendor memory figure, GB as marketed")
     memory_type: Optional[str] = Field(default=None, description="HBM3, GDDR6 ...")
     bandwidth_tb_s: Optional[float] = Field(default=None, gt=0, le=1000, description="peak memory bandwidth, TB/s")
-    tf32_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense TF32 tensor TFLOPS")
-    bf16_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense BF16/FP16 tensor TFLOPS")
-    fp16_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP16 tensor TFLOPS where it differs from BF16 (e.g. V100, T4 have no BF16)")
-    fp8_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP8 tensor TFLOPS; absent when the chip has no FP8 unit")
-    fp4_tflops_dense: Optional[float] = Field(default=None, gt=0, description="dense FP4 tensor TFLOPS; absent when the chip has no FP4 unit")
-    int8_tops_dense: Optional[float] = Field(default=None, gt=0, description="dense INT8 tensor TOPS")
+    tf32_tflops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense TF32 tensor TFLOPS")
+    bf16_tflops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense BF16/FP16 tensor TFLOPS")
+    fp16_tflops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense FP16 tensor TFLOPS where it differs from BF16 (e.g. V100, T4 have no BF16)")
+    fp8_tflops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense FP8 tensor TFLOPS; absent when the chip has no FP8 unit")
+    fp4_tflops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense FP4 tensor TFLOPS; absent when the chip has no FP4 unit")
+    int8_tops_dense: Optional[float] = Field(default=None, gt=0, le=MAX_TFLOPS, description="dense INT8 tensor TOPS")
     interconnect: Optional[str] = Field(default=None, description="GPU-to-GPU link, e.g. 'NVLink 4', 'PCIe Gen4'")
-    interconnect_gb_s: Optional[float] = Field(default=None, gt=0, description="GPU-to-GPU bandwidth per GPU, GB/s, bidirectional total as vendors quote it")
+    interconnect_gb_s: Optional[float] = Field(default=None, gt=0, le=10_000_000, description="GPU-to-GPU bandwidth per GPU, GB/s, bidirectional total as vendors quote it")
     gpus_per_node: int = Field(default=8, ge=1, le=576, description="GPUs in one server / NVLink domain used for TP")
-    tdp_w: Optional[float] = Field(default=None, gt=0, description="board power, W")
-    price_usd_per_hour: Optional[float] = Field(default=None, gt=0, description="dated indicative price per GPU-hour, USD")
+    tdp_w: Optional[float] = Field(default=None, gt=0, le=1_000_000, description="board power, W")
+    price_usd_per_hour: Optional[float] = Field(default=None, gt=0, le=MAX_PRICE_USD_PER_HOUR, description="dated indicative price per GPU-hour, USD")
     price_date: Optional[str] = Field(default=None, description="date the price was read, YYYY-MM-DD")
     confidence: Literal["high", "medium", "low"] = Field(default="medium", description="how well the figures are sourced")
     notes: str = Field(default="", description="caveats")
@@ -152,10 +166,10 @@ class Precision(_Value):
 class Parallelism(_Value):
     """A parallel layout of one model replica (and how many replicas)."""
 
-    tensor_parallel_size: int = Field(default=1, ge=1, le=1024, description="GPUs sharing each layer")
-    pipeline_parallel_size: int = Field(default=1, ge=1, le=1024, description="pipeline stages")
-    expert_parallel_size: int = Field(default=1, ge=1, le=1024, description="GPUs the MoE experts are spread over (1: experts are TP-sharded)")
-    data_parallel_size: int = Field(default=1, ge=1, le=100_000, description="independent replicas")
+    tensor_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="GPUs sharing each layer")
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="pipeline stages")
+    expert_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="GPUs the MoE experts are spread over (1: experts are TP-sharded)")
+    data_parallel_size: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="independent replicas")
 
     @property
     def gpus_per_replica(self) -> int:
@@ -173,13 +187,13 @@ class Workload(_Value):
     the last one ends). ``precision`` is the resolved precision the deployment uses.
     """
 
-    input_length: int = Field(default=1024, ge=1, le=100_000_000, description="prompt tokens per request")
-    output_length: int = Field(default=512, ge=1, le=100_000_000, description="generated tokens per request")
-    concurrency: int = Field(default=1, ge=1, le=10_000_000, description="concurrent requests (closed loop)")
-    max_model_len: Optional[int] = Field(default=None, ge=1, le=100_000_000, description="engine --max-model-len; None = input + output")
+    input_length: int = Field(default=1024, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
+    output_length: int = Field(default=512, ge=1, le=MAX_TOKENS, description="generated tokens per request")
+    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY, description="concurrent requests (closed loop)")
+    max_model_len: Optional[int] = Field(default=None, ge=1, le=MAX_TOKENS, description="engine --max-model-len; None = input + output")
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="fraction of GPU memory the engine may use")
-    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="engine token budget per step; None = engine default")
-    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="engine max sequences per step; None = engine default")
+    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, le=MAX_TOKENS, description="engine token budget per step; None = engine default")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, le=MAX_CONCURRENCY, description="engine max sequences per step; None = engine default")
     precision: Precision = Field(description="resolved weight/KV precision for this deployment")
 
     @property

@@ -18,7 +18,7 @@ from gpurec_core.model_config import ModelConfig
 class ParameterCount(BaseModel):
     """Parameters of one language model, by component. All counts are plain integers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     embedding: int = Field(ge=0, description="token embedding, V*H")
     lm_head: int = Field(ge=0, description="output projection, V*H; 0 when tied to the embedding")

@@ -214,10 +214,7 @@ def _call_each(pm: GpurecPluginManager, hook_name: str, kwargs: dict[str, Any], 
         except GpurecError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"plugin {name!r} raised {type(exc).__name__} in hook {hook_name}: {exc} "
-                f"(disable it with GPUREC_DISABLED_PLUGINS={name} and report it to its author)"
-            ) from exc
+            raise _raised(name, hook_name, exc) from exc
         if trace:
             sys.stderr.write(f"[gpurec] {hook_name} <- {name}: {'None' if result is None else type(result).__name__}\n")
         if result is not None:
@@ -225,6 +222,39 @@ def _call_each(pm: GpurecPluginManager, hook_name: str, kwargs: dict[str, Any], 
             if firstresult:
                 break
     return results
+
+
+def _raised(name: str, hook_name: str, exc: Exception) -> PluginError:
+    """The error for an exception a plugin raised in a hook: the plugin, the hook, the exception, the fix.
+
+    On one line: a multi-line exception text (a pydantic ValidationError's) is joined with '; '.
+    """
+    detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return PluginError(
+        f"plugin {name!r} raised {type(exc).__name__} in hook {hook_name}: {detail} "
+        f"(disable it with GPUREC_DISABLED_PLUGINS={name} and report it to its author)"
+    )
+
+
+def _expect_items(name: str, hook_name: str, result: Any, kind: type) -> list[Any]:
+    """The items of a collect-all hook's result (a list, tuple or generator of ``kind``), type-checked.
+
+    A result that is not iterable is a wrong type; an exception raised while iterating it (a generator
+    hookimpl) is attributed to the plugin like one raised by the call itself.
+    """
+    if isinstance(result, (str, bytes, dict)):
+        _expect(name, hook_name, result, list)
+    try:
+        iterator = iter(result)
+    except TypeError:
+        _expect(name, hook_name, result, list)
+    try:
+        items = list(iterator)
+    except GpurecError:
+        raise
+    except Exception as exc:
+        raise _raised(name, hook_name, exc) from exc
+    return [_expect(name, hook_name, item, kind) for item in items]
 
 
 def _expect(name: str, hook_name: str, result: Any, kind: type) -> Any:
@@ -257,11 +287,14 @@ class GPUCatalog:
         return [spec.name for spec in self.specs]
 
     def get(self, name: str) -> GPUSpec:
+        if not isinstance(name, str):
+            raise GPUNotFoundError(f"a GPU is named by a string such as 'H100' (`gpurec gpus` lists them all), "
+                                   f"got {type(name).__name__} {name!r:.80}")
         spec = self._by_key.get(normalize_gpu_name(name))
         if spec is None:
             choices = self.names() + [alias for spec in self.specs for alias in spec.aliases]
             raise GPUNotFoundError(
-                f"unknown GPU {name!r}.{did_you_mean(name, choices)} `gpurec gpus` lists them all; "
+                f"unknown GPU {name!r:.80}.{did_you_mean(name[:200], choices)} `gpurec gpus` lists them all; "
                 "add your own with a TOML file named by GPUREC_GPU_CATALOG"
             )
         return spec
@@ -280,12 +313,7 @@ def gpu_catalog(pm: Optional[GpurecPluginManager] = None) -> GPUCatalog:
             return cached
         specs: list[GPUSpec] = []
         for name, result in _call_each(pm, "provide_gpu_specs", {}, firstresult=False):
-            try:
-                items = list(result)
-            except TypeError:
-                _expect(name, "provide_gpu_specs", result, list)
-            for spec in items:
-                _expect(name, "provide_gpu_specs", spec, GPUSpec)
+            for spec in _expect_items(name, "provide_gpu_specs", result, GPUSpec):
                 specs.append(spec if spec.provided_by else spec.model_copy(update={"provided_by": name}))
         catalog = GPUCatalog(specs)
         pm._catalog_cache[key] = catalog
@@ -343,8 +371,7 @@ def list_estimators(pm: Optional[GpurecPluginManager] = None) -> list[EstimatorI
     pm = pm or get_plugin_manager()
     infos: list[EstimatorInfo] = []
     for name, result in _call_each(pm, "list_estimators", {}, firstresult=False):
-        for info in list(result):
-            _expect(name, "list_estimators", info, EstimatorInfo)
+        for info in _expect_items(name, "list_estimators", result, EstimatorInfo):
             infos.append(info if info.provided_by else info.model_copy(update={"provided_by": name}))
     return sorted(infos, key=lambda i: i.name)
 

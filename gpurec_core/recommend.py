@@ -5,41 +5,57 @@ expert parallelism for MoE models, pipeline stages across nodes when no single n
 model, and data-parallel replicas when a target load is given. Each candidate gets its memory
 plan and, when ``estimate_performance_flag``, its performance at the workload's concurrency
 (``batch_size``), at saturation, and the highest concurrency that meets the SLOs.
+
+The search runs in phases: every candidate's memory plan, then the performance points of all
+candidates that fit, then the result objects. When the bundled roofline plugin answers the
+estimator, the points go to it in a few batched numpy calls (``gpurec_roofline.estimate_many``,
+the hook's numbers); otherwise each point goes through the ``estimate_performance`` hook.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Optional, Union
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Sequence, Union
 
+from gpurec_core.api import check_positive
 from gpurec_core.errors import GpurecError, WorkloadError
-from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
+from gpurec_core.models import (
+    MAX_CONCURRENCY,
+    MAX_PARALLEL_SIZE,
+    MAX_REPLICAS,
+    MAX_TOKENS,
+    GPUSpec,
+    MemoryPlan,
+    Parallelism,
+    PerformanceEstimate,
+    Workload,
+)
 from gpurec_core.result import Cost, Deployment, GPURecommendation, Recommendation, RecommendationResult, SLOResult
 
 #: Pipeline stages tried across nodes when no single node holds the model.
 MAX_PIPELINE_STAGES = 16
-
-
-def _check_positive(name: str, value, *, allow_none: bool = False, integer: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or value <= 0:
-        raise WorkloadError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+#: Binary-search steps of the deepest SLO search taken per batched round: each round evaluates the
+#: up to 2**4 - 1 = 15 concurrencies the next steps may need, in one numpy call for all candidates.
+SLO_SEARCH_LEVELS = 4
 
 
 def _validate_arguments(input_length, output_length, context_length, batch_size, gpu_memory_utilization,
                         max_tensor_parallel, max_gpus, ttft_slo_ms, itl_slo_ms, target_tok, target_rps,
                         pipeline_parallel) -> None:
     for name, value in (("input_length", input_length), ("output_length", output_length),
-                        ("context_length", context_length), ("batch_size", batch_size)):
-        _check_positive(name, value)
-    for name, value in (("max_tensor_parallel", max_tensor_parallel), ("max_gpus", max_gpus),
-                        ("pipeline_parallel", pipeline_parallel)):
-        _check_positive(name, value, allow_none=True)
+                        ("context_length", context_length)):
+        check_positive(name, value, maximum=MAX_TOKENS)
+    check_positive("batch_size", batch_size, maximum=MAX_CONCURRENCY)
+    if input_length + output_length > MAX_TOKENS:
+        raise WorkloadError(f"input_length + output_length must be at most {MAX_TOKENS:,} tokens, "
+                            f"got {input_length} + {output_length}")
+    for name, value in (("max_tensor_parallel", max_tensor_parallel), ("max_gpus", max_gpus)):
+        check_positive(name, value, allow_none=True)
+    check_positive("pipeline_parallel", pipeline_parallel, allow_none=True, maximum=MAX_PARALLEL_SIZE)
     for name, value in (("ttft_slo_ms", ttft_slo_ms), ("itl_slo_ms", itl_slo_ms),
                         ("target_throughput_tokens_per_sec", target_tok), ("target_requests_per_sec", target_rps)):
-        _check_positive(name, value, allow_none=True, integer=False)
+        check_positive(name, value, allow_none=True, integer=False)
     if isinstance(gpu_memory_utilization, bool) or not isinstance(gpu_memory_utilization, (int, float)) \
             or not 0 < gpu_memory_utilization <= 1:
         raise WorkloadError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization!r}")
@@ -109,31 +125,120 @@ def saturation_concurrency(memory: MemoryPlan, workload: Workload) -> int:
     return max(1, int(memory.kv_cache_tokens // per_request))
 
 
-def _meets(perf: PerformanceEstimate, ttft_slo: Optional[float], itl_slo: Optional[float]) -> bool:
-    if perf.error is not None:
-        return False
-    ok_ttft = ttft_slo is None or (perf.time_to_first_token_ms or 0.0) <= ttft_slo
-    ok_itl = itl_slo is None or (perf.inter_token_latency_ms or 0.0) <= itl_slo
-    return ok_ttft and ok_itl
+class _Points:
+    """Evaluated points, in the order asked: whether each has an estimate, its TTFT, ITL and
+    throughput (plain lists), and its :class:`PerformanceEstimate` on demand."""
+
+    __slots__ = ("ok", "ttft_ms", "itl_ms", "throughput", "_performance", "_offset")
+
+    def __init__(self, ok: list[bool], ttft_ms: list[float], itl_ms: list[float], throughput: list[float],
+                 performance: Callable[[int], PerformanceEstimate], offset: int = 0) -> None:
+        self.ok, self.ttft_ms, self.itl_ms, self.throughput = ok, ttft_ms, itl_ms, throughput
+        self._performance, self._offset = performance, offset
+
+    @classmethod
+    def of(cls, estimates: list[PerformanceEstimate]) -> "_Points":
+        return cls([p.error is None for p in estimates], [p.time_to_first_token_ms or 0.0 for p in estimates],
+                   [p.inter_token_latency_ms or 0.0 for p in estimates],
+                   [p.throughput_tokens_per_sec or 0.0 for p in estimates], estimates.__getitem__)
+
+    def performance(self, i: int) -> PerformanceEstimate:
+        return self._performance(self._offset + i)
+
+    def after(self, n: int) -> "_Points":
+        """The points from the ``n``-th on."""
+        return _Points(self.ok[n:], self.ttft_ms[n:], self.itl_ms[n:], self.throughput[n:], self._performance,
+                       self._offset + n)
+
+    def meets(self, i: int, ttft_slo: Optional[float], itl_slo: Optional[float]) -> bool:
+        if not self.ok[i]:
+            return False
+        ok_ttft = ttft_slo is None or self.ttft_ms[i] <= ttft_slo
+        ok_itl = itl_slo is None or self.itl_ms[i] <= itl_slo
+        return ok_ttft and ok_itl
+
+
+#: Evaluates (candidate index, concurrency) points, in order.
+Evaluate = Callable[[list[tuple[int, int]]], _Points]
+
+
+def _search_tree(low: int, high: int, levels: int) -> list[int]:
+    """The concurrencies the next ``levels`` steps of the binary search on [low, high] may try."""
+    if levels <= 0 or low >= high:
+        return []
+    mid = (low + high + 1) // 2
+    return [mid] + _search_tree(mid, high, levels - 1) + _search_tree(low, mid - 1, levels - 1)
+
+
+def slo_searches(ceilings: Sequence[int], evaluate: Evaluate, ttft_slo: Optional[float], itl_slo: Optional[float],
+                 *, levels: int = 1) -> list[SLOResult]:
+    """:func:`slo_search` for many candidates (candidate ``k`` searches [1, ``ceilings[k]``]) in rounds.
+
+    Each round makes one ``evaluate`` call with the points every unfinished search may need in
+    its next steps, then takes those steps. With ``levels`` = 1 a round is one step (and the
+    first round concurrency 1 alone). With ``levels`` > 1 the deepest search takes ``levels``
+    steps per round and the others as many as finish them in the same number of rounds; a round
+    evaluates all 2**steps - 1 points those steps may visit (the first one also concurrency 1
+    and the steps after it, guessing it meets the SLOs). The steps are the ones
+    :func:`slo_search` takes for each candidate alone, so the results are the same; ``levels``
+    > 1 trades extra points for fewer rounds, for evaluators that batch.
+    """
+    count = len(ceilings)
+    low, high = [1] * count, list(ceilings)
+    goodput = [0.0] * count
+    results: list[Optional[SLOResult]] = [None] * count
+    # A binary search on [1, n] ends within ceil(log2 n) steps; spread them evenly over the rounds.
+    depths = [max(0, int(c) - 1).bit_length() for c in ceilings]
+    rounds = max(1, -(-max(depths, default=0) // levels))
+    per_round = [1 if levels == 1 else max(1, -(-d // rounds)) for d in depths]
+    started = [False] * count
+    active = list(range(count))
+    while active:
+        points = []
+        for k in active:
+            if started[k]:
+                wanted = _search_tree(low[k], high[k], per_round[k])
+            else:
+                wanted = [1] + (_search_tree(1, ceilings[k], per_round[k]) if levels > 1 else [])
+            points += [(k, c) for c in wanted]
+        evaluated = evaluate(points)
+        index = {point: i for i, point in enumerate(points)}
+        still = []
+        for k in active:
+            steps = per_round[k]
+            if not started[k]:
+                started[k] = True
+                first = index[(k, 1)]
+                if not evaluated.meets(first, ttft_slo, itl_slo):
+                    results[k] = SLOResult(ttft_slo_ms=ttft_slo, itl_slo_ms=itl_slo, meets_at_concurrency_1=False,
+                                           max_concurrency=0, goodput_tokens_per_sec=0.0)
+                    continue
+                goodput[k] = evaluated.throughput[first]
+                steps = steps if levels > 1 else 0
+            for _ in range(steps):
+                if low[k] >= high[k]:
+                    break
+                mid = (low[k] + high[k] + 1) // 2
+                i = index[(k, mid)]
+                if evaluated.meets(i, ttft_slo, itl_slo):
+                    low[k], goodput[k] = mid, evaluated.throughput[i]
+                else:
+                    high[k] = mid - 1
+            if low[k] < high[k]:
+                still.append(k)
+            else:
+                results[k] = SLOResult(ttft_slo_ms=ttft_slo, itl_slo_ms=itl_slo, meets_at_concurrency_1=True,
+                                       max_concurrency=low[k], goodput_tokens_per_sec=goodput[k])
+        active = still
+    return results
 
 
 def slo_search(estimate_at: Callable[[int], PerformanceEstimate], ceiling: int,
                ttft_slo: Optional[float], itl_slo: Optional[float]) -> SLOResult:
-    """Highest concurrency in [1, ceiling] meeting both SLOs (TTFT and ITL rise with concurrency)."""
-    first = estimate_at(1)
-    if not _meets(first, ttft_slo, itl_slo):
-        return SLOResult(ttft_slo_ms=ttft_slo, itl_slo_ms=itl_slo, meets_at_concurrency_1=False,
-                         max_concurrency=0, goodput_tokens_per_sec=0.0)
-    low, high, best = 1, ceiling, first
-    while low < high:
-        mid = (low + high + 1) // 2
-        perf = estimate_at(mid)
-        if _meets(perf, ttft_slo, itl_slo):
-            low, best = mid, perf
-        else:
-            high = mid - 1
-    return SLOResult(ttft_slo_ms=ttft_slo, itl_slo_ms=itl_slo, meets_at_concurrency_1=True, max_concurrency=low,
-                     goodput_tokens_per_sec=best.throughput_tokens_per_sec or 0.0)
+    """Highest concurrency in [1, ceiling] meeting both SLOs (TTFT and ITL rise with concurrency):
+    ``estimate_at(1)``, then a binary search."""
+    return slo_searches([ceiling], lambda points: _Points.of([estimate_at(c) for _, c in points]),
+                        ttft_slo, itl_slo)[0]
 
 
 def _scale(perf: Optional[PerformanceEstimate], replicas: int) -> Optional[PerformanceEstimate]:
@@ -157,20 +262,22 @@ def replicas_for_target(per_replica: Optional[PerformanceEstimate], goodput: Opt
         return 1, ""
     if per_replica is None or per_replica.error is not None:
         return 1, "no performance estimate to size replicas for the target load"
-    needed = 1
+    needed = 1.0
     if target_tok is not None:
         capacity = goodput if goodput is not None else (per_replica.throughput_tokens_per_sec or 0.0)
         if capacity <= 0:
             return 1, "this layout carries no load within the SLOs"
-        needed = max(needed, math.ceil(target_tok / capacity))
+        needed = max(needed, target_tok / capacity)
     if target_rps is not None:
         rps = per_replica.requests_per_sec or 0.0
         if goodput is not None and per_replica.throughput_tokens_per_sec:
             rps *= goodput / per_replica.throughput_tokens_per_sec
         if rps <= 0:
             return 1, "this layout completes no requests within the SLOs"
-        needed = max(needed, math.ceil(target_rps / rps))
-    return needed, ""
+        needed = max(needed, target_rps / rps)
+    if not needed <= MAX_REPLICAS:  # also catches inf from a target near the float maximum
+        return 1, f"the target load needs more than {MAX_REPLICAS:,} replicas of this layout"
+    return math.ceil(needed), ""
 
 
 def _cost(gpu: GPUSpec, total_gpus: int, loaded: Optional[PerformanceEstimate]) -> Cost:
@@ -189,25 +296,98 @@ def _cost(gpu: GPUSpec, total_gpus: int, loaded: Optional[PerformanceEstimate]) 
                 price_date=gpu.price_date, proxy_gpu_memory_gib=proxy)
 
 
-def _evaluate(model, gpu, layout, workload, *, engine, estimator, batch_size, estimate_flag, ttft_slo, itl_slo,
-              target_tok, target_rps, deployment) -> Recommendation:
+@dataclass
+class _Candidate:
+    """One GPU x layout while the search runs: its plan, then its performance points."""
+
+    gpu: GPUSpec
+    layout: Parallelism
+    memory: MemoryPlan
+    max_requests: int
+    reasons: list[str] = field(default_factory=list)
+    performance: Optional[PerformanceEstimate] = None
+    saturation: Optional[PerformanceEstimate] = None
+    slo: Optional[SLOResult] = None
+
+    @property
+    def fits(self) -> bool:
+        return not self.reasons
+
+
+def _plan_candidate(model, gpu, layout, workload, engine, batch_size) -> _Candidate:
     memory = _plan(model, gpu, layout, workload, engine)
     max_requests = int(memory.kv_cache_tokens // workload.context_length) if memory.fits else 0
     reasons = [] if memory.fits else [memory.reason or "does not fit"]
     if memory.fits and max_requests < batch_size:
         reasons.append(f"the KV pool holds {max_requests} requests of {workload.context_length} tokens, "
                        f"fewer than batch_size {batch_size}")
-    fits = not reasons
-    performance = saturation = slo = None
+    return _Candidate(gpu=gpu, layout=layout, memory=memory, max_requests=max_requests, reasons=reasons)
+
+
+def _facade_evaluator(model, candidates: list[_Candidate], workload, estimator) -> Evaluate:
+    """Each point through the ``estimate_performance`` hook (any estimator)."""
+    def evaluate(points: list[tuple[int, int]]) -> _Points:
+        return _Points.of([_estimate(model, candidates[k].gpu, candidates[k].layout, workload, candidates[k].memory,
+                                     estimator, c) for k, c in points])
+    return evaluate
+
+
+def _batch_evaluator(roofline, model, candidates: list[_Candidate], workload, estimator) -> Evaluate:
+    """All points of a call in one ``estimate_many`` of the roofline plugin (the hook's numbers)."""
+    deployments = roofline.Deployments([(model, c.gpu, c.layout, workload, c.memory) for c in candidates])
+
+    def evaluate(points: list[tuple[int, int]]) -> _Points:
+        estimates = roofline.estimate_many(deployments, [k for k, _ in points], workload.input_length,
+                                           workload.output_length, [c for _, c in points])
+
+        def performance(i: int) -> PerformanceEstimate:
+            if estimates.ok[i]:
+                return estimates.estimate(i)
+            return PerformanceEstimate(error=str(estimates.error(i)), estimator=estimator,
+                                       concurrency=int(estimates.concurrency[i]))
+        return _Points(estimates.ok.tolist(), estimates.time_to_first_token_ms.tolist(),
+                       estimates.inter_token_latency_ms.tolist(), estimates.throughput_tokens_per_sec.tolist(),
+                       performance)
+    return evaluate
+
+
+def _estimate_candidates(model, candidates: list[_Candidate], workload, *, estimator, batch_size, ttft_slo, itl_slo,
+                         roofline) -> None:
+    """Performance at ``batch_size``, at saturation, and the SLO search, of the candidates that fit."""
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
+        return
+    if roofline is not None:
+        evaluate, levels = _batch_evaluator(roofline, model, fitting, workload, estimator), SLO_SEARCH_LEVELS
+    else:
+        evaluate, levels = _facade_evaluator(model, fitting, workload, estimator), 1
+    ceilings = [saturation_concurrency(c.memory, workload) for c in fitting]
+    count = len(fitting)
+    first = [(k, batch_size) for k in range(count)] + [(k, ceilings[k]) for k in range(count)]
+    evaluated: list[_Points] = []
+    if ttft_slo is not None or itl_slo is not None:
+        def evaluate_with_first(points: list[tuple[int, int]]) -> _Points:
+            if evaluated:
+                return evaluate(points)
+            evaluated.append(evaluate(first + points))  # the SLO search's first round carries them
+            return evaluated[0].after(len(first))
+        for candidate, slo in zip(fitting, slo_searches(ceilings, evaluate_with_first, ttft_slo, itl_slo, levels=levels)):
+            candidate.slo = slo
+    else:
+        evaluated.append(evaluate(first))
+    for k, candidate in enumerate(fitting):
+        candidate.performance = evaluated[0].performance(k)
+        candidate.saturation = evaluated[0].performance(count + k)
+
+
+def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_rps, deployment) -> Recommendation:
+    gpu, layout, memory = candidate.gpu, candidate.layout, candidate.memory
+    reasons, fits = list(candidate.reasons), candidate.fits
+    performance, saturation, slo = candidate.performance, candidate.saturation, candidate.slo
     replicas = 1
     if estimate_flag and fits:
-        performance = _estimate(model, gpu, layout, workload, memory, estimator, batch_size)
-        saturation = _estimate(model, gpu, layout, workload, memory, estimator, saturation_concurrency(memory, workload))
-        if ttft_slo is not None or itl_slo is not None:
-            slo = slo_search(lambda c: _estimate(model, gpu, layout, workload, memory, estimator, c),
-                             saturation_concurrency(memory, workload), ttft_slo, itl_slo)
-            if not slo.meets_at_concurrency_1:
-                reasons.append("misses the SLOs even at concurrency 1")
+        if slo is not None and not slo.meets_at_concurrency_1:
+            reasons.append("misses the SLOs even at concurrency 1")
         replicas, why = replicas_for_target(saturation, slo.goodput_tokens_per_sec if slo else None, target_tok, target_rps)
         if why:
             reasons.append(why)
@@ -216,7 +396,7 @@ def _evaluate(model, gpu, layout, workload, *, engine, estimator, batch_size, es
     rec = GPURecommendation(
         gpu_spec=gpu, tensor_parallel_size=layout.tensor_parallel_size, total_gpus=total, model_fits=fits,
         memory_per_gpu_gb=round(memory.weights_gib, 4), available_memory_for_kv_gb=round(max(0.0, memory.kv_cache_gib), 4),
-        max_concurrent_requests=max_requests, pipeline_parallel_size=layout.pipeline_parallel_size,
+        max_concurrent_requests=candidate.max_requests, pipeline_parallel_size=layout.pipeline_parallel_size,
         expert_parallel_size=layout.expert_parallel_size, data_parallel_size=replicas, nodes=nodes, memory=memory,
         reasons=tuple(reasons))
     if slo is not None and replicas > 1:
@@ -264,16 +444,22 @@ def recommend_gpus(
     performance is estimated at). ``precision`` overrides the inferred weight precision. With
     ``ttft_slo_ms`` / ``itl_slo_ms`` each candidate reports its goodput; with a target load,
     the fewest replicas that carry it. Ranked: cheapest that fits and meets the SLOs first.
-    ``progress(done, total)`` is called after each GPU type.
+    ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
+    other than the bundled roofline, estimated).
     """
-    from gpurec_core.api import as_gpu, as_model, check_engine
+    from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator
     from gpurec_core.plugins import gpu_catalog
 
     _validate_arguments(input_length, output_length, context_length, batch_size, gpu_memory_utilization,
                         max_tensor_parallel, max_gpus, ttft_slo_ms, itl_slo_ms, target_throughput_tokens_per_sec,
                         target_requests_per_sec, pipeline_parallel)
     check_engine(engine)
+    if estimate_performance_flag:
+        check_estimator(estimator)
     arch = as_model(model, hf_token)
+    if pipeline_parallel is not None and pipeline_parallel > arch.config.num_hidden_layers:
+        raise WorkloadError(f"pipeline_parallel={pipeline_parallel} exceeds the {arch.config.num_hidden_layers} decoder "
+                            f"layers of {arch.model_id}; every stage needs at least one layer")
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     max_model_len = max(context_length, input_length + output_length)
     notes = []
@@ -281,36 +467,57 @@ def recommend_gpus(
         notes.append(f"context_length {context_length} < input + output; planned for {max_model_len} tokens")
     if max_model_len > arch.max_context_length():
         notes.append(f"{max_model_len} tokens exceed the model's maximum context {arch.max_context_length()}")
-    workload = Workload(input_length=input_length, output_length=output_length, concurrency=batch_size,
-                        max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization, precision=resolved)
+    workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
+                      concurrency=batch_size, max_model_len=max_model_len,
+                      gpu_memory_utilization=gpu_memory_utilization, precision=resolved)
+    if isinstance(gpus, (str, GPUSpec)):
+        gpus = [gpus]
+    if gpus is not None and not isinstance(gpus, (list, tuple)):
+        raise WorkloadError(f"gpus must be a list of GPU names or GPUSpecs (`gpurec gpus` lists the names), "
+                            f"got {gpus!r:.80}")
     specs = [as_gpu(g) for g in gpus] if gpus else gpu_catalog().specs
     deployment = Deployment(model_id=arch.model_id, max_model_len=max_model_len,
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
                             **_launch_precision_flags(arch, precision, kv_cache_dtype))
-    args = dict(engine=engine, estimator=estimator, batch_size=batch_size, estimate_flag=estimate_performance_flag,
-                ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms, target_tok=target_throughput_tokens_per_sec,
-                target_rps=target_requests_per_sec, deployment=deployment)
-    items: list[Recommendation] = []
-    dropped = 0
+    # With the bundled roofline answering, every candidate's points are estimated together after
+    # the plans; any other estimator is called per point, GPU by GPU (progress follows it).
+    roofline = None
+    if estimate_performance_flag:
+        from gpurec_core.sweep import roofline_plugin
+
+        roofline = roofline_plugin(estimator)
+    estimate_args = dict(estimator=estimator, batch_size=batch_size, ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms,
+                         roofline=roofline)
+    groups: list[list[_Candidate]] = []
     for done, gpu in enumerate(specs, 1):
-        found = []
-        for layout in candidate_layouts(arch, gpu, engine, max_tensor_parallel, pipeline_parallel):
-            found.append(_evaluate(arch, gpu, layout, workload, **args))
-        if pipeline_parallel is None and found and not any(r.recommendation.model_fits for r in found):
+        found = [_plan_candidate(arch, gpu, layout, workload, engine, batch_size)
+                 for layout in candidate_layouts(arch, gpu, engine, max_tensor_parallel, pipeline_parallel)]
+        if pipeline_parallel is None and found and not any(c.fits for c in found):
             for layout in multi_node_layouts(arch, gpu, engine, max_tensor_parallel):
                 if max_gpus is not None and layout.gpus_per_replica > max_gpus:
                     break
-                item = _evaluate(arch, gpu, layout, workload, **args)
-                found.append(item)
-                if item.recommendation.model_fits:
+                candidate = _plan_candidate(arch, gpu, layout, workload, engine, batch_size)
+                found.append(candidate)
+                if candidate.fits:
                     break
-        for item in found:
+        groups.append(found)
+        if estimate_performance_flag and roofline is None:
+            _estimate_candidates(arch, found, workload, **estimate_args)
+        if progress is not None:
+            progress(done, len(specs))
+    if estimate_performance_flag and roofline is not None:
+        _estimate_candidates(arch, [c for found in groups for c in found], workload, **estimate_args)
+    items: list[Recommendation] = []
+    dropped = 0
+    for found in groups:
+        for candidate in found:
+            item = _recommendation(candidate, estimate_flag=estimate_performance_flag,
+                                   target_tok=target_throughput_tokens_per_sec, target_rps=target_requests_per_sec,
+                                   deployment=deployment)
             if max_gpus is not None and item.recommendation.total_gpus > max_gpus:
                 dropped += 1
             elif include_non_fitting or item.recommendation.model_fits:
                 items.append(item)
-        if progress is not None:
-            progress(done, len(specs))
     if dropped:
         notes.append(f"{dropped} candidate(s) needing more than max_gpus={max_gpus} GPUs left out")
     if resolved.weight != arch.precision.weight and precision in ("int4", "nvfp4", "mxfp4"):

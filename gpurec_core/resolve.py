@@ -143,6 +143,11 @@ def resolve_model(model: str, hf_token: Optional[str] = None, revision: Optional
     GatedModelError (the Hub refused a gated or private model) or ModelConfigError (a config
     file is not a JSON object).
     """
+    if not isinstance(model, str):
+        raise ModelNotFoundError(
+            f"A model must be named by a string (a Hub id such as meta-llama/Llama-3.1-8B, or a directory), "
+            f"got {type(model).__name__} {model!r:.80}."
+        )
     model = model.strip()
     if not model:
         raise ModelNotFoundError("No model given: pass a Hub id such as meta-llama/Llama-3.1-8B or a directory.")
@@ -196,8 +201,15 @@ def _looks_like_path(model: str) -> bool:
 
 
 def _resolve_local_path(model: str) -> Optional[ResolvedModel]:
-    path = Path(model).expanduser()
-    if path.is_dir():
+    try:
+        path = Path(model).expanduser()
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (OSError, RuntimeError, ValueError) as err:  # too long; '~user' without a home; a NUL byte
+        raise ModelNotFoundError(
+            f"{model!r:.80} is neither a usable path ({getattr(err, 'strerror', None) or err}) nor a Hub id: pass a "
+            "directory holding config.json, a bundled model id (`gpurec models` lists them) or a Hub id."
+        ) from None
+    if is_dir:
         config_file = path / CONFIG_FILE
         if config_file.is_file():
             return _resolved_from_directory(model, "path", path.resolve(), config_file)
@@ -207,7 +219,7 @@ def _resolve_local_path(model: str) -> Optional[ResolvedModel]:
                 "or a Hub id such as meta-llama/Llama-3.1-8B."
             )
         return None  # a directory named like a repo id without a config: try the other steps
-    if path.is_file():
+    if is_file:
         config_file = path.resolve()
         return _resolved_from_directory(model, "path", config_file.parent, config_file, location=str(config_file))
     if _looks_like_path(model):
@@ -493,12 +505,17 @@ def hub_endpoint() -> str:
 
 
 def _redact_url(url: str) -> str:
-    """``url`` without any user:password part."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    """``url`` without any user:password part (also when it is not a valid URL)."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # an invalid IPv6 host or port: cut whatever precedes the last '@' of the authority
+        scheme, separator, rest = url.partition("://")
+        authority, slash, path = rest.partition("/")
+        return scheme + separator + authority.rpartition("@")[2] + slash + path if separator else url
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -506,10 +523,17 @@ def _repo_id_from_url(model: str) -> Optional[str]:
     """``org/name`` from a pasted model page URL (huggingface.co, hf.co or HF_ENDPOINT), else None."""
     if not model.startswith(("http://", "https://")):
         return None
-    parts = urlsplit(model)
+    try:
+        parts = urlsplit(model)
+        hostname = parts.hostname
+    except ValueError as err:
+        raise ModelNotFoundError(
+            f"{_redact_url(model)} is not a valid URL ({err}): pass the repo id (org/name), a bundled model id "
+            "or a local directory holding config.json."
+        ) from None
     hosts = {"huggingface.co", "www.huggingface.co", "hf.co", urlsplit(hub_endpoint()).hostname}
     segments = [segment for segment in parts.path.split("/") if segment]
-    if parts.hostname in hosts and len(segments) >= 2:
+    if hostname in hosts and len(segments) >= 2:
         return "/".join(segments[:2])
     raise ModelNotFoundError(
         f"{_redact_url(model)} is not a model page of the Hugging Face Hub or of HF_ENDPOINT: pass the "

@@ -20,7 +20,7 @@ CostBasis = Literal["usd_per_million_output_tokens", "usd_per_hour", "gpu_memory
 class GPURecommendation(BaseModel):
     """One GPU type in one parallel layout (the seed's fields first)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gpu_spec: GPUSpec = Field(description="the accelerator")
     tensor_parallel_size: int = Field(ge=1, description="TP degree")
@@ -53,7 +53,7 @@ class GPURecommendation(BaseModel):
 class Cost(BaseModel):
     """What a deployment costs, from the catalog's dated price per GPU-hour."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     usd_per_hour: Optional[float] = Field(default=None, ge=0, description="all GPUs, per hour")
     usd_per_million_output_tokens: Optional[float] = Field(default=None, ge=0, description="at the loaded throughput")
@@ -79,7 +79,7 @@ class Cost(BaseModel):
 class SLOResult(BaseModel):
     """The highest concurrency meeting the TTFT/ITL targets, and the throughput there (goodput)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ttft_slo_ms: Optional[float] = None
     itl_slo_ms: Optional[float] = None
@@ -91,7 +91,7 @@ class SLOResult(BaseModel):
 class Deployment(BaseModel):
     """What the launch command needs to reproduce the plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     model_id: str
     max_model_len: int
@@ -119,7 +119,7 @@ LAUNCH_FLAGS: dict[str, dict] = {
 class Recommendation(BaseModel):
     """One candidate: its layout and memory (``recommendation``) and its speed (``performance``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     recommendation: GPURecommendation
     performance: Optional[PerformanceEstimate] = Field(default=None, description="at the workload's batch_size")
@@ -233,6 +233,10 @@ class RecommendationResult:
 
     def filter_by_gpu_name(self, name: str) -> "RecommendationResult":
         """Only candidates on this GPU (name or alias, case-insensitive)."""
+        if not isinstance(name, str):
+            from gpurec_core.errors import WorkloadError
+
+            raise WorkloadError(f"filter_by_gpu_name takes a GPU name such as 'H100', got {name!r:.80}")
         return self._derive([r for r in self.recommendations if r.recommendation.gpu_spec.matches(name)])
 
     def filter_meeting_slo(self) -> "RecommendationResult":

@@ -11,13 +11,21 @@ The profile run (v1/worker/gpu_model_runner.py ``profile_run``) executes one for
 ``max_num_batched_tokens`` tokens split over ``max_num_seqs`` requests and, on the last pipeline
 stage, the sampler on ``max_num_seqs`` rows of logits. CUDA-graph memory is captured afterwards
 from the headroom and is reported beside the budget.
+
+The parts of a plan that depend on the model, its precision and the layout but not on the GPU
+(weights per stage, layer specs and pool layout, activation peaks, TP divisibility problems) are
+computed once per model object and reused for every GPU (:func:`_memo`).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 from gpurec_core.memory_math import (
     GIB,
@@ -30,6 +38,7 @@ from gpurec_core.memory_math import (
     tensor_parallel_problems,
     weight_components,
 )
+from gpurec_core.catalogs import catalog_path
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
 from gpurec_capacity.engine_constants import engine_constants
@@ -37,6 +46,48 @@ from gpurec_capacity.engine_constants import engine_constants
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-model cache of the GPU-independent parts of a plan
+# ---------------------------------------------------------------------------------------------
+
+#: model object -> (its config when cached, {key: value}); entries go when the model does.
+_MODEL_FACTS: "weakref.WeakKeyDictionary[Any, tuple[Any, dict]]" = weakref.WeakKeyDictionary()
+_MODEL_FACTS_LOCK = threading.Lock()
+#: Keys kept per model before its table is cleared (precisions x layouts x batch limits stay far below).
+MAX_FACTS_PER_MODEL = 4096
+
+
+def _facts_of(model: Any) -> Optional[dict]:
+    """The cache table of ``model`` (None when it cannot be weakly referenced or hashed)."""
+    config = getattr(model, "config", None)
+    try:
+        with _MODEL_FACTS_LOCK:
+            entry = _MODEL_FACTS.get(model)
+            if entry is None or entry[0] is not config or len(entry[1]) > MAX_FACTS_PER_MODEL:
+                entry = (config, {})
+                _MODEL_FACTS[model] = entry
+    except TypeError:
+        return None
+    return entry[1]
+
+
+def _memo(model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per (model, key): GPU-independent facts reused across a catalog.
+
+    Thread-safe and idempotent: two threads may both compute a missing value; the first stored
+    wins and both return it. A model whose ``config`` is replaced starts a fresh table. Values
+    are shared, so callers must not mutate them.
+    """
+    table = _facts_of(model)
+    if table is None:
+        return compute()
+    try:
+        return table[key]
+    except KeyError:
+        pass
+    return table.setdefault(key, compute())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,8 +380,9 @@ def default_batch_limits(gpu: GPUSpec, consts: Any) -> tuple[int, int]:
 
 def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, engine: str) -> list[str]:
     cfg = model.config
-    reasons = [f"tensor_parallel_size={parallelism.tensor_parallel_size}: {p}"
-               for p in tensor_parallel_problems(cfg, parallelism.tensor_parallel_size, engine)]
+    t = parallelism.tensor_parallel_size
+    problems = _memo(model, ("tp_problems", t, engine), lambda: tuple(tensor_parallel_problems(cfg, t, engine)))
+    reasons = [f"tensor_parallel_size={t}: {p}" for p in problems]
     if parallelism.pipeline_parallel_size > cfg.num_hidden_layers:
         reasons.append(f"pipeline_parallel_size={parallelism.pipeline_parallel_size} exceeds the "
                        f"{cfg.num_hidden_layers} decoder layers")
@@ -361,11 +413,40 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
     )
 
 
+def _vllm_stage_facts(model: Any, precision: Precision, parallelism: Parallelism, tokens: int, seqs: int,
+                      consts: Any, block_size: int) -> tuple[Any, list[LayerSpec], list[tuple]]:
+    """What a vLLM plan needs of each pipeline stage that does not depend on the GPU: (layers,
+    weights, activation peak, non-torch bytes, layer specs, pool layout, KV bytes per token),
+    and every layer's specs; ``consts`` first, so a cache entry keyed by its id keeps it alive."""
+    cfg = model.config
+    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
+    all_specs = _memo(model, ("layer_specs", precision, t, 0, cfg.num_hidden_layers),
+                      lambda: layer_specs(cfg, precision, parallelism, range(cfg.num_hidden_layers)))
+    stages = []
+    for stage in range(pp):
+        layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
+        weights = _memo(model, ("stage_weights", precision, t, pp, ep, stage),
+                        lambda: stage_weights_bytes(model, precision, parallelism, stage))
+        activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
+        non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
+        specs = layer_specs(cfg, precision, parallelism, layers)
+        layout = pool_layout(all_specs, specs, block_size)
+        kv_per_token = sum(s.page_per_token for s in specs if s.kind != "state")
+        stages.append((layers, weights, activation, non_torch, specs, layout, kv_per_token))
+    return consts, all_specs, stages
+
+
+@lru_cache(maxsize=None)
+def _engine_file(engine: str) -> Path:
+    """The bundled constants file of ``engine`` (the catalog directory does not move while running)."""
+    return catalog_path("engines") / f"{engine}.toml"
+
+
 def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
     """vLLM 0.19 memory plan of rank 0 (first pipeline stage, first TP rank); KV tokens and max
     concurrency are the minimum over stages, as vLLM unifies num_blocks across workers."""
-    consts = engine_constants("vllm")
-    cfg, precision = model.config, workload.precision
+    consts = engine_constants("vllm", _engine_file("vllm"))
+    precision = workload.precision
     pp = parallelism.pipeline_parallel_size
     mnbt_default, mns_default = default_batch_limits(gpu, consts)
     max_model_len = workload.context_length
@@ -376,17 +457,13 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     reasons = _precheck(model, gpu, parallelism, workload, "vllm")
     notes = [f"vLLM {consts.version}: max_num_batched_tokens={tokens}, max_num_seqs={seqs}, block_size={block_size}"]
 
-    all_specs = layer_specs(cfg, precision, parallelism, range(cfg.num_hidden_layers))
-    stages = []
-    for stage in range(pp):
-        layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
-        weights = stage_weights_bytes(model, precision, parallelism, stage)
-        activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
-        non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
-        available = requested - weights - activation - non_torch
-        specs = layer_specs(cfg, precision, parallelism, layers)
-        layout = pool_layout(all_specs, specs, block_size)
-        stages.append((layers, weights, activation, non_torch, available, specs, layout))
+    # The GPU-independent part once per model, precision, layout and batch limits (keyed by
+    # id(consts), which the entry holds, so the id cannot be reused while the entry lives).
+    t, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
+    _, all_specs, facts = _memo(model, ("vllm_stages", precision, t, pp, ep, tokens, seqs, block_size, id(consts)),
+                                lambda: _vllm_stage_facts(model, precision, parallelism, tokens, seqs, consts, block_size))
+    stages = [(layers, weights, activation, non_torch, requested - weights - activation - non_torch, specs, layout)
+              for layers, weights, activation, non_torch, specs, layout, _ in facts]
 
     blocks = min(st[6].num_blocks(st[4]) for st in stages) if all(st[5] for st in stages) else 0
     layers0, weights0, act0, nt0, avail0, specs0, layout0 = stages[0]
@@ -405,10 +482,17 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     if parallelism.tensor_parallel_size > 1:
         notes.append("NCCL/all-reduce memory at TP > 1 is the H100 SXM (NVSwitch) measurement; "
                      "GPUs without NVLink SHARP likely need less")
-    kv_per_token = sum(s.page_per_token for s in specs0 if s.kind != "state")
+    kv_per_token = facts[0][6]
     cuda_graph = vllm_cuda_graph_gib(len(layers0), parallelism, consts)
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
                    layout0.block_size, max_model_len, concurrency, need_one, reasons, notes)
+
+
+def _stage0_weights(model: Any, precision: Precision, parallelism: Parallelism) -> float:
+    """:func:`stage_weights_bytes` of stage 0, cached per model."""
+    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
+    return _memo(model, ("stage_weights", precision, t, pp, ep, 0),
+                 lambda: stage_weights_bytes(model, precision, parallelism, 0))
 
 
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
@@ -439,7 +523,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     ``_profile_available_bytes``); page size 1, so the pool holds ``pool // bytes_per_token`` tokens.
     Sliding-window layers are counted as full attention (conservative) and recurrent state per
     running request is ignored beyond one max_model_len request."""
-    consts = engine_constants("sglang")
+    consts = engine_constants("sglang", _engine_file("sglang"))
     cfg, precision = model.config, workload.precision
     t = parallelism.tensor_parallel_size
     chunk, max_bs = _sglang_defaults(gpu, t, consts)
@@ -450,14 +534,25 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     else:
         mfs = sglang_mem_fraction_static(gpu, parallelism, chunk, max_bs, consts)
         notes = [f"SGLang {consts.version}: default mem_fraction_static={mfs}, chunked_prefill_size={chunk}"]
+    reserved_too_much = []
+    if mfs <= 0:  # SGLang's reserve alone exceeds the GPU: the server would not start
+        reserved_too_much = [f"SGLang reserves all of {gpu.name}'s {gpu.memory_gib:g} GiB (mem_fraction_static {mfs}) "
+                             f"at chunked_prefill_size={chunk}, TP{t} x PP{parallelism.pipeline_parallel_size}; "
+                             "lower max_num_batched_tokens or the parallel sizes"]
+        mfs = 0.0
     non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
     total = gpu.memory_gib * GIB
     pre = total - non_torch
-    weights = stage_weights_bytes(model, precision, parallelism, 0) - rope_cache_bytes(cfg, precision)
+    if pre <= 0:  # a GPU smaller than the CUDA context and NCCL buffers: nothing is left to plan
+        reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
+                                 f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
+        pre = 0.0
+    weights = _stage0_weights(model, precision, parallelism) - rope_cache_bytes(cfg, precision)
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    specs = layer_specs(cfg, precision, parallelism, layers)
+    specs = _memo(model, ("layer_specs", precision, t, layers.start, layers.stop),
+                  lambda: layer_specs(cfg, precision, parallelism, layers))
     per_token = sum(s.page_per_token for s in specs if s.kind != "state")
     state = sum(s.page_per_token for s in specs if s.kind == "state")
     page = int(consts.page_size.value)
@@ -466,22 +561,26 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     concurrency = tokens / max_model_len if max_model_len else 0.0
     need_one = per_token * max_model_len + state
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
-                   max_model_len, concurrency, need_one, _precheck(model, gpu, parallelism, workload, "sglang"), notes)
+                   max_model_len, concurrency, need_one,
+                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes)
 
 
 def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
     """TensorRT-LLM (PyTorch backend) plan of rank 0: ``pool = 0.9 x (total - weights - non-torch -
     profiling forward)`` (``KvCacheConfig.free_gpu_memory_fraction``), in blocks of 32 tokens. The
     forward peak uses the same per-token activation model as vLLM at ``max_num_tokens``."""
-    consts = engine_constants("trtllm")
-    vconsts = engine_constants("vllm")
+    consts = engine_constants("trtllm", _engine_file("trtllm"))
+    vconsts = engine_constants("vllm", _engine_file("vllm"))
     cfg, precision = model.config, workload.precision
     t = parallelism.tensor_parallel_size
     tokens = workload.max_num_batched_tokens or int(consts.max_num_tokens.value)
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    weights = stage_weights_bytes(model, precision, parallelism, 0) - rope_cache_bytes(cfg, precision)
+    weights = _stage0_weights(model, precision, parallelism) - rope_cache_bytes(cfg, precision)
     b = activation_bytes_per_element(precision)
-    activation = tokens * forward_elements_per_token(cfg, parallelism, layers, vconsts.forward_hidden_multiple.value) * b
+    multiple = vconsts.forward_hidden_multiple.value
+    elements = _memo(model, ("forward_elements", t, parallelism.pipeline_parallel_size, multiple),
+                     lambda: forward_elements_per_token(cfg, parallelism, layers, multiple))
+    activation = tokens * elements * b
     activation += moe_workspace_bytes(cfg, precision, parallelism, tokens)
     non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
     total = gpu.memory_gib * GIB
@@ -489,7 +588,8 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
     available = free * fraction
-    specs = layer_specs(cfg, precision, parallelism, layers)
+    specs = _memo(model, ("layer_specs", precision, t, layers.start, layers.stop),
+                  lambda: layer_specs(cfg, precision, parallelism, layers))
     per_token = sum(s.page_per_token for s in specs if s.kind != "state")
     block = int(consts.tokens_per_block.value)
     blocks = int(available // (per_token * block)) if per_token and available > 0 else 0

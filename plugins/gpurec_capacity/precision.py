@@ -50,6 +50,8 @@ def _format_from_spec(weights: dict[str, Any], fmt: str = "") -> tuple[str, floa
     kind = str(weights.get("type") or "int").lower()
     strategy = str(weights.get("strategy") or ("group" if weights.get("group_size") else "tensor")).lower()
     group = weights.get("group_size")
+    if group is not None and group <= 0:  # -1 / 0: no groups (compressed-tensors writes null)
+        group = None
     fmt = (fmt or "").lower()
     if kind == "float" and bits == 4:
         if "mxfp4" in fmt or group == 32:
@@ -172,7 +174,10 @@ def infer_precision_from_model(model: Any) -> Precision:
     if method in ("awq", "awq_marlin"):
         bits, group = int(q.get("bits") or q.get("w_bit") or 4), int(q.get("group_size") or q.get("q_group_size") or 128)
         zero = bool(q.get("zero_point", True))
-        bpp = quantized_bytes_per_param(bits, group, 2.0, bits if zero else 0.0)
+        if group <= 0:  # -1: one scale (and zero point) per output channel
+            bpp = quantized_bytes_per_param(bits, None, 2.0 + (bits / 8.0 if zero else 0.0), 0, cfg.hidden_size)
+        else:
+            bpp = quantized_bytes_per_param(bits, group, 2.0, bits if zero else 0.0)
         return make("int4" if bits == 4 else "int8", bpp, dtype, f"AWQ {bits}-bit g{group}, fp16 scales"
                     + (", packed zero points" if zero else ""))
     if method in ("gptq", "gptq_marlin"):

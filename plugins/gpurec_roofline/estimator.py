@@ -1,78 +1,95 @@
-"""The roofline estimator: one deployment's TTFT, inter-token latency and throughput.
+"""The roofline estimator: deployments' TTFT, inter-token latency and throughput.
 
 Pipeline: :func:`gpurec_roofline.profile.build_profile` (bytes and FLOPs per GPU) ->
 :func:`gpurec_roofline.serving.serve` (closed-loop steady state over engine steps timed by
 :mod:`gpurec_roofline.step`) -> a :class:`PerformanceEstimate` for the whole deployment
 (data-parallel replicas multiply throughput; users are spread evenly over the replicas).
 Constants come from ``catalogs/engines/roofline.toml`` (:mod:`gpurec_roofline.constants`).
+
+:func:`estimate_many` evaluates many points (deployment x lengths x concurrency) in a few numpy
+calls; :func:`estimate`, the hook's answer for one point, is that function with one row, so a
+sweep or a recommendation that batches its points gets the hook's numbers.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 
-from gpurec_core.errors import EstimationError
+from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
-from gpurec_roofline.constants import RooflineConstants, load_constants
-from gpurec_roofline.profile import DeploymentProfile, build_profile
-from gpurec_roofline.serving import ServingResult, serve
+from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, load_constants
+from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
+from gpurec_roofline.serving import serve
 
 ESTIMATOR_NAME = "roofline"
 
+#: Rows per numpy call of the serving model: large enough to amortise numpy's per-call cost,
+#: small enough that the temporaries stay in the CPU cache.
+CHUNK_ROWS = 16384
+
 
 def _scalar(x) -> float:
+    if type(x) is float:
+        return x
     return float(np.asarray(x, dtype=float).reshape(-1)[0])
 
 
+def pool_capacity_requests(kv_cache_tokens, input_length, output_length):
+    """Requests of ``input + output`` tokens a KV pool of ``kv_cache_tokens`` holds at once
+    (worst case); numpy arrays broadcast."""
+    return np.floor_divide(kv_cache_tokens, np.maximum(1, np.add(input_length, output_length)))
+
+
+def pool_batch_limit(kv_cache_tokens, input_length, output_length):
+    """Running requests a KV pool of ``kv_cache_tokens`` sustains in steady state: paged KV caches
+    (vLLM, SGLang, TensorRT-LLM) allocate blocks as tokens are generated, and requests at staggered
+    stages hold ``input + output/2`` tokens on average (Kwon et al., PagedAttention, SOSP 2023);
+    numpy arrays broadcast."""
+    return np.floor_divide(np.asarray(kv_cache_tokens, dtype=float),
+                           np.maximum(1.0, np.add(input_length, np.divide(output_length, 2.0))))
+
+
 def kv_capacity_requests(memory: MemoryPlan, input_length: int, output_length: int) -> int:
-    """Requests of ``input + output`` tokens the replica's KV pool holds at once (worst case)."""
-    return int(memory.kv_cache_tokens // max(1, input_length + output_length))
+    """Requests of ``input + output`` tokens the replica's KV pool holds at once (:func:`pool_capacity_requests`)."""
+    return int(pool_capacity_requests(memory.kv_cache_tokens, input_length, output_length))
 
 
 def kv_batch_limit(memory: MemoryPlan, input_length: int, output_length: int) -> int:
-    """Running requests the KV pool sustains in steady state: paged KV caches (vLLM, SGLang,
-    TensorRT-LLM) allocate blocks as tokens are generated, and requests at staggered stages hold
-    ``input + output/2`` tokens on average (Kwon et al., PagedAttention, SOSP 2023)."""
-    return int(memory.kv_cache_tokens // max(1.0, input_length + output_length / 2.0))
+    """Running requests the replica's KV pool sustains in steady state (:func:`pool_batch_limit`)."""
+    return int(pool_batch_limit(memory.kv_cache_tokens, input_length, output_length))
+
+
+def fit_problem(model, gpu: GPUSpec, parallelism: Parallelism, memory: MemoryPlan) -> Optional[EstimationError]:
+    """The error for a deployment whose memory plan does not fit, or None."""
+    if memory.fits:
+        return None
+    return EstimationError(
+        f"{getattr(model, 'model_id', 'the model')} does not fit on {parallelism.gpus_per_replica}x {gpu.name}: "
+        f"{memory.reason or 'memory plan says it does not fit'}; use more GPUs (tensor/pipeline parallel), "
+        "a smaller context or a lower precision"
+    )
+
+
+def request_problem(memory: MemoryPlan, input_length: int, output_length: int) -> Optional[EstimationError]:
+    """The error for a request longer than the KV pool holds, or None."""
+    need = input_length + output_length
+    if memory.kv_cache_tokens >= need:
+        return None
+    return EstimationError(
+        f"the KV pool holds {memory.kv_cache_tokens} tokens but one request needs {need} "
+        f"(input {input_length} + output {output_length}); add GPUs or shorten the request"
+    )
 
 
 def check_inputs(model, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, memory: MemoryPlan) -> None:
     """Raise EstimationError, with the reason and a way out, for deployments that cannot run."""
-    if not memory.fits:
-        raise EstimationError(
-            f"{getattr(model, 'model_id', 'the model')} does not fit on {parallelism.gpus_per_replica}x {gpu.name}: "
-            f"{memory.reason or 'memory plan says it does not fit'}; use more GPUs (tensor/pipeline parallel), "
-            "a smaller context or a lower precision"
-        )
-    need = workload.input_length + workload.output_length
-    if memory.kv_cache_tokens < need:
-        raise EstimationError(
-            f"the KV pool holds {memory.kv_cache_tokens} tokens but one request needs {need} "
-            f"(input {workload.input_length} + output {workload.output_length}); add GPUs or shorten the request"
-        )
-
-
-def solve(model, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, memory: MemoryPlan,
-          constants: Optional[RooflineConstants] = None, profile: Optional[DeploymentProfile] = None
-          ) -> tuple[ServingResult, DeploymentProfile, int, int]:
-    """Steady state of one replica for this deployment (users per replica, KV capacity)."""
-    constants = constants or load_constants()
-    check_inputs(model, gpu, parallelism, workload, memory)
-    engine = constants.engine(memory.engine)
-    eff = constants.efficiency_for(gpu)
-    if profile is None:
-        profile = build_profile(model.config, model.parameters, workload.precision, gpu, parallelism)
-    users = math.ceil(workload.concurrency / parallelism.data_parallel_size)
-    capacity = kv_capacity_requests(memory, workload.input_length, workload.output_length)
-    batch_limit = kv_batch_limit(memory, workload.input_length, workload.output_length)
-    result = serve(profile, eff, constants.communication, engine, constants.kernels,
-                   workload.input_length, workload.output_length, users, batch_limit,
-                   workload.max_num_batched_tokens or engine.max_num_batched_tokens,
-                   workload.max_num_seqs or engine.max_num_seqs, constants.benchmark)
-    return result, profile, users, capacity
+    problem = fit_problem(model, gpu, parallelism, memory) or request_problem(
+        memory, workload.input_length, workload.output_length)
+    if problem is not None:
+        raise problem
 
 
 def bottleneck_of(parts: dict[str, np.ndarray]) -> str:
@@ -84,41 +101,263 @@ def bottleneck_of(parts: dict[str, np.ndarray]) -> str:
     return ranked[1]
 
 
+@dataclass(frozen=True)
+class StackedEfficiency:
+    """The :class:`GenerationEfficiency` of each row of a stacked profile: arrays, or plain values
+    all rows share.
+
+    ``compute_fraction`` answers for that profile's ``compute_dtype`` (the same object) with each
+    row's GEMM efficiency, resolved when the rows were stacked.
+    """
+
+    dtypes: object
+    compute: object
+    attention_efficiency: object
+    bandwidth_efficiency: object
+
+    def compute_fraction(self, dtype) -> np.ndarray:
+        if dtype is not self.dtypes:
+            raise ValueError("a StackedEfficiency answers only for the compute_dtype of the profile stacked with it")
+        return self.compute
+
+
+@dataclass
+class Estimates:
+    """Roofline estimates of many points, one row each, in the order they were asked for.
+
+    Arrays are per row; latencies in ms, throughputs for the whole deployment (data-parallel
+    replicas multiply them). A row that is not ``ok`` holds NaN; :meth:`error` gives the
+    :class:`GpurecError` :func:`estimate` raises for that point. :meth:`estimate` builds a row's
+    :class:`PerformanceEstimate`, the object :func:`estimate` returns for that point.
+    """
+
+    deployments: "Deployments"
+    rows: np.ndarray
+    input_length: np.ndarray
+    output_length: np.ndarray
+    concurrency: np.ndarray
+    ok: np.ndarray
+    time_to_first_token_ms: np.ndarray
+    inter_token_latency_ms: np.ndarray
+    requests_per_sec: np.ndarray
+    throughput_tokens_per_sec: np.ndarray
+    input_tokens_per_sec: np.ndarray
+    e2e_latency_ms: np.ndarray
+    max_batch_size: np.ndarray
+    max_concurrent_requests: np.ndarray
+    ttft_steady_ms: np.ndarray
+    ttft_burst_ms: np.ndarray
+    pipelined: np.ndarray
+    parts: Optional[dict[str, np.ndarray]] = None
+    _lists: Optional[dict[str, list]] = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _columns(self) -> dict[str, list]:
+        """The arrays :meth:`estimate` reads, as Python lists (made once, on first use)."""
+        if self._lists is None:
+            names = ("output_length", "time_to_first_token_ms", "inter_token_latency_ms", "throughput_tokens_per_sec",
+                     "input_tokens_per_sec", "requests_per_sec", "e2e_latency_ms", "max_batch_size",
+                     "max_concurrent_requests", "concurrency", "ttft_steady_ms", "ttft_burst_ms", "pipelined")
+            lists = {name: getattr(self, name).tolist() for name in names}
+            lists.update({f"part:{k}": np.broadcast_to(v, self.rows.shape).tolist() for k, v in (self.parts or {}).items()})
+            self._lists = lists
+        return self._lists
+
+    def error(self, i: int) -> Optional[GpurecError]:
+        """Why row ``i`` has no estimate (None when it has one), checked in :func:`estimate`'s order."""
+        if self.ok[i]:
+            return None
+        d, deployments = self.rows[i], self.deployments
+        I, O = int(self.input_length[i]), int(self.output_length[i])
+        error = deployments.before[d] or request_problem(deployments.items[d][4], I, O) or deployments.after[d]
+        if error is not None:
+            return error
+        return EstimationError(
+            f"roofline produced a non-finite estimate for {deployments.items[d][1].name} "
+            f"(ttft={float(self.time_to_first_token_ms[i])}, itl={float(self.inter_token_latency_ms[i])}); "
+            "check the GPU's bandwidth and TFLOPS figures")
+
+    def estimate(self, i: int) -> PerformanceEstimate:
+        """Row ``i`` as a :class:`PerformanceEstimate`; raises the row's error when it has one."""
+        error = self.error(i)
+        if error is not None:
+            raise error
+        if self.parts is None:
+            raise ValueError("these estimates were made with keep_parts=False: there is no breakdown to report")
+        row = self._columns()
+        O = row["output_length"][i]
+        ttft_ms, itl_ms = row["time_to_first_token_ms"][i], row["inter_token_latency_ms"][i]
+        parts = {k: row[f"part:{k}"][i] for k in self.parts if k != "pipeline" or row["pipelined"][i]}
+        decode_ms = sum(v for k, v in parts.items() if k not in ("gemm_compute", "gemm_memory")) * 1e3
+        breakdown = {f"decode_step_{k}": round(v * 1e3, 6) for k, v in parts.items()}
+        breakdown.update({
+            "decode_step_total": round(decode_ms, 6),
+            "prefill_interference": round(max(0.0, itl_ms - decode_ms), 6),
+            "ttft": round(ttft_ms, 6),
+            "ttft_steady": round(row["ttft_steady_ms"][i], 6),
+            "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
+            "decode_phase": round((O - 1) * itl_ms, 6),
+        })
+        return PerformanceEstimate(
+            time_to_first_token_ms=ttft_ms,
+            inter_token_latency_ms=itl_ms,
+            throughput_tokens_per_sec=row["throughput_tokens_per_sec"][i],
+            input_tokens_per_sec=row["input_tokens_per_sec"][i],
+            requests_per_sec=row["requests_per_sec"][i],
+            e2e_latency_ms=row["e2e_latency_ms"][i],
+            max_batch_size=row["max_batch_size"][i],
+            max_concurrent_requests=row["max_concurrent_requests"][i],
+            concurrency=row["concurrency"][i],
+            bottleneck=bottleneck_of(parts),
+            estimator=ESTIMATOR_NAME,
+            breakdown=breakdown,
+        )
+
+
+class Deployments:
+    """Deployments prepared for :func:`estimate_many`: each one's checks, profile and limits, once.
+
+    ``items`` holds ``(model, gpu, parallelism, workload, memory)`` tuples; a workload gives the
+    precision and engine limits (its lengths and concurrency are not used). Errors are kept in
+    the order :func:`estimate` checks them: the engine's constants, the memory plan's fit, then
+    (per point) the request length, then the profile (GPU figures, layout).
+    """
+
+    def __init__(self, items: Sequence[tuple], constants: Optional[RooflineConstants] = None) -> None:
+        self.constants = constants = constants or load_constants()
+        self.items = list(items)
+        count = len(self.items)
+        self.before: list[Optional[GpurecError]] = [None] * count
+        self.after: list[Optional[GpurecError]] = [None] * count
+        self.kv_tokens = np.zeros(count, dtype=np.int64)
+        self.replicas = np.ones(count, dtype=np.int64)
+        self.budget = np.ones(count, dtype=np.int64)
+        self.max_seqs = np.ones(count, dtype=np.int64)
+        self.pipelined = np.zeros(count, dtype=bool)
+        self.engine_names: list[str] = []
+        self.engine_index = np.full(count, -1, dtype=np.int64)
+        self.compact = np.full(count, -1, dtype=np.intp)  # index among the deployments with a profile
+        profiles: list[DeploymentProfile] = []
+        effs: list[GenerationEfficiency] = []
+        for d, (model, gpu, parallelism, workload, memory) in enumerate(self.items):
+            self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
+            self.pipelined[d] = parallelism.pipeline_parallel_size > 1
+            try:
+                engine = constants.engine(memory.engine)
+            except GpurecError as exc:
+                self.before[d] = exc
+                continue
+            self.before[d] = fit_problem(model, gpu, parallelism, memory)
+            if self.before[d] is not None:
+                continue
+            try:
+                eff = constants.efficiency_for(gpu)
+                profile = build_profile(model.config, model.parameters, workload.precision, gpu, parallelism)
+            except GpurecError as exc:
+                self.after[d] = exc
+                continue
+            if memory.engine not in self.engine_names:
+                self.engine_names.append(memory.engine)
+            self.engine_index[d] = self.engine_names.index(memory.engine)
+            self.budget[d] = workload.max_num_batched_tokens or engine.max_num_batched_tokens
+            self.max_seqs[d] = workload.max_num_seqs or engine.max_num_seqs
+            self.compact[d] = len(profiles)
+            profiles.append(profile)
+            effs.append(eff)
+        self.failing = np.array([b is not None or a is not None for b, a in zip(self.before, self.after)], dtype=bool)
+        self.columns = profile_columns(profiles, constants.communication.fallback_link_gb_s_per_direction)
+        self.compute_efficiency = uniform_column([e.compute_fraction(p.compute_dtype) for e, p in zip(effs, profiles)])
+        self.attention_efficiency = uniform_column([e.attention_efficiency for e in effs])
+        self.bandwidth_efficiency = uniform_column([e.bandwidth_efficiency for e in effs])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def stacked(self, rows: np.ndarray) -> tuple[DeploymentProfile, StackedEfficiency]:
+        """The stacked profile and efficiency of ``rows`` (deployments that have a profile)."""
+        compact = self.compact[rows]
+        profile = stack_profiles(self.columns, compact)
+
+        def take(column):
+            return column[compact] if isinstance(column, np.ndarray) else column
+        return profile, StackedEfficiency(
+            dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
+            attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency))
+
+
+def estimate_many(deployments, rows, input_length, output_length, concurrency,
+                  constants: Optional[RooflineConstants] = None, *, keep_parts: bool = True) -> Estimates:
+    """Estimates of many points in a few numpy calls: row ``i`` is deployment ``rows[i]`` serving
+    ``concurrency[i]`` users (closed loop) with requests of ``input_length[i]`` + ``output_length[i]``
+    tokens (lengths and concurrency broadcast against ``rows``).
+
+    ``deployments`` is a :class:`Deployments` or a sequence of ``(model, gpu, parallelism,
+    workload, memory)`` tuples (then ``constants`` applies). Per replica a row is the
+    closed-loop steady state of :func:`serve` for ``ceil(concurrency / replicas)`` users and a KV
+    pool of ``memory.kv_cache_tokens`` (:func:`pool_capacity_requests`, :func:`pool_batch_limit`);
+    throughput is multiplied by the replicas. The rows' profiles are stacked
+    (:func:`gpurec_roofline.profile.stack_profiles`) and :func:`serve` runs over them in chunks,
+    with the same arithmetic per row as for one point. A point that cannot be estimated is not
+    ``ok``; ``Estimates.error(i)`` is the error :func:`estimate` raises for it. ``keep_parts=False``
+    drops the decode-step breakdown (for sweeps).
+    """
+    if not isinstance(deployments, Deployments):
+        deployments = Deployments(deployments, constants)
+    constants = deployments.constants
+    rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+    n = len(rows)
+    I = np.broadcast_to(np.asarray(input_length, dtype=np.int64), (n,))
+    O = np.broadcast_to(np.asarray(output_length, dtype=np.int64), (n,))
+    C = np.broadcast_to(np.asarray(concurrency, dtype=np.int64), (n,))
+    kv_tokens = deployments.kv_tokens[rows]
+
+    ok = ~(deployments.failing[rows] | (kv_tokens < I + O))
+
+    out = {name: np.full(n, np.nan) for name in ("ttft_s", "itl_s", "requests_per_s", "batch", "ttft_steady_s",
+                                                  "ttft_burst_s")}
+    parts_out: Optional[dict[str, np.ndarray]] = {} if keep_parts else None
+    scale = deployments.replicas[rows]
+    users = np.ceil(C / scale)
+    batch_limit = pool_batch_limit(kv_tokens, I, O)
+    row_engine = deployments.engine_index[rows]
+    for e, name in enumerate(deployments.engine_names):  # one serve call per engine (normally one) and chunk
+        picked = np.flatnonzero(ok & (row_engine == e))
+        engine = constants.engine(name)
+        for start in range(0, len(picked), CHUNK_ROWS):
+            sel = picked[start:start + CHUNK_ROWS]
+            dep = rows[sel]
+            profile, eff = deployments.stacked(dep)
+            result = serve(profile, eff, constants.communication, engine, constants.kernels, I[sel], O[sel],
+                           users[sel], batch_limit[sel], deployments.budget[dep], deployments.max_seqs[dep],
+                           constants.benchmark)
+            for key in out:
+                out[key][sel] = getattr(result, key)
+            if parts_out is not None:
+                for key, value in result.parts.items():
+                    parts_out.setdefault(key, np.zeros(n))[sel] = value
+
+    ttft_ms, itl_ms, rps = out["ttft_s"] * 1e3, out["itl_s"] * 1e3, out["requests_per_s"] * scale
+    with np.errstate(invalid="ignore"):
+        sound = (np.isfinite(ttft_ms) & np.isfinite(itl_ms) & np.isfinite(rps)
+                 & (ttft_ms >= 0) & (itl_ms >= 0) & (rps >= 0))
+    ok &= sound
+    return Estimates(
+        deployments=deployments, rows=rows, input_length=I, output_length=O, concurrency=C, ok=ok,
+        time_to_first_token_ms=ttft_ms, inter_token_latency_ms=itl_ms, requests_per_sec=rps,
+        throughput_tokens_per_sec=rps * O, input_tokens_per_sec=rps * I, e2e_latency_ms=ttft_ms + (O - 1) * itl_ms,
+        max_batch_size=np.where(ok, out["batch"], 0).astype(np.int64),
+        max_concurrent_requests=pool_capacity_requests(kv_tokens, I, O) * scale,
+        ttft_steady_ms=out["ttft_steady_s"] * 1e3, ttft_burst_ms=out["ttft_burst_s"] * 1e3,
+        pipelined=deployments.pipelined[rows], parts=parts_out,
+    )
+
+
 def estimate(model, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, memory: MemoryPlan,
              constants: Optional[RooflineConstants] = None) -> PerformanceEstimate:
-    """A :class:`PerformanceEstimate` for the whole deployment at ``workload.concurrency`` users."""
-    result, profile, users, capacity = solve(model, gpu, parallelism, workload, memory, constants)
-    dp = parallelism.data_parallel_size
-    ttft_ms = _scalar(result.ttft_s) * 1e3
-    itl_ms = _scalar(result.itl_s) * 1e3
-    rps = _scalar(result.requests_per_s) * dp
-    values = (ttft_ms, itl_ms, rps)
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise EstimationError(f"roofline produced a non-finite estimate for {gpu.name} (ttft={ttft_ms}, itl={itl_ms}); "
-                              "check the GPU's bandwidth and TFLOPS figures")
-    O = workload.output_length
-    parts = result.parts
-    decode_ms = sum(_scalar(v) for k, v in parts.items() if k not in ("gemm_compute", "gemm_memory")) * 1e3
-    breakdown = {f"decode_step_{k}": round(_scalar(v) * 1e3, 6) for k, v in parts.items()}
-    breakdown.update({
-        "decode_step_total": round(decode_ms, 6),
-        "prefill_interference": round(max(0.0, itl_ms - decode_ms), 6),
-        "ttft": round(ttft_ms, 6),
-        "ttft_steady": round(_scalar(result.ttft_steady_s) * 1e3, 6),
-        "ttft_startup_burst": round(_scalar(result.ttft_burst_s) * 1e3, 6),
-        "decode_phase": round((O - 1) * itl_ms, 6),
-    })
-    return PerformanceEstimate(
-        time_to_first_token_ms=ttft_ms,
-        inter_token_latency_ms=itl_ms,
-        throughput_tokens_per_sec=rps * O,
-        input_tokens_per_sec=rps * workload.input_length,
-        requests_per_sec=rps,
-        e2e_latency_ms=ttft_ms + (O - 1) * itl_ms,
-        max_batch_size=int(_scalar(result.batch)),
-        max_concurrent_requests=capacity * dp,
-        concurrency=workload.concurrency,
-        bottleneck=bottleneck_of(parts),
-        estimator=ESTIMATOR_NAME,
-        breakdown=breakdown,
-    )
+    """A :class:`PerformanceEstimate` for the whole deployment at ``workload.concurrency`` users:
+    :func:`estimate_many` with one row."""
+    batch = estimate_many([(model, gpu, parallelism, workload, memory)], [0], workload.input_length,
+                          workload.output_length, workload.concurrency, constants)
+    return batch.estimate(0)

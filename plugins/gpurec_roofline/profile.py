@@ -12,8 +12,12 @@ dim, E routed experts, k experts per token, t = tensor_parallel_size, P = pipeli
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
+import threading
+import weakref
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Optional
+
+import numpy as np
 
 from gpurec_core.errors import EstimationError
 from gpurec_core.model_config import ModelConfig
@@ -206,6 +210,22 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
     tp, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
     if cfg.num_hidden_layers < pp:
         raise EstimationError(f"pipeline_parallel_size {pp} exceeds the model's {cfg.num_hidden_layers} layers")
+    # The model's part (everything but the GPU's figures) is the same on every GPU: once per config.
+    _, model_part = _memo(cfg, ("layout", id(params), precision, tp, pp, ep),
+                          lambda: (params, _layout_coefficients(cfg, params, precision, tp, pp, ep)))
+    dtype, tflops = compute_dtype_on(gpu, precision)
+    if not gpu.bandwidth_tb_s:
+        raise EstimationError(f"GPU {gpu.name} has no memory bandwidth figure; add bandwidth_tb_s to its catalog entry")
+    return DeploymentProfile(
+        **model_part,
+        peak_tflops=tflops, attention_peak_tflops=attention_tflops_on(gpu, precision),
+        compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
+        link_gb_s_per_direction=link_bandwidth_per_direction(gpu),
+    )
+
+
+def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int, pp: int, ep: int) -> dict[str, Any]:
+    """The fields of :class:`DeploymentProfile` that do not depend on the GPU (see :func:`build_profile`)."""
     qb = precision.weight_bytes_per_param
     ub = precision.unquantized_bytes_per_param
     attn_b = qb if _attention_quantized(precision) else ub
@@ -246,10 +266,7 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
         allreduces = 2.0 * layers - (moe_per_stage if ep > 1 else 0.0)
     if ep > 1:
         alltoalls = 2.0 * moe_per_stage
-    dtype, tflops = compute_dtype_on(gpu, precision)
-    if not gpu.bandwidth_tb_s:
-        raise EstimationError(f"GPU {gpu.name} has no memory bandwidth figure; add bandwidth_tb_s to its catalog entry")
-    return DeploymentProfile(
+    return dict(
         layers_per_stage=layers, pipeline_stages=pp, tensor_parallel=tp, expert_parallel=ep,
         dense_weight_bytes=dense_bytes, expert_weight_bytes=expert_bytes,
         num_experts=E, experts_per_token=k, moe_layers_per_stage=moe_per_stage,
@@ -260,9 +277,6 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls, alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES,
-        peak_tflops=tflops, attention_peak_tflops=attention_tflops_on(gpu, precision),
-        compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
-        link_gb_s_per_direction=link_bandwidth_per_direction(gpu),
     )
 
 
@@ -273,3 +287,78 @@ def weight_bytes_per_gpu(profile: DeploymentProfile) -> float:
 
 def is_finite_positive(x: float) -> bool:
     return math.isfinite(x) and x > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-config cache and stacked profiles
+# ---------------------------------------------------------------------------------------------
+
+#: id(config) -> (weak reference to the config, {key: value}); an entry goes with its config.
+_CONFIG_FACTS: dict[int, tuple[weakref.ref, dict]] = {}
+_CONFIG_FACTS_LOCK = threading.Lock()
+#: Keys kept per config before its table is cleared (precisions x layouts stay far below).
+MAX_FACTS_PER_CONFIG = 4096
+
+
+def _memo(cfg: Any, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per (config object, key), for facts that do not depend on the GPU.
+
+    Keyed by the config's identity (configs are frozen); thread-safe and idempotent: two threads
+    may both compute a missing value, the first stored wins. Values are shared: never mutate them.
+    Keys holding an ``id()`` must keep that object alive in the value, so the id cannot be reused.
+    """
+    ident = id(cfg)
+    entry = _CONFIG_FACTS.get(ident)
+    if entry is None or entry[0]() is not cfg or len(entry[1]) > MAX_FACTS_PER_CONFIG:
+        with _CONFIG_FACTS_LOCK:
+            entry = _CONFIG_FACTS.get(ident)
+            if entry is None or entry[0]() is not cfg or len(entry[1]) > MAX_FACTS_PER_CONFIG:
+                try:
+                    ref = weakref.ref(cfg, lambda _, ident=ident: _CONFIG_FACTS.pop(ident, None))
+                except TypeError:  # not weakly referenceable: no caching
+                    return compute()
+                entry = (ref, {})
+                _CONFIG_FACTS[ident] = entry
+    table = entry[1]
+    try:
+        return table[key]
+    except KeyError:
+        pass
+    return table.setdefault(key, compute())
+
+
+def profile_columns(profiles: list[DeploymentProfile], fallback_link_gb_s_per_direction: float) -> dict[str, object]:
+    """The profiles' fields as columns for :func:`stack_profiles`: an array with one entry per
+    profile, or the plain value when every profile has the same one (then the step functions
+    take their one-profile path for that field: a homogeneous stack costs what one profile does).
+
+    A missing link bandwidth is replaced by the fallback (what :func:`communication_time_s` does
+    for one profile); ``compute_dtype`` is an object array.
+    """
+    columns: dict[str, object] = {}
+    for f in fields(DeploymentProfile):
+        values = [getattr(p, f.name) for p in profiles]
+        if f.name == "link_gb_s_per_direction":
+            values = [fallback_link_gb_s_per_direction if v is None else v for v in values]
+        columns[f.name] = uniform_column(values)
+    return columns
+
+
+def uniform_column(values: list) -> object:
+    """``values`` as an array, or its one value when all are equal (and of one type)."""
+    first = values[0] if values else None
+    if values and all(type(v) is type(first) and v == first for v in values):
+        return first
+    return np.asarray(values, dtype=object if isinstance(first, str) else None)
+
+
+def stack_profiles(columns: dict[str, object], rows: np.ndarray) -> DeploymentProfile:
+    """One profile whose fields are arrays: row ``i`` holds the values of profile ``rows[i]`` of
+    ``columns`` (:func:`profile_columns`); a field all profiles share stays a plain value.
+
+    The functions of :mod:`gpurec_roofline.step` and :func:`gpurec_roofline.serving.serve` accept
+    it wherever they accept a profile and time every row with that row's coefficients, by the
+    same arithmetic as for one profile.
+    """
+    return DeploymentProfile(**{name: values[rows] if isinstance(values, np.ndarray) else values
+                                for name, values in columns.items()})

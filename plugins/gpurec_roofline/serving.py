@@ -77,10 +77,14 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     P micro-batches that flow through the stages, so a sequence's next token needs P stage-steps
     of a 1/P batch plus P-1 activation transfers (GPipe-style; bubbles appear when the batch is
     smaller than P because a micro-batch cannot hold less than one sequence).
+
+    A stacked profile (an array of P, one per row) takes the P-stage path for every row when any
+    row has P > 1; for P = 1 it gives the same numbers (micro = d, total = stage) and a zero
+    ``pipeline`` part.
     """
     P = profile.pipeline_stages
     d = np.asarray(decode_seqs, float)
-    if P == 1:
+    if np.all(P == 1):
         return step_time_s(profile, eff, comm, engine, kernels, d, context, prefill_tokens, prefill_seqs, prompt_length)
     micro = np.maximum(d / P, np.minimum(d, 1.0))
     stage, parts = step_time_s(profile, eff, comm, engine, kernels, micro, context, np.asarray(prefill_tokens, float) / P,

@@ -4,7 +4,9 @@ A step of a continuous-batching engine runs ``d`` decode sequences (one token ea
 context ``L``) and ``p`` prompt tokens of chunked prefills (whose causal attention covers on
 average ``q`` keys per prompt token). Each function below is one term of the step time; every
 argument may be a scalar or a numpy array (broadcast together), so a sweep of thousands of
-batch shapes costs one call.
+batch shapes costs one call. The profile's fields may be arrays too, one entry per row
+(:func:`gpurec_roofline.profile.stack_profiles`): then one call times many deployments at once,
+with the same arithmetic per row as a scalar profile.
 
 The roofline (Williams, Waterman & Patterson 2009) is applied per kernel group: a group takes the
 longer of its compute time (FLOPs / achievable FLOP/s) and its memory time (bytes / achievable
@@ -32,10 +34,14 @@ def experts_touched_fraction(tokens, num_experts: int, experts_per_token: int):
     Expert-parallel ranks hold E/ep experts each and see the same fraction.
     """
     tokens = np.asarray(tokens, dtype=float)
-    if num_experts <= 0:
-        return np.zeros_like(tokens)
-    miss = 1.0 - experts_per_token / num_experts
-    return 1.0 - np.power(miss, np.maximum(tokens, 0.0))
+    if np.ndim(num_experts) == 0:
+        if num_experts <= 0:
+            return np.zeros_like(tokens)
+        miss = 1.0 - experts_per_token / num_experts
+        return 1.0 - np.power(miss, np.maximum(tokens, 0.0))
+    has_experts = num_experts > 0  # stacked profiles: one entry per row, dense models among them
+    miss = 1.0 - experts_per_token / np.where(has_experts, num_experts, 1)
+    return np.where(has_experts, 1.0 - np.power(miss, np.maximum(tokens, 0.0)), 0.0)
 
 
 def weight_read_bytes(profile: DeploymentProfile, tokens):
@@ -60,7 +66,9 @@ def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, l
 def attended_keys(context, window: int):
     """Keys one decode query attends: the whole context, or the window on sliding layers."""
     context = np.asarray(context, float)
-    return np.minimum(context, window) if window else context
+    if np.ndim(window) == 0:
+        return np.minimum(context, window) if window else context
+    return np.where(window > 0, np.minimum(context, window), context)
 
 
 def mean_prefill_keys(prompt_length, window: int):
@@ -71,11 +79,12 @@ def mean_prefill_keys(prompt_length, window: int):
     """
     i = np.maximum(np.asarray(prompt_length, float), 1.0)
     full = (i + 1.0) / 2.0
-    if not window:
+    if np.ndim(window) == 0 and not window:
         return full, full
-    w = float(window)
+    has_window = np.asarray(window) > 0
+    w = np.where(has_window, window, 1.0).astype(float)
     windowed = np.where(i <= w, full, (w * (w + 1.0) / 2.0 + (i - w) * w) / i)
-    return full, windowed
+    return full, np.where(has_window, windowed, full)
 
 
 def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, decode_seqs, context,
@@ -117,23 +126,27 @@ def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communic
     all-gather; Patarasuk & Yuan 2009, NCCL's "bus bandwidth"); small messages are dominated by the
     per-call latency floor.
     """
-    if ranks <= 1:
+    if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = 2.0 * (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    return comm.allreduce_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    seconds = comm.allreduce_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
 def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants):
     """One MoE all-to-all (dispatch or combine): latency + (n-1)/n x bytes / link bandwidth."""
-    if ranks <= 1:
+    if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    return comm.alltoall_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    seconds = comm.alltoall_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
 def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens):
     """TP all-reduces (2 per layer) and EP all-to-alls (2 per MoE layer) of one step on one stage."""
-    link = profile.link_gb_s_per_direction or comm.fallback_link_gb_s_per_direction
+    link = profile.link_gb_s_per_direction
+    if link is None:  # a stacked profile has the fallback filled in already
+        link = comm.fallback_link_gb_s_per_direction
     tokens = np.asarray(tokens, float)
     t = profile.allreduces_per_step * allreduce_time_s(tokens * profile.allreduce_bytes_per_token,
                                                        profile.tensor_parallel, link, comm)

@@ -12,6 +12,7 @@ import os
 import warnings
 from pathlib import Path
 
+from gpurec_core.errors import CatalogError
 from gpurec_core.plugins import hookimpl
 from gpurec_toml_catalog.loader import load_catalog_file, merge_user_entries
 
@@ -26,8 +27,13 @@ def user_catalog_paths() -> list[Path]:
         part = part.strip()
         if not part:
             continue
-        path = Path(part).expanduser()
-        paths.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+        try:
+            path = Path(part).expanduser()
+            paths.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+        except (OSError, RuntimeError, ValueError) as exc:  # too long; '~user' without a home; a NUL byte
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise CatalogError(f"{ENV_VAR} names {part!r:.120}, which cannot be used as a path ({reason}); "
+                               "name TOML files or directories holding them") from None
     return paths
 
 

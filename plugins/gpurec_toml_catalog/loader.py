@@ -68,7 +68,23 @@ def load_catalog_file(path: Path, *, require_sources: bool) -> list[GPUSpec]:
             sources.update(spec.sources)
             spec = spec.model_copy(update={"sources": sources})
         specs.append(spec)
+    _reject_duplicate_names(path, entries, specs)
     return specs
+
+
+def _reject_duplicate_names(path: Path, entries: list, specs: list[GPUSpec]) -> None:
+    """Two entries of one file sharing a name or alias is a typo, not an override: CatalogError naming both."""
+    owner: dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        for key in _keys(spec):
+            if key in owner and owner[key] != index:
+                first = owner[key]
+                raise CatalogError(
+                    f"{path}: {_entry_label(entries[index], index)} and {_entry_label(entries[first], first)} both use "
+                    f"the name or alias {key!r}; rename or remove one (to replace a bundled GPU, use a separate "
+                    "GPUREC_GPU_CATALOG file)"
+                )
+            owner[key] = index
 
 
 def _keys(spec: GPUSpec) -> set[str]:
