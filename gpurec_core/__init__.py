@@ -27,6 +27,7 @@ _EXPORTS = {
     "plan_memory": "gpurec_core.api",
     "estimate_performance": "gpurec_core.api",
     "recommend_gpus": "gpurec_core.recommend",
+    "sweep": "gpurec_core.sweep",
     "GPURecommendation": "gpurec_core.result",
     "Recommendation": "gpurec_core.result",
     "RecommendationResult": "gpurec_core.result",
@@ -58,4 +59,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.models import EstimatorInfo, GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Precision, Workload
     from gpurec_core.plugins import get_plugin_manager, hookimpl
     from gpurec_core.recommend import recommend_gpus
+    from gpurec_core.sweep import sweep
     from gpurec_core.result import GPURecommendation, Recommendation, RecommendationResult

@@ -454,9 +454,9 @@ def recommend_gpus(
                         max_tensor_parallel, max_gpus, ttft_slo_ms, itl_slo_ms, target_throughput_tokens_per_sec,
                         target_requests_per_sec, pipeline_parallel)
     check_engine(engine)
+    arch = as_model(model, hf_token)  # an unknown model fails first, before any plugin loads
     if estimate_performance_flag:
         check_estimator(estimator)
-    arch = as_model(model, hf_token)
     if pipeline_parallel is not None and pipeline_parallel > arch.config.num_hidden_layers:
         raise WorkloadError(f"pipeline_parallel={pipeline_parallel} exceeds the {arch.config.num_hidden_layers} decoder "
                             f"layers of {arch.model_id}; every stage needs at least one layer")

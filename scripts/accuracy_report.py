@@ -332,6 +332,10 @@ def build_report() -> str:
             "Llama-3.1-8B bf16 TP1 1024 in, c=8: 191 ms for 128 out, 550 ms for 512 out) although the prefill is the "
             "same; no GPU-work model reproduces that, and the fitted TRT-LLM request overhead (~100 ms) absorbs a TTFT "
             "floor of unknown cause (even 128-token prompts on Qwen3-235B show 170-250 ms TTFT).",
+            "- **gpt-oss-120b TensorRT-LLM rows labelled `fp8`** (aiconfigurator silicon sample): the checkpoint is "
+            "MXFP4 and cannot be re-quantized, so the label names the activation/GEMM precision; these rows are "
+            "predicted at the checkpoint's own MXFP4 weights (`gpurec_core.validate_serving`), computing in bf16 "
+            "(W4A16), which is pessimistic if TensorRT-LLM ran W4A8 in fp8.\n"
             "- **Queueing beyond the KV pool** (c > the requests the pool holds) is exact closed-loop Little's law, but "
             "its onset depends on the memory plan; a few-percent KV error moves a row between 'no queue' (TTFT "
             "≈ 0.5 s) and 'queued' (tens of seconds), which produces the largest APEs (gpt-oss-120b at c=512, "
