@@ -41,3 +41,18 @@ def load_toml(path: Path) -> dict:
 
 
 TOMLDecodeError = tomllib.TOMLDecodeError
+
+
+def read_catalog_toml(path: Path, *, missing: str) -> dict:
+    """Parse a catalog TOML file, raising CatalogError that names the file when it is missing
+    (``missing`` says what to do), unreadable, not UTF-8 or not valid TOML."""
+    from gpurec_core.errors import CatalogError
+
+    try:
+        return load_toml(path)
+    except FileNotFoundError:
+        raise CatalogError(f"{path} does not exist: {missing}") from None
+    except TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read: {exc.strerror}") from None

@@ -396,10 +396,7 @@ def _load_catalog_cached(directory: str, stamp: Optional[int]) -> _Catalog:
     if stamp is None:
         logger.debug("no model catalog index at %s", index_file)
         return _Catalog(Path(directory), index_file, ())
-    try:
-        data = catalogs.load_toml(index_file)
-    except catalogs.TOMLDecodeError as err:
-        raise CatalogError(f"{index_file} is not valid TOML: {err}") from None
+    data = catalogs.read_catalog_toml(index_file, missing="the model catalog index is missing; reinstall gpurec")
     unknown = sorted(set(data) - {"model"})
     if unknown:
         raise CatalogError(f"{index_file}: unknown top-level key(s) {', '.join(unknown)}; only [[model]] entries.")

@@ -13,7 +13,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gpurec_core.catalogs import TOMLDecodeError, catalog_path, load_toml
+from gpurec_core.catalogs import catalog_path, read_catalog_toml
 from gpurec_core.errors import CatalogError
 
 
@@ -117,12 +117,7 @@ _lock = threading.Lock()
 def parse_engine_file(path: Path, engine: str) -> _EngineFile:
     """Read and validate one engine file; CatalogError names the file, entry and field."""
     schema = SCHEMAS[engine]
-    try:
-        data = load_toml(path)
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: engine constants file is missing; reinstall gpurec") from None
-    except TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+    data = read_catalog_toml(path, missing="the engine constants file is missing; reinstall gpurec")
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gpurec_core.catalogs import TOMLDecodeError, catalog_path, load_toml
+from gpurec_core.catalogs import catalog_path, read_catalog_toml
 from gpurec_core.errors import CatalogError
 from gpurec_core.models import GPUSpec
 
@@ -134,10 +134,5 @@ def parse_constants(data: dict, where: str) -> RooflineConstants:
 def load_constants(path: Optional[str] = None) -> RooflineConstants:
     """The bundled roofline constants (or those in ``path``), validated and cached."""
     file = Path(path) if path else catalog_path("engines") / ROOFLINE_FILE
-    try:
-        data = load_toml(file)
-    except FileNotFoundError:
-        raise CatalogError(f"roofline constants not found at {file}; reinstall gpurec") from None
-    except TOMLDecodeError as exc:
-        raise CatalogError(f"{file}: not valid TOML: {exc}") from None
+    data = read_catalog_toml(file, missing="the roofline constants are missing; reinstall gpurec")
     return parse_constants(data, str(file))

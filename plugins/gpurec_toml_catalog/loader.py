@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gpurec_core.catalogs import TOMLDecodeError, load_toml
+from gpurec_core.catalogs import read_catalog_toml
 from gpurec_core.errors import CatalogError
 from gpurec_core.models import GPUSpec, normalize_gpu_name
 
@@ -28,14 +28,7 @@ def _entry_label(entry: object, index: int) -> str:
 
 def load_catalog_file(path: Path, *, require_sources: bool) -> list[GPUSpec]:
     """Parse one catalog file into GPUSpecs; errors name the file, the entry and the field."""
-    try:
-        data = load_toml(path)
-    except FileNotFoundError:
-        raise CatalogError(f"GPU catalog file {path} does not exist (named by GPUREC_GPU_CATALOG?)") from None
-    except TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot be read: {exc.strerror}") from None
+    data = read_catalog_toml(path, missing="check the path named by GPUREC_GPU_CATALOG")
     entries = data.get("gpu", [])
     unknown = sorted(set(data) - {"gpu"})
     if unknown:
