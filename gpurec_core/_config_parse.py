@@ -107,21 +107,20 @@ class _Fields:
             raise self.fail(name, f"must be {what}", value)
         return value
 
-    def pos_int(self, name: str, default: Any = _MISSING) -> int:
-        """A required (or defaulted) integer > 0."""
+    def _int_at_least(self, name: str, minimum: int, what: str, default: Any) -> int:
         if not self.has(name):
             if default is _MISSING:
-                raise self.fail(name, "is missing (or null); it must be a positive integer")
+                raise self.fail(name, f"is missing (or null); it must be {what}")
             return default
-        return self._int(name, self.raw[name], 1, "a positive integer")
+        return self._int(name, self.raw[name], minimum, what)
+
+    def pos_int(self, name: str, default: Any = _MISSING) -> int:
+        """A required (or defaulted) integer > 0."""
+        return self._int_at_least(name, 1, "a positive integer", default)
 
     def nonneg_int(self, name: str, default: Any = _MISSING) -> int:
         """A required (or defaulted) integer >= 0."""
-        if not self.has(name):
-            if default is _MISSING:
-                raise self.fail(name, "is missing (or null); it must be a non-negative integer")
-            return default
-        return self._int(name, self.raw[name], 0, "a non-negative integer")
+        return self._int_at_least(name, 0, "a non-negative integer", default)
 
     def opt_pos_int(self, name: str) -> Optional[int]:
         """An optional integer > 0; absent, null or 0 mean None."""
