@@ -253,6 +253,15 @@ def _map_layer_types(f: _Fields, name: str, layers: int) -> list[str]:
     return out
 
 
+def _listed_or_every_nth_full(f: _Fields, layers: int, period_key: str, default_period: int, other: str) -> list[str]:
+    """``layer_types`` when the config lists them, else every ``period_key``-th layer full attention
+    and the rest ``other`` (Gemma 3/4 ``sliding_window_pattern``, Qwen3-Next ``full_attention_interval``)."""
+    if f.has("layer_types"):
+        return _map_layer_types(f, "layer_types", layers)
+    period = f.pos_int(period_key, default_period)
+    return ["full_attention" if (i + 1) % period == 0 else other for i in range(layers)]
+
+
 def _sliding_window(f: _Fields, max_pos: int) -> Optional[int]:
     """The config's sliding_window, or None when absent or not smaller than the context (Phi-3 128k)."""
     window = f.opt_pos_int("sliding_window")
@@ -311,10 +320,8 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
     out["layer_types"] = _uniform_or_listed_layer_types(f, out)
 
     # Gemma 3: every sliding_window_pattern-th layer is global (configuration_gemma3.py).
-    if mt == "gemma3_text" and not f.has("layer_types"):
-        pattern = f.pos_int("sliding_window_pattern", 6)
-        out["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
-                              for i in range(layers)]
+    if mt == "gemma3_text":
+        out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 6, "sliding_attention")
     if mt == "gemma3_text":
         out.update(qk_norm="per_head", norms_per_layer=4, gated_mlp=True)
     if mt in ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "step3p7"):
@@ -536,12 +543,7 @@ def _parse_hybrid_linear(f: _Fields) -> dict[str, Any]:
     """
     out = _core(f)
     layers = out["num_hidden_layers"]
-    if f.has("layer_types"):
-        out["layer_types"] = _map_layer_types(f, "layer_types", layers)
-    else:
-        interval = f.pos_int("full_attention_interval", 4)
-        out["layer_types"] = ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
-                              for i in range(layers)]
+    out["layer_types"] = _listed_or_every_nth_full(f, layers, "full_attention_interval", 4, "linear_attention")
     out.update(
         qk_norm="per_head",
         attention_output_gate="elementwise" if f.flag("attn_output_gate", True) else None,
@@ -585,12 +587,7 @@ def _parse_gemma4(f: _Fields) -> dict[str, Any]:
     """
     out = _core(f)
     layers = out["num_hidden_layers"]
-    if f.has("layer_types"):
-        out["layer_types"] = _map_layer_types(f, "layer_types", layers)
-    else:
-        pattern = f.pos_int("sliding_window_pattern", 6)
-        out["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
-                              for i in range(layers)]
+    out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 6, "sliding_attention")
     if f.nonneg_int("num_kv_shared_layers", 0) or f.nonneg_int("hidden_size_per_layer_input", 0):
         raise f.fail("num_kv_shared_layers", "(KV sharing / per-layer inputs, Gemma 3n-style) is not supported yet")
     global_dim = f.pos_int("global_head_dim", out["head_dim"])

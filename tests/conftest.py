@@ -1,7 +1,15 @@
 """Every test gets a fresh plugin manager with the bundled plugins only (no entry points from
 the machine), and no user GPU catalog or Hub access from the environment."""
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a failure there is reproducible); local runs explore anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 pytest_plugins = ["gpurec_core.testing"]
 
