@@ -27,17 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from gpurec_core.memory_math import (
-    GIB,
-    component_bytes,
-    iter_layers_of_stage,
-    kv_heads_per_gpu,
-    layer_kv_bytes_per_token,
-    padded_vocab,
-    recurrent_state_bytes_per_layer,
-    tensor_parallel_problems,
-    weight_components,
-)
+from gpurec_core.memory_math import GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab, tensor_parallel_problems
+from gpurec_core.model_facts import DeploymentFacts, LayerCache, deployment_facts
 from gpurec_core.catalogs import catalog_path
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
@@ -105,54 +96,18 @@ def rope_cache_bytes(cfg: Any, precision: Precision) -> float:
     return float(cfg.max_position_embeddings * rotary * precision.unquantized_bytes_per_param)
 
 
-def stage_weights_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int) -> float:
-    """Weight bytes on one GPU of pipeline stage ``stage`` (rank 0 of its TP group), as vLLM shards them.
+def facts_of(model: Any, precision: Precision, parallelism: Parallelism) -> DeploymentFacts:
+    """The deployment's model facts (weights per rank, layer caches), shared with the estimators."""
+    return deployment_facts(model.config, model.parameters, precision, parallelism.tensor_parallel_size,
+                            parallelism.pipeline_parallel_size, parallelism.expert_parallel_size)
 
-    - Linear layers are split over TP (vllm/model_executor/layers/linear.py), except MLA's
-      ``q_a_proj``/``kv_a_proj_with_mqa`` (``ReplicatedLinear``) and K/V projections whose heads are
-      replicated when t > num_key_value_heads (``QKVParallelLinear``).
-    - Embedding and lm_head rows are padded to a multiple of 64 and split over TP
-      (vocab_parallel_embedding.py); the embedding lives on the first stage, the lm_head on the
-      last (a tied lm_head there holds its own copy when PP > 1).
-    - Routed experts are split over TP, or over EP ranks when expert_parallel_size > 1 (FusedMoE); with
-      EP < TP each expert is further TP-sharded over t / ep ranks (TensorRT-LLM's moe_tp x moe_ep = tp),
-      so every GPU holds 1 / max(t, ep) of the expert weights.
-    - Norms and routers are replicated. Decoder layers are split over stages by ``get_pp_indices``.
-    - Plus the rotary cos/sin cache (:func:`rope_cache_bytes`).
-    """
-    cfg, params = model.config, model.parameters
-    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
-    first, last = stage == 0, stage == pp - 1
-    layers = set(iter_layers_of_stage(cfg.num_hidden_layers, pp, stage))
-    vocab_share = padded_vocab(cfg.vocab_size) / cfg.vocab_size / t
-    total = 0.0
-    for comp in weight_components(cfg, params, precision):
-        nbytes = component_bytes(comp, precision)
-        if comp.kind == "embedding":
-            if first or (last and cfg.tie_word_embeddings and pp > 1):
-                total += nbytes * vocab_share
-            continue
-        if comp.kind == "lm_head":
-            if last:
-                total += nbytes * vocab_share
-            continue
-        if comp.layer is None:  # final norm
-            total += nbytes if last else 0.0
-            continue
-        if comp.layer not in layers:
-            continue
-        if comp.kind == "attention":
-            rest = 1.0 - comp.replicated_fraction - comp.kv_fraction
-            g = cfg.kv_heads_of_layer(comp.layer) or cfg.num_key_value_heads
-            kv_share = kv_heads_per_gpu(g, t) / g if g else 1.0 / t
-            total += nbytes * (rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share)
-        elif comp.kind == "routed_experts":
-            total += nbytes / max(t, ep)
-        elif comp.kind in ("router", "norms"):
-            total += nbytes
-        else:
-            total += nbytes / t
-    return total + rope_cache_bytes(cfg, precision)
+
+def stage_weights_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int) -> float:
+    """Weight bytes vLLM allocates on one GPU of pipeline stage ``stage`` (rank 0 of its TP group):
+    the weights of :func:`gpurec_core.model_facts.deployment_facts` (sharded as vLLM shards them,
+    scales and vocab padding included) plus the rotary cos/sin cache (:func:`rope_cache_bytes`)."""
+    weights = facts_of(model, precision, parallelism).stages[stage].weight_bytes
+    return weights + rope_cache_bytes(model.config, precision)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,13 +224,6 @@ def vllm_cuda_graph_gib(num_layers_on_stage: int, parallelism: Parallelism, cons
 
 
 @dataclass
-class LayerSpec:
-    kind: str  # "full", "sliding", "state"
-    page_per_token: float  # bytes per token per layer (attention) or state bytes (state layers)
-    window: Optional[int] = None
-
-
-@dataclass
 class PoolLayout:
     """How vLLM lays out the KV pool of one rank."""
 
@@ -310,23 +258,7 @@ class PoolLayout:
         return total
 
 
-def layer_specs(cfg: Any, precision: Precision, parallelism: Parallelism, layers: range) -> list[LayerSpec]:
-    specs: list[LayerSpec] = []
-    t = parallelism.tensor_parallel_size
-    for i in layers:
-        kind = cfg.layer_types[i]
-        if kind in ("full_attention", "sliding_attention"):
-            per = layer_kv_bytes_per_token(cfg, i, precision.kv_cache_bytes, t)
-            if kind == "sliding_attention" and cfg.sliding_window:
-                specs.append(LayerSpec("sliding", per, cfg.sliding_window))
-            else:
-                specs.append(LayerSpec("full", per))
-        elif kind in ("linear_attention", "mamba"):
-            specs.append(LayerSpec("state", recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param, t)))
-    return specs
-
-
-def pool_layout(all_specs: list[LayerSpec], stage_specs: list[LayerSpec], block_size: int) -> PoolLayout:
+def pool_layout(all_specs: list[LayerCache], stage_specs: list[LayerCache], block_size: int) -> PoolLayout:
     """vLLM's KV-cache grouping (v1/core/kv_cache_utils.py ``get_kv_cache_groups``).
 
     One attention type (all full, or all sliding with one window): one group, page = sum of the
@@ -342,7 +274,7 @@ def pool_layout(all_specs: list[LayerSpec], stage_specs: list[LayerSpec], block_
         return PoolLayout(page_bytes=0.0, block_size=block_size, slots=1)
     if len(kinds) == 1 and next(iter(kinds))[0] != "state":
         kind, window = next(iter(kinds))
-        page = sum(s.page_per_token for s in stage_specs) * block_size
+        page = sum(s.bytes for s in stage_specs) * block_size
         return PoolLayout(page_bytes=page, block_size=block_size, slots=1, groups=[(kind, window)], uniform=True)
     counts: dict[tuple[str, Optional[int]], int] = {}
     for s in all_specs:
@@ -352,8 +284,8 @@ def pool_layout(all_specs: list[LayerSpec], stage_specs: list[LayerSpec], block_
     groups: list[tuple[str, Optional[int]]] = []
     for key, n in counts.items():
         groups += [key] * cdiv(n, group_size)
-    attn = [s.page_per_token for s in all_specs if s.kind != "state"]
-    states = [s.page_per_token for s in all_specs if s.kind == "state"]
+    attn = [s.bytes for s in all_specs if s.kind != "state"]
+    states = [s.bytes for s in all_specs if s.kind == "state"]
     attn_token = max(attn) if attn else 0.0
     bs = block_size
     if states and attn_token:
@@ -414,24 +346,23 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
 
 
 def _vllm_stage_facts(model: Any, precision: Precision, parallelism: Parallelism, tokens: int, seqs: int,
-                      consts: Any, block_size: int) -> tuple[Any, list[LayerSpec], list[tuple]]:
+                      consts: Any, block_size: int) -> tuple[Any, list[LayerCache], list[tuple]]:
     """What a vLLM plan needs of each pipeline stage that does not depend on the GPU: (layers,
     weights, activation peak, non-torch bytes, layer specs, pool layout, KV bytes per token),
     and every layer's specs; ``consts`` first, so a cache entry keyed by its id keeps it alive."""
     cfg = model.config
     t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
-    all_specs = _memo(model, ("layer_specs", precision, t, 0, cfg.num_hidden_layers),
-                      lambda: layer_specs(cfg, precision, parallelism, range(cfg.num_hidden_layers)))
+    facts = facts_of(model, precision, parallelism)
+    all_specs = list(facts.all_layer_caches)
     stages = []
     for stage in range(pp):
         layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
-        weights = _memo(model, ("stage_weights", precision, t, pp, ep, stage),
-                        lambda: stage_weights_bytes(model, precision, parallelism, stage))
+        weights = stage_weights_bytes(model, precision, parallelism, stage)
         activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
         non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
-        specs = layer_specs(cfg, precision, parallelism, layers)
+        specs = list(facts.stages[stage].layer_caches)
         layout = pool_layout(all_specs, specs, block_size)
-        kv_per_token = sum(s.page_per_token for s in specs if s.kind != "state")
+        kv_per_token = facts.stages[stage].kv_bytes_per_token
         stages.append((layers, weights, activation, non_torch, specs, layout, kv_per_token))
     return consts, all_specs, stages
 
@@ -488,13 +419,6 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
                    layout0.block_size, max_model_len, concurrency, need_one, reasons, notes)
 
 
-def _stage0_weights(model: Any, precision: Precision, parallelism: Parallelism) -> float:
-    """:func:`stage_weights_bytes` of stage 0, cached per model."""
-    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
-    return _memo(model, ("stage_weights", precision, t, pp, ep, 0),
-                 lambda: stage_weights_bytes(model, precision, parallelism, 0))
-
-
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
     for row in consts.gpu_size_defaults.rows:
         limit, chunk, bs_small, bs_large = row
@@ -547,14 +471,13 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
                                  f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
         pre = 0.0
-    weights = _stage0_weights(model, precision, parallelism) - rope_cache_bytes(cfg, precision)
+    weights = facts_of(model, precision, parallelism).stages[0].weight_bytes
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    specs = _memo(model, ("layer_specs", precision, t, layers.start, layers.stop),
-                  lambda: layer_specs(cfg, precision, parallelism, layers))
-    per_token = sum(s.page_per_token for s in specs if s.kind != "state")
-    state = sum(s.page_per_token for s in specs if s.kind == "state")
+    stage0 = facts_of(model, precision, parallelism).stages[0]
+    per_token = stage0.kv_bytes_per_token
+    state = stage0.state_bytes_per_sequence
     page = int(consts.page_size.value)
     tokens = int(available // per_token) // page * page if per_token and available > 0 else 0
     max_model_len = workload.context_length
@@ -575,7 +498,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     t = parallelism.tensor_parallel_size
     tokens = workload.max_num_batched_tokens or int(consts.max_num_tokens.value)
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    weights = _stage0_weights(model, precision, parallelism) - rope_cache_bytes(cfg, precision)
+    weights = facts_of(model, precision, parallelism).stages[0].weight_bytes
     b = activation_bytes_per_element(precision)
     multiple = vconsts.forward_hidden_multiple.value
     elements = _memo(model, ("forward_elements", t, parallelism.pipeline_parallel_size, multiple),
@@ -588,9 +511,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
     available = free * fraction
-    specs = _memo(model, ("layer_specs", precision, t, layers.start, layers.stop),
-                  lambda: layer_specs(cfg, precision, parallelism, layers))
-    per_token = sum(s.page_per_token for s in specs if s.kind != "state")
+    per_token = facts_of(model, precision, parallelism).stages[0].kv_bytes_per_token
     block = int(consts.tokens_per_block.value)
     blocks = int(available // (per_token * block)) if per_token and available > 0 else 0
     max_model_len = workload.context_length

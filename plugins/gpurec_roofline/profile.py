@@ -12,16 +12,16 @@ dim, E routed experts, k experts per token, t = tensor_parallel_size, P = pipeli
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import EstimationError
 from gpurec_core.model_config import ModelConfig
-from gpurec_core.models import DTYPE_BYTES, GPUSpec, Parallelism, Precision
+from gpurec_core.model_facts import deployment_facts
+from gpurec_core.models import GPUSpec, Parallelism, Precision
 
 #: Bytes of one activation element exchanged between GPUs and written between kernels
 #: (engines keep activations in bf16/fp16 even with fp8 weights).
@@ -44,8 +44,6 @@ _COMPUTE_FALLBACK = {
     "fp32": ("fp32", "bf16", "fp16"),
 }
 
-_ATTENTION_PATTERNS = ("self_attn", "attn", "attention")
-
 
 @dataclass(frozen=True)
 class DeploymentProfile:
@@ -55,6 +53,7 @@ class DeploymentProfile:
     pipeline_stages: int
     tensor_parallel: int
     expert_parallel: int
+    weight_bytes_held: float         # every weight byte this GPU holds (the memory plan's weights)
     dense_weight_bytes: float        # weights read in full every step (attention, dense MLP, shared experts, lm_head, norms, router)
     expert_weight_bytes: float       # routed-expert weights held by this GPU (read when touched)
     num_experts: int
@@ -125,94 +124,21 @@ def link_bandwidth_per_direction(gpu: GPUSpec) -> Optional[float]:
     return None
 
 
-def _attention_quantized(precision: Precision) -> bool:
-    """False when the quantizer left the attention projections in the unquantized dtype (gpt-oss MXFP4)."""
-    return not any(any(p in pattern for p in _ATTENTION_PATTERNS) for pattern in precision.modules_not_quantized)
-
-
-def _mla_pair_dims(cfg: ModelConfig) -> tuple[int, int]:
-    """(q/k dim, v dim) of one MLA head in the prefill (non-absorbed) form."""
-    qk = (cfg.qk_nope_head_dim or 0) + (cfg.qk_rope_head_dim or 0)
-    return (qk or cfg.head_dim), cfg.v_head_dim
-
-
-def _attention_coefficients(cfg: ModelConfig, tp: int, kv_bytes: float, stages: int) -> dict[str, float]:
-    """Per-GPU attention FLOPs per (query, key) pair and KV bytes per cached token, by layer kind.
-
-    FLOPs per pair per layer = 2 x (n / t) x (d + d_v) (QK^T and PV). KV bytes per token per layer
-    = (g / t, at least 1: KV heads are replicated when t > g) x (d + d_v) x bytes; MLA caches one
-    latent of kv_lora_rank + qk_rope_head_dim per layer, replicated on every TP rank (DeepSeek-V2
-    paper, sec. 2.1). Sliding-window layers are kept apart because they only attend the window.
-    """
-    flops_full = flops_window = kv_full = kv_window = state = 0.0
-    for i, kind in enumerate(cfg.layer_types):
-        if kind in ("mlp_only",):
-            continue
-        if kind in ("linear_attention", "mamba"):
-            state += _recurrent_state_bytes(cfg, kind) / tp
-            continue
-        if cfg.attention_kind == "MLA":
-            qk, dv = _mla_pair_dims(cfg)
-            pair = 2.0 * cfg.num_attention_heads / tp * (qk + dv)
-            kv = ((cfg.kv_lora_rank or 0) + (cfg.qk_rope_head_dim or 0)) * kv_bytes
-        else:
-            heads = cfg.num_attention_heads / tp
-            d, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
-            pair = 2.0 * heads * (d + dv)
-            g = max(1.0, cfg.kv_heads_of_layer(i) / tp)
-            kv = g * (d + (0 if (cfg.attention_k_eq_v and kind == "full_attention") else dv)) * kv_bytes
-        if kind == "sliding_attention" and cfg.sliding_window:
-            flops_window += pair
-            kv_window += kv
-        else:
-            flops_full += pair
-            kv_full += kv
-    scale = 1.0 / stages
-    return {"flops_full": flops_full * scale, "flops_window": flops_window * scale,
-            "kv_full": kv_full * scale, "kv_window": kv_window * scale, "state": state * scale}
-
-
-def _recurrent_state_bytes(cfg: ModelConfig, kind: str) -> float:
-    """Recurrent state of one linear-attention or Mamba layer per sequence (fp32 state, bf16 conv).
-
-    Gated DeltaNet: heads_v x d_k x d_v fp32 (Qwen3-Next); Mamba-2: heads x head_dim x state fp32
-    (Dao & Gu 2024). The short convolution window adds (kernel - 1) x channels in bf16.
-    """
-    if kind == "linear_attention":
-        hv = cfg.linear_num_value_heads or cfg.num_attention_heads
-        dk = cfg.linear_key_head_dim or cfg.head_dim
-        dv = cfg.linear_value_head_dim or cfg.head_dim
-        hk = cfg.linear_num_key_heads or hv
-        conv = ((cfg.linear_conv_kernel_dim or 4) - 1) * (2 * hk * dk + hv * dv) * 2.0
-        return hv * dk * dv * 4.0 + conv
-    heads = cfg.mamba_num_heads or 1
-    hd = cfg.mamba_head_dim or 64
-    n = cfg.mamba_state_size or 128
-    groups = cfg.mamba_n_groups or 1
-    conv = ((cfg.mamba_conv_kernel or 4) - 1) * (heads * hd + 2 * groups * n) * 2.0
-    return heads * hd * n * 4.0 + conv
-
-
 def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
                   parallelism: Parallelism) -> DeploymentProfile:
     """Per-GPU coefficients of one pipeline stage for this deployment.
 
-    Weight bytes: quantized linear weights (attention unless the quantizer skipped it, MLPs,
-    experts, linear mixers) at ``precision.weight_bytes_per_param`` (scales included), the rest
-    (embedding, lm_head, norms, router) at ``unquantized_bytes_per_param``. Every group but the
-    norms and router is sharded over the TP group; routed experts over TP x EP as the engine lays
-    them out (each GPU holds 1/t of the expert weights either way); layers over the P stages.
-    The embedding is a row gather (b rows), so it is not streamed per step.
-
-    Matmul FLOPs per token = 2 x (attention + dense MLP + shared experts + router + linear mixers
-    + routed experts x k/E) / t / P, the standard 2-FLOPs-per-MAC count (Kaplan et al. 2020).
+    Weight bytes, KV and state bytes and FLOPs per token are the model facts of
+    :func:`gpurec_core.model_facts.deployment_facts` (the same bytes the memory plan holds),
+    averaged over the P stages: every weight a GPU holds is read once per step except the
+    embedding (a row gather) and the routed experts (read where tokens are routed).
     """
     tp, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
     if cfg.num_hidden_layers < pp:
         raise EstimationError(f"pipeline_parallel_size {pp} exceeds the model's {cfg.num_hidden_layers} layers")
     # The model's part (everything but the GPU's figures) is the same on every GPU: once per config.
-    _, model_part = _memo(cfg, ("layout", id(params), precision, tp, pp, ep),
-                          lambda: (params, _layout_coefficients(cfg, params, precision, tp, pp, ep)))
+    _, model_part = memo_per_config(cfg, ("layout", id(params), precision, tp, pp, ep),
+                                    lambda: (params, _layout_coefficients(cfg, params, precision, tp, pp, ep)))
     dtype, tflops = compute_dtype_on(gpu, precision)
     if not gpu.bandwidth_tb_s:
         raise EstimationError(f"GPU {gpu.name} has no memory bandwidth figure; add bandwidth_tb_s to its catalog entry")
@@ -225,29 +151,15 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
 
 
 def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int, pp: int, ep: int) -> dict[str, Any]:
-    """The fields of :class:`DeploymentProfile` that do not depend on the GPU (see :func:`build_profile`)."""
-    qb = precision.weight_bytes_per_param
-    ub = precision.unquantized_bytes_per_param
-    attn_b = qb if _attention_quantized(precision) else ub
+    """The fields of :class:`DeploymentProfile` that do not depend on the GPU (see :func:`build_profile`).
+
+    Bytes, FLOPs and caches are the model facts (:func:`gpurec_core.model_facts.deployment_facts`),
+    averaged over the pipeline stages; only the activation traffic and the communication pattern
+    are this estimator's own model.
+    """
+    facts = deployment_facts(cfg, params, precision, tp, pp, ep)
     stage = 1.0 / pp
-
-    dense_bytes = (params.attention * attn_b + params.dense_mlp * qb + params.shared_experts * qb
-                   + params.linear_attention_and_mamba * qb + params.other * qb + params.lm_head * ub) / tp * stage
-    dense_bytes += (params.norms + params.router) * ub * stage
-    if params.lm_head == 0:  # tied embeddings: the lm_head matmul still streams V x H once
-        dense_bytes += params.embedding * ub / tp * stage
-    expert_bytes = params.routed_experts * qb / tp * stage
-
     E, k = cfg.num_experts, cfg.num_experts_per_tok
-    routed_active = params.routed_experts * (k / E) if E else 0.0
-    matmul_params = (params.attention + params.dense_mlp + params.shared_experts + params.router
-                     + params.linear_attention_and_mamba + params.other + routed_active)
-    matmul_flops = 2.0 * matmul_params / tp * stage
-    lm_head_flops = 2.0 * cfg.vocab_size * cfg.hidden_size / tp * stage
-
-    kv_bytes = precision.kv_cache_bytes
-    att = _attention_coefficients(cfg, tp, kv_bytes, pp)
-
     n_moe = float(sum(cfg.moe_layers)) if cfg.moe_layers else (float(cfg.num_hidden_layers) if E else 0.0)
     layers = cfg.num_hidden_layers * stage
     moe_per_stage = n_moe * stage
@@ -268,21 +180,20 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         alltoalls = 2.0 * moe_per_stage
     return dict(
         layers_per_stage=layers, pipeline_stages=pp, tensor_parallel=tp, expert_parallel=ep,
-        dense_weight_bytes=dense_bytes, expert_weight_bytes=expert_bytes,
+        weight_bytes_held=facts.mean("weight_bytes"), dense_weight_bytes=facts.mean("streamed_weight_bytes"),
+        expert_weight_bytes=facts.mean("expert_weight_bytes"),
         num_experts=E, experts_per_token=k, moe_layers_per_stage=moe_per_stage,
-        matmul_flops_per_token=matmul_flops, lm_head_flops_per_token=lm_head_flops,
-        attn_flops_per_pair_full=att["flops_full"], attn_flops_per_pair_window=att["flops_window"],
-        kv_bytes_per_token_full=att["kv_full"], kv_bytes_per_token_window=att["kv_window"],
-        window=int(cfg.sliding_window or 0), state_bytes_per_sequence=att["state"],
+        matmul_flops_per_token=facts.mean("matmul_flops_per_token"),
+        lm_head_flops_per_token=facts.mean("lm_head_flops_per_token"),
+        attn_flops_per_pair_full=facts.mean("attn_flops_per_pair_full"),
+        attn_flops_per_pair_window=facts.mean("attn_flops_per_pair_sliding"),
+        kv_bytes_per_token_full=facts.mean("kv_bytes_per_token_full"),
+        kv_bytes_per_token_window=facts.mean("kv_bytes_per_token_sliding"),
+        window=facts.window, state_bytes_per_sequence=facts.mean("state_bytes_per_sequence"),
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls, alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES,
     )
-
-
-def weight_bytes_per_gpu(profile: DeploymentProfile) -> float:
-    """Every weight byte this GPU holds and may stream in one step (dense + all its experts)."""
-    return profile.dense_weight_bytes + profile.expert_weight_bytes
 
 
 def is_finite_positive(x: float) -> bool:
@@ -292,40 +203,6 @@ def is_finite_positive(x: float) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Per-config cache and stacked profiles
 # ---------------------------------------------------------------------------------------------
-
-#: id(config) -> (weak reference to the config, {key: value}); an entry goes with its config.
-_CONFIG_FACTS: dict[int, tuple[weakref.ref, dict]] = {}
-_CONFIG_FACTS_LOCK = threading.Lock()
-#: Keys kept per config before its table is cleared (precisions x layouts stay far below).
-MAX_FACTS_PER_CONFIG = 4096
-
-
-def _memo(cfg: Any, key: tuple, compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per (config object, key), for facts that do not depend on the GPU.
-
-    Keyed by the config's identity (configs are frozen); thread-safe and idempotent: two threads
-    may both compute a missing value, the first stored wins. Values are shared: never mutate them.
-    Keys holding an ``id()`` must keep that object alive in the value, so the id cannot be reused.
-    """
-    ident = id(cfg)
-    entry = _CONFIG_FACTS.get(ident)
-    if entry is None or entry[0]() is not cfg or len(entry[1]) > MAX_FACTS_PER_CONFIG:
-        with _CONFIG_FACTS_LOCK:
-            entry = _CONFIG_FACTS.get(ident)
-            if entry is None or entry[0]() is not cfg or len(entry[1]) > MAX_FACTS_PER_CONFIG:
-                try:
-                    ref = weakref.ref(cfg, lambda _, ident=ident: _CONFIG_FACTS.pop(ident, None))
-                except TypeError:  # not weakly referenceable: no caching
-                    return compute()
-                entry = (ref, {})
-                _CONFIG_FACTS[ident] = entry
-    table = entry[1]
-    try:
-        return table[key]
-    except KeyError:
-        pass
-    return table.setdefault(key, compute())
-
 
 def profile_columns(profiles: list[DeploymentProfile], fallback_link_gb_s_per_direction: float) -> dict[str, object]:
     """The profiles' fields as columns for :func:`stack_profiles`: an array with one entry per

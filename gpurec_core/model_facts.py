@@ -1,0 +1,267 @@
+"""What each GPU of a deployment holds and computes: one model-facts layer for every plugin.
+
+A :class:`DeploymentFacts` is computed once per (model config, parameter count, precision,
+TP, PP, EP) and cached with the config. The memory planners (``gpurec_capacity``) and the
+speed estimators (``gpurec_roofline``) both read it, so the memory plan and the speed estimate
+always describe the same deployment; no plugin re-derives a byte or a FLOP.
+
+Per pipeline stage and per GPU (rank 0 of the stage's TP group) it gives:
+
+- weight bytes by component (:data:`gpurec_core.memory_math.COMPONENT_KINDS`), as vLLM shards
+  them (:func:`rank_share`), quantization scales included (``Precision.weight_bytes_per_param``);
+- the KV cache of every layer (bytes per token; sliding layers with their window) and the
+  recurrent state of linear-attention / Mamba layers (bytes per sequence);
+- matmul FLOPs per token by component, lm_head FLOPs per logit, attention FLOPs per
+  (query, key) pair.
+
+Notation: H hidden size, V vocabulary (V_pad padded to 64), n query heads, g KV heads,
+d q/k head dim, d_v v head dim, E routed experts, k experts per token, t TP, P PP, e EP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional
+
+from gpurec_core.config_memo import memo_per_config
+from gpurec_core.errors import WorkloadError
+from gpurec_core.memory_math import (
+    WeightComponent,
+    component_bytes,
+    iter_layers_of_stage,
+    kv_heads_per_gpu,
+    layer_kv_bytes_per_token,
+    padded_vocab,
+    recurrent_state_bytes_per_layer,
+    weight_components,
+)
+from gpurec_core.models import Precision
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gpurec_core.model_config import ModelConfig
+    from gpurec_core.param_count import ParameterCount
+
+#: Components that are matrix multiplications on every token (the embedding is a row gather,
+#: the lm_head runs only for tokens that produce logits, norms are elementwise).
+MATMUL_COMPONENTS = ("attention", "dense_mlp", "routed_experts", "shared_experts", "router", "linear_mixer", "other")
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """The cache one decoder layer keeps on one GPU.
+
+    ``kind`` "full" / "sliding": ``bytes`` per cached token (a sliding layer keeps only the last
+    ``window`` tokens); "state": ``bytes`` per sequence (linear attention, Mamba).
+    """
+
+    kind: Literal["full", "sliding", "state"]
+    bytes: float
+    window: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    """Facts of one GPU (TP rank 0) of one pipeline stage."""
+
+    stage: int
+    layers: range
+    is_first: bool
+    is_last: bool
+    weight_bytes_by_component: dict[str, float]
+    weight_bytes: float                 # everything this GPU holds (scales included)
+    expert_weight_bytes: float          # routed experts held (read only where tokens are routed)
+    streamed_weight_bytes: float        # the rest that one forward step reads in full (embedding gather excluded)
+    layer_caches: tuple[LayerCache, ...]  # this stage's attention / recurrent layers, in order
+    kv_bytes_per_token_full: float      # full-attention layers of the stage
+    kv_bytes_per_token_sliding: float   # sliding-window layers of the stage (while inside the window)
+    state_bytes_per_sequence: float     # recurrent layers of the stage
+    matmul_flops_by_component: dict[str, float]  # per token, routed experts at k of E
+    matmul_flops_per_token: float
+    lm_head_flops_per_token: float      # per token whose logits are computed (last stage only)
+    attn_flops_per_pair_full: float     # per (query, key) pair, full-attention layers
+    attn_flops_per_pair_sliding: float  # same, sliding-window layers
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV bytes per token of every attention layer of the stage (sliding ones inside their window)."""
+        return self.kv_bytes_per_token_full + self.kv_bytes_per_token_sliding
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    """Facts of every pipeline stage of one (model, precision, TP, PP, EP) deployment."""
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel_size: int
+    window: int                          # the sliding window, tokens (0: none)
+    all_layer_caches: tuple[LayerCache, ...]  # every layer of the model on one GPU of its stage
+    stages: tuple[StageFacts, ...]
+
+    def mean(self, name: str) -> float:
+        """Mean of a :class:`StageFacts` field over the stages (what one stage costs on average)."""
+        return sum(getattr(s, name) for s in self.stages) / len(self.stages)
+
+
+# ---------------------------------------------------------------------------------------------
+# The formulas
+# ---------------------------------------------------------------------------------------------
+
+
+def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: int, expert_parallel_size: int) -> float:
+    """Fraction of a component's parameters that one GPU holds, as vLLM shards it.
+
+    - embedding / lm_head: rows padded to a multiple of 64, split over TP:
+      ``V_pad / V / t`` (vllm/model_executor/layers/vocab_parallel_embedding.py ``pad_vocab_size``,
+      ``VocabParallelEmbedding``);
+    - attention: split over TP (``ColumnParallelLinear`` / ``RowParallelLinear``), except MLA's
+      ``q_a_proj`` / ``kv_a_proj_with_mqa`` (``ReplicatedLinear``) and K/V projections whose heads
+      are replicated when t > g (``QKVParallelLinear``: each rank keeps ``max(1, g/t)`` heads);
+    - routed experts: ``1 / max(t, e)`` (``FusedMoE``: split over EP ranks, each expert
+      TP-sharded over t / e ranks when e < t);
+    - router and norms: replicated; everything else: ``1 / t``.
+    """
+    t, e = tensor_parallel_size, expert_parallel_size
+    if comp.kind in ("embedding", "lm_head"):
+        return padded_vocab(cfg.vocab_size) / cfg.vocab_size / t
+    if comp.kind == "attention":
+        g = (cfg.kv_heads_of_layer(comp.layer) if comp.layer is not None else 0) or cfg.num_key_value_heads
+        kv_share = kv_heads_per_gpu(g, t) / g if g else 1.0 / t
+        rest = 1.0 - comp.replicated_fraction - comp.kv_fraction
+        return rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share
+    if comp.kind == "routed_experts":
+        return 1.0 / max(t, e)
+    if comp.kind in ("router", "norms"):
+        return 1.0
+    return 1.0 / t
+
+
+def component_on_stage(cfg: "ModelConfig", comp: WeightComponent, stage_layers: range, is_first: bool,
+                       is_last: bool, pipeline_parallel_size: int) -> bool:
+    """Whether a stage holds the component: the embedding on the first stage (and on the last too
+    when the lm_head is tied to it and P > 1: vLLM's last rank builds its own ``ParallelLMHead``
+    and loads the embedding into it), the lm_head and final norm on the last, layer ``i`` on the
+    stage ``get_pp_indices`` gives it (vllm/distributed/utils.py)."""
+    if comp.kind == "embedding":
+        return is_first or (is_last and cfg.tie_word_embeddings and pipeline_parallel_size > 1)
+    if comp.kind == "lm_head" or comp.layer is None:
+        return is_last
+    return comp.layer in stage_layers
+
+
+def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_parallel_size: int) -> Optional[LayerCache]:
+    """The cache of layer ``i`` on one GPU: attention KV per token (:func:`layer_kv_bytes_per_token`),
+    recurrent state per sequence (:func:`recurrent_state_bytes_per_layer`, in the model dtype), or
+    None for a layer without a token mixer."""
+    kind = cfg.layer_types[i]
+    if kind in ("full_attention", "sliding_attention"):
+        per = layer_kv_bytes_per_token(cfg, i, precision.kv_cache_bytes, tensor_parallel_size)
+        if kind == "sliding_attention" and cfg.sliding_window:
+            return LayerCache("sliding", per, cfg.sliding_window)
+        return LayerCache("full", per)
+    if kind in ("linear_attention", "mamba"):
+        return LayerCache("state", recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param,
+                                                                   tensor_parallel_size))
+    return None
+
+
+def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: int) -> float:
+    """Attention-score FLOPs of layer ``i`` per (query, key) pair on one GPU:
+    ``2 x n/t x (d + d_v)`` (QK^T and PV, 2 FLOPs per multiply-add). MLA in its prefill
+    (non-absorbed) form: d = qk_nope + qk_rope, d_v = v_head_dim (DeepSeek-V2 paper, sec. 2.1)."""
+    if cfg.layer_types[i] not in ("full_attention", "sliding_attention"):
+        return 0.0
+    if cfg.attention_kind == "MLA":
+        qk = ((cfg.qk_nope_head_dim or 0) + (cfg.qk_rope_head_dim or 0)) or cfg.head_dim
+        dv = cfg.v_head_dim
+    else:
+        qk, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
+    return 2.0 * cfg.num_attention_heads / tensor_parallel_size * (qk + dv)
+
+
+def matmul_flops_per_token(cfg: "ModelConfig", comp: WeightComponent, share: float) -> float:
+    """Matmul FLOPs per token of one component on one GPU: ``2 x params held`` (2 FLOPs per
+    multiply-add, Kaplan et al. 2020), routed experts at ``k / E`` of them (each token runs k)."""
+    if comp.kind not in MATMUL_COMPONENTS:
+        return 0.0
+    active = cfg.num_experts_per_tok / cfg.num_experts if comp.kind == "routed_experts" and cfg.num_experts else 1.0
+    return 2.0 * comp.params * share * active
+
+
+def lm_head_flops_per_token(cfg: "ModelConfig", tensor_parallel_size: int) -> float:
+    """``2 x V_pad x H / t`` per token whose logits are computed (``ParallelLMHead`` is padded too)."""
+    return 2.0 * padded_vocab(cfg.vocab_size) * cfg.hidden_size / tensor_parallel_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembly, cached per config
+# ---------------------------------------------------------------------------------------------
+
+
+def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precision: Precision,
+                 caches: tuple[Optional[LayerCache], ...], t: int, pp: int, ep: int, stage: int) -> StageFacts:
+    layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
+    first, last = stage == 0, stage == pp - 1
+    by_kind: dict[str, float] = {}
+    flops: dict[str, float] = {}
+    for comp in components:
+        if not component_on_stage(cfg, comp, layers, first, last, pp):
+            continue
+        share = rank_share(cfg, comp, t, ep)
+        by_kind[comp.kind] = by_kind.get(comp.kind, 0.0) + component_bytes(comp, precision) * share
+        f = matmul_flops_per_token(cfg, comp, share)
+        if f:
+            flops[comp.kind] = flops.get(comp.kind, 0.0) + f
+    total = sum(by_kind.values())
+    experts = by_kind.get("routed_experts", 0.0)
+    # The embedding is gathered row by row, except on the last stage of a tied model, where the
+    # same matrix is the lm_head and is read in full for the logits.
+    gathered = 0.0 if (last and cfg.tie_word_embeddings) else by_kind.get("embedding", 0.0)
+    stage_caches = tuple(c for i in layers if (c := caches[i]) is not None)
+    kv_full = sum(c.bytes for c in stage_caches if c.kind == "full")
+    kv_sliding = sum(c.bytes for c in stage_caches if c.kind == "sliding")
+    state = sum(c.bytes for c in stage_caches if c.kind == "state")
+    pairs_full = pairs_sliding = 0.0
+    for i in layers:
+        cache = caches[i]
+        if cache is None or cache.kind == "state":
+            continue
+        pair = attention_flops_per_pair(cfg, i, t)
+        if cache.kind == "sliding":
+            pairs_sliding += pair
+        else:
+            pairs_full += pair
+    return StageFacts(
+        stage=stage, layers=layers, is_first=first, is_last=last,
+        weight_bytes_by_component=by_kind, weight_bytes=total, expert_weight_bytes=experts,
+        streamed_weight_bytes=total - experts - gathered, layer_caches=stage_caches,
+        kv_bytes_per_token_full=kv_full, kv_bytes_per_token_sliding=kv_sliding, state_bytes_per_sequence=state,
+        matmul_flops_by_component=flops, matmul_flops_per_token=sum(flops.values()),
+        lm_head_flops_per_token=lm_head_flops_per_token(cfg, t) if last else 0.0,
+        attn_flops_per_pair_full=pairs_full, attn_flops_per_pair_sliding=pairs_sliding,
+    )
+
+
+def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, t: int, pp: int, ep: int) -> DeploymentFacts:
+    components = weight_components(cfg, params, precision)
+    caches = tuple(layer_cache(cfg, precision, i, t) for i in range(cfg.num_hidden_layers))
+    stages = tuple(_stage_facts(cfg, components, precision, caches, t, pp, ep, s) for s in range(pp))
+    return DeploymentFacts(
+        tensor_parallel_size=t, pipeline_parallel_size=pp, expert_parallel_size=ep,
+        window=int(cfg.sliding_window or 0), all_layer_caches=tuple(c for c in caches if c is not None), stages=stages,
+    )
+
+
+def deployment_facts(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, tensor_parallel_size: int = 1,
+                     pipeline_parallel_size: int = 1, expert_parallel_size: int = 1) -> DeploymentFacts:
+    """The facts of this deployment, computed once per (config, params, precision, layout)."""
+    t, pp, ep = int(tensor_parallel_size), int(pipeline_parallel_size), int(expert_parallel_size)
+    if t < 1 or pp < 1 or ep < 1:
+        raise WorkloadError(f"parallel sizes must be >= 1, got TP={t}, PP={pp}, EP={ep}")
+    return memo_per_config(cfg, ("deployment_facts", id(params), precision, t, pp, ep),
+                           lambda: _keep(params, _compute(cfg, params, precision, t, pp, ep)))[1]
+
+
+def _keep(params: object, facts: DeploymentFacts) -> tuple[object, DeploymentFacts]:
+    """The cache entry holds ``params`` so that its id, part of the key, is not reused."""
+    return params, facts
