@@ -128,12 +128,14 @@ def plan_memory(
     max_num_seqs: Optional[int] = None,
     engine: str = "vllm",
     hf_token: Optional[str] = None,
+    text_only: bool = False,
 ) -> MemoryPlan:
     """Per-GPU memory plan of one deployment, in the engine's own accounting (GiB, rank 0).
 
     ``dtype`` ('bf16', 'fp16', 'fp32') and ``quantization`` ('fp8', ...) are vLLM's runtime
     options: they change the precision the checkpoint is served in. ``max_model_len`` defaults
-    to the model's maximum context.
+    to the model's maximum context. ``text_only``: serve a multimodal checkpoint without its
+    vision / audio towers (vLLM ``--language-model-only``).
     """
     check_positive("max_model_len", max_model_len, allow_none=True, maximum=MAX_TOKENS)
     arch = as_model(model, hf_token)
@@ -144,7 +146,8 @@ def plan_memory(
     context = max_model_len if max_model_len is not None else arch.max_context_length()
     workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
                       max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
-                      max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, precision=precision)
+                      max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, precision=precision,
+                      text_only=bool(text_only))
     from gpurec_core.plugins import estimate_memory
 
     return estimate_memory(arch, spec, parallelism, workload, engine)
@@ -167,6 +170,7 @@ def estimate_performance(
     engine: str = "vllm",
     estimator: str = "roofline",
     hf_token: Optional[str] = None,
+    text_only: bool = False,
 ) -> PerformanceEstimate:
     """Serving performance of one deployment at ``concurrency`` users in a closed loop.
 
@@ -180,7 +184,7 @@ def estimate_performance(
     parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
-                gpu_memory_utilization=gpu_memory_utilization, precision=resolved)
+                gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
     workload = _build(Workload, "workload", concurrency=1, **base)
     from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
 

@@ -79,13 +79,22 @@ class ModelArchitecture:
 
         return count_parameters(self.config)
 
+    @cached_property
+    def towers(self):
+        """Vision / audio towers and projector of a multimodal checkpoint (``gpurec_core.towers``);
+        all zero for a text-only model."""
+        from gpurec_core.towers import tower_parameters
+
+        return tower_parameters(self._resolved.config)
+
     @property
     def num_parameters(self) -> int:
-        """Total parameters: exact from safetensors metadata when known, else computed from the config."""
+        """Total parameters of the checkpoint: exact from safetensors metadata when known, else computed
+        from the config (the language model plus any vision / audio towers and projector)."""
         exact = self._resolved.safetensors_params
         if exact:
             return int(sum(exact.values()))
-        return int(self.parameters.total)
+        return int(self.parameters.total + self.towers.total)
 
     @property
     def num_parameters_billions(self) -> float:

@@ -181,11 +181,13 @@ def models_command(as_json: bool) -> None:
 @click.option("--max-num-batched-tokens", type=int, default=None)
 @click.option("--max-num-seqs", type=int, default=None)
 @click.option("--engine", default="vllm", show_default=True, type=click.Choice(["vllm", "sglang", "trtllm"]))
+@click.option("--text-only", "--language-model-only", "text_only", is_flag=True,
+              help="serve a multimodal checkpoint without its vision/audio towers (vLLM --language-model-only)")
 @json_option
 def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_parallel_size: int,
                   max_model_len: Optional[int], gpu_memory_utilization: float, dtype: Optional[str],
                   quantization: Optional[str], kv_cache_dtype: Optional[str], max_num_batched_tokens: Optional[int],
-                  max_num_seqs: Optional[int], engine: str, as_json: bool) -> None:
+                  max_num_seqs: Optional[int], engine: str, text_only: bool, as_json: bool) -> None:
     """Analyse a model: parameters, precision, and the per-GPU memory plan of one layout."""
     from gpurec_core.api import as_model, plan_memory
 
@@ -194,7 +196,7 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
                        pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, quantization=quantization,
                        kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
-                       max_num_seqs=max_num_seqs, engine=engine)
+                       max_num_seqs=max_num_seqs, engine=engine, text_only=text_only)
     params = arch.parameters
     facts = {
         "model_id": arch.model_id, "source": arch.source, "model_type": arch.config.model_type,
@@ -206,6 +208,9 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
         "possible_tensor_parallel_sizes": arch.possible_tensor_parallel_sizes(engine),
         "parameter_breakdown": params.model_dump(),
     }
+    if arch.towers.total:
+        facts["multimodal_towers"] = {"vision": arch.towers.vision, "audio": arch.towers.audio,
+                                      "projector": arch.towers.projector, "loaded": not text_only}
     if as_json:
         _echo_json({"model": facts, "memory_plan": plan.model_dump(), "gpu": gpu,
                     "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size})

@@ -35,6 +35,8 @@ from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row
 @click.option("--itl-slo-ms", default=None, type=float, help="inter-token latency target, ms")
 @click.option("--target-throughput", "target_tok", default=None, type=float, help="output tokens/s to carry (adds replicas)")
 @click.option("--target-rps", default=None, type=float, help="requests/s to carry (adds replicas)")
+@click.option("--text-only", "--language-model-only", "text_only", is_flag=True,
+              help="serve a multimodal checkpoint without its vision/audio towers (vLLM --language-model-only)")
 @click.option("--no-performance", is_flag=True, help="memory only (fast)")
 @click.option("--fitting-only", is_flag=True, help="hide candidates that do not fit")
 @click.option("--sort", "sort", default="rank", show_default=True, type=click.Choice(["rank", "cost", "performance"]))
@@ -51,7 +53,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                       tensor_parallel_size: Optional[int], max_tensor_parallel: Optional[int],
                       pipeline_parallel_size: Optional[int], max_gpus: Optional[int], gpus: Optional[str], engine: str,
                       estimator: str, ttft_slo_ms: Optional[float], itl_slo_ms: Optional[float],
-                      target_tok: Optional[float], target_rps: Optional[float], no_performance: bool,
+                      target_tok: Optional[float], target_rps: Optional[float], text_only: bool, no_performance: bool,
                       fitting_only: bool, sort: str, top: int, as_json: bool, as_csv: bool, as_markdown: bool,
                       plot_path: Optional[str], explain: bool, launch: bool) -> None:
     """Recommend GPUs, counts and parallel layouts for serving MODEL (a bundled id, a path or a Hub id)."""
@@ -66,7 +68,8 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         estimate_performance_flag=not no_performance, max_gpus=max_gpus, gpus=gpu_list, kv_cache_dtype=kv_cache_dtype,
         engine=engine, estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms,
         target_throughput_tokens_per_sec=target_tok, target_requests_per_sec=target_rps,
-        pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress))
+        pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress,
+        text_only=text_only))
     if tensor_parallel_size:
         result = result._derive([r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size])
     {"cost": result.sort_by_cost, "performance": result.sort_by_performance, "rank": result.rank}[sort]()

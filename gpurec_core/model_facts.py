@@ -39,11 +39,17 @@ from gpurec_core.models import Precision
 
 if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.model_config import ModelConfig
+    from gpurec_core.models import GPUSpec, Parallelism
     from gpurec_core.param_count import ParameterCount
+    from gpurec_core.towers import TowerParameters
 
 #: Components that are matrix multiplications on every token (the embedding is a row gather,
 #: the lm_head runs only for tokens that produce logits, norms are elementwise).
 MATMUL_COMPONENTS = ("attention", "dense_mlp", "routed_experts", "shared_experts", "router", "linear_mixer", "other")
+
+#: The parts of a multimodal checkpoint outside the language model (:mod:`gpurec_core.towers`).
+#: They run only for image / audio inputs, so a text step does not read them.
+TOWER_COMPONENTS = ("vision_tower", "audio_tower", "projector")
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class StageFacts:
     weight_bytes_by_component: dict[str, float]
     weight_bytes: float                 # everything this GPU holds (scales included)
     expert_weight_bytes: float          # routed experts held (read only where tokens are routed)
-    streamed_weight_bytes: float        # the rest that one forward step reads in full (embedding gather excluded)
+    streamed_weight_bytes: float        # the rest that one text step reads in full (embedding gather and towers excluded)
     layer_caches: tuple[LayerCache, ...]  # this stage's attention / recurrent layers, in order
     kv_bytes_per_token_full: float      # full-attention layers of the stage
     kv_bytes_per_token_sliding: float   # sliding-window layers of the stage (while inside the window)
@@ -108,6 +114,36 @@ class DeploymentFacts:
 # ---------------------------------------------------------------------------------------------
 
 
+def moe_kernel_padding(cfg: "ModelConfig", precision: Precision, gpu: Optional["GPUSpec"]) -> tuple[int, int]:
+    """(multiple of the per-rank expert width, multiple of the hidden size) that vLLM 0.19's fused-MoE
+    kernel pads the experts to before allocating them; (1, 1) = no padding.
+
+    Only MXFP4 experts are padded (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py
+    ``mxfp4_round_up_hidden_size_and_intermediate_size``, by the backend ``select_mxfp4_moe_backend``
+    picks): FlashInfer-TRTLLM on Blackwell and the ROCm kernels round both to 256; the Triton
+    kernel on Hopper and older rounds the width to 64 and keeps the hidden size.
+    """
+    if not cfg.is_moe or precision.weight != "mxfp4":
+        return (1, 1)
+    if gpu is not None and ((gpu.architecture or "").startswith("Blackwell") or gpu.manufacturer == "AMD"):
+        return (256, 256)
+    return (64, 1)
+
+
+def expert_padding_factor(cfg: "ModelConfig", tensor_parallel_size: int, expert_parallel_size: int,
+                          padding: tuple[int, int]) -> float:
+    """Allocated / real size of one GPU's routed experts: ``ceil_a(I_r) ceil_b(H) / (I_r H)`` with the
+    per-rank expert width ``I_r = I / max(1, t / e)`` (experts TP-sharded over t / e ranks)."""
+    width_multiple, hidden_multiple = padding
+    if (width_multiple, hidden_multiple) == (1, 1) or not cfg.moe_intermediate_size:
+        return 1.0
+    width = max(1, cfg.moe_intermediate_size // max(1, tensor_parallel_size // expert_parallel_size))
+    hidden = cfg.hidden_size
+    padded_width = -(-width // width_multiple) * width_multiple
+    padded_hidden = -(-hidden // hidden_multiple) * hidden_multiple
+    return padded_width * padded_hidden / (width * hidden)
+
+
 def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: int, expert_parallel_size: int) -> float:
     """Fraction of a component's parameters that one GPU holds, as vLLM shards it.
 
@@ -119,7 +155,10 @@ def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: 
       are replicated when t > g (``QKVParallelLinear``: each rank keeps ``max(1, g/t)`` heads);
     - routed experts: ``1 / max(t, e)`` (``FusedMoE``: split over EP ranks, each expert
       TP-sharded over t / e ranks when e < t);
-    - router and norms: replicated; everything else: ``1 / t``.
+    - router and norms: replicated; everything else: ``1 / t``, the vision / audio towers
+      included (vLLM's encoders are built from ``QKVParallelLinear`` / ``ColumnParallelLinear`` /
+      ``RowParallelLinear``, e.g. model_executor/models/siglip.py, qwen3_vl.py, mllama4.py, under
+      the default ``mm_encoder_tp_mode="weights"``).
     """
     t, e = tensor_parallel_size, expert_parallel_size
     if comp.kind in ("embedding", "lm_head"):
@@ -140,10 +179,13 @@ def component_on_stage(cfg: "ModelConfig", comp: WeightComponent, stage_layers: 
                        is_last: bool, pipeline_parallel_size: int) -> bool:
     """Whether a stage holds the component: the embedding on the first stage (and on the last too
     when the lm_head is tied to it and P > 1: vLLM's last rank builds its own ``ParallelLMHead``
-    and loads the embedding into it), the lm_head and final norm on the last, layer ``i`` on the
-    stage ``get_pp_indices`` gives it (vllm/distributed/utils.py)."""
+    and loads the embedding into it), the vision / audio towers and projector on the first (they
+    feed the embeddings), the lm_head and final norm on the last, layer ``i`` on the stage
+    ``get_pp_indices`` gives it (vllm/distributed/utils.py)."""
     if comp.kind == "embedding":
         return is_first or (is_last and cfg.tie_word_embeddings and pipeline_parallel_size > 1)
+    if comp.kind in TOWER_COMPONENTS:
+        return is_first
     if comp.kind == "lm_head" or comp.layer is None:
         return is_last
     return comp.layer in stage_layers
@@ -199,7 +241,8 @@ def lm_head_flops_per_token(cfg: "ModelConfig", tensor_parallel_size: int) -> fl
 
 
 def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precision: Precision,
-                 caches: tuple[Optional[LayerCache], ...], t: int, pp: int, ep: int, stage: int) -> StageFacts:
+                 caches: tuple[Optional[LayerCache], ...], t: int, pp: int, ep: int, stage: int,
+                 expert_padding: float) -> StageFacts:
     layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
     first, last = stage == 0, stage == pp - 1
     by_kind: dict[str, float] = {}
@@ -207,7 +250,7 @@ def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precisio
     for comp in components:
         if not component_on_stage(cfg, comp, layers, first, last, pp):
             continue
-        share = rank_share(cfg, comp, t, ep)
+        share = rank_share(cfg, comp, t, ep) * (expert_padding if comp.kind == "routed_experts" else 1.0)
         by_kind[comp.kind] = by_kind.get(comp.kind, 0.0) + component_bytes(comp, precision) * share
         f = matmul_flops_per_token(cfg, comp, share)
         if f:
@@ -217,6 +260,7 @@ def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precisio
     # The embedding is gathered row by row, except on the last stage of a tied model, where the
     # same matrix is the lm_head and is read in full for the logits.
     gathered = 0.0 if (last and cfg.tie_word_embeddings) else by_kind.get("embedding", 0.0)
+    gathered += sum(by_kind.get(kind, 0.0) for kind in TOWER_COMPONENTS)
     stage_caches = tuple(c for i in layers if (c := caches[i]) is not None)
     kv_full = sum(c.bytes for c in stage_caches if c.kind == "full")
     kv_sliding = sum(c.bytes for c in stage_caches if c.kind == "sliding")
@@ -242,10 +286,23 @@ def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precisio
     )
 
 
-def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, t: int, pp: int, ep: int) -> DeploymentFacts:
-    components = weight_components(cfg, params, precision)
+def tower_components(towers: Optional["TowerParameters"]) -> list[WeightComponent]:
+    """The towers and projector of a multimodal checkpoint as weight components, kept in the
+    unquantized dtype: quantized exports leave them out (compressed-tensors ``ignore`` lists
+    ``model.visual.*``, ModelOpt ``exclude_modules`` the vision model), and vLLM's runtime
+    ``--quantization fp8`` is an assumption here as well (stated in docs/models.md)."""
+    if towers is None:
+        return []
+    parts = (("vision_tower", towers.vision), ("audio_tower", towers.audio), ("projector", towers.projector))
+    return [WeightComponent(kind, None, float(count), 1.0) for kind, count in parts if count > 0]
+
+
+def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, t: int, pp: int, ep: int,
+             towers: Optional["TowerParameters"], padding: tuple[int, int]) -> DeploymentFacts:
+    components = weight_components(cfg, params, precision) + tower_components(towers)
     caches = tuple(layer_cache(cfg, precision, i, t) for i in range(cfg.num_hidden_layers))
-    stages = tuple(_stage_facts(cfg, components, precision, caches, t, pp, ep, s) for s in range(pp))
+    factor = expert_padding_factor(cfg, t, ep, padding)
+    stages = tuple(_stage_facts(cfg, components, precision, caches, t, pp, ep, s, factor) for s in range(pp))
     return DeploymentFacts(
         tensor_parallel_size=t, pipeline_parallel_size=pp, expert_parallel_size=ep,
         window=int(cfg.sliding_window or 0), all_layer_caches=tuple(c for c in caches if c is not None), stages=stages,
@@ -253,13 +310,39 @@ def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision,
 
 
 def deployment_facts(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, tensor_parallel_size: int = 1,
-                     pipeline_parallel_size: int = 1, expert_parallel_size: int = 1) -> DeploymentFacts:
-    """The facts of this deployment, computed once per (config, params, precision, layout)."""
+                     pipeline_parallel_size: int = 1, expert_parallel_size: int = 1,
+                     towers: Optional["TowerParameters"] = None,
+                     expert_padding: tuple[int, int] = (1, 1)) -> DeploymentFacts:
+    """The facts of this deployment, computed once per (config, params, precision, layout, towers).
+
+    ``towers``: the multimodal parts the engine loads (:func:`gpurec_core.towers.tower_parameters`),
+    or None when it loads none (a text-only checkpoint, or a text-only deployment);
+    ``expert_padding``: :func:`moe_kernel_padding` of the GPU's kernels."""
     t, pp, ep = int(tensor_parallel_size), int(pipeline_parallel_size), int(expert_parallel_size)
     if t < 1 or pp < 1 or ep < 1:
         raise WorkloadError(f"parallel sizes must be >= 1, got TP={t}, PP={pp}, EP={ep}")
-    return memo_per_config(cfg, ("deployment_facts", id(params), precision, t, pp, ep),
-                           lambda: _keep(params, _compute(cfg, params, precision, t, pp, ep)))[1]
+    key = ("deployment_facts", id(params), precision, t, pp, ep, towers, tuple(expert_padding))
+    return memo_per_config(cfg, key, lambda: _keep(params, _compute(cfg, params, precision, t, pp, ep, towers,
+                                                                    tuple(expert_padding))))[1]
+
+
+def facts_for(model: object, precision: Precision, parallelism: "Parallelism", gpu: Optional["GPUSpec"] = None,
+              text_only: bool = False) -> DeploymentFacts:
+    """:func:`deployment_facts` of a resolved model (``.config``, ``.parameters``, ``.towers``) on
+    ``gpu``'s kernels; the one entry point the memory planners and the estimators call."""
+    cfg = model.config  # type: ignore[attr-defined]
+    return deployment_facts(cfg, model.parameters, precision,  # type: ignore[attr-defined]
+                            parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size,
+                            parallelism.expert_parallel_size, towers=towers_loaded(model, text_only),
+                            expert_padding=moe_kernel_padding(cfg, precision, gpu))
+
+
+def towers_loaded(model: object, text_only: bool) -> Optional["TowerParameters"]:
+    """The towers an engine loads for ``model``: none when the deployment is text-only."""
+    if text_only:
+        return None
+    towers = getattr(model, "towers", None)
+    return towers if towers is not None and towers.total else None
 
 
 def _keep(params: object, facts: DeploymentFacts) -> tuple[object, DeploymentFacts]:

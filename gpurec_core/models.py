@@ -195,6 +195,8 @@ class Workload(_Value):
     max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, le=MAX_TOKENS, description="engine token budget per step; None = engine default")
     max_num_seqs: Optional[int] = Field(default=None, ge=1, le=MAX_CONCURRENCY, description="engine max sequences per step; None = engine default")
     precision: Precision = Field(description="resolved weight/KV precision for this deployment")
+    text_only: bool = Field(default=False, description="serve text only: the engine does not load a multimodal "
+                            "checkpoint's vision/audio towers (vLLM --language-model-only)")
 
     @property
     def context_length(self) -> int:

@@ -436,6 +436,7 @@ def recommend_gpus(
     include_non_fitting: bool = True,
     hf_token: Optional[str] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    text_only: bool = False,
 ) -> RecommendationResult:
     """Recommend GPUs and parallel layouts for serving ``model`` (the seed's parameters first).
 
@@ -445,7 +446,8 @@ def recommend_gpus(
     ``ttft_slo_ms`` / ``itl_slo_ms`` each candidate reports its goodput; with a target load,
     the fewest replicas that carry it. Ranked: cheapest that fits and meets the SLOs first.
     ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
-    other than the bundled roofline, estimated).
+    other than the bundled roofline, estimated). ``text_only`` plans a multimodal checkpoint served
+    without its vision / audio towers (vLLM ``--language-model-only``).
     """
     from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator
     from gpurec_core.plugins import gpu_catalog
@@ -469,7 +471,7 @@ def recommend_gpus(
         notes.append(f"{max_model_len} tokens exceed the model's maximum context {arch.max_context_length()}")
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=batch_size, max_model_len=max_model_len,
-                      gpu_memory_utilization=gpu_memory_utilization, precision=resolved)
+                      gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
     if isinstance(gpus, (str, GPUSpec)):
         gpus = [gpus]
     if gpus is not None and not isinstance(gpus, (list, tuple)):
@@ -478,6 +480,7 @@ def recommend_gpus(
     specs = [as_gpu(g) for g in gpus] if gpus else gpu_catalog().specs
     deployment = Deployment(model_id=arch.model_id, max_model_len=max_model_len,
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
+                            has_towers=arch.towers.total > 0, text_only=bool(text_only),
                             **_launch_precision_flags(arch, precision, kv_cache_dtype))
     # With the bundled roofline answering, every candidate's points are estimated together after
     # the plans; any other estimator is called per point, GPU by GPU (progress follows it).

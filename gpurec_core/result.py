@@ -100,6 +100,8 @@ class Deployment(BaseModel):
     dtype: Optional[str] = None
     kv_cache_dtype: Optional[str] = None
     engine: str = "vllm"
+    has_towers: bool = False  # the checkpoint carries vision / audio towers
+    text_only: bool = False   # and the deployment does not load them
 
 
 _TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -109,10 +111,12 @@ _TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 LAUNCH_FLAGS: dict[str, dict] = {
     "vllm": {"command": ["vllm", "serve"], "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
              "ep": "--enable-expert-parallel", "ep_takes_size": False, "dp": "--data-parallel-size",
-             "context": "--max-model-len", "memory": "--gpu-memory-utilization", "fp8_kv": "fp8"},
+             "context": "--max-model-len", "memory": "--gpu-memory-utilization", "fp8_kv": "fp8",
+             "text_only": "--language-model-only", "multimodal": None},
     "sglang": {"command": ["python", "-m", "sglang.launch_server", "--model-path"], "tp": "--tp", "pp": "--pp-size",
                "ep": "--ep-size", "ep_takes_size": True, "dp": "--dp", "context": "--context-length",
-               "memory": "--mem-fraction-static", "fp8_kv": "fp8_e4m3"},
+               "memory": "--mem-fraction-static", "fp8_kv": "fp8_e4m3",
+               "text_only": None, "multimodal": "--enable-multimodal"},
 }
 
 
@@ -154,6 +158,9 @@ class Recommendation(BaseModel):
             args += ["--quantization", dep.quantization]
         if dep.kv_cache_dtype:
             args += ["--kv-cache-dtype", flags["fp8_kv"] if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype]
+        if dep.has_towers:  # vLLM skips the towers with --language-model-only; SGLang builds Llama 4's only with --enable-multimodal
+            flag = flags["text_only"] if dep.text_only else flags["multimodal"]
+            args += [flag] if flag else []
         return shlex.join(args)
 
     def __str__(self) -> str:

@@ -16,6 +16,8 @@ from gpurec_core.memory_math import GIB
 from gpurec_core.models import Parallelism
 from gpurec_core.resolve import list_catalog_models
 
+from gpurec_core.model_facts import towers_loaded
+
 from gpurec_capacity.planner import rope_cache_bytes
 from gpurec_roofline.profile import build_profile
 
@@ -39,7 +41,8 @@ def test_memory_plan_and_roofline_use_the_same_bytes(model_id):
         for tp in (1, 2, 4, 8):
             plan = gpurec_core.plan_memory(arch, H100, tensor_parallel_size=tp, quantization=quantization,
                                            kv_cache_dtype=kv, max_model_len=4096)
-            profile = build_profile(arch.config, arch.parameters, precision, H100, Parallelism(tensor_parallel_size=tp))
+            profile = build_profile(arch.config, arch.parameters, precision, H100, Parallelism(tensor_parallel_size=tp),
+                                    towers_loaded(arch, text_only=False))
             held = plan.weights_gib * GIB - rope_cache_bytes(arch.config, precision)
             assert profile.weight_bytes_held == pytest.approx(held, rel=1e-9), (quantization, kv, tp)
             streamed = profile.dense_weight_bytes + profile.expert_weight_bytes
@@ -48,3 +51,33 @@ def test_memory_plan_and_roofline_use_the_same_bytes(model_id):
             assert kv_roofline == pytest.approx(plan.kv_bytes_per_token, rel=1e-9), (quantization, kv, tp)
             checked += 1
     assert checked >= 8
+
+
+def test_multimodal_towers_are_held_unless_text_only():
+    """Qwen3-VL-8B-Instruct: 8,767,123,696 parameters in its safetensors (HF metadata), of which the
+    language model is 8,190,735,360 (config count, matches Qwen3-8B's LM) and the vision tower with
+    its mergers 576,388,336: vLLM loads all of them (bf16, 2 bytes each) unless started text-only."""
+    full = gpurec_core.plan_memory("Qwen/Qwen3-VL-8B-Instruct", H100, max_model_len=4096)
+    text = gpurec_core.plan_memory("Qwen/Qwen3-VL-8B-Instruct", H100, max_model_len=4096, text_only=True)
+    assert (full.weights_gib - text.weights_gib) * GIB == pytest.approx(576_388_336 * 2, rel=1e-6)
+    half = gpurec_core.plan_memory("Qwen/Qwen3-VL-8B-Instruct", H100, max_model_len=4096, tensor_parallel_size=2)
+    text_half = gpurec_core.plan_memory("Qwen/Qwen3-VL-8B-Instruct", H100, max_model_len=4096, tensor_parallel_size=2,
+                                        text_only=True)
+    assert (half.weights_gib - text_half.weights_gib) * GIB == pytest.approx(576_388_336 * 2 / 2, rel=1e-6)
+
+
+def test_mxfp4_experts_padded_as_the_kernel_allocates():
+    """gpt-oss-120b experts are 2,880 wide (config). vLLM 0.19's Triton MXFP4 MoE (Hopper) pads each
+    rank's width to a multiple of 64: at TP 4, 720 -> 768; FlashInfer-TRTLLM on Blackwell pads width and
+    hidden size to 256: 720 -> 768 and 2,880 -> 3,072 (fused_moe/oracle/mxfp4.py)."""
+    from gpurec_core.model_facts import expert_padding_factor, moe_kernel_padding
+
+    arch = as_model("openai/gpt-oss-120b")
+    hopper = moe_kernel_padding(arch.config, arch.precision, H100)
+    blackwell = moe_kernel_padding(arch.config, arch.precision, gpurec_core.get_gpu_spec("B200"))
+    assert hopper == (64, 1) and blackwell == (256, 256)
+    assert expert_padding_factor(arch.config, 4, 1, hopper) == pytest.approx(768 / 720)
+    assert expert_padding_factor(arch.config, 4, 1, blackwell) == pytest.approx(768 / 720 * 3072 / 2880)
+    assert expert_padding_factor(arch.config, 1, 1, hopper) == 1.0
+    bf16 = as_model("Qwen/Qwen3-30B-A3B")
+    assert moe_kernel_padding(bf16.config, bf16.precision, H100) == (1, 1)

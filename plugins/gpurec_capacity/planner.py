@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from gpurec_core.memory_math import GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab, tensor_parallel_problems
-from gpurec_core.model_facts import DeploymentFacts, LayerCache, deployment_facts
+from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.catalogs import catalog_path
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
@@ -96,17 +96,13 @@ def rope_cache_bytes(cfg: Any, precision: Precision) -> float:
     return float(cfg.max_position_embeddings * rotary * precision.unquantized_bytes_per_param)
 
 
-def facts_of(model: Any, precision: Precision, parallelism: Parallelism) -> DeploymentFacts:
-    """The deployment's model facts (weights per rank, layer caches), shared with the estimators."""
-    return deployment_facts(model.config, model.parameters, precision, parallelism.tensor_parallel_size,
-                            parallelism.pipeline_parallel_size, parallelism.expert_parallel_size)
-
-
-def stage_weights_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int) -> float:
+def stage_weights_bytes(model: Any, precision: Precision, parallelism: Parallelism, stage: int,
+                        gpu: Optional[GPUSpec] = None, text_only: bool = False) -> float:
     """Weight bytes vLLM allocates on one GPU of pipeline stage ``stage`` (rank 0 of its TP group):
-    the weights of :func:`gpurec_core.model_facts.deployment_facts` (sharded as vLLM shards them,
-    scales and vocab padding included) plus the rotary cos/sin cache (:func:`rope_cache_bytes`)."""
-    weights = facts_of(model, precision, parallelism).stages[stage].weight_bytes
+    the weights of :func:`gpurec_core.model_facts.facts_for` (sharded as vLLM shards them, scales,
+    vocab and kernel padding and multimodal towers included) plus the rotary cos/sin cache
+    (:func:`rope_cache_bytes`)."""
+    weights = facts_for(model, precision, parallelism, gpu, text_only).stages[stage].weight_bytes
     return weights + rope_cache_bytes(model.config, precision)
 
 
@@ -345,19 +341,20 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
     )
 
 
-def _vllm_stage_facts(model: Any, precision: Precision, parallelism: Parallelism, tokens: int, seqs: int,
+def _vllm_stage_facts(model: Any, workload: Workload, parallelism: Parallelism, gpu: GPUSpec, tokens: int, seqs: int,
                       consts: Any, block_size: int) -> tuple[Any, list[LayerCache], list[tuple]]:
     """What a vLLM plan needs of each pipeline stage that does not depend on the GPU: (layers,
     weights, activation peak, non-torch bytes, layer specs, pool layout, KV bytes per token),
     and every layer's specs; ``consts`` first, so a cache entry keyed by its id keeps it alive."""
     cfg = model.config
     t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
-    facts = facts_of(model, precision, parallelism)
+    precision = workload.precision
+    facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
     all_specs = list(facts.all_layer_caches)
     stages = []
     for stage in range(pp):
         layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
-        weights = stage_weights_bytes(model, precision, parallelism, stage)
+        weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision)
         activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
         non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
         specs = list(facts.stages[stage].layer_caches)
@@ -391,8 +388,10 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     # The GPU-independent part once per model, precision, layout and batch limits (keyed by
     # id(consts), which the entry holds, so the id cannot be reused while the entry lives).
     t, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
-    _, all_specs, facts = _memo(model, ("vllm_stages", precision, t, pp, ep, tokens, seqs, block_size, id(consts)),
-                                lambda: _vllm_stage_facts(model, precision, parallelism, tokens, seqs, consts, block_size))
+    key = ("vllm_stages", precision, t, pp, ep, tokens, seqs, block_size, id(consts), workload.text_only,
+           moe_kernel_padding(model.config, precision, gpu))
+    _, all_specs, facts = _memo(model, key, lambda: _vllm_stage_facts(model, workload, parallelism, gpu, tokens, seqs,
+                                                                      consts, block_size))
     stages = [(layers, weights, activation, non_torch, requested - weights - activation - non_torch, specs, layout)
               for layers, weights, activation, non_torch, specs, layout, _ in facts]
 
@@ -471,11 +470,11 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
                                  f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
         pre = 0.0
-    weights = facts_of(model, precision, parallelism).stages[0].weight_bytes
+    weights = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].weight_bytes
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    stage0 = facts_of(model, precision, parallelism).stages[0]
+    stage0 = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0]
     per_token = stage0.kv_bytes_per_token
     state = stage0.state_bytes_per_sequence
     page = int(consts.page_size.value)
@@ -498,7 +497,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     t = parallelism.tensor_parallel_size
     tokens = workload.max_num_batched_tokens or int(consts.max_num_tokens.value)
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    weights = facts_of(model, precision, parallelism).stages[0].weight_bytes
+    weights = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].weight_bytes
     b = activation_bytes_per_element(precision)
     multiple = vconsts.forward_hidden_multiple.value
     elements = _memo(model, ("forward_elements", t, parallelism.pipeline_parallel_size, multiple),
@@ -511,7 +510,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
     available = free * fraction
-    per_token = facts_of(model, precision, parallelism).stages[0].kv_bytes_per_token
+    per_token = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].kv_bytes_per_token
     block = int(consts.tokens_per_block.value)
     blocks = int(available // (per_token * block)) if per_token and available > 0 else 0
     max_model_len = workload.context_length

@@ -21,6 +21,7 @@ import numpy as np
 from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
 from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, load_constants
+from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
 from gpurec_roofline.serving import serve
 
@@ -254,7 +255,8 @@ class Deployments:
                 continue
             try:
                 eff = constants.efficiency_for(gpu)
-                profile = build_profile(model.config, model.parameters, workload.precision, gpu, parallelism)
+                profile = build_profile(model.config, model.parameters, workload.precision, gpu, parallelism,
+                                        towers_loaded(model, workload.text_only))
             except GpurecError as exc:
                 self.after[d] = exc
                 continue

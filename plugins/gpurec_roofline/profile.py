@@ -20,7 +20,7 @@ import numpy as np
 from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import EstimationError
 from gpurec_core.model_config import ModelConfig
-from gpurec_core.model_facts import deployment_facts
+from gpurec_core.model_facts import deployment_facts, moe_kernel_padding
 from gpurec_core.models import GPUSpec, Parallelism, Precision
 
 #: Bytes of one activation element exchanged between GPUs and written between kernels
@@ -125,20 +125,23 @@ def link_bandwidth_per_direction(gpu: GPUSpec) -> Optional[float]:
 
 
 def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
-                  parallelism: Parallelism) -> DeploymentProfile:
+                  parallelism: Parallelism, towers=None) -> DeploymentProfile:
     """Per-GPU coefficients of one pipeline stage for this deployment.
 
     Weight bytes, KV and state bytes and FLOPs per token are the model facts of
     :func:`gpurec_core.model_facts.deployment_facts` (the same bytes the memory plan holds),
     averaged over the P stages: every weight a GPU holds is read once per step except the
-    embedding (a row gather) and the routed experts (read where tokens are routed).
+    embedding (a row gather), the multimodal ``towers`` (run only for image / audio inputs) and the
+    routed experts (read where tokens are routed).
     """
     tp, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
     if cfg.num_hidden_layers < pp:
         raise EstimationError(f"pipeline_parallel_size {pp} exceeds the model's {cfg.num_hidden_layers} layers")
     # The model's part (everything but the GPU's figures) is the same on every GPU: once per config.
-    _, model_part = memo_per_config(cfg, ("layout", id(params), precision, tp, pp, ep),
-                                    lambda: (params, _layout_coefficients(cfg, params, precision, tp, pp, ep)))
+    padding = moe_kernel_padding(cfg, precision, gpu)
+    _, model_part = memo_per_config(cfg, ("layout", id(params), precision, tp, pp, ep, towers, padding),
+                                    lambda: (params, _layout_coefficients(cfg, params, precision, tp, pp, ep,
+                                                                          towers, padding)))
     dtype, tflops = compute_dtype_on(gpu, precision)
     if not gpu.bandwidth_tb_s:
         raise EstimationError(f"GPU {gpu.name} has no memory bandwidth figure; add bandwidth_tb_s to its catalog entry")
@@ -150,14 +153,15 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
     )
 
 
-def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int, pp: int, ep: int) -> dict[str, Any]:
+def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int, pp: int, ep: int,
+                         towers, padding: tuple[int, int]) -> dict[str, Any]:
     """The fields of :class:`DeploymentProfile` that do not depend on the GPU (see :func:`build_profile`).
 
     Bytes, FLOPs and caches are the model facts (:func:`gpurec_core.model_facts.deployment_facts`),
     averaged over the pipeline stages; only the activation traffic and the communication pattern
     are this estimator's own model.
     """
-    facts = deployment_facts(cfg, params, precision, tp, pp, ep)
+    facts = deployment_facts(cfg, params, precision, tp, pp, ep, towers=towers, expert_padding=padding)
     stage = 1.0 / pp
     E, k = cfg.num_experts, cfg.num_experts_per_tok
     n_moe = float(sum(cfg.moe_layers)) if cfg.moe_layers else (float(cfg.num_hidden_layers) if E else 0.0)

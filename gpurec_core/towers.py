@@ -1,0 +1,523 @@
+"""Parameters of what a multimodal checkpoint holds besides its language model.
+
+A serving engine such as vLLM loads the vision tower, the audio tower and the multimodal projector
+of a multimodal checkpoint (unless it runs text-only), and they sit on every GPU next to the
+language model that ``gpurec_core.param_count`` counts. This module counts them from the full
+HuggingFace ``config.json`` (the multimodal wrapper with ``vision_config`` / ``audio_config``).
+
+Each family has one function whose docstring gives the formula and the transformers 5.25 module it
+follows (``modeling_<family>.py``, the class's ``__init__``). Notation: ``Linear(i, o)`` holds
+``i*o`` weights (``+ o`` with bias), ``Conv(in, out, k)`` ``in*out*prod(k)`` (``+ out``),
+``LayerNorm(d)`` ``2d`` (``d`` without bias), ``RMSNorm(d)`` ``d``; H is the tower width, I its MLP
+width, L its depth, p the patch size, t the temporal patch size, T the language model's width.
+
+Counted: ``nn.Parameter`` tensors only, like ``param_count`` and like the ``total_parameters`` that
+transformers writes into ``model.safetensors.index.json``. Persistent buffers that some checkpoints
+also store (Gemma 4's ``std_bias``/``std_scale`` and clip bounds, at most a few thousand values) are
+left out.
+
+Nested sub-configs are completed with the defaults of their own config class, because
+``save_pretrained`` drops keys that equal those defaults: ``defaults(model_type)`` returns that
+dict (by default ``gpurec_core.config_defaults.class_defaults``). A sub-config absent from the
+file counts zero (a trimmed catalog copy says nothing about the tower's size).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gpurec_core.errors import GpurecError, ModelConfigError
+
+Defaults = Callable[[str], Mapping[str, Any]]
+
+_TRANSFORMERS = "transformers 5.25 "
+
+
+class TowerParameters(BaseModel):
+    """Parameters of a checkpoint's non-language-model parts. All counts are plain integers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vision: int = Field(ge=0, description="vision encoder: patch/position embeddings, encoder layers, its norms")
+    audio: int = Field(ge=0, description="audio encoder: subsampling convolutions, encoder layers, output projection")
+    projector: int = Field(ge=0, description="multimodal projector / merger / connector that maps tower features "
+                           "into the language model's width (one per tower, deepstack mergers included)")
+    total: int = Field(ge=0, description="vision + audio + projector")
+    kind: str = Field(description="the tower family, e.g. 'siglip', 'qwen3_vl_vision', 'moonvit'; "
+                      "'none' for text-only configs; ends in '_estimate' when no family formula applies")
+    source: str = Field(description="the modeling file and classes the formula follows, or why it is an "
+                        "approximation or an estimate")
+
+    @model_validator(mode="after")
+    def _total_is_the_sum(self) -> "TowerParameters":
+        if self.total != self.vision + self.audio + self.projector:
+            raise ValueError(f"total {self.total} != vision + audio + projector "
+                             f"({self.vision} + {self.audio} + {self.projector})")
+        return self
+
+
+NO_TOWERS = TowerParameters(vision=0, audio=0, projector=0, total=0, kind="none",
+                            source="text-only config: no vision_config or audio_config")
+
+
+def _towers(kind: str, source: str, vision: int = 0, audio: int = 0, projector: int = 0) -> TowerParameters:
+    return TowerParameters(vision=vision, audio=audio, projector=projector,
+                           total=vision + audio + projector, kind=kind, source=source)
+
+
+# ------------------------------------------------------------------------------------------
+# Building blocks
+# ------------------------------------------------------------------------------------------
+
+
+def linear(i: int, o: int, bias: bool = True) -> int:
+    """``nn.Linear(i, o)``: ``i*o`` (+ ``o``)."""
+    return i * o + (o if bias else 0)
+
+
+def layer_norm(d: int, bias: bool = True) -> int:
+    """``nn.LayerNorm(d)``: weight and bias ``2d`` (``d`` with ``bias=False``)."""
+    return 2 * d if bias else d
+
+
+def rms_norm(d: int) -> int:
+    """An RMSNorm with a scale: ``d``."""
+    return d
+
+
+def conv(c_in: int, c_out: int, kernel: tuple[int, ...], bias: bool = True, groups: int = 1) -> int:
+    """``nn.Conv{1,2,3}d``: ``c_in/groups * c_out * prod(kernel)`` (+ ``c_out``)."""
+    return c_in // groups * c_out * math.prod(kernel) + (c_out if bias else 0)
+
+
+def vit_layer(h: int, i: int, qkv_width: Optional[int] = None, gated: bool = False, bias: bool = True,
+              norm: str = "layer") -> int:
+    """One pre-norm ViT encoder layer: attention ``q,k,v: 3 * Linear(H, W) + o: Linear(W, H)`` (W the
+    attention width, H by default), MLP ``Linear(H, I) + Linear(I, H)`` (gated: ``+ Linear(H, I)``)
+    and two norms (``LayerNorm`` 2H each, ``RMSNorm`` H each)."""
+    w = qkv_width or h
+    attention = 3 * linear(h, w, bias) + linear(w, h, bias)
+    mlp = linear(h, i, bias) + linear(i, h, bias) + (linear(h, i, bias) if gated else 0)
+    norms = 2 * (layer_norm(h) if norm == "layer" else rms_norm(h))
+    return attention + mlp + norms
+
+
+# ------------------------------------------------------------------------------------------
+# Reading configs
+# ------------------------------------------------------------------------------------------
+
+
+class _Cfg:
+    """A (sub-)config completed with its class defaults; typed getters naming the key in errors."""
+
+    def __init__(self, values: Mapping[str, Any], where: str) -> None:
+        self.values, self.where = values, where
+
+    def get(self, *names: str, default: Any = None) -> Any:
+        for name in names:
+            if self.values.get(name) is not None:
+                return self.values[name]
+        return default
+
+    def int(self, *names: str, default: Any = None, minimum: int = 1) -> int:
+        value = self.get(*names, default=default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            shown = "null or missing" if value is None else repr(value)
+            raise ModelConfigError(f"{self.where}.{names[0]} must be an integer >= {minimum} to count the "
+                                   f"multimodal towers, got {shown}")
+        return value
+
+    def flag(self, *names: str, default: bool = False) -> bool:
+        return bool(self.get(*names, default=default))
+
+    def pair(self, *names: str, default: Any = None) -> tuple[int, int]:
+        value = self.get(*names, default=default)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value, value)
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            raise ModelConfigError(f"{self.where}.{names[0]} must be an integer or a pair of integers, got {value!r}")
+        return int(value[0]), int(value[1])
+
+    def int_list(self, name: str) -> list[int]:
+        value = self.get(name, default=[])
+        if not isinstance(value, (list, tuple)):
+            raise ModelConfigError(f"{self.where}.{name} must be a list, got {value!r}")
+        return list(value)
+
+
+class _Reader:
+    """The raw config plus the ``defaults`` function; builds completed sub-configs."""
+
+    def __init__(self, raw: Mapping[str, Any], defaults: Defaults) -> None:
+        self.raw, self._defaults = raw, defaults
+
+    def defaults_of(self, model_type: str) -> dict[str, Any]:
+        try:
+            found = self._defaults(model_type)
+        except (LookupError, ValueError, GpurecError):  # a class the defaults source does not know
+            return {}
+        return dict(found or {})
+
+    def top(self, model_type: str) -> _Cfg:
+        return _Cfg({**self.defaults_of(model_type), **self.raw}, "config")
+
+    def sub(self, key: str, model_type: str) -> Optional[_Cfg]:
+        """``raw[key]`` over the defaults of ``model_type`` (the class the wrapper builds), or None."""
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ModelConfigError(f"config.{key} must be an object, got {type(value).__name__}")
+        return _Cfg({**self.defaults_of(model_type), **value}, f"config.{key}")
+
+    def text_hidden(self, text_model_type: str) -> int:
+        """The language model's width T: ``text_config.hidden_size`` (or the top level's)."""
+        text = self.sub("text_config", text_model_type)
+        if text is not None:
+            return text.int("hidden_size")
+        return _Cfg(self.raw, "config").int("hidden_size", "text_hidden_size")
+
+
+# ------------------------------------------------------------------------------------------
+# One function per family
+# ------------------------------------------------------------------------------------------
+
+
+def siglip_vision(v: _Cfg) -> int:
+    """SigLIP vision tower (modeling_siglip.py ``SiglipVisionModel``):
+    ``patch_embedding: Conv(C, H, p) + bias + position_embedding: (image_size/p)^2 * H
+    + L * (q,k,v,o: 4 * Linear(H, H) + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H))
+    + post_layernorm: LayerNorm(H)``; with ``vision_use_head`` the attention-pooling head
+    ``probe: H + MultiheadAttention: 3H*H + 3H + H*H + H + LayerNorm(H) + MLP``."""
+    h, i, p = v.int("hidden_size"), v.int("intermediate_size"), v.int("patch_size")
+    image, c, layers = v.int("image_size"), v.int("num_channels", default=3), v.int("num_hidden_layers")
+    total = conv(c, h, (p, p)) + (image // p) ** 2 * h + layers * vit_layer(h, i) + layer_norm(h)
+    if v.flag("vision_use_head", default=True):
+        total += h + (3 * h * h + 3 * h) + linear(h, h) + layer_norm(h) + linear(h, i) + linear(i, h)
+    return total
+
+
+def gemma3_towers(r: _Reader) -> TowerParameters:
+    """Gemma 3 (modeling_gemma3.py ``Gemma3Model``): the SigLIP tower (:func:`siglip_vision`,
+    ``vision_config`` over ``SiglipVisionConfig``) and ``Gemma3MultiModalProjector``:
+    ``mm_input_projection_weight: H * T + mm_soft_emb_norm: RMSNorm(H)`` (the average pool has none)."""
+    v = r.sub("vision_config", "siglip_vision_model")
+    if v is None:
+        return NO_TOWERS
+    h, t = v.int("hidden_size"), r.text_hidden("gemma3_text")
+    return _towers("siglip", _TRANSFORMERS + "modeling_siglip.py SiglipVisionModel + modeling_gemma3.py "
+                   "Gemma3MultiModalProjector", vision=siglip_vision(v), projector=h * t + rms_norm(h))
+
+
+def gemma4_vision(v: _Cfg) -> int:
+    """Gemma 4 vision tower (modeling_gemma4.py ``Gemma4VisionModel``), with n heads, g KV heads,
+    d head_dim: ``input_proj: Linear(3*p^2, H, no bias) + position_embedding_table: 2 * P * H``
+    (P = position_embedding_size) ``+ L * (q: H*n*d + k, v: 2 * H*g*d + o: n*d*H + q/k norms 2d
+    + gated MLP 3*H*I + 4 RMSNorm(H))``; no bias anywhere, v_norm and the pooler have no weights."""
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("num_hidden_layers")
+    n = v.int("num_attention_heads")
+    g = v.int("num_key_value_heads", default=n)
+    d = v.int("head_dim", default=h // n)
+    p = v.int("patch_size")
+    layer = h * n * d + 2 * h * g * d + n * d * h + 2 * d + 3 * h * i + 4 * h
+    return linear(3 * p * p, h, bias=False) + 2 * v.int("position_embedding_size") * h + layers * layer
+
+
+def gemma4_audio(a: _Cfg) -> int:
+    """Gemma 4 audio tower (modeling_gemma4.py ``Gemma4AudioModel``, a Conformer), with
+    c0, c1 = subsampling_conv_channels, k = conv_kernel_size, d = H / heads:
+    ``subsampling: Conv(1, c0, 3x3) + LayerNorm(c0, no bias) + Conv(c0, c1, 3x3) + LayerNorm(c1, no bias)
+    + input_proj_linear: (c0/4 * c1) * H`` ``+ L * (2 feed-forwards: 2 * (H*4H + 4H*H + 2 RMSNorm(H))
+    + attention q,k,v,post: 4H^2 + relative_k_proj: H^2 + per_dim_scale: d
+    + light conv: linear_start H*2H + linear_end H*H + depthwise conv H*k + 2 RMSNorm(H)
+    + norm_pre_attn, norm_post_attn, norm_out: 3 RMSNorm(H))
+    + output_proj: Linear(H, output_proj_dims)``."""
+    h, layers, heads = a.int("hidden_size"), a.int("num_hidden_layers"), a.int("num_attention_heads")
+    c0, c1 = a.pair("subsampling_conv_channels")
+    k = a.int("conv_kernel_size")
+    subsample = (conv(1, c0, (3, 3), bias=False) + layer_norm(c0, bias=False)
+                 + conv(c0, c1, (3, 3), bias=False) + layer_norm(c1, bias=False)
+                 + linear(c0 // 4 * c1, h, bias=False))
+    feed_forward = linear(h, 4 * h, bias=False) + linear(4 * h, h, bias=False) + 2 * h
+    attention = 4 * h * h + h * h + h // heads
+    light_conv = 2 * h * h + h * h + conv(h, h, (k,), bias=False, groups=h) + 2 * h
+    layer = 2 * feed_forward + attention + light_conv + 3 * h
+    return subsample + layers * layer + linear(h, a.int("output_proj_dims"))
+
+
+def gemma4_towers(r: _Reader) -> TowerParameters:
+    """Gemma 4 (modeling_gemma4.py ``Gemma4Model``): :func:`gemma4_vision` and :func:`gemma4_audio`
+    for the sub-configs present, each with a ``Gemma4MultimodalEmbedder`` projector
+    ``embedding_projection: Linear(H or output_proj_dims, T, no bias)`` (its pre-norm has no scale)."""
+    v = r.sub("vision_config", "gemma4_vision")
+    a = r.sub("audio_config", "gemma4_audio")
+    if v is None and a is None:
+        return NO_TOWERS
+    t = r.text_hidden("gemma4_text")
+    vision = gemma4_vision(v) if v is not None else 0
+    audio = gemma4_audio(a) if a is not None else 0
+    projector = (v.int("hidden_size") * t if v is not None else 0) + \
+                (a.int("output_proj_dims") * t if a is not None else 0)
+    kind = "+".join(k for k, c in (("gemma4_vision", v), ("gemma4_audio", a)) if c is not None)
+    return _towers(kind, _TRANSFORMERS + "modeling_gemma4.py Gemma4VisionModel / Gemma4AudioModel + "
+                   "Gemma4MultimodalEmbedder", vision=vision, audio=audio, projector=projector)
+
+
+def llama4_towers(r: _Reader) -> TowerParameters:
+    """Llama 4 (modeling_llama4.py ``Llama4ForConditionalGeneration``). Vision
+    (``Llama4VisionModel``): ``patch_embedding: Linear(C*p^2, H, no bias) + class_embedding: H
+    + positional_embedding_vlm: ((image_size/p)^2 + 1) * H + layernorm_pre/post: 2 LayerNorm(H)
+    + L * (q,k,v,o: 4 * Linear(H, H) + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H))``.
+    Projector: the pixel-shuffle adapter (``vision_adapter``, inside the vision model in the
+    checkpoint) ``fc1: I * projector_input_dim + fc2: projector_output_dim^2`` (no bias) and
+    ``Llama4MultiModalProjector.linear_1: vision_output_dim * T`` (no bias)."""
+    v = r.sub("vision_config", "llama4_vision_model")
+    if v is None:
+        return NO_TOWERS
+    h, i, p = v.int("hidden_size"), v.int("intermediate_size"), v.int("patch_size")
+    c, image, layers = v.int("num_channels", default=3), v.int("image_size"), v.int("num_hidden_layers")
+    vision = (linear(c * p * p, h, bias=False) + h + ((image // p) ** 2 + 1) * h + 2 * layer_norm(h)
+              + layers * vit_layer(h, i))
+    out = v.int("projector_output_dim")
+    adapter = linear(i, v.int("projector_input_dim"), bias=False) + linear(out, out, bias=False)
+    projector = adapter + linear(v.int("vision_output_dim"), r.text_hidden("llama4_text"), bias=False)
+    return _towers("llama4_vision", _TRANSFORMERS + "modeling_llama4.py Llama4VisionModel (+ "
+                   "Llama4VisionPixelShuffleMLP) + Llama4MultiModalProjector", vision=vision, projector=projector)
+
+
+def _qwen_vision_and_mergers(v: _Cfg, deepstack: int) -> tuple[int, int]:
+    """(vision, mergers) of the Qwen3-VL / Qwen3.5 tower; see :func:`qwen3_vl_towers`."""
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("depth")
+    p, tp, c = v.int("patch_size"), v.int("temporal_patch_size"), v.int("in_channels", default=3)
+    m, out = v.int("spatial_merge_size"), v.int("out_hidden_size")
+    vision = conv(c, h, (tp, p, p)) + v.int("num_position_embeddings") * h + layers * vit_layer(h, i)
+    hm = h * m * m
+    merger = linear(hm, hm) + linear(hm, out)
+    return vision, (layer_norm(h) + merger) + deepstack * (layer_norm(hm) + merger)
+
+
+def qwen3_vl_towers(r: _Reader) -> TowerParameters:
+    """Qwen3-VL and Qwen3-VL-MoE (modeling_qwen3_vl.py / modeling_qwen3_vl_moe.py
+    ``Qwen3VLVisionModel``), with m = spatial_merge_size, M = H*m^2, O = out_hidden_size. Vision:
+    ``patch_embed: Conv3d(C, H, (t, p, p)) + bias + pos_embed: num_position_embeddings * H
+    + depth * (qkv: Linear(H, 3H) + proj: Linear(H, H) + linear_fc1: Linear(H, I) + linear_fc2: Linear(I, H)
+    + norm1, norm2: 2 LayerNorm(H))``. Projector (``Qwen3VLVisionPatchMerger``): ``merger: LayerNorm(H)
+    + Linear(M, M) + Linear(M, O)`` plus one deepstack merger per ``deepstack_visual_indexes`` entry,
+    each ``LayerNorm(M) + Linear(M, M) + Linear(M, O)``."""
+    moe = r.raw.get("model_type") == "qwen3_vl_moe"
+    v = r.sub("vision_config", "qwen3_vl_moe_vision" if moe else "qwen3_vl_vision")
+    if v is None:
+        return NO_TOWERS
+    vision, projector = _qwen_vision_and_mergers(v, len(v.int_list("deepstack_visual_indexes")))
+    module = "modeling_qwen3_vl_moe.py Qwen3VLMoeVisionModel" if moe else "modeling_qwen3_vl.py Qwen3VLVisionModel"
+    return _towers("qwen3_vl_vision", _TRANSFORMERS + module + " (blocks + merger + deepstack_merger_list)",
+                   vision=vision, projector=projector)
+
+
+def qwen3_5_towers(r: _Reader) -> TowerParameters:
+    """Qwen3.5 and Qwen3.5-MoE (modeling_qwen3_5.py / modeling_qwen3_5_moe.py ``Qwen3_5VisionModel``):
+    the Qwen3-VL tower and merger of :func:`qwen3_vl_towers` without deepstack mergers (the class
+    builds none, whatever ``deepstack_visual_indexes`` says)."""
+    moe = r.raw.get("model_type") == "qwen3_5_moe"
+    v = r.sub("vision_config", "qwen3_5_moe_vision" if moe else "qwen3_5_vision")
+    if v is None:
+        return NO_TOWERS
+    vision, projector = _qwen_vision_and_mergers(v, deepstack=0)
+    module = "modeling_qwen3_5_moe.py Qwen3_5MoeVisionModel" if moe else "modeling_qwen3_5.py Qwen3_5VisionModel"
+    return _towers("qwen3_5_vision", _TRANSFORMERS + module + " (blocks + merger)", vision=vision, projector=projector)
+
+
+def kimi_k25_towers(r: _Reader) -> TowerParameters:
+    """Kimi K2.5 / K2.6 MoonViT-3D (modeling_kimi_k25.py ``Kimi_K25Model``); the remote-code config
+    names (``vt_hidden_size``, ``init_pos_emb_height``, ``mm_hidden_size`` ...) are read as well as
+    transformers' own. Vision (``Kimi_K25VisionModel``): ``patch_embed.proj: Conv(3, H, p) + bias
+    + pos_emb: pos_emb_height * pos_emb_width * H`` (the temporal table is a fixed sinusoid)
+    ``+ L * (q,k,v,proj: 4 * Linear(H, H) + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H))
+    + final_layernorm: LayerNorm(H)``. Projector (``Kimi_K25MultimodalProjection``), with
+    M = H * kh * kw: ``pre_norm: LayerNorm(projection_hidden_size) + in_proj: Linear(M, M)
+    + out_proj: Linear(M, T)``."""
+    v = r.sub("vision_config", "kimi_k25_vision")
+    if v is None:
+        return NO_TOWERS
+    top = r.top("kimi_k25")
+    h = v.int("vt_hidden_size", "hidden_size")
+    i = v.int("vt_intermediate_size", "intermediate_size")
+    layers = v.int("vt_num_hidden_layers", "num_hidden_layers")
+    p = v.int("patch_size")
+    kh, kw = v.pair("merge_kernel_size")
+    vision = (conv(3, h, (p, p)) + v.int("init_pos_emb_height", "pos_emb_height")
+              * v.int("init_pos_emb_width", "pos_emb_width") * h + layers * vit_layer(h, i) + layer_norm(h))
+    m = h * kh * kw
+    t = v.int("text_hidden_size") if v.get("text_hidden_size") is not None else r.text_hidden("deepseek_v3")
+    pre_norm = v.int("mm_hidden_size", default=top.get("projection_hidden_size"))
+    projector = layer_norm(pre_norm) + linear(m, m) + linear(m, t)
+    return _towers("moonvit", _TRANSFORMERS + "modeling_kimi_k25.py Kimi_K25VisionModel + "
+                   "Kimi_K25MultimodalProjection", vision=vision, projector=projector)
+
+
+def kimi_k3_towers(r: _Reader) -> TowerParameters:
+    """Kimi K3 MoonViT-3D with the ``patchmergerv2`` projector. APPROXIMATION: the family's modeling
+    code (``modeling_kimi_k3.py``) is remote code, not in transformers; the formula follows the
+    architecture the config describes, as re-implemented in public ports of that file (module names
+    ``vision_tower.*`` / ``mm_projector.*``). With W = qkv_hidden_size, all linears biased only when
+    ``attn_bias`` / ``linear_bias`` / ``patch_embed_proj_bias`` say so, norms RMSNorm when
+    ``norm_type == 'rmsnorm'`` (else LayerNorm): ``patch_embed: Conv(3, H, p) + pos_emb:
+    init_pos_emb_height * init_pos_emb_width * H + L * (wqkv: Linear(H, 3W) + wo: Linear(W, H)
+    + mlp2 fc0: Linear(H, I) + fc1: Linear(I, H) + norm0, norm1) + final_layernorm``. Projector, with
+    M = mm_hidden_size * kh * kw: ``Linear(M, M) + Linear(M, text_hidden_size)`` (no bias)
+    ``+ post_norm: RMSNorm(text_hidden_size)``."""
+    v = r.sub("vision_config", "kimi_k3_vision")
+    if v is None:
+        return NO_TOWERS
+    h, i = v.int("vt_hidden_size", "hidden_size"), v.int("vt_intermediate_size", "intermediate_size")
+    layers = v.int("vt_num_hidden_layers", "num_hidden_layers")
+    w = v.int("qkv_hidden_size", default=h)
+    p = v.int("patch_size", default=14)
+    kh, kw = v.pair("merge_kernel_size", default=(2, 2))
+    attn_bias, mlp_bias = v.flag("attn_bias"), v.flag("linear_bias")
+    norm = rms_norm if v.get("norm_type", default="rmsnorm") == "rmsnorm" else layer_norm
+    layer = (linear(h, 3 * w, attn_bias) + linear(w, h, attn_bias) + linear(h, i, mlp_bias)
+             + linear(i, h, mlp_bias) + 2 * norm(h))
+    vision = (conv(3, h, (p, p), bias=v.flag("patch_embed_proj_bias"))
+              + v.int("init_pos_emb_height", default=64) * v.int("init_pos_emb_width", default=64) * h
+              + layers * layer + norm(h))
+    m = v.int("mm_hidden_size", default=h) * kh * kw
+    t = v.int("text_hidden_size") if v.get("text_hidden_size") is not None else r.text_hidden("deepseek_v3")
+    projector = linear(m, m, bias=False) + linear(m, t, bias=False) + rms_norm(t)
+    return _towers("moonvit3d", "approximation: remote-code modeling_kimi_k3.py (not in transformers) "
+                   "MoonViT3d + PatchMergerMLPV2, from the architecture its vision_config describes",
+                   vision=vision, projector=projector)
+
+
+def minimax_m3_vl_towers(r: _Reader) -> TowerParameters:
+    """MiniMax-M3 VL (modeling_minimax_m3_vl.py ``MiniMaxM3VLModel``); the checkpoint's own
+    ``img_token_compression_config`` (spatial_merge_size, temporal_patch_size) is read too. Vision
+    (``MiniMaxM3VLVisionModel``, CLIP-like with 3D RoPE, no learned positions):
+    ``Conv3d(C, H, (t, p, p), no bias) + pre_layrnorm: LayerNorm(H)
+    + L * (q,k,v,out_proj: 4 * Linear(H, H) + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H))``.
+    Projector (``MiniMaxM3VLMultiModalProjector``), with P = projector_hidden_size, m = spatial_merge_size:
+    ``linear_1: Linear(H, P) + linear_2: Linear(P, T) + merge_linear_1: Linear(T*m^2, P)
+    + merge_linear_2: Linear(P, T)``, all biased."""
+    v = r.sub("vision_config", "minimax_m3_vl_vision")
+    if v is None:
+        return NO_TOWERS
+    compression = v.get("img_token_compression_config") or r.raw.get("img_token_compression_config") or {}
+    if not isinstance(compression, Mapping):
+        compression = {}
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("num_hidden_layers")
+    p, c = v.int("patch_size"), v.int("num_channels", default=3)
+    tp = v.int("temporal_patch_size", default=compression.get("temporal_patch_size"))
+    m = v.int("spatial_merge_size", default=compression.get("spatial_merge_size"))
+    vision = conv(c, h, (tp, p, p), bias=False) + layer_norm(h) + layers * vit_layer(h, i)
+    t = r.text_hidden("minimax_m3_vl_text")
+    proj = r.top("minimax_m3_vl").int("projector_hidden_size")
+    projector = linear(h, proj) + linear(proj, t) + linear(t * m * m, proj) + linear(proj, t)
+    return _towers("minimax_m3_vl_vision", _TRANSFORMERS + "modeling_minimax_m3_vl.py MiniMaxM3VLVisionModel + "
+                   "MiniMaxM3VLMultiModalProjector", vision=vision, projector=projector)
+
+
+def generic_towers(r: _Reader) -> TowerParameters:
+    """ESTIMATE for families without a formula here: a ViT from ``vision_config`` and a transformer
+    encoder from ``audio_config``. Vision: ``Conv(C, H, (t, p, p)) + bias + (image_size/p)^2 * H
+    (when image_size is given) + L * (4 * Linear(H, H) + Linear(H, I) + Linear(I, H) + 2 LayerNorm(H))
+    + LayerNorm(H)``; audio: the same layers (``d_model`` / ``encoder_layers`` / ``encoder_ffn_dim``
+    accepted) plus a LayerNorm; projector per tower: a LLaVA-style ``Linear(H * m^2, T) + Linear(T, T)``
+    (m = spatial_merge_size, 1 if absent). Real towers differ (gated MLPs, merges, class tokens)."""
+    t = _text_hidden_or_none(r)
+    vision = audio = projector = 0
+    parts = []
+    for key, is_audio in (("vision_config", False), ("audio_config", True)):
+        sub = r.raw.get(key)
+        if not isinstance(sub, Mapping):
+            continue
+        c = _Cfg(sub, f"config.{key}")
+        h = c.get("hidden_size", "vt_hidden_size", "d_model", "embed_dim", "width")
+        layers = c.get("num_hidden_layers", "depth", "vt_num_hidden_layers", "encoder_layers", "num_layers")
+        if not isinstance(h, int) or not isinstance(layers, int) or h <= 0 or layers <= 0:
+            continue
+        i = c.get("intermediate_size", "vt_intermediate_size", "encoder_ffn_dim", "mlp_dim", default=4 * h)
+        i = i if isinstance(i, int) and i > 0 else 4 * h
+        encoder = layers * vit_layer(h, i) + layer_norm(h)
+        if is_audio:
+            audio += encoder
+        else:
+            p = _positive(c.get("patch_size", default=14), 14)
+            tp = _positive(c.get("temporal_patch_size", default=1), 1)
+            channels = _positive(c.get("num_channels", "in_channels", default=3), 3)
+            image = c.get("image_size")
+            positions = (image // p) ** 2 * h if isinstance(image, int) and image > 0 else 0
+            vision += conv(channels, h, (tp, p, p)) + positions + encoder
+        m = _positive(c.get("spatial_merge_size", default=1), 1)
+        if t:
+            projector += linear(h * m * m, t) + linear(t, t)
+        parts.append("audio" if is_audio else "vision")
+    if not parts:
+        return _towers("unknown", "no size keys (hidden_size / num_hidden_layers or their aliases) in "
+                       "vision_config / audio_config: nothing counted")
+    return _towers("vit_estimate", f"estimate: generic ViT / encoder formula for the {'+'.join(parts)} tower of "
+                   f"model_type {r.raw.get('model_type')!r}, no family formula in gpurec_core.towers",
+                   vision=vision, audio=audio, projector=projector)
+
+
+def _positive(value: Any, fallback: int) -> int:
+    if isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else fallback
+
+
+def _text_hidden_or_none(r: _Reader) -> Optional[int]:
+    text = r.raw.get("text_config")
+    for where in (text if isinstance(text, Mapping) else {}, r.raw):
+        value = where.get("hidden_size")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point
+# ------------------------------------------------------------------------------------------
+
+_FAMILIES: dict[str, Callable[[_Reader], TowerParameters]] = {
+    "gemma3": gemma3_towers,
+    "gemma4": gemma4_towers,
+    "llama4": llama4_towers,
+    "qwen3_vl": qwen3_vl_towers,
+    "qwen3_vl_moe": qwen3_vl_towers,
+    "qwen3_5": qwen3_5_towers,
+    "qwen3_5_moe": qwen3_5_towers,
+    "kimi_k25": kimi_k25_towers,
+    "kimi_k3": kimi_k3_towers,
+    "minimax_m3_vl": minimax_m3_vl_towers,
+}
+
+#: The config ``model_type`` values with a family formula (others with towers get an estimate).
+SUPPORTED_MODEL_TYPES = tuple(sorted(_FAMILIES))
+
+
+def _class_defaults(model_type: str) -> Mapping[str, Any]:
+    from gpurec_core.config_defaults import class_defaults  # lazily: it imports transformers
+
+    return class_defaults(model_type)
+
+
+def tower_parameters(raw_config: Mapping[str, Any], defaults: Optional[Defaults] = None) -> TowerParameters:
+    """Count the vision tower, audio tower and projector of the full HF ``config.json`` ``raw_config``.
+
+    ``defaults(model_type)`` returns the class defaults of a config class (keys that
+    ``save_pretrained`` omitted); by default ``gpurec_core.config_defaults.class_defaults``.
+    Text-only configs (no ``vision_config`` / ``audio_config``) return all zeros (``kind='none'``);
+    families without a formula here get a generic estimate (``kind='vit_estimate'``).
+    Raises :class:`ModelConfigError` when a size the formula needs is missing or not a positive integer.
+    """
+    if not isinstance(raw_config, Mapping):
+        raise ModelConfigError(f"config must be a JSON object, got {type(raw_config).__name__}")
+    if raw_config.get("vision_config") is None and raw_config.get("audio_config") is None:
+        return NO_TOWERS
+    reader = _Reader(raw_config, defaults or _class_defaults)
+    family = _FAMILIES.get(str(raw_config.get("model_type") or ""))
+    return family(reader) if family else generic_towers(reader)
