@@ -405,8 +405,13 @@ def _split(value: int, tensor_parallel_size: int) -> int:
     return value
 
 
-def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: float, tensor_parallel_size: int = 1) -> float:
+def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: float, tensor_parallel_size: int = 1,
+                                    ssm_state_bytes: Optional[float] = None) -> float:
     """Fixed per-sequence state of one linear-attention or Mamba layer on one GPU.
+
+    ``state_bytes`` per element of the conv state, ``ssm_state_bytes`` (default: the same) of the
+    SSM / recurrent state: engines keep them in different dtypes (vLLM ``mamba_ssm_cache_dtype``,
+    SGLang fp32 SSM state).
 
     - Mamba-2 (vllm/model_executor/layers/mamba/mamba_utils.py ``mamba2_state_shape``): conv state
       ``(kernel - 1) * (I + 2 * G * N) / t`` + SSM state ``heads/t * head_dim * N`` with I = heads*head_dim,
@@ -417,13 +422,14 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
     """
     kind = cfg.layer_types[i]
     t = tensor_parallel_size
+    ssm_bytes = state_bytes if ssm_state_bytes is None else ssm_state_bytes
     if kind == "mamba":
         heads, hd = cfg.mamba_num_heads or 0, cfg.mamba_head_dim or 0
         groups, n = cfg.mamba_n_groups or 1, cfg.mamba_state_size or 0
         kernel = cfg.mamba_conv_kernel or 4
         conv = (kernel - 1) * (heads * hd // t + 2 * _split(groups, t) * n)
         ssm = _split(heads, t) * hd * n
-        return float((conv + ssm) * state_bytes)
+        return float(conv * state_bytes + ssm * ssm_bytes)
     if kind == "linear_attention":
         kernel = cfg.linear_conv_kernel_dim or 4
         if cfg.linear_attention_kind == "kimi_delta":
@@ -435,7 +441,7 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
             dk, dv = cfg.linear_key_head_dim or 0, cfg.linear_value_head_dim or 0
             conv = (kernel - 1) * (2 * nk * dk + nv * dv) // t
             rec = _split(nv, t) * dk * dv
-        return float((conv + rec) * state_bytes)
+        return float(conv * state_bytes + rec * ssm_bytes)
     return 0.0
 
 

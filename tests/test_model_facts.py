@@ -81,3 +81,21 @@ def test_mxfp4_experts_padded_as_the_kernel_allocates():
     assert expert_padding_factor(arch.config, 1, 1, hopper) == 1.0
     bf16 = as_model("Qwen/Qwen3-30B-A3B")
     assert moe_kernel_padding(bf16.config, bf16.precision, H100) == (1, 1)
+
+
+def test_sglang_pools_follow_its_hybrid_rules():
+    """SGLang 0.5.10 gives gpt-oss a sliding-window pool holding 0.8x the full pool's tokens
+    (``is_hybrid_swa_model``, ``--swa-full-tokens-ratio 0.8``), forces Gemma 3 to full-length KV on
+    every layer (server_args.py ``disable_hybrid_swa_memory``), and gives Mamba hybrids fp32 state slots
+    from 0.9/1.9 of the pool (``handle_max_mamba_cache``)."""
+    oss = gpurec_core.plan_memory("openai/gpt-oss-120b", H100, tensor_parallel_size=4, max_model_len=8192, engine="sglang")
+    assert any("sliding-window pool" in note for note in oss.notes)
+    gemma = gpurec_core.plan_memory("google/gemma-3-27b-it", H100, max_model_len=8192, engine="sglang")
+    assert not any("sliding-window pool" in note for note in gemma.notes)
+    # Gemma 3 at full length: every layer's KV counts for every token.
+    arch = as_model("google/gemma-3-27b-it")
+    assert gemma.kv_cache_tokens * gemma.kv_bytes_per_token <= gemma.kv_cache_gib * GIB
+    nxt = gpurec_core.plan_memory("Qwen/Qwen3-Next-80B-A3B-Thinking", H100, tensor_parallel_size=4, max_model_len=8192,
+                                  engine="sglang")
+    assert any("Mamba state slots" in note for note in nxt.notes)
+    assert arch.config.sliding_window == 1024  # config.json: sliding_window 1024 (so vLLM would cap those layers)

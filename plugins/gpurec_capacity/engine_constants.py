@@ -97,6 +97,10 @@ class SglangConstants(_EngineFile):
     gpu_size_defaults: RowsTable
     non_torch_tp1_gib: Constant
     non_torch_tp_gib: TPTable
+    swa_full_tokens_ratio: Constant
+    mamba_full_memory_ratio: Constant
+    mamba_ssm_state_bytes: Constant
+    mamba_conv_state_bytes: Constant
 
 
 class TrtllmConstants(_EngineFile):

@@ -27,7 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from gpurec_core.memory_math import GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab, tensor_parallel_problems
+from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab, recurrent_state_bytes_per_layer,
+                                      tensor_parallel_problems)
 from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.catalogs import catalog_path
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
@@ -443,9 +444,8 @@ def sglang_mem_fraction_static(gpu: GPUSpec, parallelism: Parallelism, chunked_p
 def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
     """SGLang plan of rank 0: ``pool = pre_load_free x mem_fraction_static - weights`` where
     pre_load_free = total - non-torch (NCCL, CUDA context) (sglang/srt/mem_cache/kv_cache_configurator.py
-    ``_profile_available_bytes``); page size 1, so the pool holds ``pool // bytes_per_token`` tokens.
-    Sliding-window layers are counted as full attention (conservative) and recurrent state per
-    running request is ignored beyond one max_model_len request."""
+    ``_profile_available_bytes``); page size 1; the pool is cut into tokens (and Mamba state
+    slots) as SGLang does (:func:`sglang_kv_pool`)."""
     consts = engine_constants("sglang", _engine_file("sglang"))
     cfg, precision = model.config, workload.precision
     t = parallelism.tensor_parallel_size
@@ -470,21 +470,65 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
                                  f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
         pre = 0.0
-    weights = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].weight_bytes
+    stage0 = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0]
+    weights = stage0.weight_bytes
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
-    layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    stage0 = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0]
     per_token = stage0.kv_bytes_per_token
-    state = stage0.state_bytes_per_sequence
     page = int(consts.page_size.value)
-    tokens = int(available // per_token) // page * page if per_token and available > 0 else 0
     max_model_len = workload.context_length
-    concurrency = tokens / max_model_len if max_model_len else 0.0
+    tokens, concurrency, state, pool_note = sglang_kv_pool(model, stage0, t, available, max_model_len, consts)
+    if pool_note:
+        notes.append(pool_note)
     need_one = per_token * max_model_len + state
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
                    max_model_len, concurrency, need_one,
                    _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes)
+
+
+#: Architectures SGLang gives a separate sliding-window pool (configs/model_config.py
+#: ``is_hybrid_swa_model``); every other model, Gemma 2/3 included (server_args.py forces
+#: ``disable_hybrid_swa_memory``), caches sliding layers at full length.
+SGLANG_HYBRID_SWA_ARCHITECTURES = frozenset({"Llama4ForConditionalGeneration", "GptOssForCausalLM",
+                                             "MiMoV2FlashForCausalLM", "Step3p5ForCausalLM"})
+
+
+def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available: float, max_model_len: int,
+                   consts: Any) -> tuple[int, float, float, str]:
+    """SGLang's token pool of one rank: (tokens, max concurrency, state bytes per request, note).
+
+    - Plain models: ``tokens = available // cell`` with the cell the KV bytes per token of every
+      attention layer, sliding ones at full length (``profile_max_num_token``).
+    - Hybrid-SWA models (:data:`SGLANG_HYBRID_SWA_ARCHITECTURES`): the same bytes split so that the
+      sliding pool holds ``r`` x the full pool's tokens, ``full = cap (F + S) / (F + r S)``
+      (``_resolve_hybrid_swa_tokens``, r = ``swa_full_tokens_ratio``); the full pool's tokens are
+      reported and bound concurrency.
+    - Mamba / linear-attention hybrids: ``ratio / (1 + ratio)`` of the memory goes to per-request
+      state slots (``handle_max_mamba_cache``, ratio = ``mamba_full_memory_ratio``), the SSM state
+      in fp32; the rest to the attention layers' tokens; concurrency is the smaller of the two.
+    """
+    cfg = model.config
+    page = int(consts.page_size.value)
+    full, sliding = stage.kv_bytes_per_token_full, stage.kv_bytes_per_token_sliding
+    if available <= 0 or full + sliding <= 0:
+        return 0, 0.0, 0.0, ""
+    layers = [i for i in stage.layers if cfg.layer_types[i] in ("linear_attention", "mamba")]
+    if layers:
+        state = sum(recurrent_state_bytes_per_layer(cfg, i, consts.mamba_conv_state_bytes.value, tensor_parallel_size,
+                                                    consts.mamba_ssm_state_bytes.value)
+                    for i in layers)
+        ratio = consts.mamba_full_memory_ratio.value
+        slots = int(available * ratio / (1 + ratio) // state) if state else 0
+        tokens = int((available - slots * state) // (full + sliding)) // page * page
+        concurrency = min(tokens / max_model_len, float(slots))
+        return tokens, concurrency, state, f"SGLang: {slots} Mamba state slots (fp32 SSM state), {tokens} attention tokens"
+    if sliding and full and set(model.config.architectures) & SGLANG_HYBRID_SWA_ARCHITECTURES:
+        r = consts.swa_full_tokens_ratio.value
+        cap = available // (full + sliding)
+        tokens = int(cap * (full + sliding) / (full + r * sliding)) // page * page
+        return tokens, tokens / max_model_len, 0.0, f"SGLang sliding-window pool: {int(tokens * r)} tokens (ratio {r:g})"
+    tokens = int(available // (full + sliding)) // page * page
+    return tokens, tokens / max_model_len, 0.0, ""
 
 
 def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
