@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from pydantic import ValidationError
 
 from gpurec_core._quant_parse import check_hf_quant_config, check_quantization_config
+from gpurec_core.config_defaults import attribute_map, class_defaults, sub_config_model_type
 from gpurec_core.errors import ModelConfigError
 from gpurec_core.model_config import MAX_LAYERS, ModelConfig
 
@@ -45,31 +46,26 @@ _LAYER_KIND_ALIASES = {
     "mamba2": "mamba",
 }
 
-# Defaults of HF config classes for fields that real configs leave out (transformers 5.x
-# configuration_*.py). Only families whose shipped configs rely on a default are listed.
-_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    # configuration_gemma3.py Gemma3TextConfig: google/gemma-3-27b-it's text_config omits these.
-    "gemma3_text": {
-        "vocab_size": 262_208,
-        "hidden_size": 2304,
-        "intermediate_size": 9216,
-        "num_hidden_layers": 26,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 4,
-        "head_dim": 256,
-        "hidden_activation": "gelu_pytorch_tanh",
-        "max_position_embeddings": 131_072,
-        "sliding_window": 4096,
-        "sliding_window_pattern": 6,
-        "tie_word_embeddings": True,
-    },
-    "gemma4_text": {"tie_word_embeddings": True, "hidden_activation": "gelu_pytorch_tanh"},
-    "gpt_oss": {"attention_bias": True, "head_dim": 64, "max_position_embeddings": 131_072},
-    "nemotron_h": {"max_position_embeddings": 4096},
-    "minimax_m3": {"max_position_embeddings": 1_048_576},
-    # deepseek_ref is sgl-project's trimmed DeepSeek-V4 config; values from DeepseekV4Config.
-    "deepseek_v4": {"tie_word_embeddings": False, "hidden_act": "silu"},
-}
+# Fields that set a model's size. At the top level of a config.json they must be the config's own:
+# transformers' to_diff_dict always writes a top-level config's model-specific keys, and a config
+# class's defaults are a toy model (LlamaConfig's intermediate_size 11008 is wrong for most llamas),
+# so gpurec never takes these from the class defaults there. (A nested text_config may leave any key
+# to its class's defaults, as to_diff_dict drops the keys that equal them.)
+_REQUIRED_AT_TOP = frozenset({
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+    # dense FFN width, and the families' names for it
+    "intermediate_size", "intermediate_size_mlp", "dense_intermediate_size",
+    # MoE: expert count, experts per token, expert width
+    "num_local_experts", "num_experts", "n_routed_experts",
+    "num_experts_per_tok", "num_experts_per_token", "experts_per_token", "top_k_experts",
+    "moe_intermediate_size",
+})
+_EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+# Older spellings that configs on the Hub use for a field a config class now names differently
+# (not in the class's attribute_map): the class default of the new name must not shadow them.
+_LEGACY_ALIASES = (("attention_head_dim", "head_dim"),)
+_MISSING_HINT = ("; gpurec takes a model's sizes only from its own config.json, never from a config "
+                 "class's defaults: use the model's complete config.json")
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,10 +81,10 @@ class _Fields:
         self.model_type = model_type
         self.prefix = prefix
 
-    def fail(self, name: str, requirement: str, value: Any = _MISSING) -> ModelConfigError:
+    def fail(self, name: str, requirement: str, value: Any = _MISSING, hint: str = "") -> ModelConfigError:
         got = "" if value is _MISSING else f", got {value!r}"
         return ModelConfigError(
-            f"config.json field '{self.prefix}{name}' {requirement}{got} (model_type {self.model_type})"
+            f"config.json field '{self.prefix}{name}' {requirement}{got} (model_type {self.model_type}){hint}"
         )
 
     def has(self, name: str) -> bool:
@@ -110,7 +106,8 @@ class _Fields:
     def _int_at_least(self, name: str, minimum: int, what: str, default: Any) -> int:
         if not self.has(name):
             if default is _MISSING:
-                raise self.fail(name, f"is missing (or null); it must be {what}")
+                hint = _MISSING_HINT if name in _REQUIRED_AT_TOP else ""
+                raise self.fail(name, f"is missing (or null); it must be {what}", hint=hint)
             return default
         return self._int(name, self.raw[name], minimum, what)
 
@@ -309,7 +306,8 @@ def _finish_attention(out: dict[str, Any], f: _Fields) -> None:
 
 def _parse_standard(f: _Fields) -> dict[str, Any]:
     """Llama-like decoders, dense or MoE: llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, qwen3_vl(_moe)_text,
-    granite, phi3, mimo, gemma3_text, gpt_oss, minimax_m2, step3p7, and unknown model_types with llama fields.
+    granite, phi3, mimo, gemma, gemma2, gemma3_text, gpt_oss, minimax_m2, step3p7, and unknown model_types
+    with llama fields.
 
     Source: transformers models/<family>/modeling_<family>.py (5.24): q/k/v/o projections, a
     (gated) MLP or a sparse MoE block per layer, RMSNorm before attention and MLP.
@@ -324,6 +322,11 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
         out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 6, "sliding_attention")
     if mt == "gemma3_text":
         out.update(qk_norm="per_head", norms_per_layer=4, gated_mlp=True)
+    # Gemma 2: odd layers sliding, even layers global (configuration_gemma2.py), four sandwich norms.
+    if mt == "gemma2":
+        out["layer_types"] = (_map_layer_types(f, "layer_types", layers) if f.has("layer_types") else
+                              ["full_attention" if (i + 1) % 2 == 0 else "sliding_attention" for i in range(layers)])
+        out["norms_per_layer"] = 4
     if mt in ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "step3p7"):
         out["qk_norm"] = "per_head"
     if mt == "qwen2" and "attention_bias" not in f.raw:
@@ -907,7 +910,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
 # model_types handled by _parse_standard (listed so docs/tests can enumerate what is known).
 STANDARD_MODEL_TYPES = (
     "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text",
-    "granite", "phi3", "mimo", "gemma3_text", "gpt_oss", "minimax_m2", "step3p7",
+    "granite", "phi3", "mimo", "gemma", "gemma2", "gemma3_text", "gpt_oss", "minimax_m2", "step3p7",
 )
 SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS)))
 
@@ -934,6 +937,83 @@ def _text_section(raw: dict[str, Any], outer_type: str) -> tuple[dict[str, Any],
                     f"config.json field '{key}' must be a JSON object, got {text!r} (model_type {outer_type})")
             return text, f"{key}.", True
     return raw, "", False
+
+
+def _with_class_defaults(text: dict[str, Any], model_type: str, nested: bool) -> dict[str, Any]:
+    """``text`` over the defaults of ``model_type``'s transformers config class (its explicit values,
+    explicit nulls included, win). At the top level the size fields (_REQUIRED_AT_TOP) are not
+    defaulted. A key the config spells by an alias (the class's ``attribute_map``, or a legacy
+    spelling) suppresses the default of the other spelling, and both spellings are then readable."""
+    defaults = class_defaults(model_type)
+    aliases = attribute_map(model_type)
+    pairs = list(aliases.items()) + list(_LEGACY_ALIASES)
+    for alias, stored in pairs:
+        if alias in text:
+            defaults.pop(stored, None)
+        if stored in text:
+            defaults.pop(alias, None)
+    if not nested:
+        for alias, stored in aliases.items():
+            if alias in _REQUIRED_AT_TOP or stored in _REQUIRED_AT_TOP:
+                defaults.pop(alias, None)
+                defaults.pop(stored, None)
+        for name in _REQUIRED_AT_TOP:
+            defaults.pop(name, None)
+    merged = {**defaults, **text}
+    for alias, stored in aliases.items():
+        if alias not in merged and stored in merged:
+            merged[alias] = merged[stored]
+        elif stored not in merged and alias in merged:
+            merged[stored] = merged[alias]
+    return merged
+
+
+def _require_moe_fields(f: _Fields, model_type: str, parser: Callable[[_Fields], dict[str, Any]]) -> None:
+    """A top-level config of a MoE family (its class has a positive expert count) must give its own
+    expert count, and, where the class has a separate ``moe_intermediate_size``, its own expert width:
+    without them the parsers would read the model as dense, or its experts as ``intermediate_size`` wide."""
+    if parser in (_parse_nemotron_h, _parse_gemma4):
+        return  # the layout (Nemotron-H's pattern, Gemma 4's enable_moe_block) says whether there are experts
+    defaults = class_defaults(model_type)
+    if not any(f.has(name) for name in _EXPERT_COUNT_KEYS):
+        for name in _EXPERT_COUNT_KEYS:
+            value = defaults.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                raise f.fail(name, "is missing (or null); it must be a positive integer (the number of "
+                             "routed experts)", hint=_MISSING_HINT)
+        return
+    if "moe_intermediate_size" in defaults and not f.has("moe_intermediate_size") \
+            and any(f.raw.get(name) for name in _EXPERT_COUNT_KEYS):
+        raise f.fail("moe_intermediate_size", "is missing (or null); it must be a positive integer (the "
+                     "width of each routed expert)", hint=_MISSING_HINT)
+
+
+def _require_dense_width(f: _Fields, fields: dict[str, Any]) -> None:
+    """A model with dense-MLP layers needs a positive dense width (never a silent 0)."""
+    if fields.get("layer_intermediate_sizes") or fields.get("intermediate_size", 0) > 0:
+        return
+    moe = fields.get("moe_layers") or ()
+    if moe and all(moe):
+        return
+    if f.has("intermediate_size"):
+        raise f.fail("intermediate_size", "must be a positive integer for a model with dense MLP layers",
+                     f.raw["intermediate_size"])
+    raise f.fail("intermediate_size", "is missing (or null); it must be a positive integer (the dense MLP "
+                 "width)", hint=_MISSING_HINT)
+
+
+def _tie_word_embeddings(f: _Fields, text: dict[str, Any], outer: _Fields, wrapper_type: Optional[str]) -> bool:
+    """The text config's explicit value, else the wrapper's explicit value, else the class defaults
+    (a wrapper's class first: transformers reads the outer model's config), else False."""
+    if text.get("tie_word_embeddings") is not None:
+        return f.flag("tie_word_embeddings")
+    if wrapper_type is not None:
+        if outer.has("tie_word_embeddings"):
+            return outer.flag("tie_word_embeddings")
+        default = class_defaults(wrapper_type).get("tie_word_embeddings")
+        if isinstance(default, bool):
+            return default
+    return f.flag("tie_word_embeddings", False)
 
 
 def _dict_or_none(value: Any, name: str, model_type: str) -> Optional[dict[str, Any]]:
@@ -965,11 +1045,15 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
     if text_type is not None and not isinstance(text_type, str):
         raise ModelConfigError(f"config.json field '{prefix}model_type' must be a string, got {text_type!r} "
                                f"(model_type {outer_type})")
+    sub_type = sub_config_model_type(outer_type, prefix[:-1]) if is_multimodal else None
     if not text_type:
-        text_type = _TEXT_TYPE_OF_WRAPPER.get(outer_type, outer_type)
+        text_type = _TEXT_TYPE_OF_WRAPPER.get(outer_type) or sub_type or outer_type
     if text_type == "deepseek_ref":
         text_type = "deepseek_v4"
-    merged = {**_FAMILY_DEFAULTS.get(text_type, {}), **text}
+    # A nested text config takes the defaults of the class its wrapper declares for it (transformers
+    # builds it with that class), else of its own model_type's class.
+    defaults_type = sub_type or text_type
+    merged = _with_class_defaults(text, defaults_type, nested=is_multimodal)
     f = _Fields(merged, text_type, prefix)
 
     parser = _PARSERS.get(text_type)
@@ -984,7 +1068,10 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
                 "intermediate_size. Pass a config with those fields, or open an issue for this architecture."
             )
         parser = _parse_standard
+    if not is_multimodal:
+        _require_moe_fields(f, defaults_type, parser)
     fields = parser(f)
+    _require_dense_width(f, fields)
 
     outer = _Fields(raw, text_type, "")
     quant = raw.get("quantization_config", text.get("quantization_config"))
@@ -994,8 +1081,7 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
     dtype = text.get("torch_dtype") or text.get("dtype") or raw.get("torch_dtype") or raw.get("dtype")
     if dtype is not None and not isinstance(dtype, str):
         raise outer.fail("torch_dtype", "must be a string such as 'bfloat16'", dtype)
-    tie = f.flag("tie_word_embeddings", outer.flag("tie_word_embeddings", False)) if "tie_word_embeddings" in merged \
-        else outer.flag("tie_word_embeddings", False)
+    tie = _tie_word_embeddings(f, text, outer, outer_type if is_multimodal else None)
     quant = _dict_or_none(quant, "config.json field 'quantization_config'", text_type)
     hf_quant_config = _dict_or_none(hf_quant_config, "hf_quant_config.json", text_type)
     check_quantization_config(quant, text_type)

@@ -34,6 +34,7 @@ class ModelArchitecture:
         self.config: ModelConfig = ModelConfig.from_hf_config(self._resolved.config, self._resolved.hf_quant_config)
         self._lock = threading.Lock()
         self._precision = None
+        self.towers  # a malformed vision / audio config fails here, naming its field
 
     @classmethod
     def from_config(cls, config: dict[str, Any], model_id: str = "custom/model",
@@ -50,6 +51,7 @@ class ModelArchitecture:
                                        hf_quant_config=hf_quant_config, safetensors_params=None, location="<dict>")
         self._lock = threading.Lock()
         self._precision = None
+        self.towers  # a malformed vision / audio config fails here, naming its field
         return self
 
     # -- identity ---------------------------------------------------------------------------

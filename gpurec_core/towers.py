@@ -126,7 +126,7 @@ class _Cfg:
         value = self.get(*names, default=default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             shown = "null or missing" if value is None else repr(value)
-            raise ModelConfigError(f"{self.where}.{names[0]} must be an integer >= {minimum} to count the "
+            raise ModelConfigError(f"config.json field '{self.where}{names[0]}' must be an integer >= {minimum} to count the "
                                    f"multimodal towers, got {shown}")
         return value
 
@@ -139,13 +139,13 @@ class _Cfg:
             value = (value, value)
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-            raise ModelConfigError(f"{self.where}.{names[0]} must be an integer or a pair of integers, got {value!r}")
+            raise ModelConfigError(f"config.json field '{self.where}{names[0]}' must be an integer or a pair of integers, got {value!r}")
         return int(value[0]), int(value[1])
 
     def int_list(self, name: str) -> list[int]:
         value = self.get(name, default=[])
         if not isinstance(value, (list, tuple)):
-            raise ModelConfigError(f"{self.where}.{name} must be a list, got {value!r}")
+            raise ModelConfigError(f"config.json field '{self.where}{name}' must be a list, got {value!r}")
         return list(value)
 
 
@@ -163,7 +163,7 @@ class _Reader:
         return dict(found or {})
 
     def top(self, model_type: str) -> _Cfg:
-        return _Cfg({**self.defaults_of(model_type), **self.raw}, "config")
+        return _Cfg({**self.defaults_of(model_type), **self.raw}, "")
 
     def sub(self, key: str, model_type: str) -> Optional[_Cfg]:
         """``raw[key]`` over the defaults of ``model_type`` (the class the wrapper builds), or None."""
@@ -172,14 +172,14 @@ class _Reader:
             return None
         if not isinstance(value, Mapping):
             raise ModelConfigError(f"config.{key} must be an object, got {type(value).__name__}")
-        return _Cfg({**self.defaults_of(model_type), **value}, f"config.{key}")
+        return _Cfg({**self.defaults_of(model_type), **value}, f"{key}.")
 
     def text_hidden(self, text_model_type: str) -> int:
         """The language model's width T: ``text_config.hidden_size`` (or the top level's)."""
         text = self.sub("text_config", text_model_type)
         if text is not None:
             return text.int("hidden_size")
-        return _Cfg(self.raw, "config").int("hidden_size", "text_hidden_size")
+        return _Cfg(self.raw, "").int("hidden_size", "text_hidden_size")
 
 
 # ------------------------------------------------------------------------------------------
@@ -434,7 +434,7 @@ def generic_towers(r: _Reader) -> TowerParameters:
         sub = r.raw.get(key)
         if not isinstance(sub, Mapping):
             continue
-        c = _Cfg(sub, f"config.{key}")
+        c = _Cfg(sub, f"{key}.")
         h = c.get("hidden_size", "vt_hidden_size", "d_model", "embed_dim", "width")
         layers = c.get("num_hidden_layers", "depth", "vt_num_hidden_layers", "encoder_layers", "num_layers")
         if not isinstance(h, int) or not isinstance(layers, int) or h <= 0 or layers <= 0:
