@@ -1094,6 +1094,7 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
         quantization_config=quant,
         hf_quant_config=hf_quant_config,
         is_multimodal=is_multimodal,
+        mamba_ssm_dtype=f.text("mamba_ssm_dtype") or f.text("mamba_ssm_cache_dtype"),
     )
     return _build(fields, text_type, prefix)
 

@@ -445,10 +445,27 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
     return 0.0
 
 
+#: Bytes per element of the dtypes a config may name for its recurrent state.
+_STATE_DTYPE_BYTES = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0}
+
+
+def ssm_state_bytes(cfg: "ModelConfig", precision: Precision) -> float:
+    """Bytes per element of the SSM / recurrent state as vLLM 0.19 keeps it: the model dtype
+    (``mamba_ssm_cache_dtype='auto'``), except where model_executor/models/config.py overrides it
+    from the config: Qwen3.5 ``mamba_ssm_dtype``, Nemotron-H ``mamba_ssm_cache_dtype`` (else float16)."""
+    if cfg.mamba_ssm_dtype:
+        return _STATE_DTYPE_BYTES[cfg.mamba_ssm_dtype]
+    if cfg.model_type == "nemotron_h":
+        return _STATE_DTYPE_BYTES["float16"]
+    return precision.unquantized_bytes_per_param
+
+
 def recurrent_state_bytes_per_sequence(cfg: "ModelConfig", precision: Precision, tensor_parallel_size: int = 1) -> float:
-    """Fixed bytes per sequence of all linear-attention / Mamba layers on one GPU, stored in the
-    model's unquantized dtype (vLLM ``mamba_cache_dtype='auto'``), whatever the KV dtype."""
-    return sum(recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param, tensor_parallel_size)
+    """Fixed bytes per sequence of all linear-attention / Mamba layers on one GPU: conv state in the
+    model's unquantized dtype (vLLM ``mamba_cache_dtype='auto'``), SSM state in :func:`ssm_state_bytes`,
+    whatever the KV dtype."""
+    ssm = ssm_state_bytes(cfg, precision)
+    return sum(recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param, tensor_parallel_size, ssm)
                for i in range(cfg.num_hidden_layers))
 
 

@@ -141,6 +141,9 @@ class ModelConfig(BaseModel):
     norms_per_layer: int = Field(
         default=2, ge=0, le=64, description="hidden_size-wide norm weight vectors per decoder layer (2 pre-norm; 4 "
         "Gemma sandwich norms; 1 Nemotron-H blocks)")
+    mamba_ssm_dtype: Optional[Literal["float32", "float16", "bfloat16"]] = Field(
+        default=None, description="dtype the checkpoint asks for its SSM / recurrent state (Qwen3.5 'mamba_ssm_dtype', "
+        "Nemotron-H 'mamba_ssm_cache_dtype'); None = not stated")
     num_mtp_layers: int = Field(
         default=0, ge=0, le=MAX_LAYERS, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
         "and not counted in parameters (usable for speculative decoding)")

@@ -33,6 +33,7 @@ from gpurec_core.memory_math import (
     layer_kv_bytes_per_token,
     padded_vocab,
     recurrent_state_bytes_per_layer,
+    ssm_state_bytes,
     weight_components,
 )
 from gpurec_core.models import Precision
@@ -193,8 +194,8 @@ def component_on_stage(cfg: "ModelConfig", comp: WeightComponent, stage_layers: 
 
 def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_parallel_size: int) -> Optional[LayerCache]:
     """The cache of layer ``i`` on one GPU: attention KV per token (:func:`layer_kv_bytes_per_token`),
-    recurrent state per sequence (:func:`recurrent_state_bytes_per_layer`, in the model dtype), or
-    None for a layer without a token mixer."""
+    recurrent state per sequence (:func:`recurrent_state_bytes_per_layer`: conv state in the model
+    dtype, SSM state in :func:`ssm_state_bytes`), or None for a layer without a token mixer."""
     kind = cfg.layer_types[i]
     if kind in ("full_attention", "sliding_attention"):
         per = layer_kv_bytes_per_token(cfg, i, precision.kv_cache_bytes, tensor_parallel_size)
@@ -203,7 +204,7 @@ def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_paralle
         return LayerCache("full", per)
     if kind in ("linear_attention", "mamba"):
         return LayerCache("state", recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param,
-                                                                   tensor_parallel_size))
+                                                                   tensor_parallel_size, ssm_state_bytes(cfg, precision)))
     return None
 
 

@@ -99,3 +99,26 @@ def test_sglang_pools_follow_its_hybrid_rules():
                                   engine="sglang")
     assert any("Mamba state slots" in note for note in nxt.notes)
     assert arch.config.sliding_window == 1024  # config.json: sliding_window 1024 (so vLLM would cap those layers)
+
+
+def test_qwen3_next_state_and_block_size_match_vllm():
+    """vLLM 0.19 on Qwen3-Next-80B-A3B (bf16, TP1) logs "Setting attention block size to 544 tokens":
+    one Gated DeltaNet layer's state is conv 3 x 8192 x 2 B + recurrent 32 x 128 x 128 x 2 B =
+    1,097,728 B (mamba_utils.py gated_delta_net_state_shape), and the attention block is raised to the
+    smallest multiple of 16 tokens whose page (2,048 B per token) holds it. Qwen3.5 asks for an fp32
+    SSM state (config.json ``mamba_ssm_dtype``), which vLLM honours: the recurrent part doubles."""
+    plan = gpurec_core.plan_memory("Qwen/Qwen3-Next-80B-A3B-Thinking", H100, max_model_len=4096,
+                                   gpu_memory_utilization=0.95)
+    assert plan.block_size == 544
+    from gpurec_core.model_facts import facts_for
+
+    arch = as_model("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    states = {c.bytes for c in facts_for(arch, arch.precision, Parallelism()).all_layer_caches if c.kind == "state"}
+    assert states == {1_097_728}
+    q35 = as_model("Qwen/Qwen3.5-27B")
+    cfg = q35.config
+    state = {c.bytes for c in facts_for(q35, q35.precision, Parallelism()).all_layer_caches if c.kind == "state"}
+    conv = (cfg.linear_conv_kernel_dim - 1) * (2 * cfg.linear_num_key_heads * cfg.linear_key_head_dim
+                                               + cfg.linear_num_value_heads * cfg.linear_value_head_dim) * 2
+    recurrent = cfg.linear_num_value_heads * cfg.linear_key_head_dim * cfg.linear_value_head_dim * 4
+    assert state == {conv + recurrent}
