@@ -304,6 +304,10 @@ def _finish_attention(out: dict[str, Any], f: _Fields) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+#: Gemma families whose layers alternate sliding / global: one global layer every n.
+_GEMMA_GLOBAL_EVERY = {"gemma2": 2, "gemma3_text": 6}
+
+
 def _parse_standard(f: _Fields) -> dict[str, Any]:
     """Llama-like decoders, dense or MoE: llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, qwen3_vl(_moe)_text,
     granite, phi3, mimo, gemma, gemma2, gemma3_text, gpt_oss, minimax_m2, step3p7, and unknown model_types
@@ -317,16 +321,14 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
     layers = out["num_hidden_layers"]
     out["layer_types"] = _uniform_or_listed_layer_types(f, out)
 
-    # Gemma 3: every sliding_window_pattern-th layer is global (configuration_gemma3.py).
-    if mt == "gemma3_text":
-        out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 6, "sliding_attention")
-    if mt == "gemma3_text":
-        out.update(qk_norm="per_head", norms_per_layer=4, gated_mlp=True)
-    # Gemma 2: odd layers sliding, even layers global (configuration_gemma2.py), four sandwich norms.
-    if mt == "gemma2":
-        out["layer_types"] = (_map_layer_types(f, "layer_types", layers) if f.has("layer_types") else
-                              ["full_attention" if (i + 1) % 2 == 0 else "sliding_attention" for i in range(layers)])
+    # Gemma 2 / 3: every n-th layer global, the rest sliding (configuration_gemma2.py: every 2nd;
+    # configuration_gemma3.py: every sliding_window_pattern-th, default 6); four sandwich norms.
+    if mt in _GEMMA_GLOBAL_EVERY:
+        out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", _GEMMA_GLOBAL_EVERY[mt],
+                                                       "sliding_attention")
         out["norms_per_layer"] = 4
+    if mt == "gemma3_text":
+        out.update(qk_norm="per_head", gated_mlp=True)
     if mt in ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "step3p7"):
         out["qk_norm"] = "per_head"
     if mt == "qwen2" and "attention_bias" not in f.raw:

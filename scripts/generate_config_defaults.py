@@ -17,12 +17,10 @@ Nothing here downloads anything; transformers' own source is the only input.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as _dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -14,23 +14,22 @@ from the headroom and is reported beside the budget.
 
 The parts of a plan that depend on the model, its precision and the layout but not on the GPU
 (weights per stage, layer specs and pool layout, activation peaks, TP divisibility problems) are
-computed once per model object and reused for every GPU (:func:`_memo`).
+computed once per model config and reused for every GPU (:func:`_memo`).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab, recurrent_state_bytes_per_layer,
-                                      tensor_parallel_problems)
-from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.catalogs import catalog_path
+from gpurec_core.config_memo import memo_per_config
+from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab,
+                                     recurrent_state_bytes_per_layer, tensor_parallel_problems)
+from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
 from gpurec_capacity.engine_constants import engine_constants
@@ -40,46 +39,10 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-# ---------------------------------------------------------------------------------------------
-# Per-model cache of the GPU-independent parts of a plan
-# ---------------------------------------------------------------------------------------------
-
-#: model object -> (its config when cached, {key: value}); entries go when the model does.
-_MODEL_FACTS: "weakref.WeakKeyDictionary[Any, tuple[Any, dict]]" = weakref.WeakKeyDictionary()
-_MODEL_FACTS_LOCK = threading.Lock()
-#: Keys kept per model before its table is cleared (precisions x layouts x batch limits stay far below).
-MAX_FACTS_PER_MODEL = 4096
-
-
-def _facts_of(model: Any) -> Optional[dict]:
-    """The cache table of ``model`` (None when it cannot be weakly referenced or hashed)."""
-    config = getattr(model, "config", None)
-    try:
-        with _MODEL_FACTS_LOCK:
-            entry = _MODEL_FACTS.get(model)
-            if entry is None or entry[0] is not config or len(entry[1]) > MAX_FACTS_PER_MODEL:
-                entry = (config, {})
-                _MODEL_FACTS[model] = entry
-    except TypeError:
-        return None
-    return entry[1]
-
-
 def _memo(model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per (model, key): GPU-independent facts reused across a catalog.
-
-    Thread-safe and idempotent: two threads may both compute a missing value; the first stored
-    wins and both return it. A model whose ``config`` is replaced starts a fresh table. Values
-    are shared, so callers must not mutate them.
-    """
-    table = _facts_of(model)
-    if table is None:
-        return compute()
-    try:
-        return table[key]
-    except KeyError:
-        pass
-    return table.setdefault(key, compute())
+    """``compute()`` once per (model config, key): GPU-independent parts of a plan, reused across a
+    catalog (:func:`gpurec_core.config_memo.memo_per_config`, the cache the model facts use too)."""
+    return memo_per_config(model.config, key, compute)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +311,7 @@ def _vllm_stage_facts(model: Any, workload: Workload, parallelism: Parallelism, 
     weights, activation peak, non-torch bytes, layer specs, pool layout, KV bytes per token),
     and every layer's specs; ``consts`` first, so a cache entry keyed by its id keeps it alive."""
     cfg = model.config
-    t, pp, ep = parallelism.tensor_parallel_size, parallelism.pipeline_parallel_size, parallelism.expert_parallel_size
+    pp = parallelism.pipeline_parallel_size
     precision = workload.precision
     facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
     all_specs = list(facts.all_layer_caches)
@@ -447,7 +410,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     ``_profile_available_bytes``); page size 1; the pool is cut into tokens (and Mamba state
     slots) as SGLang does (:func:`sglang_kv_pool`)."""
     consts = engine_constants("sglang", _engine_file("sglang"))
-    cfg, precision = model.config, workload.precision
+    precision = workload.precision
     t = parallelism.tensor_parallel_size
     chunk, max_bs = _sglang_defaults(gpu, t, consts)
     chunk = workload.max_num_batched_tokens or chunk
