@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from gpurec_core._quant_parse import check_hf_quant_config, check_quantization_config
 from gpurec_core.config_defaults import attribute_map, class_defaults, sub_config_model_type
 from gpurec_core.errors import ModelConfigError
-from gpurec_core.model_config import MAX_LAYERS, ModelConfig
+from gpurec_core.model_config import MAX_LAYERS, PER_LAYER_FIELDS, ModelConfig
 
 _MISSING: Any = object()
 
@@ -1103,13 +1103,11 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
 
 def _build(fields: dict[str, Any], model_type: str, prefix: str = "") -> ModelConfig:
     """Construct the ModelConfig, turning a pydantic error into a ModelConfigError naming the field."""
-    for key in ("layer_types", "moe_layers", "layer_num_key_value_heads", "layer_head_dim", "layer_v_head_dim",
-                "layer_intermediate_sizes", "layer_kv_compress_ratios", "indexer_layers"):
+    for key in PER_LAYER_FIELDS:
         if key in fields:
             fields[key] = tuple(fields[key])
     layers = fields["num_hidden_layers"]
-    for key in ("layer_types", "moe_layers", "layer_num_key_value_heads", "layer_head_dim", "layer_v_head_dim",
-                "layer_intermediate_sizes", "layer_kv_compress_ratios", "indexer_layers"):
+    for key in PER_LAYER_FIELDS:
         if fields.get(key) and len(fields[key]) != layers:
             raise ModelConfigError(f"config.json describes {len(fields[key])} layers in '{key}' but "
                                    f"num_hidden_layers is {layers} (model_type {model_type})")

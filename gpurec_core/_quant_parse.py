@@ -33,7 +33,8 @@ class _Checker:
 
     def fail(self, path: str, requirement: str, value: Any) -> ModelConfigError:
         return ModelConfigError(
-            f"{self.label} field '{path}' {requirement}, got {value!r:.120} (model_type {self.model_type}); "
+            f"{self.label} field '{path if path.isprintable() else repr(path)[1:-1]}' {requirement}, "
+            f"got {value!r:.120} (model_type {self.model_type}); "
             "fix or remove it"
         )
 

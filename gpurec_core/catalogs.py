@@ -6,6 +6,7 @@ install reads the repository's top-level ``catalogs/`` directly.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -29,9 +30,14 @@ def load_toml(path: Path) -> dict:
     """Parse a TOML file; the caller turns ``tomllib.TOMLDecodeError`` into a CatalogError.
 
     A file that is not UTF-8 text (TOML must be) raises ``TOMLDecodeError`` too, not
-    ``UnicodeDecodeError``, so every caller reports it as a malformed catalog naming the file.
+    ``UnicodeDecodeError``, so every caller reports it as a malformed catalog naming the file. A
+    path that is not a regular file (a FIFO, a device, a directory) is a CatalogError at once:
+    it is opened non-blocking and checked before it is read.
     """
-    with open(path, "rb") as handle:
+    from gpurec_core.bounded_read import open_regular_file
+    from gpurec_core.errors import CatalogError
+
+    with open_regular_file(path, CatalogError) as (handle, _):
         raw = handle.read()
     try:
         text = raw.decode("utf-8")
@@ -45,14 +51,12 @@ TOMLDecodeError = tomllib.TOMLDecodeError
 
 def read_catalog_toml(path: Path, *, missing: str) -> dict:
     """Parse a catalog TOML file, raising CatalogError that names the file when it is missing
-    (``missing`` says what to do), unreadable, not UTF-8 or not valid TOML."""
+    (``missing`` says what to do), not a regular file, unreadable, not UTF-8 or not valid TOML."""
     from gpurec_core.errors import CatalogError
 
+    if not os.path.lexists(path):
+        raise CatalogError(f"{path} does not exist: {missing}")
     try:
         return load_toml(path)
-    except FileNotFoundError:
-        raise CatalogError(f"{path} does not exist: {missing}") from None
     except TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot be read: {exc.strerror}") from None

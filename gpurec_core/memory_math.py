@@ -11,15 +11,19 @@ I MLP width, E experts, t tensor-parallel size, b bytes per element.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
 import re
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import WorkloadError, did_you_mean
+from gpurec_core.model_config import PER_LAYER_FIELDS
 from gpurec_core.models import DTYPE_BYTES, Precision
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,8 +235,52 @@ def _mla_replicated_share(cfg: "ModelConfig") -> float:
     return replicated / total if total else 0.0
 
 
-def weight_components(cfg: "ModelConfig", params: "ParameterCount", precision: Precision) -> list[WeightComponent]:
-    """The model's parameters by component and layer, each marked with the share kept unquantized.
+@dataclass(frozen=True)
+class LayerGroup:
+    """Decoder layers whose per-layer config fields (:data:`~gpurec_core.model_config.PER_LAYER_FIELDS`)
+    are all equal, so every per-layer formula gives them the same value: ``first`` stands for them all."""
+
+    first: int
+    layers: tuple[int, ...]  # ascending
+
+    def count_in(self, stage: range) -> int:
+        """How many of the group's layers lie in ``stage`` (a contiguous run of layers)."""
+        return bisect_left(self.layers, stage.stop) - bisect_left(self.layers, stage.start)
+
+
+def layer_groups(cfg: "ModelConfig") -> tuple[LayerGroup, ...]:
+    """The model's layers grouped by their per-layer fields, by first layer; computed once per config.
+
+    A uniform model is one group however deep it is, so per-layer work is done per group."""
+    return memo_per_config(cfg, ("layer_groups",), lambda: _group_layers(cfg))
+
+
+def _group_layers(cfg: "ModelConfig") -> tuple[LayerGroup, ...]:
+    uniform = (None,) * cfg.num_hidden_layers
+    columns = [getattr(cfg, name) or uniform for name in PER_LAYER_FIELDS]
+    members: dict[tuple, list[int]] = {}
+    for i, signature in enumerate(zip(*columns, strict=True)):
+        members.setdefault(signature, []).append(i)
+    return tuple(LayerGroup(layers[0], tuple(layers)) for layers in members.values())
+
+
+@dataclass(frozen=True)
+class ComponentGroup:
+    """One weight component repeated on several layers: ``component`` is the copy on ``layers[0]``;
+    ``layers`` is () for a component of no layer (embedding, lm_head, final norm)."""
+
+    component: WeightComponent
+    layers: tuple[int, ...]
+
+    def count_in(self, stage: range) -> int:
+        """Copies on the layers of ``stage`` (0 for a component of no layer)."""
+        return bisect_left(self.layers, stage.stop) - bisect_left(self.layers, stage.start)
+
+
+def weight_component_groups(cfg: "ModelConfig", params: "ParameterCount",
+                            precision: Precision) -> tuple[ComponentGroup, ...]:
+    """The model's parameters by component, each repeated over the layers that hold an identical copy,
+    each marked with the share kept unquantized; kind by kind, computed once per (config, params, precision).
 
     Category totals come from ``count_parameters`` (gpurec_core/param_count.py); they are spread
     over the layers that have them: attention over attention layers in proportion to
@@ -240,67 +288,106 @@ def weight_components(cfg: "ModelConfig", params: "ParameterCount", precision: P
     experts and routers over MoE layers; linear-attention/Mamba mixers over those layers; norms
     evenly. ``precision.modules_not_quantized`` patterns are matched against HF module names.
     """
+    key = ("weight_component_groups", id(params), precision)
+    return memo_per_config(cfg, key, lambda: (params, _component_groups(cfg, params, precision)))[1]
+
+
+def _component_groups(cfg: "ModelConfig", params: "ParameterCount", precision: Precision) -> tuple[ComponentGroup, ...]:
     regex = _compile_patterns(tuple(precision.modules_not_quantized)) if precision.is_quantized else None
     quantized = precision.is_quantized
-    layers = range(cfg.num_hidden_layers)
-    out: list[WeightComponent] = []
+    groups = layer_groups(cfg)
+    out: list[ComponentGroup] = []
 
-    def add(kind: str, layer: Optional[int], count: float, replicated: float = 0.0, kv: float = 0.0) -> None:
+    def add(kind: str, layers: tuple[int, ...], count: float, replicated: float = 0.0, kv: float = 0.0) -> None:
         if count <= 0:
             return
-        share = _unquantized_share(cfg, kind, layer, regex) if quantized else 1.0
-        out.append(WeightComponent(kind, layer, count, share, replicated, kv))
+        if not layers:
+            share = _unquantized_share(cfg, kind, None, regex) if quantized else 1.0
+            out.append(ComponentGroup(WeightComponent(kind, None, count, share, replicated, kv), ()))
+            return
+        for share, members in _split_by_unquantized_share(cfg, kind, layers, regex, quantized):
+            out.append(ComponentGroup(WeightComponent(kind, members[0], count, share, replicated, kv), members))
 
-    add("embedding", None, params.embedding)
-    add("lm_head", None, params.lm_head)
+    add("embedding", (), params.embedding)
+    add("lm_head", (), params.lm_head)
 
-    attn_layers = [i for i in layers if cfg.layer_types[i] in ("full_attention", "sliding_attention")]
-    if attn_layers and params.attention:
+    attn_groups = [g for g in groups if cfg.layer_types[g.first] in ("full_attention", "sliding_attention")]
+    if attn_groups and params.attention:
         weights = {}
-        for i in attn_layers:
+        for group in attn_groups:
+            i = group.first
             n, g = cfg.num_attention_heads, cfg.kv_heads_of_layer(i)
             d, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
             weights[i] = n * d + g * d + g * dv + n * dv
-        total_w = sum(weights.values()) or 1
+        total_w = sum(weights[group.first] * len(group.layers) for group in attn_groups) or 1
         mla_rep = _mla_replicated_share(cfg) if cfg.attention_kind == "MLA" else 0.0
-        for i in attn_layers:
+        for group in attn_groups:
+            i = group.first
             if cfg.attention_kind == "MLA":
                 kv = 0.0
             else:
                 n, g = cfg.num_attention_heads, cfg.kv_heads_of_layer(i)
                 d, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
                 kv = g * (d + dv) / max(1, weights[i])
-            add("attention", i, params.attention * weights[i] / total_w, mla_rep, kv)
+            add("attention", group.layers, params.attention * weights[i] / total_w, mla_rep, kv)
 
-    widths = {i: cfg.dense_intermediate_size_of_layer(i) for i in layers}
-    total_width = sum(widths.values())
+    widths = {group.first: cfg.dense_intermediate_size_of_layer(group.first) for group in groups}
+    total_width = sum(widths[group.first] * len(group.layers) for group in groups)
     if total_width and params.dense_mlp:
-        for i in layers:
-            add("dense_mlp", i, params.dense_mlp * widths[i] / total_width)
+        for group in groups:
+            add("dense_mlp", group.layers, params.dense_mlp * widths[group.first] / total_width)
 
-    moe = [i for i in layers if cfg.moe_layers and cfg.moe_layers[i]]
+    moe = [g for g in groups if cfg.moe_layers and cfg.moe_layers[g.first]]
+    moe_layers = sum(len(g.layers) for g in moe)
     for kind, count in (("routed_experts", params.routed_experts), ("shared_experts", params.shared_experts),
                         ("router", params.router)):
         if count and moe:
-            for i in moe:
-                add(kind, i, count / len(moe))
+            for group in moe:
+                add(kind, group.layers, count / moe_layers)
         elif count:  # no per-layer MoE flags: spread over all layers
-            for i in layers:
-                add(kind, i, count / cfg.num_hidden_layers)
+            for group in groups:
+                add(kind, group.layers, count / cfg.num_hidden_layers)
 
-    mixers = [i for i in layers if cfg.layer_types[i] in ("linear_attention", "mamba")]
+    mixers = [g for g in groups if cfg.layer_types[g.first] in ("linear_attention", "mamba")]
     if params.linear_attention_and_mamba:
-        spread = mixers or list(layers)
-        for i in spread:
-            add("linear_mixer", i, params.linear_attention_and_mamba / len(spread))
+        spread = mixers or list(groups)
+        spread_layers = sum(len(g.layers) for g in spread)
+        for group in spread:
+            add("linear_mixer", group.layers, params.linear_attention_and_mamba / spread_layers)
 
     per_layer_norm = (params.norms - cfg.hidden_size) / cfg.num_hidden_layers if params.norms > cfg.hidden_size else 0
-    for i in layers:
-        add("norms", i, per_layer_norm)
-    add("norms", None, min(params.norms, cfg.hidden_size))
+    for group in groups:
+        add("norms", group.layers, per_layer_norm)
+    add("norms", (), min(params.norms, cfg.hidden_size))
     if params.other:
-        for i in layers:
-            add("other", i, params.other / cfg.num_hidden_layers)
+        for group in groups:
+            add("other", group.layers, params.other / cfg.num_hidden_layers)
+    return tuple(out)
+
+
+def _split_by_unquantized_share(cfg: "ModelConfig", kind: str, layers: tuple[int, ...], regex: Optional[PatternMatcher],
+                                quantized: bool) -> list[tuple[float, tuple[int, ...]]]:
+    """``layers`` split by the share of their ``kind`` component kept unquantized: one part unless the
+    ignore patterns name some layers and not others (only then are the layers' module names matched)."""
+    if not quantized:
+        return [(1.0, layers)]
+    if regex is None or kind not in QUANTIZED_BY_DEFAULT:
+        return [(_unquantized_share(cfg, kind, layers[0], regex), layers)]
+    parts: dict[float, list[int]] = {}
+    for i in layers:
+        parts.setdefault(_unquantized_share(cfg, kind, i, regex), []).append(i)
+    return [(share, tuple(members)) for share, members in parts.items()]
+
+
+def weight_components(cfg: "ModelConfig", params: "ParameterCount", precision: Precision) -> list[WeightComponent]:
+    """The model's parameters by component and layer (:func:`weight_component_groups` layer by layer):
+    kind by kind, each kind's layers ascending, its layer-less component last."""
+    out: list[WeightComponent] = []
+    groups = weight_component_groups(cfg, params, precision)
+    for _, same_kind in itertools.groupby(groups, key=lambda group: group.component.kind):
+        copies = sorted(((i, group.component) for group in same_kind for i in group.layers or (None,)),
+                        key=lambda copy: (copy[0] is None, copy[0] or 0))
+        out += [component if component.layer == i else replace(component, layer=i) for i, component in copies]
     return out
 
 
@@ -597,13 +684,13 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     if cfg.num_attention_heads % t:
         problems.append(f"num_attention_heads={cfg.num_attention_heads} is not divisible by {t}")
     if cfg.attention_kind != "MLA":
-        kv_sizes = {cfg.kv_heads_of_layer(i) for i in range(cfg.num_hidden_layers)} - {0} or {cfg.num_key_value_heads}
+        kv_sizes = {cfg.kv_heads_of_layer(g.first) for g in layer_groups(cfg)} - {0} or {cfg.num_key_value_heads}
         for g in sorted(kv_sizes):
             if (t <= g and g % t) or (t > g and t % g):
                 problems.append(f"num_key_value_heads={g} is neither divisible by {t} nor a divisor of it")
     group = _tp_group_constraint(cfg)
     widths = []
-    dense = {cfg.dense_intermediate_size_of_layer(i) for i in range(cfg.num_hidden_layers)} - {0}
+    dense = {cfg.dense_intermediate_size_of_layer(g.first) for g in layer_groups(cfg)} - {0}
     widths += [("intermediate_size", w) for w in sorted(dense)]
     if cfg.is_moe and cfg.moe_intermediate_size:
         widths.append(("moe_intermediate_size", cfg.moe_intermediate_size))

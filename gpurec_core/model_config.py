@@ -195,3 +195,11 @@ class ModelConfig(BaseModel):
         from gpurec_core._config_parse import parse_hf_config
 
         return parse_hf_config(raw, hf_quant_config)
+
+
+PER_LAYER_FIELDS = ("layer_types", "moe_layers", "layer_num_key_value_heads", "layer_head_dim", "layer_v_head_dim",
+                    "layer_intermediate_sizes", "layer_kv_compress_ratios", "indexer_layers")
+"""The fields of :class:`ModelConfig` that hold one entry per decoder layer (or ``()`` when uniform).
+
+Two layers whose entries are equal in all of them are identical to every per-layer formula, which
+:func:`gpurec_core.memory_math.layer_groups` relies on: a new per-layer field belongs here."""

@@ -26,15 +26,18 @@ from typing import TYPE_CHECKING, Literal, Optional
 from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import WorkloadError
 from gpurec_core.memory_math import (
+    ComponentGroup,
+    LayerGroup,
     WeightComponent,
     component_bytes,
     iter_layers_of_stage,
     kv_heads_per_gpu,
+    layer_groups,
     layer_kv_bytes_per_token,
     padded_vocab,
     recurrent_state_bytes_per_layer,
     ssm_state_bytes,
-    weight_components,
+    weight_component_groups,
 )
 from gpurec_core.models import Precision
 
@@ -79,6 +82,7 @@ class StageFacts:
     expert_weight_bytes: float          # routed experts held (read only where tokens are routed)
     streamed_weight_bytes: float        # the rest that one text step reads in full (embedding gather and towers excluded)
     layer_caches: tuple[LayerCache, ...]  # this stage's attention / recurrent layers, in order
+    cache_counts: tuple[tuple[LayerCache, int], ...]  # the distinct ones, each with its number of layers
     kv_bytes_per_token_full: float      # full-attention layers of the stage
     kv_bytes_per_token_sliding: float   # sliding-window layers of the stage (while inside the window)
     state_bytes_per_sequence: float     # recurrent layers of the stage
@@ -103,6 +107,7 @@ class DeploymentFacts:
     expert_parallel_size: int
     window: int                          # the sliding window, tokens (0: none)
     all_layer_caches: tuple[LayerCache, ...]  # every layer of the model on one GPU of its stage
+    all_cache_counts: tuple[tuple[LayerCache, int], ...]  # the distinct ones, each with its number of layers
     stages: tuple[StageFacts, ...]
 
     def mean(self, name: str) -> float:
@@ -241,37 +246,49 @@ def lm_head_flops_per_token(cfg: "ModelConfig", tensor_parallel_size: int) -> fl
 # ---------------------------------------------------------------------------------------------
 
 
-def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precision: Precision,
-                 caches: tuple[Optional[LayerCache], ...], t: int, pp: int, ep: int, stage: int,
+def copies_on_stage(cfg: "ModelConfig", group: ComponentGroup, stage_layers: range, is_first: bool, is_last: bool,
+                    pipeline_parallel_size: int) -> int:
+    """How many copies of a component group a stage holds: its layers inside the stage, or for a
+    component of no layer 1 or 0 by :func:`component_on_stage`."""
+    if group.layers:
+        return group.count_in(stage_layers)
+    return int(component_on_stage(cfg, group.component, stage_layers, is_first, is_last, pipeline_parallel_size))
+
+
+def _stage_facts(cfg: "ModelConfig", components: tuple[ComponentGroup, ...], precision: Precision,
+                 caches: tuple[tuple[LayerGroup, Optional[LayerCache]], ...],
+                 per_layer: tuple[Optional[LayerCache], ...], t: int, pp: int, ep: int, stage: int,
                  expert_padding: float) -> StageFacts:
     layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
     first, last = stage == 0, stage == pp - 1
     by_kind: dict[str, float] = {}
     flops: dict[str, float] = {}
-    for comp in components:
-        if not component_on_stage(cfg, comp, layers, first, last, pp):
+    for group in components:
+        copies = copies_on_stage(cfg, group, layers, first, last, pp)
+        if not copies:
             continue
+        comp = group.component
         share = rank_share(cfg, comp, t, ep) * (expert_padding if comp.kind == "routed_experts" else 1.0)
-        by_kind[comp.kind] = by_kind.get(comp.kind, 0.0) + component_bytes(comp, precision) * share
+        by_kind[comp.kind] = by_kind.get(comp.kind, 0.0) + component_bytes(comp, precision) * share * copies
         f = matmul_flops_per_token(cfg, comp, share)
         if f:
-            flops[comp.kind] = flops.get(comp.kind, 0.0) + f
+            flops[comp.kind] = flops.get(comp.kind, 0.0) + f * copies
     total = sum(by_kind.values())
     experts = by_kind.get("routed_experts", 0.0)
     # The embedding is gathered row by row, except on the last stage of a tied model, where the
     # same matrix is the lm_head and is read in full for the logits.
     gathered = 0.0 if (last and cfg.tie_word_embeddings) else by_kind.get("embedding", 0.0)
     gathered += sum(by_kind.get(kind, 0.0) for kind in TOWER_COMPONENTS)
-    stage_caches = tuple(c for i in layers if (c := caches[i]) is not None)
-    kv_full = sum(c.bytes for c in stage_caches if c.kind == "full")
-    kv_sliding = sum(c.bytes for c in stage_caches if c.kind == "sliding")
-    state = sum(c.bytes for c in stage_caches if c.kind == "state")
+    counts = tuple((cache, n) for group, cache in caches if cache is not None and (n := group.count_in(layers)))
+    kv_full = sum(c.bytes * n for c, n in counts if c.kind == "full")
+    kv_sliding = sum(c.bytes * n for c, n in counts if c.kind == "sliding")
+    state = sum(c.bytes * n for c, n in counts if c.kind == "state")
     pairs_full = pairs_sliding = 0.0
-    for i in layers:
-        cache = caches[i]
-        if cache is None or cache.kind == "state":
+    for group, cache in caches:
+        n = group.count_in(layers)
+        if cache is None or cache.kind == "state" or not n:
             continue
-        pair = attention_flops_per_pair(cfg, i, t)
+        pair = attention_flops_per_pair(cfg, group.first, t) * n
         if cache.kind == "sliding":
             pairs_sliding += pair
         else:
@@ -279,7 +296,8 @@ def _stage_facts(cfg: "ModelConfig", components: list[WeightComponent], precisio
     return StageFacts(
         stage=stage, layers=layers, is_first=first, is_last=last,
         weight_bytes_by_component=by_kind, weight_bytes=total, expert_weight_bytes=experts,
-        streamed_weight_bytes=total - experts - gathered, layer_caches=stage_caches,
+        streamed_weight_bytes=total - experts - gathered,
+        layer_caches=tuple(c for c in per_layer[layers.start:layers.stop] if c is not None), cache_counts=counts,
         kv_bytes_per_token_full=kv_full, kv_bytes_per_token_sliding=kv_sliding, state_bytes_per_sequence=state,
         matmul_flops_by_component=flops, matmul_flops_per_token=sum(flops.values()),
         lm_head_flops_per_token=lm_head_flops_per_token(cfg, t) if last else 0.0,
@@ -300,13 +318,21 @@ def tower_components(towers: Optional["TowerParameters"]) -> list[WeightComponen
 
 def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision, t: int, pp: int, ep: int,
              towers: Optional["TowerParameters"], padding: tuple[int, int]) -> DeploymentFacts:
-    components = weight_components(cfg, params, precision) + tower_components(towers)
-    caches = tuple(layer_cache(cfg, precision, i, t) for i in range(cfg.num_hidden_layers))
+    components = weight_component_groups(cfg, params, precision) + tuple(
+        ComponentGroup(comp, ()) for comp in tower_components(towers))
+    caches = tuple((group, layer_cache(cfg, precision, group.first, t)) for group in layer_groups(cfg))
+    per_layer: list[Optional[LayerCache]] = [None] * cfg.num_hidden_layers
+    for group, cache in caches:
+        for i in group.layers:
+            per_layer[i] = cache
     factor = expert_padding_factor(cfg, t, ep, padding)
-    stages = tuple(_stage_facts(cfg, components, precision, caches, t, pp, ep, s, factor) for s in range(pp))
+    layer_caches = tuple(per_layer)
+    stages = tuple(_stage_facts(cfg, components, precision, caches, layer_caches, t, pp, ep, s, factor)
+                   for s in range(pp))
     return DeploymentFacts(
         tensor_parallel_size=t, pipeline_parallel_size=pp, expert_parallel_size=ep,
-        window=int(cfg.sliding_window or 0), all_layer_caches=tuple(c for c in caches if c is not None), stages=stages,
+        window=int(cfg.sliding_window or 0), all_layer_caches=tuple(c for c in layer_caches if c is not None),
+        all_cache_counts=tuple((c, len(g.layers)) for g, c in caches if c is not None), stages=stages,
     )
 
 

@@ -16,7 +16,8 @@ bounded by ``HUB_PROBE_TIMEOUT_S`` runs first and its answer is kept for the pro
 it connects does ``huggingface_hub`` run, and then its first request is a single HEAD with
 ``HUB_REQUEST_TIMEOUT_S`` and no retries, so huggingface_hub's retry back-off (five retries,
 1-8 s apart, 60 s timeout, taken when a HEAD fails and the file is not cached) is never entered on
-a dead network.
+a dead network. The whole of step 4 has one deadline, ``GPUREC_HUB_TIMEOUT`` (default 3 s): a Hub
+that accepts connections and never answers costs that long, then a one-line ModelNotFoundError.
 
 No token ever appears in a message, a log record, a repr or an exception: Hub errors are turned
 into gpurec errors raised outside the handler, so they do not even chain the original exception
@@ -26,10 +27,11 @@ transformers is never imported here. ``huggingface_hub`` loads only on steps 3 a
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -49,6 +51,7 @@ from gpurec_core.errors import (
     ModelNotFoundError,
     did_you_mean,
 )
+from gpurec_core.bounded_read import file_kind, open_regular_file, parse_json_bytes, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,10 @@ HUB_PROBE_TIMEOUT_S = 0.5
 """Longest wait for a TCP connect to the Hub's host (or proxy) before calling it unreachable."""
 HUB_REQUEST_TIMEOUT_S = 10.0
 """Timeout of each metadata request to a reachable Hub (HEAD of config.json, safetensors ranges)."""
+HUB_TIMEOUT_ENV = "GPUREC_HUB_TIMEOUT"
+DEFAULT_HUB_TIMEOUT_S = 3.0
+"""Deadline of one whole online resolution (probe, HEAD, downloads, safetensors headers), seconds;
+``GPUREC_HUB_TIMEOUT`` overrides it."""
 SAFETENSORS_MAX_HEADER_BYTES = 100_000_000
 """Largest safetensors JSON header accepted; the safetensors crate's own MAX_HEADER_SIZE."""
 
@@ -203,15 +210,17 @@ def _looks_like_path(model: str) -> bool:
 def _resolve_local_path(model: str) -> Optional[ResolvedModel]:
     try:
         path = Path(model).expanduser()
-        is_dir, is_file = path.is_dir(), path.is_file()
-    except (OSError, RuntimeError, ValueError) as err:  # too long; '~user' without a home; a NUL byte
+        mode: Optional[int] = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except (OSError, RuntimeError, ValueError) as err:  # no permission; too long; '~user' without a home; a NUL byte
         raise ModelNotFoundError(
             f"{model!r:.80} is neither a usable path ({getattr(err, 'strerror', None) or err}) nor a Hub id: pass a "
             "directory holding config.json, a bundled model id (`gpurec models` lists them) or a Hub id."
         ) from None
-    if is_dir:
+    if mode is not None and stat.S_ISDIR(mode):
         config_file = path / CONFIG_FILE
-        if config_file.is_file():
+        if _present(config_file):  # whatever it is: reading it refuses all but a regular file
             return _resolved_from_directory(model, "path", path.resolve(), config_file)
         if _looks_like_path(model):
             raise ModelNotFoundError(
@@ -219,15 +228,35 @@ def _resolve_local_path(model: str) -> Optional[ResolvedModel]:
                 "or a Hub id such as meta-llama/Llama-3.1-8B."
             )
         return None  # a directory named like a repo id without a config: try the other steps
-    if is_file:
+    if mode is not None and stat.S_ISREG(mode):
         config_file = path.resolve()
         return _resolved_from_directory(model, "path", config_file.parent, config_file, location=str(config_file))
-    if _looks_like_path(model):
+    if not _looks_like_path(model):
+        return None
+    if mode is not None:
         raise ModelNotFoundError(
-            f"No such file or directory: {path}. Pass a directory holding {CONFIG_FILE}, a config file, "
-            "a bundled model id (`gpurec models` lists them) or a Hub id."
+            f"{path} is {file_kind(mode)}, neither a directory nor a config file: pass a directory holding "
+            f"{CONFIG_FILE}, a config file, a bundled model id (`gpurec models` lists them) or a Hub id."
         )
-    return None
+    raise ModelNotFoundError(
+        f"No such file or directory: {path}. Pass a directory holding {CONFIG_FILE}, a config file, "
+        "a bundled model id (`gpurec models` lists them) or a Hub id."
+    )
+
+
+def _present(path: Path) -> bool:
+    """Whether ``path`` names anything (a broken link names nothing); ModelNotFoundError when its
+    directory cannot be searched (no permission)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as err:
+        raise ModelNotFoundError(
+            f"Cannot look into {path.parent}: {err.strerror or err}. Give yourself read access to it, or pass "
+            "another directory holding config.json, a bundled model id or a Hub id."
+        ) from None
+    return True
 
 
 def _resolved_from_directory(
@@ -246,7 +275,7 @@ def _resolved_from_directory(
         model_id=model_id,
         source=source,
         config=_read_json_object(config_file),
-        hf_quant_config=_read_json_object(quant_file) if quant_file.is_file() else None,
+        hf_quant_config=_read_json_object(quant_file) if _present(quant_file) else None,
         safetensors_params=safetensors_params_in_directory(directory),
         location=location or str(directory),
         revision=revision,
@@ -256,20 +285,9 @@ def _resolved_from_directory(
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
-    """Parse a JSON file that must hold an object; ModelConfigError names the file otherwise."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ModelConfigError(f"{path} is not UTF-8 text ({err.reason}); expected a JSON object.") from None
-    except OSError as err:
-        raise ModelConfigError(f"Cannot read {path}: {err.strerror or err}.") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ModelConfigError(
-            f"{path} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
-            "fix or re-download the file."
-        ) from None
+    """Parse a JSON file that must hold an object (:func:`gpurec_core.bounded_read.read_json_file`:
+    bounded size and depth); ModelConfigError names the file otherwise."""
+    value = read_json_file(Path(path))
     if not isinstance(value, dict):
         raise ModelConfigError(f"{path} holds a JSON {type(value).__name__}, not an object; expected a model config.")
     return value
@@ -287,9 +305,12 @@ def safetensors_params_in_directory(directory: Path) -> Optional[dict[str, int]]
     single_file = directory / SAFETENSORS_SINGLE_FILE
     if index_file.is_file():
         try:
-            weight_map = json.loads(index_file.read_text(encoding="utf-8")).get("weight_map")
+            weight_map = read_json_file(index_file, SAFETENSORS_MAX_HEADER_BYTES).get("weight_map")
             shard_names = sorted(set(weight_map.values()))
-        except (OSError, ValueError, AttributeError, TypeError):
+        except ModelConfigError as err:
+            logger.warning("%s Parameter counts unknown.", err)
+            return None
+        except (AttributeError, TypeError):
             logger.warning("%s is not a safetensors index; parameter counts unknown", index_file)
             return None
         shards = []
@@ -310,30 +331,38 @@ def safetensors_params_in_directory(directory: Path) -> Optional[dict[str, int]]
     counts: dict[str, int] = {}
     for shard in shards:
         try:
-            header = read_safetensors_header(shard)
-        except (OSError, ValueError) as err:
+            shard_counts = safetensors_header_params(read_safetensors_header(shard))
+        except ModelConfigError as err:  # names the file
+            logger.warning("%s Parameter counts unknown.", err)
+            return None
+        except ValueError as err:
             logger.warning("cannot read the safetensors header of %s (%s); parameter counts unknown", shard, err)
             return None
-        for dtype, count in safetensors_header_params(header).items():
+        for dtype, count in shard_counts.items():
             counts[dtype] = counts.get(dtype, 0) + count
     return counts
 
 
 def read_safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file: an 8-byte little-endian length, then that much JSON."""
-    with open(path, "rb") as handle:
+    """The JSON header of a safetensors file: an 8-byte little-endian length, then that much JSON.
+
+    The length is checked against the file's size and ``SAFETENSORS_MAX_HEADER_BYTES`` before
+    anything is allocated; ModelConfigError names the file when the header is unreadable."""
+    with open_regular_file(path) as (handle, size):
         prefix = handle.read(8)
         if len(prefix) < 8:
-            raise ValueError("file is shorter than the 8-byte header length")
+            raise ModelConfigError(f"{path} is shorter than the 8-byte header length of a safetensors file.")
         length = int.from_bytes(prefix, "little")
-        if length > SAFETENSORS_MAX_HEADER_BYTES:
-            raise ValueError(f"header length {length} exceeds {SAFETENSORS_MAX_HEADER_BYTES} bytes")
+        if length > min(SAFETENSORS_MAX_HEADER_BYTES, size - 8):
+            raise ModelConfigError(f"{path} claims a {length:,}-byte header, more than its {size - 8:,} remaining "
+                                   f"bytes or the {SAFETENSORS_MAX_HEADER_BYTES:,} accepted: the file is truncated "
+                                   "or not a safetensors file.")
         raw = handle.read(length)
     if len(raw) < length:
-        raise ValueError(f"file is truncated: header needs {length} bytes, {len(raw)} present")
-    header = json.loads(raw.decode("utf-8"))
+        raise ModelConfigError(f"{path} is truncated: its header needs {length:,} bytes, {len(raw):,} are present.")
+    header = parse_json_bytes(raw, path)
     if not isinstance(header, dict):
-        raise ValueError("header is not a JSON object")
+        raise ModelConfigError(f"{path}: the safetensors header is not a JSON object.")
     return header
 
 
@@ -460,8 +489,11 @@ def hf_hub_cache_dir() -> Path:
 
 def _resolve_from_hf_cache(repo_id: str, revision: Optional[str]) -> Optional[ResolvedModel]:
     cache_dir = hf_hub_cache_dir()
-    if not cache_dir.is_dir():
-        return None
+    try:
+        if not cache_dir.is_dir():
+            return None
+    except OSError as err:
+        raise _unreadable_cache(cache_dir, err) from None
     from huggingface_hub import try_to_load_from_cache
 
     for candidate in _cached_repo_spellings(cache_dir, repo_id):
@@ -469,11 +501,21 @@ def _resolve_from_hf_cache(repo_id: str, revision: Optional[str]) -> Optional[Re
             found = try_to_load_from_cache(candidate, CONFIG_FILE, cache_dir=str(cache_dir), revision=revision)
         except ValueError:  # HFValidationError: not a valid repo id, so not in the cache
             return None
+        except OSError as err:
+            raise _unreadable_cache(cache_dir, err) from None
         if isinstance(found, str):
             config_file = Path(found)
             snapshot = config_file.parent
             return _resolved_from_directory(candidate, "hf-cache", snapshot, config_file, revision=snapshot.name)
     return None
+
+
+def _unreadable_cache(cache_dir: Path, err: OSError) -> ModelNotFoundError:
+    """The one-line error for a Hugging Face cache that cannot be looked into (no permission, ...)."""
+    return ModelNotFoundError(
+        f"Cannot read the Hugging Face cache {cache_dir}: {err.strerror or err}. Give yourself read access to "
+        "it or set HF_HUB_CACHE to another directory; or pass a local directory holding config.json."
+    )
 
 
 def _cached_repo_spellings(cache_dir: Path, repo_id: str) -> list[str]:
@@ -621,6 +663,57 @@ class _HubContext:
 
 
 def _resolve_from_hub(repo_id: str, revision: Optional[str], token: Optional[str]) -> ResolvedModel:
+    """The Hub step within one deadline (:func:`hub_timeout_s`).
+
+    The work runs in a daemon thread that the caller stops waiting for at the deadline (a stalled
+    socket cannot be interrupted; the thread ends with its own request timeouts, or with the
+    process). Past the deadline, a model whose config arrived is returned without the optional
+    safetensors parameter counts; one whose config did not is a ModelNotFoundError.
+    """
+    seconds = hub_timeout_s()
+    progress: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            progress["model"] = _resolve_from_hub_now(repo_id, revision, token, progress)
+        except BaseException as err:  # handed to the waiting thread, which raises it
+            progress["error"] = err
+
+    worker = threading.Thread(target=work, name="gpurec-hub", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if "error" in progress:
+        raise progress["error"]
+    if "model" in progress:
+        return progress["model"]
+    if "without_params" in progress:
+        logger.warning("the safetensors headers of %s did not arrive within %g s (%s); parameter counts unknown",
+                       repo_id, seconds, HUB_TIMEOUT_ENV)
+        return progress["without_params"]
+    raise _not_found_offline(
+        repo_id, f"the Hub at {_redact_url(hub_endpoint())} did not answer within {seconds:g} s ({HUB_TIMEOUT_ENV}; "
+        "set HF_HUB_OFFLINE=1 to skip the Hub)")
+
+
+def hub_timeout_s() -> float:
+    """Deadline of one online resolution in seconds: ``GPUREC_HUB_TIMEOUT``, else :data:`DEFAULT_HUB_TIMEOUT_S`."""
+    raw = os.environ.get(HUB_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HUB_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ModelNotFoundError(f"{HUB_TIMEOUT_ENV} must be a number of seconds above 0, such as 3, got {raw!r:.40}; "
+                                 "fix or unset it.")
+    return seconds
+
+
+def _resolve_from_hub_now(repo_id: str, revision: Optional[str], token: Optional[str],
+                          progress: dict[str, Any]) -> ResolvedModel:
+    """The Hub step without a deadline; ``progress["without_params"]`` holds the model as soon as its
+    config files are in, before the safetensors headers are read."""
     endpoint = hub_endpoint()
     reason = _hub_unreachable_reason(endpoint)
     if reason is not None:
@@ -652,18 +745,18 @@ def _resolve_from_hub(repo_id: str, revision: Optional[str], token: Optional[str
     commit = config_file.parent.name if config_file.parent.parent.name == "snapshots" else commit
     pinned = dict(download, revision=commit)
     quant_file = _hub_call(context, _hub_download_optional, hf_hub_download, repo_id, QUANT_CONFIG_FILE, pinned)
-    params = _hub_safetensors_params(context, HfApi(endpoint=endpoint, **agent), commit, token)
-
     location = f"{context.endpoint}/{repo_id}" + (f"/tree/{revision}" if revision else "")
-    return ResolvedModel(
+    progress["without_params"] = ResolvedModel(
         model_id=repo_id,
         source="hub",
         config=_read_json_object(config_file),
         hf_quant_config=_read_json_object(Path(quant_file)) if quant_file else None,
-        safetensors_params=params,
+        safetensors_params=None,
         location=location,
         revision=commit,
     )
+    params = _hub_safetensors_params(context, HfApi(endpoint=endpoint, **agent), commit, token)
+    return progress["without_params"].model_copy(update={"safetensors_params": params})
 
 
 def _hub_download_optional(download: Callable[..., str], repo_id: str, filename: str, kwargs: dict) -> Optional[str]:

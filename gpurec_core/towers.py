@@ -171,7 +171,8 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise ModelConfigError(f"config.{key} must be an object, got {type(value).__name__}")
+            raise ModelConfigError(f"config.json field '{key}' must be a JSON object, got {type(value).__name__} "
+                                   f"(model_type {self.raw.get('model_type')}); fix or remove it")
         return _Cfg({**self.defaults_of(model_type), **value}, f"{key}.")
 
     def text_hidden(self, text_model_type: str) -> int:

@@ -20,6 +20,7 @@ The JSON shape (``ValidationReport.to_dict()``)::
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -27,6 +28,8 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpurec_core.errors import MeasurementFileError
+from gpurec_core.measurement_cells import check_rows
+from gpurec_core.bounded_read import open_regular_file
 
 WORST_ROWS = 10
 
@@ -106,28 +109,48 @@ def _grouped(rows: list[ValidationRow], key) -> dict[str, dict[str, MetricStats]
 
 
 def read_measurements(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a measurement CSV; MeasurementFileError when it cannot be read."""
-    if not path.is_file():
+    """Header and rows of a measurement CSV; MeasurementFileError naming the row (and column) when it
+    cannot be read: not a regular file, not UTF-8, not CSV, a row longer or shorter than the header,
+    no header or no rows."""
+    if not path.exists():
         raise MeasurementFileError(f"{path}: no such file")
+    with open_regular_file(path, MeasurementFileError) as (handle, _):
+        raw = handle.read()
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                if None in row:
-                    raise MeasurementFileError(f"{path}: row {line}: more cells than the {len(header)} columns of the header")
-                if any(v is None for v in row.values()):
-                    missing = [k for k, v in row.items() if v is None]
-                    raise MeasurementFileError(f"{path}: row {line}, column {missing[0]!r}: missing cell")
-                rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise MeasurementFileError(f"{path}: not a UTF-8 text CSV ({exc})") from None
+        raise _not_utf8(path, raw, exc) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if None in row:
+                raise MeasurementFileError(f"{path}: row {line}, column {len(header) + 1}: extra cell "
+                                           f"{row[None][0]!r}; the header has {len(header)} columns")
+            if any(v is None for v in row.values()):
+                missing = [k for k, v in row.items() if v is None]
+                raise MeasurementFileError(f"{path}: row {line}, column {missing[0]!r}: missing cell (the row has "
+                                           f"{len(header) - len(missing)} cells, the header {len(header)})")
+            rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
     except csv.Error as exc:
-        raise MeasurementFileError(f"{path}: not a valid CSV: {exc}") from None
+        raise MeasurementFileError(f"{path}: row {reader.line_num}: not a valid CSV: {exc}") from None
     if not header:
-        raise MeasurementFileError(f"{path}: empty file (expected a header row)")
+        raise MeasurementFileError(f"{path}: row 1: empty file (expected a header row)")
+    if not rows:
+        raise MeasurementFileError(f"{path}: row 2: no measurements after the header")
     return header, rows
+
+
+def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> MeasurementFileError:
+    """The error for a CSV that is not UTF-8: the line, column (by commas before it) and byte of the first bad byte."""
+    line_start = raw.rfind(b"\n", 0, exc.start) + 1
+    line = raw.count(b"\n", 0, exc.start) + 1
+    index = raw.count(b",", line_start, exc.start)
+    names = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").split(",")
+    column = repr(names[index].strip()) if line > 1 and index < len(names) else str(index + 1)
+    return MeasurementFileError(f"{path}: row {line}, column {column}: byte {raw[exc.start]:#04x} is not UTF-8 "
+                                "text; save the CSV as UTF-8")
 
 
 def detect_kind(header: list[str], path: Path) -> str:
@@ -149,11 +172,15 @@ def validate_file(path: Union[str, Path], estimator: str = "roofline") -> Valida
     header, raw_rows = read_measurements(path)
     kind = detect_kind(header, path)
     if kind == "memory":
-        from gpurec_core.validate_memory import REQUIRED_COLUMNS, predict_rows
+        from gpurec_core.validate_memory import REQUIRED_COLUMNS
 
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise MeasurementFileError(f"{path}: row 1: missing column {missing[0]!r}")
+    check_rows(raw_rows, kind, str(path))  # a malformed cell stops the run before any prediction
+    if kind == "memory":
+        from gpurec_core.validate_memory import predict_rows
+
         predictions = predict_rows(raw_rows, path.parent, estimator, path=str(path))
     else:
         from gpurec_core import validate_serving  # written separately; imported only for serving files

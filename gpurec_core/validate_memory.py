@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError, MeasurementFileError
+from gpurec_core.measurement_cells import cell, cell_value
 
 MEMORY_METRICS = ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib",
                   "kv_cache_tokens", "max_concurrency")
@@ -28,68 +29,51 @@ def ape(measured: float, predicted: Optional[float]) -> Optional[float]:
     return abs(predicted - measured) / abs(measured) * 100.0
 
 
-def _cell(row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    return "" if value is None else str(value).strip()
-
-
-def _number(row: dict[str, Any], name: str, path: str, line: int, kind=float, default=None):
-    text = _cell(row, name)
-    if not text:
-        return default
-    try:
-        value = kind(float(text)) if kind is int else kind(text)
-    except ValueError:
-        raise MeasurementFileError(f"{path}: row {line}, column {name!r}: {text!r} is not a number") from None
-    if kind is int and float(text) != int(float(text)):
-        raise MeasurementFileError(f"{path}: row {line}, column {name!r}: {text!r} is not a whole number")
-    return value
-
-
 def describe(row: dict[str, Any]) -> str:
     """A short description of a row's configuration, e.g. 'H100 tp=2 pp=1 len=8192 bf16 kv=fp8'."""
-    parts = [_cell(row, "gpu") or "?", f"tp={_cell(row, 'tp') or 1}", f"pp={_cell(row, 'pp') or 1}"]
-    if _cell(row, "max_model_len"):
-        parts.append(f"len={_cell(row, 'max_model_len')}")
+    parts = [cell(row, "gpu") or "?", f"tp={cell(row, 'tp') or 1}", f"pp={cell(row, 'pp') or 1}"]
+    if cell(row, "max_model_len"):
+        parts.append(f"len={cell(row, 'max_model_len')}")
     for name, label in (("dtype", "dtype"), ("quantization", "quant"), ("kv_cache_dtype", "kv"),
                         ("gpu_memory_utilization", "util"), ("max_num_batched_tokens", "mnbt"), ("max_num_seqs", "seqs")):
-        if _cell(row, name):
-            parts.append(f"{label}={_cell(row, name)}")
-    checkpoint = _cell(row, "checkpoint")
-    if checkpoint and checkpoint != _cell(row, "model"):
+        if cell(row, name):
+            parts.append(f"{label}={cell(row, name)}")
+    checkpoint = cell(row, "checkpoint")
+    if checkpoint and checkpoint != cell(row, "model"):
         parts.append(f"ckpt={checkpoint}")
     return " ".join(parts)
 
 
 def _plan_for(row: dict[str, Any], csv_dir: Path, path: str, line: int, models: dict[str, Any]):
-    from gpurec_core.api import as_gpu, as_model, check_engine, make_parallelism
+    from gpurec_core.api import _build, as_gpu, as_model, check_engine, make_parallelism
     from gpurec_core.models import Workload
     from gpurec_core.plugins import estimate_memory
 
-    model_path = _cell(row, "model_path")
-    key = str((csv_dir / model_path).resolve()) if model_path else _cell(row, "model")
+    model_path = cell(row, "model_path")
+    key = str((csv_dir / model_path).resolve()) if model_path else cell(row, "model")
     model = models.get(key)
     if model is None:
         model = as_model(key)
         models[key] = model
-    gpu = as_gpu(_cell(row, "gpu"))
-    engine = check_engine(_cell(row, "engine") or "vllm")
+    gpu = as_gpu(cell(row, "gpu"))
+    engine = check_engine(cell(row, "engine") or "vllm")
     parallelism = make_parallelism(
-        tensor_parallel_size=_number(row, "tp", path, line, int, 1),
-        pipeline_parallel_size=_number(row, "pp", path, line, int, 1),
-        expert_parallel_size=_number(row, "ep", path, line, int, 1),
+        tensor_parallel_size=cell_value(row, "tp", path, line, 1),
+        pipeline_parallel_size=cell_value(row, "pp", path, line, 1),
+        expert_parallel_size=cell_value(row, "ep", path, line, 1),
     )
-    precision = model.resolve_precision(_cell(row, "dtype") or None, None)
+    precision = model.resolve_precision(cell(row, "dtype") or None, None)
     from gpurec_core.memory_math import apply_precision_overrides
 
-    precision = apply_precision_overrides(model, precision, _cell(row, "quantization") or None,
-                                          _cell(row, "kv_cache_dtype") or None)
-    max_model_len = _number(row, "max_model_len", path, line, int, None) or model.max_context_length()
-    workload = Workload(
-        input_length=max(1, min(max_model_len, 1024)), output_length=1, max_model_len=max_model_len,
-        gpu_memory_utilization=_number(row, "gpu_memory_utilization", path, line, float, 0.9),
-        max_num_batched_tokens=_number(row, "max_num_batched_tokens", path, line, int, None),
-        max_num_seqs=_number(row, "max_num_seqs", path, line, int, None), precision=precision,
+    precision = apply_precision_overrides(model, precision, cell(row, "quantization") or None,
+                                          cell(row, "kv_cache_dtype") or None)
+    max_model_len = cell_value(row, "max_model_len", path, line, None) or model.max_context_length()
+    workload = _build(  # an out-of-range option is a WorkloadError of this row, not a crash
+        Workload, "workload", input_length=max(1, min(max_model_len, 1024)), output_length=1,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=cell_value(row, "gpu_memory_utilization", path, line, 0.9),
+        max_num_batched_tokens=cell_value(row, "max_num_batched_tokens", path, line, None),
+        max_num_seqs=cell_value(row, "max_num_seqs", path, line, None), precision=precision,
     )
     return estimate_memory(model, gpu, parallelism, workload, engine)
 
@@ -108,14 +92,14 @@ def predict_rows(rows: list[dict[str, Any]], csv_dir: Path, estimator: Optional[
     out: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         line = index + 2  # header is line 1
-        metric = _cell(row, "metric")
+        metric = cell(row, "metric")
         if metric not in MEMORY_METRICS:
             raise MeasurementFileError(f"{path}: row {line}, column 'metric': unknown metric {metric!r}; "
                                        f"expected one of {', '.join(MEMORY_METRICS)}")
-        measured = _number(row, "value", path, line, float, None)
+        measured = cell_value(row, "value", path, line, None)
         if measured is None:
             raise MeasurementFileError(f"{path}: row {line}, column 'value': empty")
-        key = tuple(_cell(row, c) for c in _CONFIG_COLUMNS)
+        key = tuple(cell(row, c) for c in _CONFIG_COLUMNS)
         if key not in plans:
             try:
                 plans[key] = _plan_for(row, csv_dir, path, line, models)
@@ -124,9 +108,9 @@ def predict_rows(rows: list[dict[str, Any]], csv_dir: Path, estimator: Optional[
             except GpurecError as exc:
                 plans[key] = exc
         plan = plans[key]
-        record = {"row": line, "model": _cell(row, "model"), "engine": _cell(row, "engine") or "vllm",
+        record = {"row": line, "model": cell(row, "model"), "engine": cell(row, "engine") or "vllm",
                   "config": describe(row), "metric": metric, "measured": measured, "predicted": None,
-                  "ape": None, "error": None, "source": _cell(row, "source")}
+                  "ape": None, "error": None, "source": cell(row, "source")}
         if isinstance(plan, Exception):
             record["error"] = f"{type(plan).__name__}: {plan}"
         else:

@@ -18,6 +18,7 @@ import pathlib
 from typing import Any, Optional, Union
 
 from gpurec_core.errors import GpurecError, WorkloadError
+from gpurec_core.measurement_cells import cell, concurrency, whole_number
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -38,21 +39,14 @@ HELD_OUT_MODELS = frozenset({
 HELD_OUT_BUCKETS = 1
 
 
-def _cell(row: dict, key: str) -> str:
-    value = row.get(key)
-    return "" if value is None else str(value).strip()
-
-
 def _int_cell(row: dict, key: str, default: int) -> int:
-    text = _cell(row, key)
-    return int(float(text)) if text else default
+    text = cell(row, key)
+    return whole_number(text) if text else default
 
 
 def concurrency_of(row: dict) -> Union[int, str]:
-    text = _cell(row, "concurrency")
-    if text.lower() == "max":
-        return "max"
-    return int(float(text)) if text else 1
+    text = cell(row, "concurrency")
+    return concurrency(text) if text else 1
 
 
 def describe_config(row: dict) -> str:
@@ -62,12 +56,12 @@ def describe_config(row: dict) -> str:
         parts.append(f"pp{_int_cell(row, 'pp', 1)}")
     if _int_cell(row, "ep", 1) > 1:
         parts.append(f"ep{_int_cell(row, 'ep', 1)}")
-    parts += [f"isl{_cell(row, 'isl')}", f"osl{_cell(row, 'osl')}", f"c{concurrency_of(row)}"]
-    if _cell(row, "precision"):
-        parts.append(_cell(row, "precision"))
-    if _cell(row, "kv_cache_dtype"):
-        parts.append(f"kv-{_cell(row, 'kv_cache_dtype')}")
-    gpu = _cell(row, "gpu")
+    parts += [f"isl{cell(row, 'isl')}", f"osl{cell(row, 'osl')}", f"c{concurrency_of(row)}"]
+    if cell(row, "precision"):
+        parts.append(cell(row, "precision"))
+    if cell(row, "kv_cache_dtype"):
+        parts.append(f"kv-{cell(row, 'kv_cache_dtype')}")
+    gpu = cell(row, "gpu")
     if gpu and gpu.upper() != "H100":
         parts.insert(0, gpu)
     return " ".join(parts)
@@ -80,9 +74,9 @@ def calibration_split(row: dict) -> str:
     key ``model|engine|tp|pp|ep|isl|osl|precision`` has an MD5 whose first byte mod 4 is below
     :data:`HELD_OUT_BUCKETS`.
     """
-    if _cell(row, "model") in HELD_OUT_MODELS:
+    if cell(row, "model") in HELD_OUT_MODELS:
         return "held-out"
-    key = "|".join(_cell(row, k) for k in ("model", "engine", "tp", "pp", "ep", "isl", "osl", "precision"))
+    key = "|".join(cell(row, k) for k in ("model", "engine", "tp", "pp", "ep", "isl", "osl", "precision"))
     bucket = hashlib.md5(key.encode()).digest()[0] % 4
     return "held-out" if bucket < HELD_OUT_BUCKETS else "calibration"
 
@@ -94,26 +88,26 @@ def kv_cache_dtype_of(row: dict) -> Optional[str]:
     every ModelOpt export in the reference data sets ``kv_cache_quant_algo: FP8`` in its
     hf_quant_config.json, and TensorRT-LLM serves the KV cache in that dtype.
     """
-    kv = _cell(row, "kv_cache_dtype")
+    kv = cell(row, "kv_cache_dtype")
     if kv:
         return kv
-    if _cell(row, "checkpoint").startswith("nvidia/"):
+    if cell(row, "checkpoint").startswith("nvidia/"):
         return "fp8"
     return None
 
 
 def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
-    path = _cell(row, "model_path")
+    path = cell(row, "model_path")
     if path:
         return str((csv_dir / path).resolve())
-    return _cell(row, "model")
+    return cell(row, "model")
 
 
 def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
-    return (_model_ref(row, csv_dir), _cell(row, "gpu") or "H100", _int_cell(row, "tp", 1), _int_cell(row, "pp", 1),
+    return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", _int_cell(row, "tp", 1), _int_cell(row, "pp", 1),
             _int_cell(row, "ep", 1), _int_cell(row, "isl", 1), _int_cell(row, "osl", 1), concurrency_of(row),
-            _cell(row, "precision") or None, kv_cache_dtype_of(row),
-            _cell(row, "engine") or "vllm", estimator)
+            cell(row, "precision") or None, kv_cache_dtype_of(row),
+            cell(row, "engine") or "vllm", estimator)
 
 
 class _Predictor:
@@ -171,21 +165,21 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
     predictor = _Predictor(pathlib.Path(csv_dir), estimator)
     out: list[dict] = []
     for row in rows:
-        metric = _cell(row, "metric")
-        measured_text = _cell(row, "value")
+        metric = cell(row, "metric")
+        measured_text = cell(row, "value")
         measured = float(measured_text) if measured_text else None
         record: dict[str, Any] = {
-            "model": _cell(row, "model") or _cell(row, "model_path"),
-            "engine": _cell(row, "engine") or "vllm",
+            "model": cell(row, "model") or cell(row, "model_path"),
+            "engine": cell(row, "engine") or "vllm",
             "metric": metric,
             "measured": measured,
             "predicted": None,
             "ape": None,
             "config": describe_config(row),
             "error": None,
-            "gpu": _cell(row, "gpu") or "H100",
-            "concurrency": _cell(row, "concurrency"),
-            "source": _cell(row, "source"),
+            "gpu": cell(row, "gpu") or "H100",
+            "concurrency": cell(row, "concurrency"),
+            "source": cell(row, "source"),
             "split": calibration_split(row),
         }
         if metric not in _METRIC_FIELD:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 from gpurec_core.catalogs import catalog_path
 from gpurec_core.config_memo import memo_per_config
-from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, padded_vocab,
+from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, layer_groups, padded_vocab,
                                      recurrent_state_bytes_per_layer, tensor_parallel_problems)
 from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
@@ -115,7 +115,10 @@ def forward_elements_per_token(cfg: Any, parallelism: Parallelism, layers: range
     g = kv_heads_per_gpu(cfg.num_key_value_heads, t)
     qkv = cfg.num_attention_heads * cfg.head_dim / t + 2 * g * cfg.head_dim
     widest = 0.0
-    for i in layers:
+    for group in layer_groups(cfg):
+        if not group.count_in(layers):
+            continue
+        i = group.first
         kind = cfg.layer_types[i]
         width = 3.0 * cfg.dense_intermediate_size_of_layer(i) / t
         if cfg.moe_layers and cfg.moe_layers[i]:
@@ -156,7 +159,8 @@ def vllm_activation_bytes(model: Any, precision: Precision, parallelism: Paralle
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, stage)
     b = activation_bytes_per_element(precision)
     forward = tokens * forward_elements_per_token(cfg, parallelism, layers, consts.forward_hidden_multiple.value) * b
-    has_moe = any(cfg.moe_layers[i] for i in layers) if cfg.moe_layers else cfg.is_moe
+    has_moe = (any(cfg.moe_layers[g.first] and g.count_in(layers) for g in layer_groups(cfg)) if cfg.moe_layers
+               else cfg.is_moe)
     workspace = moe_workspace_bytes(cfg, precision, parallelism, tokens) if has_moe else 0.0
     peak = forward
     if stage == parallelism.pipeline_parallel_size - 1:
@@ -218,8 +222,10 @@ class PoolLayout:
         return total
 
 
-def pool_layout(all_specs: list[LayerCache], stage_specs: list[LayerCache], block_size: int) -> PoolLayout:
-    """vLLM's KV-cache grouping (v1/core/kv_cache_utils.py ``get_kv_cache_groups``).
+def pool_layout(all_counts: tuple[tuple[LayerCache, int], ...], stage_counts: tuple[tuple[LayerCache, int], ...],
+                block_size: int) -> PoolLayout:
+    """vLLM's KV-cache grouping (v1/core/kv_cache_utils.py ``get_kv_cache_groups``); the layers' caches
+    come as (cache, number of layers) pairs, of the model and of the stage (``StageFacts.cache_counts``).
 
     One attention type (all full, or all sliding with one window): one group, page = sum of the
     layers' pages (``UniformTypeKVCacheSpecs``). Otherwise (full + sliding, attention + Mamba):
@@ -229,30 +235,30 @@ def pool_layout(all_specs: list[LayerCache], stage_specs: list[LayerCache], bloc
     next multiple of 16 tokens that holds the state (model_executor/models/config.py
     ``HybridAttentionMambaModelConfig``) — and the pool is cut into ``group_size`` tensors.
     """
-    kinds = {(s.kind, s.window) for s in all_specs}
-    if not stage_specs:
+    kinds = {(s.kind, s.window) for s, _ in all_counts}
+    if not stage_counts:
         return PoolLayout(page_bytes=0.0, block_size=block_size, slots=1)
     if len(kinds) == 1 and next(iter(kinds))[0] != "state":
         kind, window = next(iter(kinds))
-        page = sum(s.bytes for s in stage_specs) * block_size
+        page = sum(s.bytes * n for s, n in stage_counts) * block_size
         return PoolLayout(page_bytes=page, block_size=block_size, slots=1, groups=[(kind, window)], uniform=True)
     counts: dict[tuple[str, Optional[int]], int] = {}
-    for s in all_specs:
-        counts[(s.kind, s.window)] = counts.get((s.kind, s.window), 0) + 1
+    for s, n in all_counts:
+        counts[(s.kind, s.window)] = counts.get((s.kind, s.window), 0) + n
     smallest, largest = min(counts.values()), max(counts.values())
     group_size = largest if largest < 1.5 * smallest else smallest
     groups: list[tuple[str, Optional[int]]] = []
     for key, n in counts.items():
         groups += [key] * cdiv(n, group_size)
-    attn = [s.bytes for s in all_specs if s.kind != "state"]
-    states = [s.bytes for s in all_specs if s.kind == "state"]
+    attn = [s.bytes for s, _ in all_counts if s.kind != "state"]
+    states = [s.bytes for s, _ in all_counts if s.kind == "state"]
     attn_token = max(attn) if attn else 0.0
     bs = block_size
     if states and attn_token:
         state_page = max(states)
         bs = max(block_size, 16 * cdiv(int(math.ceil(state_page)), int(16 * attn_token)))
     page = max(attn_token * bs, max(states) if states else 0.0)
-    stage_share = len(stage_specs) / len(all_specs)
+    stage_share = sum(n for _, n in stage_counts) / sum(n for _, n in all_counts)
     slots = max(1, math.ceil(group_size * stage_share))
     return PoolLayout(page_bytes=page, block_size=bs, slots=slots, groups=groups, uniform=False)
 
@@ -306,22 +312,23 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
 
 
 def _vllm_stage_facts(model: Any, workload: Workload, parallelism: Parallelism, gpu: GPUSpec, tokens: int, seqs: int,
-                      consts: Any, block_size: int) -> tuple[Any, list[LayerCache], list[tuple]]:
+                      consts: Any, block_size: int) -> tuple[Any, tuple[tuple[LayerCache, int], ...], list[tuple]]:
     """What a vLLM plan needs of each pipeline stage that does not depend on the GPU: (layers,
-    weights, activation peak, non-torch bytes, layer specs, pool layout, KV bytes per token),
-    and every layer's specs; ``consts`` first, so a cache entry keyed by its id keeps it alive."""
+    weights, activation peak, non-torch bytes, layer caches with their counts, pool layout, KV bytes
+    per token), and the model's layer caches with their counts; ``consts`` first, so a cache entry
+    keyed by its id keeps it alive."""
     cfg = model.config
     pp = parallelism.pipeline_parallel_size
     precision = workload.precision
     facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
-    all_specs = list(facts.all_layer_caches)
+    all_specs = facts.all_cache_counts
     stages = []
     for stage in range(pp):
         layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
         weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision)
         activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
         non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
-        specs = list(facts.stages[stage].layer_caches)
+        specs = facts.stages[stage].cache_counts
         layout = pool_layout(all_specs, specs, block_size)
         kv_per_token = facts.stages[stage].kv_bytes_per_token
         stages.append((layers, weights, activation, non_torch, specs, layout, kv_per_token))
@@ -475,11 +482,12 @@ def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available:
     full, sliding = stage.kv_bytes_per_token_full, stage.kv_bytes_per_token_sliding
     if available <= 0 or full + sliding <= 0:
         return 0, 0.0, 0.0, ""
-    layers = [i for i in stage.layers if cfg.layer_types[i] in ("linear_attention", "mamba")]
-    if layers:
+    recurrent = [(g.first, n) for g in layer_groups(cfg)
+                 if cfg.layer_types[g.first] in ("linear_attention", "mamba") and (n := g.count_in(stage.layers))]
+    if recurrent:
         state = sum(recurrent_state_bytes_per_layer(cfg, i, consts.mamba_conv_state_bytes.value, tensor_parallel_size,
-                                                    consts.mamba_ssm_state_bytes.value)
-                    for i in layers)
+                                                    consts.mamba_ssm_state_bytes.value) * n
+                    for i, n in recurrent)
         ratio = consts.mamba_full_memory_ratio.value
         slots = int(available * ratio / (1 + ratio) // state) if state else 0
         tokens = int((available - slots * state) // (full + sliding)) // page * page

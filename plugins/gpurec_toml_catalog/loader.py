@@ -85,16 +85,37 @@ def _keys(spec: GPUSpec) -> set[str]:
 
 
 def merge_user_entries(specs: list[GPUSpec], user_specs: list[GPUSpec], path: Path) -> tuple[list[GPUSpec], list[str]]:
-    """Add user GPUs; one that shares a name or alias with an earlier GPU replaces it (reported)."""
-    merged = list(specs)
+    """Add user GPUs; one that shares a name or alias with an earlier GPU replaces it (reported).
+
+    Linear in the number of GPUs: each GPU has a numbered slot in catalog order, and each name or
+    alias maps to the slots holding it, so a clash is a lookup, not a scan of the catalog."""
+    slots: dict[int, GPUSpec] = {}
+    holders: dict[str, set[int]] = {}
     notices = []
-    for user in user_specs:
-        clashing = [s for s in merged if _keys(s) & _keys(user)]
-        for old in clashing:
-            merged.remove(old)
+    for number, spec in enumerate(specs):
+        _hold(slots, holders, number, spec)
+    for number, user in enumerate(user_specs, start=len(specs)):
+        clashing = sorted({slot for key in _keys(user) for slot in holders.get(key, ())})
+        replaced = [_release(slots, holders, slot) for slot in clashing]
+        for old in replaced:
             notices.append(f"GPU {old.name!r} overridden by {user.name!r} from {path}")
-        if clashing:
-            note = f"overrides {', '.join(o.name for o in clashing)} from {path}"
+        if replaced:
+            note = f"overrides {', '.join(o.name for o in replaced)} from {path}"
             user = user.model_copy(update={"notes": (user.notes + "; " if user.notes else "") + note})
-        merged.append(user)
-    return merged, notices
+        _hold(slots, holders, number, user)
+    return list(slots.values()), notices
+
+
+def _hold(slots: dict[int, GPUSpec], holders: dict[str, set[int]], slot: int, spec: GPUSpec) -> None:
+    """Put ``spec`` in ``slot`` and index it under its names and aliases."""
+    slots[slot] = spec
+    for key in _keys(spec):
+        holders.setdefault(key, set()).add(slot)
+
+
+def _release(slots: dict[int, GPUSpec], holders: dict[str, set[int]], slot: int) -> GPUSpec:
+    """Empty ``slot`` and unindex its GPU; returns that GPU."""
+    spec = slots.pop(slot)
+    for key in _keys(spec):
+        holders[key].discard(slot)
+    return spec

@@ -1,0 +1,100 @@
+"""The cells of a measurement CSV (``gpurec validate``): what each column holds, checked before any prediction.
+
+Empty cells mean "engine default", except in the columns no row can do without
+(:data:`REQUIRED_CELLS`). A malformed cell makes the file malformed: :func:`check_rows` raises
+MeasurementFileError naming the file, the row (its line; the header is line 1), the column, the
+value and what the cell must hold, before a single row is predicted. The predictors read cells
+with :func:`cell_value`, so a value means the same whether it is checked or used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional, Union
+
+from gpurec_core.errors import MeasurementFileError
+
+Row = dict[str, Any]
+
+
+def finite_number(text: str) -> float:
+    """The finite number in ``text``; ValueError for anything else ('abc', 'nan', 'inf', '1e999')."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def whole_number(text: str) -> int:
+    """The whole number >= 1 in ``text`` ('2' or '2.0'); ValueError for anything else."""
+    value = finite_number(text)
+    if value < 1 or value != int(value):
+        raise ValueError(text)
+    return int(value)
+
+
+def fraction(text: str) -> float:
+    """The number in (0, 1] in ``text``; ValueError for anything else."""
+    value = finite_number(text)
+    if not 0 < value <= 1:
+        raise ValueError(text)
+    return value
+
+
+def concurrency(text: str) -> Union[int, str]:
+    """A whole number >= 1, or 'max' (the saturation throughput of the whole deployment)."""
+    return "max" if text.lower() == "max" else whole_number(text)
+
+
+def measured(text: str) -> float:
+    """A measured value: a finite number >= 0 (GiB, tokens, milliseconds, tokens/s)."""
+    value = finite_number(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+#: column -> (what the cell must hold, its parser). Columns not listed are text.
+CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    **{column: ("a whole number >= 1", whole_number)
+       for column in ("tp", "pp", "ep", "dp", "isl", "osl", "max_model_len", "max_num_batched_tokens", "max_num_seqs")},
+    "concurrency": ("a whole number >= 1 or 'max'", concurrency),
+    "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
+    "value": ("a finite number >= 0", measured),
+}
+
+#: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).
+REQUIRED_CELLS = {"memory": ("metric", "value"), "serving": ("isl", "osl", "metric", "value")}
+
+
+def cell(row: Row, column: str) -> str:
+    """The text of a cell, stripped; '' when empty or absent."""
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
+
+
+def cell_value(row: Row, column: str, path: str, line: int, default: Optional[Any] = None) -> Any:
+    """The parsed cell of a :data:`CELL_KINDS` column, ``default`` when it is empty;
+    MeasurementFileError naming the file, row, column and value when it is malformed."""
+    text = cell(row, column)
+    if not text:
+        return default
+    expected, parse = CELL_KINDS[column]
+    try:
+        return parse(text)
+    except ValueError:
+        raise MeasurementFileError(f"{path}: row {line}, column {column!r}: {text!r} is not {expected}") from None
+
+
+def check_rows(rows: list[Row], kind: str, path: str) -> None:
+    """Check every row of a ``kind`` ('memory' or 'serving') file before any prediction: the required
+    cells are filled and every cell of :data:`CELL_KINDS` holds what it must. Rows are lines 2, 3, ..."""
+    for line, row in enumerate(rows, start=2):
+        for column in REQUIRED_CELLS[kind]:
+            if not cell(row, column):
+                raise MeasurementFileError(f"{path}: row {line}, column {column!r}: empty; every row needs one")
+        if not (cell(row, "model") or cell(row, "model_path")):
+            raise MeasurementFileError(f"{path}: row {line}, column 'model': empty; name the model "
+                                       "(or its directory in 'model_path')")
+        for column in CELL_KINDS:
+            cell_value(row, column, path, line)
