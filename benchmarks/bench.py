@@ -64,7 +64,7 @@ def cold_cli(args: list[str], repeat: int) -> float:
 
 def sweep_rate(repeat: int) -> tuple[float, float, int, int]:
     """(warm estimated points/s, first-run estimated points/s, estimated points, all points)."""
-    from gpurec_core.sweep import sweep
+    from gpurec_core.sweep_grid import sweep
 
     def run():
         return sweep(SWEEP_MODELS, gpus=None, **SWEEP_GRID)

@@ -20,6 +20,8 @@ _EXPORTS = {
     "MemoryPlan": "gpurec_core.models",
     "PerformanceEstimate": "gpurec_core.models",
     "EstimatorInfo": "gpurec_core.models",
+    "EngineInfo": "gpurec_core.models",
+    "LaunchFlags": "gpurec_core.models",
     "ModelConfig": "gpurec_core.model_config",
     "ModelArchitecture": "gpurec_core.architecture",
     "list_available_gpus": "gpurec_core.gpus",
@@ -27,7 +29,7 @@ _EXPORTS = {
     "plan_memory": "gpurec_core.api",
     "estimate_performance": "gpurec_core.api",
     "recommend_gpus": "gpurec_core.recommend",
-    "sweep": "gpurec_core.sweep",
+    "sweep": "gpurec_core.sweep_grid",
     "GPURecommendation": "gpurec_core.result",
     "Recommendation": "gpurec_core.result",
     "RecommendationResult": "gpurec_core.result",
@@ -56,8 +58,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.errors import GpurecError
     from gpurec_core.gpus import get_gpu_spec, list_available_gpus
     from gpurec_core.model_config import ModelConfig
-    from gpurec_core.models import EstimatorInfo, GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Precision, Workload
+    from gpurec_core.models import (EngineInfo, EstimatorInfo, GPUSpec, LaunchFlags, MemoryPlan, Parallelism,
+                                    PerformanceEstimate, Precision, Workload)
     from gpurec_core.plugins import get_plugin_manager, hookimpl
     from gpurec_core.recommend import recommend_gpus
-    from gpurec_core.sweep import sweep
+    from gpurec_core.sweep_grid import sweep
     from gpurec_core.result import GPURecommendation, Recommendation, RecommendationResult

@@ -25,8 +25,6 @@ from gpurec_core.models import (
 ModelLike = Union[str, "ModelArchitecture"]  # noqa: F821
 GPULike = Union[str, GPUSpec]
 
-ENGINES = ("vllm", "sglang", "trtllm")
-
 
 def as_model(model: ModelLike, hf_token: Optional[str] = None):
     """A ModelArchitecture for an id/path, or the object itself."""
@@ -98,11 +96,24 @@ def check_estimator(estimator: str) -> str:
 
 
 def check_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        from gpurec_core.errors import did_you_mean
+    """The engine name, checked against every plugin's ``list_engines`` (near names suggested)."""
+    from gpurec_core.plugins import engine_info
 
-        raise WorkloadError(f"unknown engine {engine!r}.{did_you_mean(str(engine), ENGINES)} Choose one of {', '.join(ENGINES)}")
-    return engine
+    return engine_info(engine).name
+
+
+def check_layout(engine: str, parallelism: Parallelism) -> Parallelism:
+    """``parallelism``, unless the engine does not run one of its kinds of parallelism (WorkloadError)."""
+    from gpurec_core.plugins import engine_info
+
+    info = engine_info(engine)
+    for kind, size, runs in (("pipeline", parallelism.pipeline_parallel_size, info.pipeline_parallel),
+                             ("expert", parallelism.expert_parallel_size, info.expert_parallel),
+                             ("data", parallelism.data_parallel_size, info.data_parallel)):
+        if size > 1 and not runs:
+            raise WorkloadError(f"engine {engine!r} does not run {kind} parallelism (size {size}); "
+                                f"set it to 1 or choose another engine (`gpurec engines` lists what each runs)")
+    return parallelism
 
 
 def make_parallelism(tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
@@ -141,7 +152,8 @@ def plan_memory(
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
-    parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
+    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
+                                                        expert_parallel_size))
     precision = arch.resolve_precision(quantization or dtype, kv_cache_dtype)
     context = max_model_len if max_model_len is not None else arch.max_context_length()
     workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
@@ -181,7 +193,8 @@ def estimate_performance(
     spec = as_gpu(gpu)
     check_engine(engine)
     check_estimator(estimator)
-    parallelism = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size)
+    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
+                                                        expert_parallel_size))
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))

@@ -7,7 +7,10 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
+import warnings
 from typing import Any, Optional
 
 import click
@@ -17,8 +20,21 @@ from gpurec_core.errors import GpurecError
 EXIT_USER_ERROR = 2
 
 
+def finite_json(data: Any) -> str:
+    """``data`` as JSON with every NaN or infinity written as null (JSON has neither)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return json.dumps(clean(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+
+
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    click.echo(finite_json(data))
 
 
 def _console():
@@ -51,7 +67,7 @@ class GpurecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GpurecError as exc:
-            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
+            message = "; ".join(line.strip() for line in re.split(r"[\r\n]+", str(exc)) if line.strip())  # one line
             click.echo(f"gpurec: error: {message}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
@@ -120,8 +136,27 @@ def plugins_command(as_json: bool) -> None:
         _echo_json([r.to_dict() for r in records])
         return
     rows = [[r.name, r.version, "yes" if r.builtin else "no", ", ".join(r.hooks), r.module,
-             "loaded" if r.error is None else f"FAILED: {r.error}"] for r in records]
+             r.status if r.reason is None else f"{r.status}: {r.reason}"] for r in records]
     _console().print(_table("gpurec plugins", ["name", "version", "built-in", "hooks", "module", "status"], rows))
+
+
+@cli.command("engines")
+@json_option
+def engines_command(as_json: bool) -> None:
+    """List serving engines: memory profile, the layouts each runs, its launcher, and its plugin."""
+    from gpurec_core.plugins import list_engines
+
+    infos = list_engines()
+    if as_json:
+        _echo_json([i.model_dump(mode="json") for i in infos])
+        return
+    def layouts(i) -> str:
+        kinds = ["TP"] + [k for k, runs in (("PP", i.pipeline_parallel), ("EP", i.expert_parallel),
+                                             ("DP", i.data_parallel)) if runs]
+        return " ".join(kinds)
+    rows = [[i.name, i.version, i.provided_by, layouts(i), " ".join(i.launch.command) if i.launch else "-",
+             i.memory_profile] for i in infos]
+    _console().print(_table("engines", ["name", "version", "plugin", "layouts", "launcher", "memory profile"], rows))
 
 
 @cli.command("estimators")
@@ -141,7 +176,14 @@ def estimators_command(as_json: bool) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point."""
     _silence_library_noise()
+    warnings.showwarning = _show_warning
     cli.main(args=argv, prog_name="gpurec")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``gpurec: warning: ...`` (no file, line or class name)."""
+    text = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    click.echo(f"gpurec: warning: {text}", err=True)
 
 
 def _silence_library_noise() -> None:
@@ -180,7 +222,8 @@ def models_command(as_json: bool) -> None:
 @click.option("--kv-cache-dtype", default=None, help="auto or fp8")
 @click.option("--max-num-batched-tokens", type=int, default=None)
 @click.option("--max-num-seqs", type=int, default=None)
-@click.option("--engine", default="vllm", show_default=True, type=click.Choice(["vllm", "sglang", "trtllm"]))
+@click.option("--engine", default="vllm", show_default=True,
+              help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--text-only", "--language-model-only", "text_only", is_flag=True,
               help="serve a multimodal checkpoint without its vision/audio towers (vLLM --language-model-only)")
 @json_option

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from gpurec_core.cli import finite_json
 from typing import Optional
 
 import click
 
-from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row
+from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row, why_not
 
 
 @click.command("recommend")
@@ -29,7 +29,8 @@ from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row
 @click.option("--pipeline-parallel-size", "-pp", default=None, type=int, help="fix the pipeline stages (default: auto)")
 @click.option("--max-gpus", default=None, type=int, help="largest deployment to consider")
 @click.option("--gpus", default=None, help="comma-separated GPU names (default: the whole catalog)")
-@click.option("--engine", default="vllm", show_default=True, type=click.Choice(["vllm", "sglang", "trtllm"]))
+@click.option("--engine", default="vllm", show_default=True,
+              help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--estimator", default="roofline", show_default=True, help="performance estimator (`gpurec estimators`)")
 @click.option("--ttft-slo-ms", default=None, type=float, help="time-to-first-token target, ms")
 @click.option("--itl-slo-ms", default=None, type=float, help="inter-token latency target, ms")
@@ -47,7 +48,7 @@ from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="draw throughput per GPU against ITL to FILE.png or FILE.html (needs matplotlib)")
 @click.option("--explain", is_flag=True, help="memory and latency breakdown of the top candidate")
-@click.option("--launch", is_flag=True, help="print the vllm / sglang command of each shown candidate")
+@click.option("--launch", is_flag=True, help="print the engine's command line for each shown candidate")
 def recommend_command(model: str, input_length: int, output_length: int, context_length: int, batch_size: int,
                       precision: Optional[str], kv_cache_dtype: Optional[str], gpu_memory_utilization: float,
                       tensor_parallel_size: Optional[int], max_tensor_parallel: Optional[int],
@@ -81,7 +82,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
     if as_json:
         data = result.to_dict()
         data["recommendations"] = data["recommendations"][: top or None]
-        click.echo(json.dumps(data, indent=2))
+        click.echo(finite_json(data))
         return
     rows = [summary_row(i, item) for i, item in enumerate(shown, 1)]
     if as_csv:
@@ -104,7 +105,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         for i, item in enumerate(shown, 1):
             if item.recommendation.model_fits:
                 click.echo(f"#{i} {item.recommendation.gpu_spec.name} {item.recommendation.layout}:\n"
-                           f"  {item.launch_command('vllm')}\n  {item.launch_command('sglang')}")
+                           f"  {item.launch_command()}")
     if plot_path:
         click.echo(f"plot written to {plot_path}")
 
@@ -138,7 +139,7 @@ def _print_rich(result, shown, rows) -> None:
     for column in SUMMARY_COLUMNS + ["why not"]:
         table.add_column(column, overflow="fold", max_width=60 if column == "why not" else None)
     for item, row in zip(shown, rows):
-        table.add_row(*row, "; ".join(item.recommendation.reasons))
+        table.add_row(*row, why_not(item))
     console.print(table)
     for note in result.notes:
         console.print(f"note: {note}")

@@ -39,6 +39,11 @@ class PluginError(GpurecError):
     """A plugin raised inside a hook, returned the wrong type, or is unusable."""
 
 
+class PluginWarning(UserWarning):
+    """A third-party plugin was disabled, cut off, or refused a name it does not own; gpurec goes on
+    without it. The message names the plugin and what it did."""
+
+
 class EstimatorUnavailableError(PluginError):
     """The chosen estimator is not installed, or cannot handle this model, GPU or precision."""
 

@@ -34,6 +34,15 @@ def summary_row(index: int, item: "Recommendation") -> list[str]:
     ]
 
 
+def why_not(item: "Recommendation") -> str:
+    """Why a candidate does not fit or has no speed estimate (the estimator's own words), or ''."""
+    reasons = list(item.recommendation.reasons)
+    for label, perf in (("no estimate", item.performance), ("no saturation estimate", item.saturation)):
+        if perf is not None and perf.error and not any(perf.error in r for r in reasons):
+            reasons.append(f"{label}: {perf.error}")
+    return "; ".join(reasons)
+
+
 def _loaded_throughput(item: "Recommendation") -> Optional[float]:
     """Output tok/s when loaded: the SLO goodput when SLOs are set, else saturation."""
     if item.slo is not None:

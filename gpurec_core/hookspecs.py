@@ -1,4 +1,4 @@
-"""The four hooks of gpurec. Each docstring is the hook's contract.
+"""The hooks of gpurec. Each docstring is the hook's contract.
 
 Plugins implement them with ``from gpurec_core import hookimpl`` and register through the
 entry-point group ``gpurec``::
@@ -7,7 +7,14 @@ entry-point group ``gpurec``::
     acme = "gpurec_acme.plugin"
 
 Never give a hook implementation's argument a default: pluggy never fills it. Implementations
-may take any subset of a hook's arguments.
+may take any subset of a hook's arguments. pluggy's hook wrappers (``@hookimpl(wrapper=True)``),
+``pm.enable_tracing()`` and ``pm.add_hookcall_monitoring`` see every call.
+
+Ownership: an estimator name belongs to the plugin that lists it in ``list_estimators``, an
+engine name to the plugin that lists it in ``list_engines`` (a bundled plugin keeps its names).
+``estimate_performance`` and ``estimate_performance_batch`` for estimator ``X`` call only the
+owner of ``X``; ``estimate_memory`` for engine ``E`` only the owner of ``E`` (wrappers of every
+plugin still run).
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from gpurec_core._names import PROJECT_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.architecture import ModelArchitecture
-    from gpurec_core.models import EstimatorInfo, GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Precision, Workload
+    from gpurec_core.batch import BatchEstimates, PerformanceBatch
+    from gpurec_core.models import (EngineInfo, EstimatorInfo, GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate,
+                                    Precision, Workload)
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -29,9 +38,10 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 def provide_gpu_specs() -> Iterable["GPUSpec"]:
     """Return the GPUs this plugin knows.
 
-    Every plugin's result is collected and merged by the plugin manager. Two plugins that
-    define the same name (or an alias of each other) are an error naming both; to replace a
-    bundled GPU, users name a TOML file in ``GPUREC_GPU_CATALOG`` (the replacement is reported).
+    Every plugin's result is collected and merged by the plugin manager. A GPU whose name or alias
+    is already taken (by a bundled GPU, or by a plugin loaded before this one) is skipped with a
+    warning; users let a plugin replace bundled GPUs with ``GPUREC_ALLOW_GPU_OVERRIDE=plugin``, or
+    replace one themselves with a ``GPUREC_GPU_CATALOG`` TOML file (the replacement is reported).
 
     :return: an iterable of :class:`gpurec_core.GPUSpec`; an empty one when the plugin has none.
 
@@ -75,13 +85,14 @@ def estimate_memory(
 ) -> Optional["MemoryPlan"]:
     """Plan one GPU's memory the way the serving engine budgets it.
 
-    Return None when this plugin does not handle ``engine``. Stops at first non-None result.
+    Called only on the plugin that lists ``engine`` in ``list_engines``; return None for any
+    other engine. Stops at first non-None result.
 
     :param model: the resolved model.
     :param gpu: the accelerator.
     :param parallelism: tensor / pipeline / expert parallel sizes of one replica.
     :param workload: lengths, concurrency, engine options and the resolved ``precision``.
-    :param engine: engine profile name: ``"vllm"``, ``"sglang"`` or ``"trtllm"``.
+    :param engine: engine name: ``"vllm"``, ``"sglang"``, ``"trtllm"`` or one a plugin lists.
     :return: a :class:`gpurec_core.MemoryPlan` for rank 0 (weights, activation peak, non-torch,
         CUDA graphs, KV pool in GiB and tokens, max concurrency, fits and why not), or None.
 
@@ -106,7 +117,7 @@ def estimate_performance(
 ) -> Optional["PerformanceEstimate"]:
     """Estimate serving speed with the estimator named ``estimator``.
 
-    Return None when ``estimator`` is not this plugin's name. Raise
+    Called only on the plugin that lists ``estimator`` in ``list_estimators``. Raise
     :class:`gpurec_core.errors.EstimatorUnavailableError` when it is yours but cannot run
     (missing package, unsupported GPU or precision) — say what to install or choose instead.
     Stops at first non-None result.
@@ -142,4 +153,47 @@ def list_estimators() -> Iterable["EstimatorInfo"]:
         @hookimpl
         def list_estimators():
             return [EstimatorInfo(name="acme", usable=True, description="ACME's simulator")]
+    """
+
+
+@hookspec
+def list_engines() -> Iterable["EngineInfo"]:
+    """Name the serving engines this plugin plans memory for, with the layouts they run and their launcher.
+
+    Collected from every plugin; ``gpurec engines`` shows them. ``estimate_memory`` is then called
+    on this plugin for each engine it lists. ``schedules_like`` names a bundled engine whose step
+    scheduling the roofline estimator applies to yours; ``launch`` spells its command line.
+
+    :return: an iterable of :class:`gpurec_core.EngineInfo`.
+
+    Example::
+
+        @hookimpl
+        def list_engines():
+            return [EngineInfo(name="acme-serve", schedules_like="vllm",
+                               launch=LaunchFlags(command=("acme-serve",), tensor_parallel="--tp", ...))]
+    """
+
+
+@hookspec(firstresult=True)
+def estimate_performance_batch(batch: "PerformanceBatch", estimator: str) -> Optional["BatchEstimates"]:
+    """Estimate many points at once with the estimator named ``estimator`` (optional).
+
+    ``recommend_gpus`` and ``sweep`` call this for their thousands of points; an estimator that
+    does not implement it is called point by point through ``estimate_performance`` instead, with
+    the same results. Called only on the plugin that lists ``estimator``. ``batch.deployments`` is
+    the same object for every batch of one search: prepare each deployment once with
+    ``batch.deployments.prepared(name, build)``. Stops at first non-None result.
+
+    :param batch: a :class:`gpurec_core.batch.PerformanceBatch` (deployments and per-point arrays).
+    :param estimator: the estimator's name.
+    :return: :class:`gpurec_core.batch.BatchEstimates` of ``len(batch)`` points, or None.
+
+    Example::
+
+        @hookimpl
+        def estimate_performance_batch(batch, estimator):
+            if estimator != "acme":
+                return None
+            return BatchEstimates.of([my_estimate(*batch.point(i)) for i in range(len(batch))])
     """

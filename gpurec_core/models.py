@@ -283,3 +283,44 @@ class EstimatorInfo(_Value):
     description: str = Field(default="", description="one line on what it is")
     reason: str = Field(default="", description="why it is not usable, and how to fix it")
     provided_by: str = Field(default="", description="plugin that provides it (filled by the manager)")
+
+
+class LaunchFlags(_Value):
+    """How an engine's launcher spells each setting of a plan (None: the engine has no such flag).
+
+    ``command`` comes first, then the model id; flags that take a value are followed by it.
+    """
+
+    command: tuple[str, ...] = Field(min_length=1, description="launcher words before the model id, e.g. ('vllm', 'serve')")
+    tensor_parallel: str = Field(min_length=1, description="flag taking the tensor-parallel size")
+    pipeline_parallel: Optional[str] = Field(default=None, description="flag taking the pipeline-parallel size")
+    expert_parallel: Optional[str] = Field(default=None, description="flag enabling expert parallelism")
+    expert_parallel_takes_size: bool = Field(default=False, description="the expert flag takes the EP size as its value")
+    data_parallel: Optional[str] = Field(default=None, description="flag taking the number of replicas")
+    max_model_len: str = Field(min_length=1, description="flag taking the context length")
+    memory_fraction: str = Field(min_length=1, description="flag taking the fraction of GPU memory the engine may use")
+    dtype: Optional[str] = Field(default=None, description="flag taking the activation dtype (bfloat16, float16)")
+    quantization: Optional[str] = Field(default=None, description="flag taking an online quantization method")
+    kv_cache_dtype: Optional[str] = Field(default=None, description="flag taking the KV-cache dtype")
+    fp8_kv_cache_value: str = Field(default="fp8", description="the value the KV-cache flag takes for an fp8 cache")
+    text_only: Optional[str] = Field(default=None, description="flag that skips a multimodal checkpoint's towers")
+    multimodal: Optional[str] = Field(default=None, description="flag needed to load a multimodal checkpoint's towers")
+    source: str = Field(min_length=1, description="where the flag names come from (the engine's argument parser)")
+
+
+class EngineInfo(_Value):
+    """A serving engine a plugin can plan memory for: its profile, the layouts it runs, its launcher."""
+
+    name: str = Field(min_length=1, description="name users pass as engine=...")
+    version: str = Field(default="", description="the engine version the memory profile follows")
+    description: str = Field(default="", description="one line on the engine")
+    memory_profile: str = Field(default="", description="how the engine budgets GPU memory, in one line")
+    pipeline_parallel: bool = Field(default=True, description="runs pipeline-parallel stages")
+    expert_parallel: bool = Field(default=True, description="runs MoE experts expert-parallel")
+    data_parallel: bool = Field(default=True, description="runs data-parallel replicas")
+    default_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1,
+                                                  description="fraction of GPU memory it takes when not told")
+    schedules_like: Optional[str] = Field(default=None, description="a built-in engine (vllm, sglang, trtllm) whose "
+                                          "step scheduling estimators may assume for this one; None: its own name")
+    launch: Optional[LaunchFlags] = Field(default=None, description="its launcher's flags; None: no launch line")
+    provided_by: str = Field(default="", description="plugin that provides it (filled by the manager)")

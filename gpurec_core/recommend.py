@@ -7,9 +7,9 @@ plan and, when ``estimate_performance_flag``, its performance at the workload's 
 (``batch_size``), at saturation, and the highest concurrency that meets the SLOs.
 
 The search runs in phases: every candidate's memory plan, then the performance points of all
-candidates that fit, then the result objects. When the bundled roofline plugin answers the
-estimator, the points go to it in a few batched numpy calls (``gpurec_roofline.estimate_many``,
-the hook's numbers); otherwise each point goes through the ``estimate_performance`` hook.
+candidates that fit, then the result objects. The points go to the estimator in batches through
+the ``estimate_performance_batch`` hook (the roofline answers a batch in a few numpy calls; an
+estimator without a batch form is asked point by point by the core, GPU by GPU).
 """
 
 from __future__ import annotations
@@ -66,29 +66,41 @@ def _tensor_parallel_sizes(model, gpu: GPUSpec, engine: str, max_tensor_parallel
     return [tp for tp in model.possible_tensor_parallel_sizes(engine) if tp <= limit]
 
 
+def _runs_expert_parallel(model, engine: str) -> bool:
+    from gpurec_core.plugins import engine_info
+
+    return model.is_moe and engine_info(engine).expert_parallel
+
+
 def candidate_layouts(model, gpu: GPUSpec, engine: str, max_tensor_parallel: Optional[int],
                       pipeline_parallel: Optional[int]) -> list[Parallelism]:
-    """Single-node layouts: each TP size, plus EP = TP for MoE models; PP fixed when asked."""
+    """Single-node layouts: each TP size, plus EP = TP for MoE models (when the engine runs EP); PP
+    fixed when asked."""
     layouts = []
     pp = pipeline_parallel or 1
+    expert = _runs_expert_parallel(model, engine)
     for tp in _tensor_parallel_sizes(model, gpu, engine, max_tensor_parallel):
         layouts.append(Parallelism(tensor_parallel_size=tp, pipeline_parallel_size=pp))
-        if model.is_moe and tp > 1:
+        if expert and tp > 1:
             layouts.append(Parallelism(tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=tp))
     return layouts
 
 
 def multi_node_layouts(model, gpu: GPUSpec, engine: str, max_tensor_parallel: Optional[int]) -> Iterable[Parallelism]:
-    """Pipeline stages across nodes at the largest TP in a node: PP = 2, 3, ... up to MAX_PIPELINE_STAGES."""
+    """Pipeline stages across nodes at the largest TP in a node: PP = 2, 3, ... up to MAX_PIPELINE_STAGES
+    (none when the engine does not run pipeline parallelism)."""
+    from gpurec_core.plugins import engine_info
+
     sizes = _tensor_parallel_sizes(model, gpu, engine, max_tensor_parallel)
-    if not sizes:
+    if not sizes or not engine_info(engine).pipeline_parallel:
         return
     tp = max(sizes)
+    expert = _runs_expert_parallel(model, engine)
     for pp in range(2, MAX_PIPELINE_STAGES + 1):
         if pp > model.config.num_hidden_layers:
             return
         yield Parallelism(tensor_parallel_size=tp, pipeline_parallel_size=pp)
-        if model.is_moe and tp > 1:
+        if expert and tp > 1:
             yield Parallelism(tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=tp)
 
 
@@ -107,16 +119,6 @@ def _plan(model, gpu, layout, workload, engine) -> MemoryPlan:
         if isinstance(exc, WorkloadError):
             return _failed_plan(gpu, engine, workload.context_length, str(exc))
         raise
-
-
-def _estimate(model, gpu, layout, workload, memory, estimator, concurrency) -> PerformanceEstimate:
-    from gpurec_core.plugins import estimate_performance
-
-    try:
-        return estimate_performance(model, gpu, layout, workload.model_copy(update={"concurrency": concurrency}),
-                                    memory, estimator)
-    except GpurecError as exc:
-        return PerformanceEstimate(error=str(exc), estimator=estimator, concurrency=concurrency)
 
 
 def saturation_concurrency(memory: MemoryPlan, workload: Workload) -> int:
@@ -324,43 +326,38 @@ def _plan_candidate(model, gpu, layout, workload, engine, batch_size) -> _Candid
     return _Candidate(gpu=gpu, layout=layout, memory=memory, max_requests=max_requests, reasons=reasons)
 
 
-def _facade_evaluator(model, candidates: list[_Candidate], workload, estimator) -> Evaluate:
-    """Each point through the ``estimate_performance`` hook (any estimator)."""
-    def evaluate(points: list[tuple[int, int]]) -> _Points:
-        return _Points.of([_estimate(model, candidates[k].gpu, candidates[k].layout, workload, candidates[k].memory,
-                                     estimator, c) for k, c in points])
-    return evaluate
+def _evaluator(model, candidates: list[_Candidate], workload, estimator) -> Evaluate:
+    """Points of these candidates through the ``estimate_performance_batch`` facade, one call per round;
+    an error of the whole call becomes every point's error."""
+    from gpurec_core.batch import BatchEstimates, DeploymentSet, PerformanceBatch
+    from gpurec_core.plugins import estimate_performance_batch
 
-
-def _batch_evaluator(roofline, model, candidates: list[_Candidate], workload, estimator) -> Evaluate:
-    """All points of a call in one ``estimate_many`` of the roofline plugin (the hook's numbers)."""
-    deployments = roofline.Deployments([(model, c.gpu, c.layout, workload, c.memory) for c in candidates])
+    deployments = DeploymentSet.of([(model, c.gpu, c.layout, workload, c.memory) for c in candidates])
 
     def evaluate(points: list[tuple[int, int]]) -> _Points:
-        estimates = roofline.estimate_many(deployments, [k for k, _ in points], workload.input_length,
-                                           workload.output_length, [c for _, c in points])
-
-        def performance(i: int) -> PerformanceEstimate:
-            if estimates.ok[i]:
-                return estimates.estimate(i)
-            return PerformanceEstimate(error=str(estimates.error(i)), estimator=estimator,
-                                       concurrency=int(estimates.concurrency[i]))
+        batch = PerformanceBatch.of(deployments, [k for k, _ in points], workload.input_length, workload.output_length,
+                                    [c for _, c in points])
+        try:
+            estimates = estimate_performance_batch(batch, estimator)
+        except GpurecError as exc:
+            estimates = BatchEstimates.of([PerformanceEstimate(error=str(exc), estimator=estimator, concurrency=c)
+                                           for _, c in points])
         return _Points(estimates.ok.tolist(), estimates.time_to_first_token_ms.tolist(),
                        estimates.inter_token_latency_ms.tolist(), estimates.throughput_tokens_per_sec.tolist(),
-                       performance)
+                       estimates.performance)
     return evaluate
 
 
 def _estimate_candidates(model, candidates: list[_Candidate], workload, *, estimator, batch_size, ttft_slo, itl_slo,
-                         roofline) -> None:
-    """Performance at ``batch_size``, at saturation, and the SLO search, of the candidates that fit."""
+                         batches) -> None:
+    """Performance at ``batch_size``, at saturation, and the SLO search, of the candidates that fit.
+
+    ``batches``: the estimator answers a batch at once, so the SLO search takes several steps per
+    call; otherwise one step per call (each point costs a call)."""
     fitting = [c for c in candidates if c.fits]
     if not fitting:
         return
-    if roofline is not None:
-        evaluate, levels = _batch_evaluator(roofline, model, fitting, workload, estimator), SLO_SEARCH_LEVELS
-    else:
-        evaluate, levels = _facade_evaluator(model, fitting, workload, estimator), 1
+    evaluate, levels = _evaluator(model, fitting, workload, estimator), SLO_SEARCH_LEVELS if batches else 1
     ceilings = [saturation_concurrency(c.memory, workload) for c in fitting]
     count = len(fitting)
     first = [(k, batch_size) for k in range(count)] + [(k, ceilings[k]) for k in range(count)]
@@ -446,17 +443,19 @@ def recommend_gpus(
     ``ttft_slo_ms`` / ``itl_slo_ms`` each candidate reports its goodput; with a target load,
     the fewest replicas that carry it. Ranked: cheapest that fits and meets the SLOs first.
     ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
-    other than the bundled roofline, estimated). ``text_only`` plans a multimodal checkpoint served
+    that has no batch form, estimated). ``text_only`` plans a multimodal checkpoint served
     without its vision / audio towers (vLLM ``--language-model-only``).
     """
-    from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator
-    from gpurec_core.plugins import gpu_catalog
+    from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator, check_layout
+    from gpurec_core.plugins import gpu_catalog, plugin_problems
 
     _validate_arguments(input_length, output_length, context_length, batch_size, gpu_memory_utilization,
                         max_tensor_parallel, max_gpus, ttft_slo_ms, itl_slo_ms, target_throughput_tokens_per_sec,
                         target_requests_per_sec, pipeline_parallel)
     check_engine(engine)
-    arch = as_model(model, hf_token)  # an unknown model fails first, before any plugin loads
+    if pipeline_parallel is not None:
+        check_layout(engine, Parallelism(pipeline_parallel_size=pipeline_parallel))
+    arch = as_model(model, hf_token)
     if estimate_performance_flag:
         check_estimator(estimator)
     if pipeline_parallel is not None and pipeline_parallel > arch.config.num_hidden_layers:
@@ -482,15 +481,13 @@ def recommend_gpus(
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
                             has_towers=arch.towers.total > 0, text_only=bool(text_only),
                             **_launch_precision_flags(arch, precision, kv_cache_dtype))
-    # With the bundled roofline answering, every candidate's points are estimated together after
-    # the plans; any other estimator is called per point, GPU by GPU (progress follows it).
-    roofline = None
-    if estimate_performance_flag:
-        from gpurec_core.sweep import roofline_plugin
+    # An estimator with a batch form gets every candidate's points together after the plans; one
+    # without is asked point by point, GPU by GPU (progress follows it).
+    from gpurec_core.plugins import estimator_batches
 
-        roofline = roofline_plugin(estimator)
+    batches = estimate_performance_flag and estimator_batches(estimator)
     estimate_args = dict(estimator=estimator, batch_size=batch_size, ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms,
-                         roofline=roofline)
+                         batches=batches)
     groups: list[list[_Candidate]] = []
     for done, gpu in enumerate(specs, 1):
         found = [_plan_candidate(arch, gpu, layout, workload, engine, batch_size)
@@ -504,11 +501,11 @@ def recommend_gpus(
                 if candidate.fits:
                     break
         groups.append(found)
-        if estimate_performance_flag and roofline is None:
+        if estimate_performance_flag and not batches:
             _estimate_candidates(arch, found, workload, **estimate_args)
         if progress is not None:
             progress(done, len(specs))
-    if estimate_performance_flag and roofline is not None:
+    if batches:
         _estimate_candidates(arch, [c for found in groups for c in found], workload, **estimate_args)
     items: list[Recommendation] = []
     dropped = 0
@@ -523,6 +520,7 @@ def recommend_gpus(
                 items.append(item)
     if dropped:
         notes.append(f"{dropped} candidate(s) needing more than max_gpus={max_gpus} GPUs left out")
+    notes += plugin_problems()
     if resolved.weight != arch.precision.weight and precision in ("int4", "nvfp4", "mxfp4"):
         notes.append(f"{precision} weights need a pre-quantized checkpoint; the launch command assumes one")
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,

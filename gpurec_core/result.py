@@ -106,20 +106,6 @@ class Deployment(BaseModel):
 
 _TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
-#: Flag names of each engine's launcher: ``vllm serve`` (vLLM engine args) and
-#: ``python -m sglang.launch_server`` (SGLang server args).
-LAUNCH_FLAGS: dict[str, dict] = {
-    "vllm": {"command": ["vllm", "serve"], "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
-             "ep": "--enable-expert-parallel", "ep_takes_size": False, "dp": "--data-parallel-size",
-             "context": "--max-model-len", "memory": "--gpu-memory-utilization", "fp8_kv": "fp8",
-             "text_only": "--language-model-only", "multimodal": None},
-    "sglang": {"command": ["python", "-m", "sglang.launch_server", "--model-path"], "tp": "--tp", "pp": "--pp-size",
-               "ep": "--ep-size", "ep_takes_size": True, "dp": "--dp", "context": "--context-length",
-               "memory": "--mem-fraction-static", "fp8_kv": "fp8_e4m3",
-               "text_only": None, "multimodal": "--enable-multimodal"},
-}
-
-
 class Recommendation(BaseModel):
     """One candidate: its layout and memory (``recommendation``) and its speed (``performance``)."""
 
@@ -136,32 +122,53 @@ class Recommendation(BaseModel):
     def meets_slo(self) -> bool:
         return self.slo is None or self.slo.max_concurrency > 0
 
-    def launch_command(self, engine: str = "vllm") -> str:
-        """The engine command line that reproduces this plan (``vllm`` or ``sglang``)."""
-        flags = LAUNCH_FLAGS.get(engine)
-        if flags is None:
-            from gpurec_core.errors import WorkloadError
+    def launch_command(self, engine: Optional[str] = None) -> str:
+        """The command line that reproduces this plan on ``engine`` (default: the engine planned for),
+        spelled with the flags the engine's plugin lists; settings the launcher has no flag for
+        follow as a shell comment."""
+        from gpurec_core.errors import WorkloadError
+        from gpurec_core.plugins import engine_info
 
-            raise WorkloadError(f"no launch command for engine {engine!r}; choose one of {', '.join(LAUNCH_FLAGS)}")
+        info = engine_info(engine or self.deployment.engine)
+        flags = info.launch
+        if flags is None:
+            raise WorkloadError(f"engine {info.name!r} (plugin {info.provided_by!r}) lists no launch command")
         rec, dep = self.recommendation, self.deployment
-        args = [*flags["command"], dep.model_id, flags["tp"], str(rec.tensor_parallel_size)]
+        args = [*flags.command, dep.model_id, flags.tensor_parallel, str(rec.tensor_parallel_size)]
+        missing: list[str] = []
+
+        def add(flag: Optional[str], value: Optional[str], what: str) -> None:
+            if flag:
+                args.extend([flag] if value is None else [flag, value])
+            else:
+                missing.append(what)
         if rec.pipeline_parallel_size > 1:
-            args += [flags["pp"], str(rec.pipeline_parallel_size)]
+            add(flags.pipeline_parallel, str(rec.pipeline_parallel_size), f"{rec.pipeline_parallel_size} pipeline stages")
         if rec.expert_parallel_size > 1:
-            args += [flags["ep"]] + ([str(rec.expert_parallel_size)] if flags["ep_takes_size"] else [])
+            add(flags.expert_parallel, str(rec.expert_parallel_size) if flags.expert_parallel_takes_size else None,
+                f"expert parallel size {rec.expert_parallel_size}")
         if rec.data_parallel_size > 1:
-            args += [flags["dp"], str(rec.data_parallel_size)]
-        args += [flags["context"], str(dep.max_model_len), flags["memory"], f"{dep.gpu_memory_utilization:g}"]
+            add(flags.data_parallel, str(rec.data_parallel_size), f"{rec.data_parallel_size} replicas behind a router")
+        args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{dep.gpu_memory_utilization:g}"]
         if dep.dtype:
-            args += ["--dtype", _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype)]
+            add(flags.dtype, _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype), f"dtype {dep.dtype}")
         if dep.quantization:
-            args += ["--quantization", dep.quantization]
+            add(flags.quantization, dep.quantization, f"{dep.quantization} quantization")
         if dep.kv_cache_dtype:
-            args += ["--kv-cache-dtype", flags["fp8_kv"] if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype]
+            add(flags.kv_cache_dtype, flags.fp8_kv_cache_value if dep.kv_cache_dtype == "fp8" else dep.kv_cache_dtype,
+                f"{dep.kv_cache_dtype} KV cache")
         if dep.has_towers:  # vLLM skips the towers with --language-model-only; SGLang builds Llama 4's only with --enable-multimodal
-            flag = flags["text_only"] if dep.text_only else flags["multimodal"]
+            flag = flags.text_only if dep.text_only else flags.multimodal
             args += [flag] if flag else []
-        return shlex.join(args)
+        command = shlex.join(args)
+        return command + (f"  # also: {'; '.join(missing)} (no {info.name} flag)" if missing else "")
+
+    def launch_commands(self) -> dict[str, str]:
+        """The command line of every engine with a launcher: the planned engine first."""
+        from gpurec_core.plugins import list_engines
+
+        engines = sorted(list_engines(), key=lambda e: e.name != self.deployment.engine)
+        return {e.name: self.launch_command(e.name) for e in engines if e.launch is not None}
 
     def __str__(self) -> str:
         rec, perf = self.recommendation, self.performance
@@ -198,7 +205,7 @@ class Recommendation(BaseModel):
             "slo": None if self.slo is None else self.slo.model_dump(mode="json"),
             "cost": {**self.cost.model_dump(mode="json"), "basis": self.cost.basis},
             "meets_slo": self.meets_slo,
-            "launch": {"vllm": self.launch_command("vllm"), "sglang": self.launch_command("sglang")},
+            "launch": self.launch_commands(),
         }
 
 

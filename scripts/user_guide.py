@@ -199,7 +199,10 @@ for item in result.filter_fitting_only()[:5]:
 CLI = [
     ("gpurec recommend meta-llama/Llama-3.1-70B --input-length 2048 --output-length 1024 --gpus H100,H200 --top 6",
      "The main job from the shell (`--json`, `--csv`, `--markdown`, `--plot FILE.png`, `--explain`, `--launch`)."),
-    ("gpurec recommend meta-llama/Llama-3.1-8B --gpus H100 --top 1 --explain --launch --no-performance", ""),
+    ("gpurec recommend meta-llama/Llama-3.1-8B --gpus H100 --top 1 --explain --launch --no-performance",
+     "`--launch` prints the command of the engine the plan is for (`--engine`); `to_dict()[\"launch\"]` and "
+     "`Recommendation.launch_commands()` give every engine's, spelled with the flag table each engine's plugin "
+     "lists (`gpurec engines`; the bundled tables are `[launch]` in `catalogs/engines/*.toml`)."),
     ("gpurec model Qwen/Qwen3-30B-A3B --gpu H100 --tensor-parallel-size 2 --max-model-len 32768", ""),
     ("gpurec gpu H100", ""),
 ]
@@ -227,6 +230,17 @@ memory_gib = "our datasheet, 2026-11"
 A user GPU with the name or alias of a bundled one replaces it, and gpurec reports the override.
 A plugin distribution can provide GPUs through the `provide_gpu_specs` hook (see `plugins.md`
 and `examples/gpurec-acme/`).
+
+## Where models come from
+
+A model resolves offline first: a local directory holding `config.json` (or a config file's
+path), the bundled catalog (`gpurec models`), the Hugging Face cache, and only then the Hub
+(`HF_ENDPOINT`, `HF_TOKEN` for gated models; `HF_HUB_OFFLINE=1` skips it). The whole Hub step has
+one deadline, `GPUREC_HUB_TIMEOUT` seconds (default 3): a Hub that is slow or never answers costs
+that long, then a one-line error says so; when the config arrives in time but the safetensors
+headers do not, the model resolves without exact parameter counts, with a warning. Files read from
+a model directory must be regular files (not FIFOs or devices); JSON configs are refused above
+16 MiB or nested deeper than 64 levels, safetensors headers above 100 MB or beyond their file's end.
 
 ## Estimators
 

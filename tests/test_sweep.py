@@ -1,7 +1,7 @@
 """Sweeps and batched estimates give the numbers of the estimate_performance hook, point for point.
 
 The roofline estimator answers many points in a few numpy calls (``gpurec_roofline.estimate_many``);
-``gpurec_core.sweep`` and ``recommend_gpus`` use it when the bundled plugin is the one that answers.
+``gpurec_core.sweep_grid`` and ``recommend_gpus`` use it when the bundled plugin is the one that answers.
 Each test here checks that path against the hook called one point at a time.
 """
 
@@ -21,7 +21,7 @@ if str(ROOT / "plugins") not in sys.path:
 from gpurec_core import ModelArchitecture, PerformanceEstimate, estimate_performance, hookimpl, recommend_gpus  # noqa: E402
 from gpurec_core.errors import GpurecError, WorkloadError  # noqa: E402
 from gpurec_core.models import EstimatorInfo  # noqa: E402
-from gpurec_core.sweep import SweepResult, roofline_plugin, sweep  # noqa: E402
+from gpurec_core.sweep_grid import SweepResult, sweep  # noqa: E402
 
 # Dense GQA, MoE (EP layouts), MLA + MoE, sliding windows + MXFP4 MoE, sliding windows, linear attention.
 MODELS = ["meta-llama/Llama-3.1-8B", "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b",
@@ -125,8 +125,10 @@ class ToyEstimator:
 
 
 def test_sweep_calls_other_estimators_through_the_hook(register_plugin):
+    from gpurec_core.plugins import estimator_batches
+
     register_plugin(ToyEstimator(), "toy")
-    assert roofline_plugin("toy") is None and roofline_plugin("roofline") is not None
+    assert not estimator_batches("toy") and estimator_batches("roofline")  # toy is asked point by point
     result = sweep(["Qwen/Qwen3-0.6B"], ["H100", "L4"], input_lengths=[100, 1000], output_lengths=[10],
                    concurrencies=[1, 3], estimator="toy")
     assert result.num_estimated == result.num_points > 0
@@ -135,34 +137,41 @@ def test_sweep_calls_other_estimators_through_the_hook(register_plugin):
 
 
 class RooflineOverride:
-    """A third-party plugin that answers for 'roofline' itself: it must win, as through the facade."""
+    """A third-party plugin that claims the bundled estimator's name and answers for it."""
 
     @hookimpl
     def list_estimators(self):
-        return [EstimatorInfo(name="roofline", usable=True, description="overrides the bundled roofline")]
+        return [EstimatorInfo(name="roofline", usable=True, description="claims the bundled roofline")]
 
     @hookimpl
     def estimate_performance(self, model, gpu, parallelism, workload, memory, estimator):
-        if estimator != "roofline":
-            return None
         return PerformanceEstimate(time_to_first_token_ms=1.0, inter_token_latency_ms=2.0,
                                    throughput_tokens_per_sec=3.0, concurrency=workload.concurrency, estimator="roofline")
 
 
-class Unlisted:
-    """Implements estimate_performance without list_estimators: it might answer any name."""
+class RooflinePointByPoint:
+    """A third-party estimator with no batch form that answers with the roofline's numbers."""
+
+    @hookimpl
+    def list_estimators(self):
+        return [EstimatorInfo(name="roofline-points", usable=True, description="the roofline, one point per call")]
 
     @hookimpl
     def estimate_performance(self, model, gpu, parallelism, workload, memory, estimator):
-        return None
+        from gpurec_roofline import estimate
+
+        return estimate(model, gpu, parallelism, workload, memory)
 
 
-def test_a_plugin_answering_roofline_first_still_wins(register_plugin):
+def test_a_plugin_claiming_the_roofline_name_does_not_get_it(register_plugin):
+    from gpurec_core.errors import PluginWarning
+
+    before = recommend_gpus("Qwen/Qwen3-0.6B", gpus=["H100"], ttft_slo_ms=5, itl_slo_ms=5).to_dict()
     register_plugin(RooflineOverride(), "override")
-    assert roofline_plugin("roofline") is None
-    result = recommend_gpus("Qwen/Qwen3-0.6B", gpus=["H100"], ttft_slo_ms=5, itl_slo_ms=5)
-    assert all(r.performance.time_to_first_token_ms == 1.0 for r in result.filter_fitting_only())
-    assert sweep(["Qwen/Qwen3-0.6B"], ["H100"], input_lengths=[64], output_lengths=[8], concurrencies=[2]).ttft_ms[0] == 1.0
+    with pytest.warns(PluginWarning, match="'override' lists estimator 'roofline'.*'roofline' provides"):
+        after = recommend_gpus("Qwen/Qwen3-0.6B", gpus=["H100"], ttft_slo_ms=5, itl_slo_ms=5).to_dict()
+    assert after == before
+    assert sweep(["Qwen/Qwen3-0.6B"], ["H100"], input_lengths=[64], output_lengths=[8], concurrencies=[2]).ttft_ms[0] != 1.0
 
 
 #: GPUs of every generation and vendor in the catalog, with and without NVLink, FP8 and FP4.
@@ -178,12 +187,14 @@ SOME_GPUS = ["H100", "H200", "A100", "L4", "T4", "V100", "L40S", "MI300X", "B200
     ("deepseek-ai/DeepSeek-V3", dict(engine="trtllm", ttft_slo_ms=2000, itl_slo_ms=60)),
 ])
 def test_batched_recommendation_equals_the_point_by_point_one(register_plugin, model, kwargs):
-    """Same to_dict() whether every point goes through the hook or the roofline answers them in batches."""
+    """Same to_dict() whether the roofline answers the points in batches or the core asks an
+    estimator without a batch form (the same numbers) point by point."""
     model = ModelArchitecture(model)
     batched = recommend_gpus(model, **kwargs).to_dict()
-    register_plugin(Unlisted(), "unlisted")  # from now on every point goes through the facade
-    assert roofline_plugin("roofline") is None
-    assert recommend_gpus(model, **kwargs).to_dict() == batched
+    register_plugin(RooflinePointByPoint(), "points")
+    by_point = recommend_gpus(model, estimator="roofline-points", **kwargs).to_dict()
+    by_point["workload"]["estimator"] = "roofline"
+    assert by_point == batched
 
 
 def test_estimate_many_equals_estimate_for_mixed_deployments():
@@ -284,3 +295,10 @@ def test_sweep_of_nothing_that_fits_is_empty_of_estimates():
 def test_sweep_needs_a_model():
     with pytest.raises(WorkloadError):
         sweep([], ["H100"], input_lengths=[1], output_lengths=[1], concurrencies=[1])
+
+
+def test_the_public_sweep_is_the_function_even_after_its_module_is_imported():
+    import gpurec_core
+    import gpurec_core.sweep_grid  # noqa: F401
+
+    assert gpurec_core.sweep is sweep and callable(gpurec_core.sweep)

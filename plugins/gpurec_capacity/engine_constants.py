@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gpurec_core.catalogs import catalog_path, read_catalog_toml
 from gpurec_core.errors import CatalogError
+from gpurec_core.models import EngineInfo, LaunchFlags
 
 
 class _Strict(BaseModel):
@@ -60,10 +61,32 @@ class RowsTable(_Strict):
     source: str = Field(min_length=1, description="where the numbers come from")
 
 
+class EngineTraits(_Strict):
+    """How the engine budgets memory and which layouts it runs (``[engine_info]``)."""
+
+    memory_profile: str = Field(min_length=1)
+    pipeline_parallel: bool
+    expert_parallel: bool
+    data_parallel: bool
+    default_gpu_memory_utilization: float = Field(gt=0, le=1)
+    source: str = Field(min_length=1)
+
+
 class _EngineFile(_Strict):
     engine: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
+    engine_info: EngineTraits
+    launch: LaunchFlags
+
+    def info(self) -> EngineInfo:
+        """This engine as the ``list_engines`` hook describes it."""
+        traits = self.engine_info
+        return EngineInfo(name=self.engine, version=self.version, description=self.description,
+                          memory_profile=traits.memory_profile, pipeline_parallel=traits.pipeline_parallel,
+                          expert_parallel=traits.expert_parallel, data_parallel=traits.data_parallel,
+                          default_gpu_memory_utilization=traits.default_gpu_memory_utilization,
+                          schedules_like=self.engine, launch=self.launch)
 
 
 class VllmConstants(_EngineFile):
@@ -147,3 +170,8 @@ def engine_constants(engine: str, path: Optional[Path] = None):
             cached = parse_engine_file(path, engine)
             _cache[key] = cached
     return cached
+
+
+def engine_infos() -> list[EngineInfo]:
+    """The engines planned here, as the ``list_engines`` hook describes them."""
+    return [engine_constants(engine).info() for engine in SCHEMAS]

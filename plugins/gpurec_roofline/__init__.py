@@ -6,9 +6,10 @@ GPU's links, per-step engine overhead); a closed-loop continuous-batching model 
 TTFT, inter-token latency and throughput. Constants: ``catalogs/engines/roofline.toml``;
 accuracy against measurements: ``docs/accuracy.md``.
 
-Besides the hooks, :func:`estimate_many` answers many points in a few numpy calls with the
-hook's numbers; ``recommend_gpus`` and ``gpurec_core.sweep`` use it when this plugin is the one
-that answers ``estimator="roofline"``.
+``estimate_performance_batch`` answers a search's or a sweep's points in a few numpy calls
+(:func:`estimate_many`) with the numbers ``estimate_performance`` gives point by point; each
+deployment is prepared once per search (``batch.deployments.prepared``). An engine a plugin adds
+is timed with the constants of the bundled engine it ``schedules_like``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,25 @@ from gpurec_core.plugins import hookimpl
 from gpurec_roofline.estimator import ESTIMATOR_NAME, Deployments, Estimates, estimate, estimate_many
 
 __all__ = ["ESTIMATOR_NAME", "Deployments", "Estimates", "estimate", "estimate_many", "estimate_performance",
-           "list_estimators"]
+           "estimate_performance_batch", "list_estimators"]
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def estimate_performance(model, gpu, parallelism, workload, memory, estimator):
-    """Answer for ``estimator="roofline"``; None for any other name."""
+    """Answer for ``estimator="roofline"`` (gpurec asks this plugin for no other name)."""
     if estimator != ESTIMATOR_NAME:
         return None
     return estimate(model, gpu, parallelism, workload, memory)
+
+
+@hookimpl
+def estimate_performance_batch(batch, estimator):
+    """Every point of ``batch`` in a few numpy calls; each deployment prepared once per search."""
+    if estimator != ESTIMATOR_NAME:
+        return None
+    deployments = batch.deployments.prepared(ESTIMATOR_NAME, lambda found: Deployments(found.items))
+    return estimate_many(deployments, batch.rows, batch.input_length, batch.output_length, batch.concurrency,
+                         keep_parts=batch.keep_breakdown)
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from gpurec_core.batch import BatchEstimates
 from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
 from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, load_constants
@@ -123,7 +124,7 @@ class StackedEfficiency:
 
 
 @dataclass
-class Estimates:
+class Estimates(BatchEstimates):
     """Roofline estimates of many points, one row each, in the order they were asked for.
 
     Arrays are per row; latencies in ms, throughputs for the whole deployment (data-parallel
@@ -180,6 +181,12 @@ class Estimates:
             f"(ttft={float(self.time_to_first_token_ms[i])}, itl={float(self.inter_token_latency_ms[i])}); "
             "check the GPU's bandwidth and TFLOPS figures")
 
+    def performance(self, i: int) -> PerformanceEstimate:
+        """Row ``i``'s estimate, or one whose ``error`` says why it has none (the batch hook's answer)."""
+        if self.ok[i]:
+            return self.estimate(i)
+        return PerformanceEstimate(error=str(self.error(i)), estimator=ESTIMATOR_NAME, concurrency=int(self.concurrency[i]))
+
     def estimate(self, i: int) -> PerformanceEstimate:
         """Row ``i`` as a :class:`PerformanceEstimate`; raises the row's error when it has one."""
         error = self.error(i)
@@ -217,6 +224,18 @@ class Estimates:
         )
 
 
+def scheduling_of(engine: str) -> str:
+    """The engine whose ``[engines.*]`` constants time ``engine``'s steps: its own, or the bundled
+    engine it declares it schedules like (``EngineInfo.schedules_like``)."""
+    from gpurec_core.errors import WorkloadError
+    from gpurec_core.plugins import engine_info
+
+    try:
+        return engine_info(engine).schedules_like or engine
+    except WorkloadError:  # not a listed engine: the constants lookup names what the roofline knows
+        return engine
+
+
 class Deployments:
     """Deployments prepared for :func:`estimate_many`: each one's checks, profile and limits, once.
 
@@ -242,11 +261,14 @@ class Deployments:
         self.compact = np.full(count, -1, dtype=np.intp)  # index among the deployments with a profile
         profiles: list[DeploymentProfile] = []
         effs: list[GenerationEfficiency] = []
+        schedulings: dict[str, str] = {}  # engine -> the engine whose step constants time it
         for d, (model, gpu, parallelism, workload, memory) in enumerate(self.items):
             self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
             self.pipelined[d] = parallelism.pipeline_parallel_size > 1
+            scheduling = schedulings.get(memory.engine) or schedulings.setdefault(memory.engine,
+                                                                                  scheduling_of(memory.engine))
             try:
-                engine = constants.engine(memory.engine)
+                engine = constants.engine(scheduling)
             except GpurecError as exc:
                 self.before[d] = exc
                 continue
@@ -260,9 +282,9 @@ class Deployments:
             except GpurecError as exc:
                 self.after[d] = exc
                 continue
-            if memory.engine not in self.engine_names:
-                self.engine_names.append(memory.engine)
-            self.engine_index[d] = self.engine_names.index(memory.engine)
+            if scheduling not in self.engine_names:
+                self.engine_names.append(scheduling)
+            self.engine_index[d] = self.engine_names.index(scheduling)
             self.budget[d] = workload.max_num_batched_tokens or engine.max_num_batched_tokens
             self.max_seqs[d] = workload.max_num_seqs or engine.max_num_seqs
             self.compact[d] = len(profiles)

@@ -1,11 +1,13 @@
-"""ACME's gpurec plugin: one accelerator and one estimator, registered by entry point.
+"""ACME's gpurec plugin: one accelerator, one serving engine and one estimator, registered by entry point.
 
-The ACME X1 is fictional; its figures are example values, sourced as such.
+The ACME X1 and ACME Serve are fictional; their figures are example values, sourced as such.
 """
 
-from gpurec_core import EstimatorInfo, GPUSpec, PerformanceEstimate, hookimpl
+from gpurec_core import EngineInfo, EstimatorInfo, GPUSpec, LaunchFlags, PerformanceEstimate, hookimpl
+from gpurec_core.plugins import estimate_memory as plan_with
 
 _EXAMPLE = "example value from the gpurec-acme plugin (fictional accelerator)"
+ENGINE = "acme-serve"
 
 
 @hookimpl
@@ -30,6 +32,30 @@ def provide_gpu_specs():
                      ("memory_gib", "bandwidth_tb_s", "bf16_tflops_dense", "fp8_tflops_dense", "interconnect_gb_s")},
         )
     ]
+
+
+@hookimpl
+def list_engines():
+    """ACME Serve: a vLLM fork (fictional) that keeps vLLM's memory budget and scheduler, and runs
+    no pipeline parallelism."""
+    return [EngineInfo(
+        name=ENGINE, version="1.0", description="ACME's serving engine (fictional example; a vLLM 0.19 fork)",
+        memory_profile="vLLM 0.19's budget (it is a fork), reported under its own name",
+        pipeline_parallel=False, expert_parallel=True, data_parallel=True, schedules_like="vllm",
+        launch=LaunchFlags(command=("acme-serve", "--model"), tensor_parallel="--tp", expert_parallel="--ep",
+                           expert_parallel_takes_size=True, data_parallel="--replicas", max_model_len="--max-len",
+                           memory_fraction="--mem-fraction", kv_cache_dtype="--kv-dtype",
+                           source="example flags of the fictional acme-serve launcher"),
+    )]
+
+
+@hookimpl
+def estimate_memory(model, gpu, parallelism, workload, engine):
+    """ACME Serve keeps vLLM's accounting: the vLLM plan, under ACME Serve's name."""
+    if engine != ENGINE:
+        return None
+    plan = plan_with(model, gpu, parallelism, workload, "vllm")
+    return plan.model_copy(update={"engine": ENGINE, "notes": plan.notes + ("acme-serve: vLLM 0.19's budget",)})
 
 
 @hookimpl

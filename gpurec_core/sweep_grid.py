@@ -7,57 +7,20 @@
 A point is one (model, GPU, layout, input length, output length, concurrency) with its own
 TTFT, inter-token latency and throughput. Each (model, GPU, layout) gets its memory plan once,
 through the ``estimate_memory`` hook, for an engine configured with ``max_model_len`` (the
-longest request of the grid unless given); the workload grid is then estimated. With the
-bundled roofline estimator answering, all points go through
-:func:`gpurec_roofline.estimator.estimate_many` in a few numpy calls, which gives the numbers
-of the ``estimate_performance`` hook; any other estimator is called through the hook, point by
-point.
+longest request of the grid unless given); the workload grid is then estimated in one
+``estimate_performance_batch`` call, which the roofline answers in a few numpy calls (an
+estimator without a batch form is asked point by point by the core).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from gpurec_core.errors import GpurecError, WorkloadError
+from gpurec_core.errors import WorkloadError
 from gpurec_core.models import MAX_CONCURRENCY, MAX_TOKENS, GPUSpec, Parallelism
-
-#: Module of the bundled roofline plugin, whose ``estimate_many`` answers many points at once.
-ROOFLINE_MODULE = "gpurec_roofline"
-
-
-def roofline_plugin(estimator: str, pm: Any = None) -> Optional[Any]:
-    """The bundled roofline plugin (its module, with ``Deployments`` and ``estimate_many``) when it
-    is the plugin that answers ``estimator`` through the ``estimate_performance`` hook; else None.
-
-    The hook's implementations are walked in the order the facade calls them. By the hook's
-    contract an implementation answers only for the estimators its plugin names in
-    ``list_estimators``, so each one called before the roofline plugin must be from a plugin
-    that lists its estimators and not this one; a plugin that implements ``estimate_performance``
-    without ``list_estimators``, or lists this name, keeps every point on the facade. So does
-    ``GPUREC_TRACE_PLUGINS`` (every call traced).
-    """
-    from gpurec_core.plugins import get_plugin_manager, list_estimators
-
-    if os.environ.get("GPUREC_TRACE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no"):
-        return None
-    pm = pm or get_plugin_manager()
-    listed: dict[str, set[str]] = {}
-    for info in list_estimators(pm):
-        listed.setdefault(info.provided_by, set()).add(info.name)
-    for impl in reversed(pm.hook.estimate_performance.get_hookimpls()):
-        plugin = impl.plugin
-        if getattr(plugin, "__name__", "") == ROOFLINE_MODULE:
-            usable = estimator == getattr(plugin, "ESTIMATOR_NAME", None) and hasattr(plugin, "estimate_many")
-            return plugin if usable else None
-        names = listed.get(pm.get_name(plugin))
-        if names is None or estimator in names:
-            return None
-    return None
-
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -167,7 +130,8 @@ def sweep(
     """
     from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator
     from gpurec_core.models import Workload
-    from gpurec_core.plugins import estimate_performance, gpu_catalog
+    from gpurec_core.batch import DeploymentSet, PerformanceBatch
+    from gpurec_core.plugins import estimate_performance_batch, gpu_catalog
     from gpurec_core.recommend import _plan
 
     check_engine(engine)
@@ -214,24 +178,11 @@ def sweep(
     wanted = np.flatnonzero(fits[rows] & (kv_tokens[rows] >= inputs + outputs))
     estimated = np.zeros(n, dtype=bool)
 
-    roofline = roofline_plugin(estimator)
-    if roofline is not None:
-        result = roofline.estimate_many(roofline.Deployments(deployments), rows[wanted], inputs[wanted],
-                                        outputs[wanted], users[wanted], keep_parts=False)
-        ttft[wanted], itl[wanted] = result.time_to_first_token_ms, result.inter_token_latency_ms
-        tok_s[wanted], estimated[wanted] = result.throughput_tokens_per_sec, result.ok
-    else:
-        for i in wanted:
-            arch, gpu, layout, workload, memory = deployments[rows[i]]
-            point = workload.model_copy(update={"input_length": int(inputs[i]), "output_length": int(outputs[i]),
-                                                "concurrency": int(users[i])})
-            try:
-                perf = estimate_performance(arch, gpu, layout, point, memory, estimator)
-            except GpurecError:
-                continue
-            if perf.error is None and perf.time_to_first_token_ms is not None:
-                ttft[i], itl[i] = perf.time_to_first_token_ms, perf.inter_token_latency_ms or np.nan
-                tok_s[i], estimated[i] = perf.throughput_tokens_per_sec or np.nan, True
+    batch = PerformanceBatch.of(DeploymentSet.of(deployments), rows[wanted], inputs[wanted], outputs[wanted],
+                                users[wanted], keep_breakdown=False)
+    result = estimate_performance_batch(batch, estimator)
+    ttft[wanted], itl[wanted] = result.time_to_first_token_ms, result.inter_token_latency_ms
+    tok_s[wanted], estimated[wanted] = result.throughput_tokens_per_sec, result.ok
     ttft[~estimated] = itl[~estimated] = tok_s[~estimated] = np.nan
 
     names = np.array([d[0].model_id for d in deployments] or [""], dtype=object)[:count]

@@ -1,0 +1,87 @@
+"""The merged GPU catalog: every plugin's GPUs, with case-insensitive lookup by name or alias.
+
+Merging is one pass over the specs (linear in their number). The bundled plugins' GPUs come
+first. A third-party GPU whose name or alias is taken is skipped with a warning: a bundled
+one is replaced only when the user lets that plugin override (``GPUREC_ALLOW_GPU_OVERRIDE``),
+and between two third-party plugins the one loaded first keeps the name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+from gpurec_core.errors import GPUNotFoundError, did_you_mean
+from gpurec_core.models import GPUSpec, normalize_gpu_name
+
+OVERRIDE_ENV = "GPUREC_ALLOW_GPU_OVERRIDE"
+
+
+def override_allowed(plugin: str) -> bool:
+    """The user lets ``plugin`` replace bundled GPUs (``GPUREC_ALLOW_GPU_OVERRIDE=name[,name]`` or ``*``)."""
+    allowed = {item.strip() for item in os.environ.get(OVERRIDE_ENV, "").split(",") if item.strip()}
+    return "*" in allowed or plugin in allowed
+
+
+def _keys(spec: GPUSpec) -> set[str]:
+    return {normalize_gpu_name(spec.name), *(normalize_gpu_name(a) for a in spec.aliases)}
+
+
+class GPUCatalog:
+    """GPUs by normalized name and alias.
+
+    ``entries`` are ``(spec, bundled)`` pairs in plugin load order, bundled plugins first; each
+    spec's ``provided_by`` names its plugin. ``warn`` receives one sentence per skipped or
+    replacing entry.
+    """
+
+    def __init__(self, entries: Iterable[tuple[GPUSpec, bool]], warn: Callable[[str], None] = lambda _: None) -> None:
+        by_key: dict[str, GPUSpec] = {}
+        bundled_specs: set[int] = set()
+        for spec, bundled in entries:
+            keys = _keys(spec)
+            taken = {id(other): other for key in keys if (other := by_key.get(key)) is not None}
+            if taken:
+                others = list(taken.values())
+                replaceable = all(id(o) in bundled_specs for o in others) and not bundled
+                if not (replaceable and override_allowed(spec.provided_by)):
+                    warn(self._clash(spec, others, bundled_specs))
+                    continue
+                for other in others:
+                    for key in _keys(other):
+                        by_key.pop(key, None)
+                warn(f"plugin {spec.provided_by!r} replaces the bundled GPU "
+                     f"{', '.join(o.name for o in others)} ({OVERRIDE_ENV} allows it)")
+            for key in keys:
+                by_key[key] = spec
+            if bundled:
+                bundled_specs.add(id(spec))
+        unique = {id(spec): spec for spec in by_key.values()}
+        self.specs: list[GPUSpec] = sorted(unique.values(), key=lambda s: s.name)
+        self._by_key = by_key
+
+    @staticmethod
+    def _clash(spec: GPUSpec, others: list[GPUSpec], bundled_specs: set[int]) -> str:
+        other = others[0]
+        if id(other) in bundled_specs:
+            return (f"plugin {spec.provided_by!r} defines GPU {spec.name!r}, whose name or alias is the bundled "
+                    f"GPU {other.name!r} (plugin {other.provided_by!r}); skipped. Rename it, or let the plugin "
+                    f"replace bundled GPUs with {OVERRIDE_ENV}={spec.provided_by}")
+        return (f"plugin {spec.provided_by!r} defines GPU {spec.name!r}, whose name or alias plugin "
+                f"{other.provided_by!r} defined first ({other.name!r}); skipped")
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.specs]
+
+    def get(self, name: str) -> GPUSpec:
+        if not isinstance(name, str):
+            raise GPUNotFoundError(f"a GPU is named by a string such as 'H100' (`gpurec gpus` lists them all), "
+                                   f"got {type(name).__name__} {name!r:.80}")
+        spec = self._by_key.get(normalize_gpu_name(name))
+        if spec is None:
+            choices = self.names() + [alias for spec in self.specs for alias in spec.aliases]
+            raise GPUNotFoundError(
+                f"unknown GPU {name!r:.80}.{did_you_mean(name[:200], choices)} `gpurec gpus` lists them all; "
+                "add your own with a TOML file named by GPUREC_GPU_CATALOG"
+            )
+        return spec
