@@ -128,9 +128,17 @@ def gpu_command(name: str, as_json: bool) -> None:
 @cli.command("plugins")
 @json_option
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins: version, hooks, built-in or not, and load failures."""
-    from gpurec_core.plugins import plugin_records
+    """List installed plugins: version, hooks, built-in or not, and which are broken, timed out or disabled.
 
+    The hooks that list things (GPUs, estimators, engines) are called first, so a plugin that
+    fails or hangs in them shows here with its reason."""
+    from gpurec_core.plugins import gpu_catalog, list_engines, list_estimators, plugin_records
+
+    for listing in (gpu_catalog, list_estimators, list_engines):
+        try:
+            listing()
+        except GpurecError:  # a bundled plugin's or a user catalog's error: the records still show
+            pass
     records = plugin_records()
     if as_json:
         _echo_json([r.to_dict() for r in records])

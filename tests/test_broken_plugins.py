@@ -709,13 +709,15 @@ def test_cli_plugins_json_lists_broken_plugins(cli_site):
     assert_clean_stderr(proc.stderr)
 
 
-def test_cli_plugins_json_shows_a_slow_import_timed_out(cli_site):
+def test_cli_plugins_json_shows_a_slow_import_and_a_slow_listing_hook_timed_out(cli_site):
     name = cli_site.install("import-sleeps", f"{SLEEP_60}\n")
+    hook = cli_site.install("gpu-listing-sleeps", hook_source("provide_gpu_specs()", f"{SLEEP_60}\nreturn []"))
     proc, seconds = run_gpurec(cli_site, "plugins", "--json", env=TIMEOUT)
     assert seconds < CLI_BOUND_S
     assert proc.returncode == 0, proc.stderr
-    record = {r["name"]: r for r in json.loads(proc.stdout)}[name]
-    assert record["status"] == "timed-out" and record["reason"], record
+    records = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert records[name]["status"] == "timed-out" and records[name]["reason"], records[name]
+    assert records[hook]["status"] == "timed-out" and "provide_gpu_specs" in records[hook]["reason"], records[hook]
     assert_clean_stderr(proc.stderr)
 
 
