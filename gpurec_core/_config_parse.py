@@ -1040,12 +1040,12 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
     if odd_keys:
         raise ModelConfigError(f"config.json keys must be strings (field names), got {odd_keys[0]!r:.80}")
     outer_type = raw.get("model_type", "unknown")
-    if not isinstance(outer_type, str) or not outer_type:
-        raise ModelConfigError(f"config.json field 'model_type' must be a non-empty string, got {outer_type!r}")
+    if not isinstance(outer_type, str) or not outer_type or not outer_type.isprintable():
+        raise ModelConfigError(f"config.json field 'model_type' must be a non-empty printable name, got {outer_type!r:.80}")
     text, prefix, is_multimodal = _text_section(raw, outer_type)
     text_type = text.get("model_type") if is_multimodal else outer_type
-    if text_type is not None and not isinstance(text_type, str):
-        raise ModelConfigError(f"config.json field '{prefix}model_type' must be a string, got {text_type!r} "
+    if text_type is not None and (not isinstance(text_type, str) or not text_type.isprintable()):
+        raise ModelConfigError(f"config.json field '{prefix}model_type' must be a printable name, got {text_type!r:.80} "
                                f"(model_type {outer_type})")
     sub_type = sub_config_model_type(outer_type, prefix[:-1]) if is_multimodal else None
     if not text_type:

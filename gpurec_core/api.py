@@ -40,12 +40,25 @@ def as_model(model: ModelLike, hf_token: Optional[str] = None):
 def as_gpu(gpu: GPULike) -> GPUSpec:
     """A GPUSpec for a name or alias, or the object itself."""
     if isinstance(gpu, GPUSpec):
-        return gpu
+        return _completed(gpu)
     if not isinstance(gpu, str) or not gpu.strip():
         raise WorkloadError(f"gpu must be a GPU name (see `gpurec gpus`) or a GPUSpec, got {gpu!r}")
     from gpurec_core.plugins import gpu_catalog
 
     return gpu_catalog().get(gpu.strip())
+
+
+def _completed(spec: GPUSpec) -> GPUSpec:
+    """A spec given as an object, with what it leaves out derived and said, as the catalog does for its own."""
+    import warnings
+
+    from gpurec_core.errors import PluginWarning
+    from gpurec_core.gpu_assumptions import complete
+
+    spec, assumptions = complete(spec)
+    for sentence in assumptions:
+        warnings.warn(sentence, PluginWarning, stacklevel=3)
+    return spec
 
 
 def _build(kind, what: str, **fields):

@@ -44,14 +44,22 @@ def _console():
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]):
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=escape(title), show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*["" if v is None else escape(str(v)) for v in row])  # '[...]' in a source is text, not markup
     return table
+
+
+def _plain(value: Any) -> Any:
+    """A float as a person reads it: 71.27, 0.0312, 1,234,567 (never 71.2710000006482)."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return value
 
 
 def _fmt(value: Optional[float], digits: int = 1, unit: str = "") -> str:
@@ -108,20 +116,34 @@ def gpus_command(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def gpu_command(name: str, as_json: bool) -> None:
-    """Show one GPU with the source of every figure."""
+    """Show one GPU with the source of every figure, the figures gpurec assumed and those missing."""
+    from gpurec_core.gpu_assumptions import assumed_figures, missing_figures
     from gpurec_core.gpus import get_gpu_spec
 
     spec = get_gpu_spec(name)
     data = spec.model_dump(by_alias=False)
+    assumed = assumed_figures(spec)
+    missing = missing_figures(spec)
     if as_json:
+        data["assumed"] = [{"field": field, "value": value, "assumption": why} for field, value, why in assumed]
+        data["missing"] = [{"field": field, "consequence": consequence} for field, consequence in missing]
         _echo_json(data)
         return
     rows = []
     for field, value in data.items():
         if field in ("sources",) or value in (None, "", ()):
             continue
-        rows.append([field, value if not isinstance(value, (list, tuple)) else ", ".join(value), spec.sources.get(field, "")])
-    _console().print(_table(f"{spec.name} ({spec.manufacturer})", ["field", "value", "source"], rows))
+        source = spec.sources.get(field, "")
+        rows.append([field, value if not isinstance(value, (list, tuple)) else ", ".join(value),
+                     "assumed by gpurec (below)" if field in {row[0] for row in assumed} else source])
+    console = _console()
+    console.print(_table(f"{spec.name} ({spec.manufacturer})", ["field", "value", "source"], rows))
+    if assumed:
+        console.print(_table(f"assumed by gpurec (not in the catalog entry; confidence {spec.confidence})",
+                             ["field", "value", "assumption"], [list(row) for row in assumed]))
+    if missing:
+        console.print(_table("missing: what gpurec does without them", ["field", "consequence"],
+                             [list(row) for row in missing]))
 
 
 # -- plugins and estimators ---------------------------------------------------------------------
@@ -220,13 +242,14 @@ def models_command(as_json: bool) -> None:
 
 @cli.command("model")
 @click.argument("model")
-@click.option("--gpu", default="H100", show_default=True, help="GPU name or alias")
+@click.option("--gpu", "--gpus", "gpu", default="H100", show_default=True, help="GPU name or alias")
 @click.option("--tensor-parallel-size", "-tp", default=1, show_default=True, type=int)
 @click.option("--pipeline-parallel-size", "-pp", default=1, show_default=True, type=int)
 @click.option("--max-model-len", type=int, default=None, help="context the KV pool must hold (default: the model's maximum)")
 @click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True)
 @click.option("--dtype", default=None, help="runtime dtype override: bf16, fp16, fp32")
-@click.option("--quantization", default=None, help="runtime quantization, e.g. fp8")
+@click.option("--quantization", "--precision", "quantization", default=None,
+              help="weight precision / runtime quantization, e.g. fp8, int4 (default: the checkpoint's)")
 @click.option("--kv-cache-dtype", default=None, help="auto or fp8")
 @click.option("--max-num-batched-tokens", type=int, default=None)
 @click.option("--max-num-seqs", type=int, default=None)
@@ -272,7 +295,7 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
     rows.append(["precision", f"{arch.precision.weight} weights ({arch.precision.weight_bytes_per_param:g} B/param), "
                               f"KV {arch.precision.kv_cache_dtype}, {arch.precision.source}"])
     console.print(_table(arch.model_id, ["fact", "value"], rows))
-    plan_rows = [[k, v] for k, v in plan.model_dump().items() if k not in ("notes",)]
+    plan_rows = [[k, _plain(v)] for k, v in plan.model_dump().items() if k not in ("notes",)]
     plan_rows += [["note", n] for n in plan.notes]
     console.print(_table(f"memory plan per GPU ({engine}, {gpu}, TP{tensor_parallel_size} PP{pipeline_parallel_size}; GiB)",
                          ["field", "value"], plan_rows))

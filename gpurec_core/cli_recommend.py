@@ -9,26 +9,47 @@ from typing import Optional
 
 import click
 
-from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row, why_not
+from gpurec_core.formatting import columns, legend, raw_rows, rows, verdict, why_not, workload_line
 
 
-@click.command("recommend")
+LEGEND = """Columns (the default view shows the ones that decide; --wide shows all):
+
+\b
+{legend}
+
+Ranking: candidates that fit and meet the SLOs first, then the cheapest per million output tokens
+when loaded (saturation, or the most the SLOs allow), then per hour. A GPU without a catalog price
+is ranked by a labelled estimate from its bandwidth ('~').
+"""
+
+
+def _recommend_help() -> str:
+    from gpurec_core.formatting import legend
+
+    return ("Recommend GPUs, counts and parallel layouts for serving MODEL (a bundled id, a path or a Hub id).\n\n"
+            + LEGEND.format(legend=legend()))
+
+
+@click.command("recommend", help=_recommend_help())
 @click.argument("model")
-@click.option("--input-length", default=1024, show_default=True, type=int, help="prompt tokens per request")
-@click.option("--output-length", default=512, show_default=True, type=int, help="generated tokens per request")
+@click.option("--input-length", "--input-len", "input_length", default=1024, show_default=True, type=int,
+              help="prompt tokens per request")
+@click.option("--output-length", "--output-len", "output_length", default=512, show_default=True, type=int,
+              help="generated tokens per request")
 @click.option("--max-model-len", "context_length", default=2048, show_default=True, type=int,
               help="context the KV cache must hold per request (raised to input + output)")
 @click.option("--batch-size", "--concurrency", "batch_size", default=1, show_default=True, type=int,
               help="concurrent requests (closed loop) the deployment must hold and is estimated at")
 @click.option("--precision", "--quantization", "precision", default=None,
-              help="weight precision override: fp32, fp16, bf16, fp8, int8, int4 (default: inferred)")
+              help="weight precision: fp32, fp16, bf16, fp8, int8, int4, nvfp4, mxfp4 (default: the checkpoint's)")
+@click.option("--dtype", default=None, help="activation/weight dtype of an unquantized checkpoint: bf16, fp16, fp32")
 @click.option("--kv-cache-dtype", default=None, help="auto or fp8")
 @click.option("--gpu-memory-utilization", default=0.9, show_default=True, type=float)
 @click.option("--tensor-parallel-size", "-tp", default=None, type=int, help="only this TP size")
 @click.option("--max-tensor-parallel", default=None, type=int, help="largest TP size to consider")
 @click.option("--pipeline-parallel-size", "-pp", default=None, type=int, help="fix the pipeline stages (default: auto)")
 @click.option("--max-gpus", default=None, type=int, help="largest deployment to consider")
-@click.option("--gpus", default=None, help="comma-separated GPU names (default: the whole catalog)")
+@click.option("--gpus", "--gpu", "gpus", default=None, help="comma-separated GPU names (default: the whole catalog)")
 @click.option("--engine", default="vllm", show_default=True,
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--estimator", default="roofline", show_default=True, help="performance estimator (`gpurec estimators`)")
@@ -42,26 +63,33 @@ from gpurec_core.formatting import SUMMARY_COLUMNS, summary_row, why_not
 @click.option("--fitting-only", is_flag=True, help="hide candidates that do not fit")
 @click.option("--sort", "sort", default="rank", show_default=True, type=click.Choice(["rank", "cost", "performance"]))
 @click.option("--top", default=15, show_default=True, type=int, help="rows to show (0: all)")
+@click.option("--wide", is_flag=True, help="every column, whatever the terminal's width")
 @click.option("--json", "as_json", is_flag=True, help="JSON (schema: docs/recommend.schema.json)")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV of the summary columns")
-@click.option("--markdown", "as_markdown", is_flag=True, help="a Markdown table")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV of every column: raw numbers, units in the header")
+@click.option("--markdown", "as_markdown", is_flag=True, help="a Markdown table of every column")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="draw throughput per GPU against ITL to FILE.png or FILE.html (needs matplotlib)")
-@click.option("--explain", is_flag=True, help="memory and latency breakdown of the top candidate")
+@click.option("--explain", is_flag=True, help="memory and latency breakdown of the top candidate, and the legend")
 @click.option("--launch", is_flag=True, help="print the engine's command line for each shown candidate")
 def recommend_command(model: str, input_length: int, output_length: int, context_length: int, batch_size: int,
-                      precision: Optional[str], kv_cache_dtype: Optional[str], gpu_memory_utilization: float,
-                      tensor_parallel_size: Optional[int], max_tensor_parallel: Optional[int],
-                      pipeline_parallel_size: Optional[int], max_gpus: Optional[int], gpus: Optional[str], engine: str,
-                      estimator: str, ttft_slo_ms: Optional[float], itl_slo_ms: Optional[float],
-                      target_tok: Optional[float], target_rps: Optional[float], text_only: bool, no_performance: bool,
-                      fitting_only: bool, sort: str, top: int, as_json: bool, as_csv: bool, as_markdown: bool,
-                      plot_path: Optional[str], explain: bool, launch: bool) -> None:
-    """Recommend GPUs, counts and parallel layouts for serving MODEL (a bundled id, a path or a Hub id)."""
+                      precision: Optional[str], dtype: Optional[str], kv_cache_dtype: Optional[str],
+                      gpu_memory_utilization: float, tensor_parallel_size: Optional[int],
+                      max_tensor_parallel: Optional[int], pipeline_parallel_size: Optional[int], max_gpus: Optional[int],
+                      gpus: Optional[str], engine: str, estimator: str, ttft_slo_ms: Optional[float],
+                      itl_slo_ms: Optional[float], target_tok: Optional[float], target_rps: Optional[float],
+                      text_only: bool, no_performance: bool, fitting_only: bool, sort: str, top: int, wide: bool,
+                      as_json: bool, as_csv: bool, as_markdown: bool, plot_path: Optional[str], explain: bool,
+                      launch: bool) -> None:
     from gpurec_core.recommend import recommend_gpus
 
+    formats = [name for name, on in (("--json", as_json), ("--csv", as_csv), ("--markdown", as_markdown)) if on]
+    if len(formats) > 1:
+        raise click.UsageError(f"{' and '.join(formats)} conflict: choose one output format")
+    precision = _precision_option(precision, dtype)
+    if tensor_parallel_size is not None:
+        _check_tensor_parallel(model, tensor_parallel_size, engine)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-    quiet = as_json or as_csv or as_markdown
+    quiet = bool(formats)
     result = _with_progress(quiet, lambda progress: recommend_gpus(
         model, input_length=input_length, output_length=output_length, precision=precision,
         context_length=context_length, batch_size=batch_size, gpu_memory_utilization=gpu_memory_utilization,
@@ -72,7 +100,11 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress,
         text_only=text_only))
     if tensor_parallel_size:
-        result = result._derive([r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size])
+        kept = [r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size]
+        if not kept and result.recommendations:
+            result.notes += (f"no GPU searched runs TP{tensor_parallel_size} within one node "
+                             f"(at most {max(r.recommendation.gpu_spec.gpus_per_node for r in result)} GPUs per node)",)
+        result = result._derive(kept)
     {"cost": result.sort_by_cost, "performance": result.sort_by_performance, "rank": result.rank}[sort]()
     shown = result.recommendations[:top] if top else result.recommendations
     if plot_path:
@@ -84,30 +116,65 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         data["recommendations"] = data["recommendations"][: top or None]
         click.echo(finite_json(data))
         return
-    rows = [summary_row(i, item) for i, item in enumerate(shown, 1)]
-    if as_csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(SUMMARY_COLUMNS)
-        writer.writerows(rows)
-        click.echo(buffer.getvalue().rstrip("\n"))
+    if as_csv or as_markdown:
+        _print_raw(result, shown, markdown=as_markdown)
         return
-    if as_markdown:
-        click.echo("| " + " | ".join(SUMMARY_COLUMNS) + " |")
-        click.echo("|" + "---|" * len(SUMMARY_COLUMNS))
-        for row in rows:
-            click.echo("| " + " | ".join(row) + " |")
-        return
-    _print_rich(result, shown, rows)
+    _print_terminal(result, shown, wide=wide)
     if explain and shown:
         click.echo(explain_text(shown[0]))
+        click.echo("\nColumns:\n" + legend(slos=bool(ttft_slo_ms or itl_slo_ms)))
     if launch:
         for i, item in enumerate(shown, 1):
             if item.recommendation.model_fits:
-                click.echo(f"#{i} {item.recommendation.gpu_spec.name} {item.recommendation.layout}:\n"
-                           f"  {item.launch_command()}")
+                command = item.launch_command().replace("\n", "\n  ")
+                click.echo(f"#{i} {item.recommendation.gpu_spec.name} {item.recommendation.layout}:\n  {command}")
     if plot_path:
         click.echo(f"plot written to {plot_path}")
+
+
+def _precision_option(precision: Optional[str], dtype: Optional[str]) -> Optional[str]:
+    """``--dtype`` names the precision of an unquantized checkpoint; with ``--precision`` it must agree."""
+    if dtype is None:
+        return precision
+    names = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
+    dtype = names.get(dtype, dtype)
+    if precision is not None and precision != dtype:
+        raise click.UsageError(f"--dtype {dtype} and --precision {precision} conflict: give one")
+    return dtype
+
+
+def _check_tensor_parallel(model: str, tensor_parallel_size: int, engine: str) -> None:
+    """``-tp N`` the model cannot run: one line naming the rule and the sizes it can run."""
+    from gpurec_core.api import as_model, check_positive
+    from gpurec_core.errors import WorkloadError
+    from gpurec_core.memory_math import tensor_parallel_problems
+
+    check_positive("tensor_parallel_size", tensor_parallel_size)
+    arch = as_model(model)
+    problems = tensor_parallel_problems(arch.config, tensor_parallel_size, engine)
+    if problems:
+        sizes = ", ".join(str(t) for t in arch.possible_tensor_parallel_sizes(engine))
+        raise WorkloadError(f"-tp {tensor_parallel_size} is impossible for {arch.model_id}: {'; '.join(problems)}; "
+                            f"it runs at tensor-parallel sizes {sizes}")
+
+
+def _print_raw(result, shown, *, markdown: bool) -> None:
+    """CSV or Markdown of every column: raw numbers, units in the header."""
+    cols = columns(wide=True, slos=True)
+    body = raw_rows(shown, cols)
+    headers = [c.key if not markdown else c.header for c in cols]
+    if not markdown:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(body)
+        click.echo(buffer.getvalue().rstrip("\n"))
+        return
+    click.echo(verdict(result) + "\n")
+    click.echo("| " + " | ".join(headers) + " |")
+    click.echo("|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|")
+    for row in body:
+        click.echo("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
 
 
 def _with_progress(quiet: bool, run):
@@ -127,24 +194,44 @@ def _with_progress(quiet: bool, run):
         return run(progress)
 
 
-def _print_rich(result, shown, rows) -> None:
+def _print_terminal(result, shown, *, wide: bool) -> None:
+    """The verdict, the workload, the table at the terminal's width, why-not footnotes and the notes."""
+    import shutil
+    import textwrap
+
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=False, width=200)
-    table = Table(title=f"{result.model_id}: {result.precision} weights, KV {result.kv_cache_dtype}, "
-                        f"in {result.workload['input_length']} / out {result.workload['output_length']} tokens, "
-                        f"context {result.workload['context_length']}, batch {result.workload['batch_size']} "
-                        f"(memory GiB per GPU; $ from dated catalog prices)", header_style="bold")
-    for column in SUMMARY_COLUMNS + ["why not"]:
-        table.add_column(column, overflow="fold", max_width=60 if column == "why not" else None)
-    for item, row in zip(shown, rows):
-        table.add_row(*row, why_not(item))
-    console.print(table)
+    width = shutil.get_terminal_size((100, 40)).columns
+    console = Console(soft_wrap=False, width=max(200, width) if wide else max(40, width), highlight=False)
+    wrap = (lambda text: text) if wide else (lambda text: "\n".join(textwrap.wrap(text, width - 1)))
+    click.echo(wrap(verdict(result)))
+    click.echo(wrap(workload_line(result)))
+    slos = result.workload.get("ttft_slo_ms") is not None or result.workload.get("itl_slo_ms") is not None
+    cols = columns(wide=wide, slos=slos)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False, header_style="bold")
+    for c in cols:
+        table.add_column(c.header, justify="right" if c.numeric else "left", no_wrap=c.numeric,
+                         overflow="fold", max_width=60 if c.key == "why_not" else None)
+    for row in rows(result, shown, cols):
+        table.add_row(*row)
+    if shown:
+        console.print(table)
+    if not wide:
+        for i, item in enumerate(shown, 1):
+            reason = why_not(item)
+            if reason:
+                click.echo(wrap(f"#{i} {item.recommendation.gpu_spec.name} {item.recommendation.layout}: {reason}"))
     for note in result.notes:
-        console.print(f"note: {note}")
-    if any(r.cost.basis == "gpu_memory_proxy" for r in shown):
-        console.print("note: '-' in $ columns: no dated price in the catalog; --sort cost then uses GPUs x memory as a proxy")
+        click.echo(wrap(f"note: {note}"))
+    if any(r.cost.price_estimated and r.cost.usd_per_hour is not None for r in shown):
+        click.echo(wrap("note: '~$': the GPU has no catalog price; its $ figures use an estimate from its "
+                        "bandwidth (gpurec_core.pricing), ranked with the others"))
+
+
+def _figure(value, unit: str) -> str:
+    return "(not given)" if value is None else f"{value:g} {unit}".rstrip()
 
 
 def explain_text(item) -> str:
@@ -152,8 +239,9 @@ def explain_text(item) -> str:
     rec, mem, perf = item.recommendation, item.recommendation.memory, item.performance
     gpu = rec.gpu_spec
     lines = [f"\nWhy {gpu.name} {rec.layout}:",
-             f"  GPU: {gpu.memory_gib:g} GiB visible, {gpu.bandwidth_tb_s} TB/s, bf16 {gpu.bf16_tflops} / fp8 "
-             f"{gpu.fp8_tflops_dense} dense TFLOPS, {gpu.interconnect} {gpu.interconnect_gb_s} GB/s",
+             f"  GPU: {gpu.memory_gib:g} GiB visible, {_figure(gpu.bandwidth_tb_s, 'TB/s')}, bf16 "
+             f"{_figure(gpu.bf16_tflops, '')} / fp8 {_figure(gpu.fp8_tflops_dense, '')} dense TFLOPS, "
+             f"{gpu.interconnect or 'no interconnect given'} {_figure(gpu.interconnect_gb_s, 'GB/s')}",
              f"  memory per GPU ({mem.engine}): budget {mem.budget_gib:.2f} GiB = {mem.total_gib:g} x "
              f"{item.deployment.gpu_memory_utilization:g}",
              f"    - weights {mem.weights_gib:.2f} - activation peak {mem.activation_gib:.2f} - non-torch "

@@ -1,37 +1,36 @@
-"""Plain-text rendering of a RecommendationResult (the seed's ``summary()`` table)."""
+"""How a recommendation reads: the verdict line, the columns (with units), and the legend.
+
+One column table serves every output: the terminal (the columns that decide by default, all of
+them with ``--wide``), CSV and Markdown (raw numbers, units in the header) and the seed's
+``summary()``. Numbers are right-aligned; a dollar figure from an estimated price is marked
+``~``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.result import Recommendation, RecommendationResult
 
-SUMMARY_COLUMNS = ["#", "GPU", "TP", "Layout", "GPUs", "Model Memory", "Available KV", "Max Requests", "Fits",
-                   "TTFT", "ITL", "Throughput", "Max tok/s", "$/hour", "$/M out"]
+
+def _ok(perf) -> bool:
+    return perf is not None and perf.error is None and perf.time_to_first_token_ms is not None
 
 
-def _num(value: Optional[float], fmt: str, unit: str = "") -> str:
-    return "-" if value is None else f"{value:{fmt}}{unit}"
+def loaded_throughput(item: "Recommendation") -> Optional[float]:
+    """Output tok/s when loaded: the SLO goodput when SLOs are set, else at saturation."""
+    if item.slo is not None:
+        return item.slo.goodput_tokens_per_sec if item.slo.max_concurrency > 0 else None
+    sat = item.saturation
+    return sat.throughput_tokens_per_sec if _ok(sat) else None
 
 
-def summary_row(index: int, item: "Recommendation") -> list[str]:
-    """One row of the summary: memory in GiB, latency in ms, throughput in output tok/s."""
-    rec, perf, cost = item.recommendation, item.performance, item.cost
-    ok = perf is not None and perf.error is None
-    fits = "YES" if rec.model_fits else "NO"
-    if rec.model_fits and not item.meets_slo:
-        fits = "YES (SLO miss)"
-    return [
-        str(index), rec.gpu_spec.name, str(rec.tensor_parallel_size), rec.layout, str(rec.total_gpus),
-        f"{rec.memory_per_gpu_gb:.2f}", f"{rec.available_memory_for_kv_gb:.2f}", str(rec.max_concurrent_requests), fits,
-        _num(perf.time_to_first_token_ms if ok else None, ".1f", "ms"),
-        _num(perf.inter_token_latency_ms if ok else None, ".1f", "ms"),
-        _num(perf.throughput_tokens_per_sec if ok else None, ",.1f", " tok/s"),
-        _num(_loaded_throughput(item), ",.0f"),
-        _num(cost.usd_per_hour, ",.2f"),
-        _num(cost.usd_per_million_output_tokens, ",.2f"),
-    ]
+def fit_text(item: "Recommendation") -> str:
+    if not item.recommendation.model_fits:
+        return "no"
+    return "yes" if item.meets_slo else "SLO miss"
 
 
 def why_not(item: "Recommendation") -> str:
@@ -43,30 +42,139 @@ def why_not(item: "Recommendation") -> str:
     return "; ".join(reasons)
 
 
-def _loaded_throughput(item: "Recommendation") -> Optional[float]:
-    """Output tok/s when loaded: the SLO goodput when SLOs are set, else saturation."""
-    if item.slo is not None:
-        return item.slo.goodput_tokens_per_sec if item.slo.max_concurrency > 0 else None
-    sat = item.saturation
-    return sat.throughput_tokens_per_sec if sat is not None and sat.error is None else None
+@dataclass(frozen=True)
+class Column:
+    """One column: its header (with the unit), its CSV name, its raw value and how it is shown."""
+
+    header: str
+    key: str
+    value: Callable[[int, "Recommendation"], Any]
+    fmt: str = ""                # format spec of a number; '' for text
+    default: bool = False        # in the terminal's default (80-column) view
+    numeric: bool = True
+    legend: str = ""
+
+    def text(self, index: int, item: "Recommendation") -> str:
+        value = self.value(index, item)
+        if value is None:
+            return "-"
+        if not self.fmt:
+            return str(value)
+        text = f"{value:{self.fmt}}"
+        return "~" + text if self.key.startswith("usd") and item.cost.price_estimated else text
 
 
-def render_table(columns: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(col), *(len(r[i]) for r in rows)) if rows else len(col) for i, col in enumerate(columns)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    parts = [line(columns), "-+-".join("-" * w for w in widths)]
-    parts += [line(r) for r in rows]
-    return "\n".join(parts)
+def _perf(name: str) -> Callable[[int, "Recommendation"], Any]:
+    return lambda i, item: getattr(item.performance, name) if _ok(item.performance) else None
 
 
-def summary_table(result: "RecommendationResult", top: Optional[int] = None) -> str:
+COLUMNS: tuple[Column, ...] = (
+    Column("#", "rank", lambda i, item: i, numeric=True, default=True),
+    Column("GPU", "gpu", lambda i, item: item.recommendation.gpu_spec.name, numeric=False, default=True),
+    Column("Layout", "layout", lambda i, item: item.recommendation.layout, numeric=False, default=True,
+           legend="TP tensor-parallel GPUs, xPP pipeline stages, EP expert-parallel GPUs, xN replicas"),
+    Column("GPUs", "total_gpus", lambda i, item: item.recommendation.total_gpus, "d", default=True),
+    Column("Fits", "fits", lambda i, item: fit_text(item), numeric=False,
+           legend="yes; no (the model does not fit: see why not); SLO miss (fits, misses the SLOs at 1 user)"),
+    Column("Weights GiB/GPU", "weights_gib_per_gpu", lambda i, item: item.recommendation.memory_per_gpu_gb, ".2f"),
+    Column("KV GiB/GPU", "kv_cache_gib_per_gpu", lambda i, item: item.recommendation.available_memory_for_kv_gb, ".2f"),
+    Column("Max requests", "max_requests", lambda i, item: item.recommendation.max_concurrent_requests, "d",
+           legend="requests of the full context the KV pool holds at once"),
+    Column("TTFT ms", "ttft_ms", _perf("time_to_first_token_ms"), ",.1f", default=True,
+           legend="time to first token at the workload's concurrency (--batch-size)"),
+    Column("ITL ms", "itl_ms", _perf("inter_token_latency_ms"), ",.1f", default=True,
+           legend="time between output tokens at that concurrency"),
+    Column("tok/s", "output_tok_s", _perf("throughput_tokens_per_sec"), ",.0f",
+           legend="output tokens/s of the deployment at that concurrency"),
+    Column("Max tok/s", "max_output_tok_s", lambda i, item: loaded_throughput(item), ",.0f", default=True,
+           legend="output tokens/s when loaded: at saturation, or the most that meets the SLOs"),
+    Column("SLO users", "slo_max_concurrency", lambda i, item: item.slo.max_concurrency if item.slo else None, "d",
+           legend="most concurrent users that meet the SLOs"),
+    Column("$/h", "usd_per_hour", lambda i, item: item.cost.usd_per_hour, ",.2f", default=True,
+           legend="all GPUs, per hour, from the dated catalog price ('~': estimated from bandwidth, no price listed)"),
+    Column("$/M out", "usd_per_million_output_tokens", lambda i, item: item.cost.usd_per_million_output_tokens,
+           ",.2f", default=True, legend="dollars per million output tokens at Max tok/s"),
+    Column("why not", "why_not", lambda i, item: why_not(item) or None, numeric=False),
+)
+_SLO_KEY = "slo_max_concurrency"
+
+
+def columns(*, wide: bool, slos: bool) -> list[Column]:
+    """The columns shown: the deciding ones (with SLO users when SLOs are set), or all of them."""
+    shown = [c for c in COLUMNS if wide or c.default or (slos and c.key == _SLO_KEY)]
+    return [c for c in shown if slos or c.key != _SLO_KEY]
+
+
+def legend(slos: bool = True) -> str:
+    """One line per column that needs explaining."""
+    return "\n".join(f"  {c.header}: {c.legend}" for c in columns(wide=True, slos=slos) if c.legend)
+
+
+def rows(result: "RecommendationResult", items: list["Recommendation"], cols: list[Column]) -> list[list[str]]:
+    return [[c.text(i, item) for c in cols] for i, item in enumerate(items, 1)]
+
+
+def raw_rows(items: list["Recommendation"], cols: list[Column]) -> list[list[Any]]:
+    """Raw values (numbers unformatted, None empty) for CSV and JSON-like outputs."""
+    return [["" if (v := c.value(i, item)) is None else v for c in cols] for i, item in enumerate(items, 1)]
+
+
+def _slos(result: "RecommendationResult") -> str:
+    parts = [f"TTFT <= {result.workload[k]:g} ms" if k.startswith("ttft") else f"ITL <= {result.workload[k]:g} ms"
+             for k in ("ttft_slo_ms", "itl_slo_ms") if result.workload.get(k) is not None]
+    return " and ".join(parts)
+
+
+def verdict(result: "RecommendationResult") -> str:
+    """``Recommended: <layout> on <GPU> — <why>``, or what stands in the way."""
+    if not result.recommendations:
+        return "Recommended: nothing — " + (result.notes[-1] if result.notes else "no candidate")
+    best = result.recommendations[0]
+    rec = best.recommendation
+    slos = _slos(result)
+    if not rec.model_fits:
+        return f"Recommended: nothing — the model fits on none of these GPUs; closest: {rec.layout} on " \
+               f"{rec.gpu_spec.name} ({why_not(best)})"
+    if not best.meets_slo:
+        return f"Recommended: nothing meets {slos} — even one user misses them; fastest first below"
+    cost, tok = best.cost, loaded_throughput(best)
+    gpus = f"{rec.total_gpus} GPU{'s' if rec.total_gpus > 1 else ''}"
+    est = " (estimated price)" if cost.price_estimated else ""
+    if cost.usd_per_million_output_tokens is not None:
+        why = f"cheapest per output token{' meeting ' + slos if slos else ''}: " \
+              f"${cost.usd_per_million_output_tokens:,.2f}/M at {tok:,.0f} tok/s on {gpus}{est}"
+    elif cost.usd_per_hour is not None:
+        why = f"cheapest per hour{' meeting ' + slos if slos else ''}: ${cost.usd_per_hour:,.2f}/h on {gpus}{est}"
+    else:
+        why = f"fits with the least GPU memory ({cost.proxy_gpu_memory_gib:,.0f} GiB on {gpus}); no price known"
+    return f"Recommended: {rec.layout} on {rec.gpu_spec.name} — {why}"
+
+
+def workload_line(result: "RecommendationResult") -> str:
+    w = result.workload
+    return (f"{result.model_id}: {result.precision} weights, KV {result.kv_cache_dtype}; {w.get('input_length')} in / "
+            f"{w.get('output_length')} out tokens, context {w.get('context_length')}, {w.get('batch_size')} concurrent; "
+            f"{w.get('engine')}, {w.get('estimator')} estimator. Memory per GPU in GiB.")
+
+
+def render_table(headers: list[str], body: list[list[str]], numeric: Optional[list[bool]] = None) -> str:
+    """Plain text, numbers right-aligned."""
+    numeric = numeric or [False] * len(headers)
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric)).rstrip()
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in body])
+
+
+def summary_table(result: "RecommendationResult", top: Optional[int] = None, *, wide: bool = True) -> str:
+    """The seed's ``summary()``: verdict, workload, the table and the notes, as plain text."""
     items = result.recommendations[:top] if top else result.recommendations
-    header = (f"GPU recommendations for {result.model_id} ({result.precision} weights, KV cache "
-              f"{result.kv_cache_dtype}; input {result.workload.get('input_length')} / output "
-              f"{result.workload.get('output_length')} tokens, context {result.workload.get('context_length')}, "
-              f"batch {result.workload.get('batch_size')}). Memory in GiB per GPU.")
-    if not items:
-        return header + "\nNo candidates." + "".join(f"\nnote: {n}" for n in result.notes)
-    body = render_table(SUMMARY_COLUMNS, [summary_row(i, item) for i, item in enumerate(items, 1)])
-    notes = "".join(f"\nnote: {n}" for n in result.notes)
-    return f"{header}\n{body}{notes}"
+    cols = columns(wide=wide, slos=bool(_slos(result)))
+    parts = [verdict(result), workload_line(result)]
+    if items:
+        parts.append(render_table([c.header for c in cols], rows(result, items, cols), [c.numeric for c in cols]))
+    else:
+        parts.append("No candidates.")
+    parts += [f"note: {n}" for n in result.notes]
+    return "\n".join(parts)

@@ -4,6 +4,12 @@ Merging is one pass over the specs (linear in their number). The bundled plugins
 first. A third-party GPU whose name or alias is taken is skipped with a warning: a bundled
 one is replaced only when the user lets that plugin override (``GPUREC_ALLOW_GPU_OVERRIDE``),
 and between two third-party plugins the one loaded first keeps the name.
+
+Every GPU that makes it into the catalog then goes through
+:func:`gpurec_core.gpu_assumptions.complete` once: figures left out (architecture, interconnect,
+FP8) are derived where they can be, and each assumption is warned once. The bundled catalog is
+complete, so its GPUs come out unchanged; a user's TOML entry (served by the bundled toml-catalog
+plugin) and a plugin's GPU are completed alike.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import os
 from typing import Callable, Iterable
 
 from gpurec_core.errors import GPUNotFoundError, did_you_mean
+from gpurec_core.gpu_assumptions import complete
 from gpurec_core.models import GPUSpec, normalize_gpu_name
 
 OVERRIDE_ENV = "GPUREC_ALLOW_GPU_OVERRIDE"
+#: Incomplete GPUs whose assumptions are warned one by one; beyond them, one warning counts the rest.
+GPUS_WARNED_BY_NAME = 20
 
 
 def override_allowed(plugin: str) -> bool:
@@ -32,7 +41,7 @@ class GPUCatalog:
 
     ``entries`` are ``(spec, bundled)`` pairs in plugin load order, bundled plugins first; each
     spec's ``provided_by`` names its plugin. ``warn`` receives one sentence per skipped or
-    replacing entry.
+    replacing entry, and one per assumption made for an incomplete GPU (:func:`complete`).
     """
 
     def __init__(self, entries: Iterable[tuple[GPUSpec, bool]], warn: Callable[[str], None] = lambda _: None) -> None:
@@ -58,7 +67,28 @@ class GPUCatalog:
                 bundled_specs.add(id(spec))
         unique = {id(spec): spec for spec in by_key.values()}
         self.specs: list[GPUSpec] = sorted(unique.values(), key=lambda s: s.name)
-        self._by_key = by_key
+        completed = self._complete_all(self.specs, warn)
+        self.specs = [completed[id(spec)] for spec in self.specs]
+        self._by_key = {key: completed[id(spec)] for key, spec in by_key.items()}
+
+    @staticmethod
+    def _complete_all(specs: list[GPUSpec], warn: Callable[[str], None]) -> dict[int, GPUSpec]:
+        """id(spec) -> ``spec`` with its derivable figures filled in. Each assumption is warned once, for the
+        first :data:`GPUS_WARNED_BY_NAME` incomplete GPUs; the rest are counted in one last warning."""
+        completed: dict[int, GPUSpec] = {}
+        incomplete = 0
+        for spec in specs:
+            completed[id(spec)], assumptions = complete(spec)
+            if not assumptions:
+                continue
+            incomplete += 1
+            if incomplete <= GPUS_WARNED_BY_NAME:
+                for sentence in assumptions:
+                    warn(sentence)
+        if incomplete > GPUS_WARNED_BY_NAME:
+            warn(f"{incomplete - GPUS_WARNED_BY_NAME} more GPUs have figures gpurec assumed or lacks; "
+                 "`gpurec gpu NAME` lists them for each")
+        return completed
 
     @staticmethod
     def _clash(spec: GPUSpec, others: list[GPUSpec], bundled_specs: set[int]) -> str:

@@ -73,7 +73,8 @@ class GPUSpec(_Value):
     manufacturer: str = Field(default="NVIDIA", description="vendor")
 
     aliases: tuple[str, ...] = Field(default=(), description="other names accepted in lookups (case-insensitive)")
-    architecture: Optional[str] = Field(default=None, description="micro-architecture, e.g. 'Hopper'")
+    architecture: Optional[str] = Field(default=None, description="micro-architecture, e.g. 'Hopper'; picks the roofline's "
+                                        "efficiency entry (derived from compute_capability when missing)")
     form_factor: Optional[str] = Field(default=None, description="SXM5, PCIe, OAM, superchip ...")
     memory_marketing_gb: Optional[float] = Field(default=None, gt=0, le=1_000_000, description="vendor memory figure, GB as marketed")
     memory_type: Optional[str] = Field(default=None, description="HBM3, GDDR6 ...")
@@ -305,6 +306,13 @@ class LaunchFlags(_Value):
     fp8_kv_cache_value: str = Field(default="fp8", description="the value the KV-cache flag takes for an fp8 cache")
     text_only: Optional[str] = Field(default=None, description="flag that skips a multimodal checkpoint's towers")
     multimodal: Optional[str] = Field(default=None, description="flag needed to load a multimodal checkpoint's towers")
+    multi_node: Optional[Literal["ray", "per_node"]] = Field(
+        default=None, description="how one replica spans nodes: 'ray' (start a Ray cluster, launch once on the head "
+        "node with ray_executor), 'per_node' (launch on every node with nnodes / node_rank / dist_init_addr)")
+    ray_executor: Optional[str] = Field(default=None, description="flag selecting the Ray executor ('ray' style)")
+    nnodes: Optional[str] = Field(default=None, description="flag taking the number of nodes ('per_node' style)")
+    node_rank: Optional[str] = Field(default=None, description="flag taking this node's rank ('per_node' style)")
+    dist_init_addr: Optional[str] = Field(default=None, description="flag taking the head node's address:port")
     source: str = Field(min_length=1, description="where the flag names come from (the engine's argument parser)")
 
 

@@ -31,6 +31,7 @@ from gpurec_core.models import (
     PerformanceEstimate,
     Workload,
 )
+from gpurec_core.pricing import GPUPrice, gpu_price
 from gpurec_core.result import Cost, Deployment, GPURecommendation, Recommendation, RecommendationResult, SLOResult
 
 #: Pipeline stages tried across nodes when no single node holds the model.
@@ -282,12 +283,13 @@ def replicas_for_target(per_replica: Optional[PerformanceEstimate], goodput: Opt
     return math.ceil(needed), ""
 
 
-def _cost(gpu: GPUSpec, total_gpus: int, loaded: Optional[PerformanceEstimate]) -> Cost:
-    """$/hour from the dated catalog price; $/M tokens at the loaded (saturation or SLO) throughput."""
+def _cost(gpu: GPUSpec, price: GPUPrice, total_gpus: int, loaded: Optional[PerformanceEstimate]) -> Cost:
+    """$/hour from the GPU's price (the catalog's, or a labelled estimate); $/M tokens at the loaded
+    (saturation or SLO) throughput."""
     proxy = total_gpus * gpu.memory_gib
-    if gpu.price_usd_per_hour is None:
-        return Cost(proxy_gpu_memory_gib=proxy)
-    per_hour = gpu.price_usd_per_hour * total_gpus
+    if price.usd_per_hour is None:
+        return Cost(proxy_gpu_memory_gib=proxy, price_estimated=True, price_basis=price.basis)
+    per_hour = price.usd_per_hour * total_gpus
     per_m_out = per_m_in = None
     if loaded is not None and loaded.error is None:
         if loaded.throughput_tokens_per_sec:
@@ -295,7 +297,8 @@ def _cost(gpu: GPUSpec, total_gpus: int, loaded: Optional[PerformanceEstimate]) 
         if loaded.input_tokens_per_sec:
             per_m_in = per_hour / (loaded.input_tokens_per_sec * 3600) * 1e6
     return Cost(usd_per_hour=per_hour, usd_per_million_output_tokens=per_m_out, usd_per_million_input_tokens=per_m_in,
-                price_date=gpu.price_date, proxy_gpu_memory_gib=proxy)
+                price_date=price.date, price_estimated=price.estimated, price_basis=price.basis,
+                proxy_gpu_memory_gib=proxy)
 
 
 @dataclass
@@ -377,7 +380,8 @@ def _estimate_candidates(model, candidates: list[_Candidate], workload, *, estim
         candidate.saturation = evaluated[0].performance(count + k)
 
 
-def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_rps, deployment) -> Recommendation:
+def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_rps, deployment,
+                    price: GPUPrice) -> Recommendation:
     gpu, layout, memory = candidate.gpu, candidate.layout, candidate.memory
     reasons, fits = list(candidate.reasons), candidate.fits
     performance, saturation, slo = candidate.performance, candidate.saturation, candidate.slo
@@ -406,7 +410,7 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
             "input_tokens_per_sec": (saturation.input_tokens_per_sec or 0.0) * slo.goodput_tokens_per_sec
             / max(saturation.throughput_tokens_per_sec or 1.0, 1e-9)})
     return Recommendation(recommendation=rec, performance=performance, saturation=saturation, slo=slo,
-                          cost=_cost(gpu, total, loaded), deployment=deployment)
+                          cost=_cost(gpu, price, total, loaded), deployment=deployment)
 
 
 def recommend_gpus(
@@ -509,20 +513,24 @@ def recommend_gpus(
         _estimate_candidates(arch, [c for found in groups for c in found], workload, **estimate_args)
     items: list[Recommendation] = []
     dropped = 0
-    for found in groups:
+    catalog = gpu_catalog().specs
+    for gpu, found in zip(specs, groups):
+        price = gpu_price(gpu, catalog)
         for candidate in found:
             item = _recommendation(candidate, estimate_flag=estimate_performance_flag,
                                    target_tok=target_throughput_tokens_per_sec, target_rps=target_requests_per_sec,
-                                   deployment=deployment)
+                                   deployment=deployment, price=price)
             if max_gpus is not None and item.recommendation.total_gpus > max_gpus:
                 dropped += 1
             elif include_non_fitting or item.recommendation.model_fits:
                 items.append(item)
     if dropped:
         notes.append(f"{dropped} candidate(s) needing more than max_gpus={max_gpus} GPUs left out")
+    if not items:
+        notes.append(_why_empty(groups, max_tensor_parallel, pipeline_parallel))
     notes += plugin_problems()
-    if resolved.weight != arch.precision.weight and precision in ("int4", "nvfp4", "mxfp4"):
-        notes.append(f"{precision} weights need a pre-quantized checkpoint; the launch command assumes one")
+    if deployment.checkpoint_note:
+        notes.append(deployment.checkpoint_note)
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,
                      "batch_size": batch_size, "gpu_memory_utilization": gpu_memory_utilization, "engine": engine,
                      "estimator": estimator, "ttft_slo_ms": ttft_slo_ms, "itl_slo_ms": itl_slo_ms,
@@ -533,13 +541,39 @@ def recommend_gpus(
     return result.rank()
 
 
+#: Weight precisions no engine quantizes a checkpoint to at load time: they need a pre-quantized one.
+PRE_QUANTIZED_ONLY = ("int8", "int4", "nvfp4", "mxfp4")
+
+
+def _why_empty(groups: list[list[_Candidate]], max_tensor_parallel: Optional[int],
+               pipeline_parallel: Optional[int]) -> str:
+    """Why a search left nothing to show, in one sentence."""
+    candidates = [c for found in groups for c in found]
+    if not candidates:
+        limits = [f"max_tensor_parallel={max_tensor_parallel}"] if max_tensor_parallel else []
+        limits += [f"pipeline_parallel={pipeline_parallel}"] if pipeline_parallel else []
+        return ("no layout to try: no tensor-parallel size the model allows fits within one node of these GPUs"
+                + (f" under {', '.join(limits)}" if limits else ""))
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
+        closest = min(candidates, key=lambda c: c.memory.weights_gib * c.layout.gpus_per_replica)
+        return (f"none of the {len(candidates)} candidates fits (e.g. {closest.gpu.name} "
+                f"{GPURecommendation.layout_of(closest.layout)}: {'; '.join(closest.reasons)})")
+    return f"{len(fitting)} candidate(s) fit but none is within the limits given"
+
+
 def _launch_precision_flags(arch, precision: Optional[str], kv_cache_dtype: Optional[str]) -> dict:
-    """vLLM/SGLang flags that reproduce a precision override on this checkpoint."""
+    """Launch settings that reproduce a precision override on this checkpoint: ``--dtype``, the
+    online ``--quantization fp8`` method (vLLM and SGLang quantize bf16 weights to fp8 at load
+    time), or a note that the precision needs a pre-quantized checkpoint."""
     flags: dict = {}
     if precision in ("fp16", "bf16", "fp32"):
         flags["dtype"] = precision
     elif precision == "fp8" and arch.precision.weight != "fp8":
         flags["quantization"] = "fp8"
+    elif precision in PRE_QUANTIZED_ONLY and arch.precision.weight != precision:
+        flags["checkpoint_note"] = (f"{precision} weights need a pre-quantized {precision} checkpoint of {arch.model_id} "
+                                    f"(it is {arch.precision.weight}); the launch command assumes MODEL names one")
     if kv_cache_dtype == "fp8":
         flags["kv_cache_dtype"] = "fp8"
     return flags

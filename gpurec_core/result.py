@@ -40,13 +40,18 @@ class GPURecommendation(BaseModel):
     @property
     def layout(self) -> str:
         """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel."""
-        text = f"TP{self.tensor_parallel_size}"
-        if self.pipeline_parallel_size > 1:
-            text += f"xPP{self.pipeline_parallel_size}"
-        if self.expert_parallel_size > 1:
-            text += f" EP{self.expert_parallel_size}"
-        if self.data_parallel_size > 1:
-            text += f" x{self.data_parallel_size} replicas"
+        return self.layout_of(self)
+
+    @staticmethod
+    def layout_of(parallel: Any) -> str:
+        """The layout name of anything with tensor/pipeline/expert/data-parallel sizes (a Parallelism too)."""
+        text = f"TP{parallel.tensor_parallel_size}"
+        if parallel.pipeline_parallel_size > 1:
+            text += f"xPP{parallel.pipeline_parallel_size}"
+        if parallel.expert_parallel_size > 1:
+            text += f" EP{parallel.expert_parallel_size}"
+        if parallel.data_parallel_size > 1:
+            text += f" x{parallel.data_parallel_size} replicas"
         return text
 
 
@@ -59,7 +64,10 @@ class Cost(BaseModel):
     usd_per_million_output_tokens: Optional[float] = Field(default=None, ge=0, description="at the loaded throughput")
     usd_per_million_input_tokens: Optional[float] = Field(default=None, ge=0, description="at the loaded throughput")
     price_date: Optional[str] = Field(default=None, description="date of the GPU price")
-    proxy_gpu_memory_gib: float = Field(ge=0, description="the seed's proxy when no price is known: GPUs x memory")
+    price_estimated: bool = Field(default=False, description="the GPU has no catalog price: the $ figures use a "
+                                  "labelled estimate (gpurec_core.pricing)")
+    price_basis: str = Field(default="", description="where the price per GPU-hour comes from")
+    proxy_gpu_memory_gib: float = Field(ge=0, description="GPUs x memory, the ranking proxy when no price is known")
 
     @property
     def basis(self) -> CostBasis:
@@ -102,6 +110,7 @@ class Deployment(BaseModel):
     engine: str = "vllm"
     has_towers: bool = False  # the checkpoint carries vision / audio towers
     text_only: bool = False   # and the deployment does not load them
+    checkpoint_note: Optional[str] = None  # the precision planned needs a checkpoint other than model_id
 
 
 _TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -125,7 +134,9 @@ class Recommendation(BaseModel):
     def launch_command(self, engine: Optional[str] = None) -> str:
         """The command line that reproduces this plan on ``engine`` (default: the engine planned for),
         spelled with the flags the engine's plugin lists; settings the launcher has no flag for
-        follow as a shell comment."""
+        follow as a shell comment. A replica across nodes gives several lines: the Ray cluster and
+        the head node's command (vLLM), or one command per node (SGLang); a precision that needs
+        another checkpoint is said on a comment line first."""
         from gpurec_core.errors import WorkloadError
         from gpurec_core.plugins import engine_info
 
@@ -160,8 +171,24 @@ class Recommendation(BaseModel):
         if dep.has_towers:  # vLLM skips the towers with --language-model-only; SGLang builds Llama 4's only with --enable-multimodal
             flag = flags.text_only if dep.text_only else flags.multimodal
             args += [flag] if flag else []
-        command = shlex.join(args)
-        return command + (f"  # also: {'; '.join(missing)} (no {info.name} flag)" if missing else "")
+        nodes = -(-(rec.tensor_parallel_size * rec.pipeline_parallel_size) // rec.gpu_spec.gpus_per_node)
+        lines = [f"# {dep.checkpoint_note}"] if dep.checkpoint_note else []
+        if nodes > 1 and flags.multi_node == "ray":
+            lines += [f"# one replica spans {nodes} nodes: start a Ray cluster, then launch on the head node",
+                      "ray start --head --port=6379  # on the head node",
+                      "ray start --address=HEAD_IP:6379  # on each of the other nodes",
+                      shlex.join(args + [flags.ray_executor or "--distributed-executor-backend", "ray"])]
+        elif nodes > 1 and flags.multi_node == "per_node":
+            lines.append(f"# one replica spans {nodes} nodes: run on every node, HEAD_IP the first one's address")
+            lines += [shlex.join(args + [flags.nnodes, str(nodes), flags.node_rank, str(rank), flags.dist_init_addr,
+                                         "HEAD_IP:20000"]) for rank in range(nodes)]
+        else:
+            if nodes > 1:
+                missing.append(f"{nodes} nodes per replica")
+            lines.append(shlex.join(args))
+        if missing:
+            lines[-1] += f"  # also: {'; '.join(missing)} (no {info.name} flag)"
+        return "\n".join(lines)
 
     def launch_commands(self) -> dict[str, str]:
         """The command line of every engine with a launcher: the planned engine first."""
