@@ -146,3 +146,17 @@ def test_model_table_shows_readable_numbers():
     text = run("model", "Qwen/Qwen3-0.6B", "--gpu", "H100", columns=200).stdout
     budget = next(line for line in text.splitlines() if "budget_gib" in line)
     assert re.search(r"budget_gib\s*│\s*71\.27\s", budget), budget
+
+
+def test_at_least_30_bundled_gpus_have_a_dated_sourced_price():
+    from gpurec_core.plugins import gpu_catalog
+
+    bundled = [s for s in gpu_catalog().specs if s.provided_by == "toml-catalog"]
+    priced = [s for s in bundled if s.price_usd_per_hour is not None]
+    assert len(bundled) == 33 and len(priced) >= 30
+    for spec in priced:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", spec.price_date or ""), spec.name
+        source = spec.sources.get("price_usd_per_hour", "")
+        assert "$" in source and re.search(r"\d{4}-\d{2}", source), (spec.name, source)  # the figure and its date
+    for spec in (s for s in bundled if s.price_usd_per_hour is None):
+        assert "pric" in spec.notes.lower(), spec.name  # the notes say why it has none
