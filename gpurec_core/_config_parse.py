@@ -59,6 +59,8 @@ _REQUIRED_AT_TOP = frozenset({
     "num_local_experts", "num_experts", "n_routed_experts",
     "num_experts_per_tok", "num_experts_per_token", "experts_per_token", "top_k_experts",
     "moe_intermediate_size",
+    # the same sizes under older families' names (their config classes' attribute_map: GPT-J, DBRX, EXAONE)
+    "n_embd", "n_layer", "n_head", "d_model", "n_layers", "n_heads", "num_layers",
 })
 _EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 # Older spellings that configs on the Hub use for a field a config class now names differently
@@ -304,6 +306,11 @@ def _finish_attention(out: dict[str, Any], f: _Fields) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+#: Families whose o_proj has a bias exactly when q/k/v do (``bias=config.attention_bias`` on all four).
+_O_PROJ_BIAS_FOLLOWS_ATTENTION_BIAS = frozenset({
+    "cohere", "cohere2", "olmo", "olmo2", "olmo3", "olmoe", "phimoe", "exaone", "granitemoe", "granitemoeshared",
+})
+
 #: Gemma families whose layers alternate sliding / global: one global layer every n.
 _GEMMA_GLOBAL_EVERY = {"gemma2": 2, "gemma3_text": 6}
 
@@ -333,6 +340,28 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
         out["qk_norm"] = "per_head"
     if mt == "qwen2" and "attention_bias" not in f.raw:
         out["attention_bias"] = True  # Qwen2Attention: q/k/v bias=True, o_proj bias=False
+    if mt == "qwen2_moe":  # Qwen2MoeAttention: q/k/v bias=qkv_bias (default true), o_proj bias=False
+        out["attention_bias"] = f.flag("qkv_bias", True)
+    if mt in _O_PROJ_BIAS_FOLLOWS_ATTENTION_BIAS:
+        out["attention_output_bias"] = out["attention_bias"]
+    if mt in ("cohere", "cohere2"):  # one CohereLayerNorm (weight only) before the parallel attention + MLP
+        out["norms_per_layer"] = 1
+        if f.flag("use_qk_norm"):  # CohereLayerNorm over (heads, head_dim): n*d + g*d weights
+            out["qk_norm"] = "per_layer"
+    if mt == "cohere2":  # configuration_cohere2.py: every sliding_window_pattern-th layer global (4)
+        out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 4, "sliding_attention")
+    if mt == "olmo":  # OlmoLayerNorm has no weights
+        out["parametric_norms"] = False
+    if mt in ("olmo2", "olmo3", "olmoe"):  # q_norm/k_norm: RMSNorm over the whole q / k projection
+        out["qk_norm"] = "per_layer"
+    if mt in ("olmo2", "olmo3"):  # post-attention and post-feedforward RMSNorms only
+        out["norms_per_layer"] = 2
+    if mt == "olmo3":  # configuration_olmo3.py: every 4th layer full attention, the rest sliding
+        out["layer_types"] = _listed_or_every_nth_full(f, layers, "sliding_window_pattern", 4, "sliding_attention")
+    if mt == "glm4":  # Glm4DecoderLayer: input, post-attention, post-self-attn and post-mlp RMSNorms
+        out.update(norms_per_layer=4, attention_bias=f.flag("attention_bias", True))
+    if mt == "phimoe":  # nn.LayerNorm (with bias) everywhere; lm_head bias = lm_head_bias
+        out.update(norm_bias=True, lm_head_bias=f.flag("lm_head_bias"))
     if mt == "mimo":
         out["num_mtp_layers"] = f.nonneg_int("num_nextn_predict_layers", 0)
 
@@ -376,6 +405,8 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
             out.update(num_shared_experts=shared, shared_expert_intermediate_size=shared * shared_width)
         if mt == "gpt_oss":
             out.update(mlp_bias=True, router_bias=True)
+        if mt == "qwen2_moe" and out.get("num_shared_experts"):  # Qwen2MoeSparseMoeBlock.shared_expert_gate
+            out["shared_expert_gate"] = True
         if f.flag("use_routing_bias") or f.flag("use_moe_router_bias") or f.text("topk_method") == "noaux_tc":
             out["router_bias"] = True
 
@@ -888,10 +919,231 @@ def _parse_kimi_linear(f: _Fields) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Older and non-llama families: their own field names, LayerNorms with biases, fused projections
+# --------------------------------------------------------------------------------------------
+
+
+def _full_layers(out: dict[str, Any]) -> list[str]:
+    return ["full_attention"] * out["num_hidden_layers"]
+
+
+def _parse_gptj(f: _Fields) -> dict[str, Any]:
+    """GPT-J (models/gptj/modeling_gptj.py): ``n_embd``/``n_layer``/``n_head``/``n_positions`` (the
+    config class's attribute_map), MHA q/k/v/out_proj without biases, a parallel attention + MLP block
+    behind one LayerNorm (``ln_1``, with bias), a non-gated MLP ``fc_in``/``fc_out`` with biases,
+    ``n_inner`` wide (null = 4 * n_embd), an untied ``lm_head`` with a bias. ``rotary_dim`` (partial
+    rotary) changes no size."""
+    out = _core(f)
+    out.update(
+        intermediate_size=f.pos_int("n_inner", 4 * out["hidden_size"]),
+        hidden_act=f.text("activation_function") or "gelu_new",
+        gated_mlp=False, mlp_bias=True, attention_bias=False, norms_per_layer=1, norm_bias=True,
+        lm_head_bias=True, layer_types=_full_layers(out),
+    )
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_gpt_neox(f: _Fields) -> dict[str, Any]:
+    """GPT-NeoX / Pythia (models/gpt_neox/modeling_gpt_neox.py): fused ``query_key_value`` and ``dense``
+    with biases (``attention_bias``, default true), MHA, non-gated MLP with biases, two LayerNorms per
+    layer (with bias) whether or not ``use_parallel_residual``, untied ``embed_out`` without bias.
+    ``rotary_pct`` changes no size."""
+    out = _core(f)
+    bias = f.flag("attention_bias", True)
+    out.update(
+        num_key_value_heads=out["num_attention_heads"], attention_bias=bias, attention_output_bias=bias,
+        gated_mlp=False, mlp_bias=True, norms_per_layer=2, norm_bias=True, layer_types=_full_layers(out),
+    )
+    _finish_attention(out, f)
+    return out
+
+
+_FALCON_DEFAULT_CONTEXT = 2048
+"""configuration_falcon.py ``max_position_embeddings`` default, for the RefinedWeb configs that predate the field."""
+
+
+def _parse_falcon(f: _Fields) -> dict[str, Any]:
+    """Falcon (models/falcon/modeling_falcon.py; the older ``RefinedWeb*`` names ``n_head``,
+    ``n_layer``, ``n_head_kv`` are read too). ``query_key_value`` is ``(n + 2g) * d`` wide: g =
+    ``num_kv_heads`` with ``new_decoder_architecture`` (Falcon-40B/180B), 1 with ``multi_query``
+    (Falcon-7B), else n. ``bias`` puts biases on it, ``dense`` and the MLP. Non-gated MLP of
+    ``ffn_hidden_size`` (null = 4H). Norms (LayerNorm with bias): two per layer unless ``parallel_attn``
+    without the new architecture (one ``input_layernorm``), or ``num_ln_in_parallel_attn``. Tied
+    embeddings by default; ``alibi`` changes no size."""
+    raw = dict(f.raw)
+    for old, new in (("n_head", "num_attention_heads"), ("n_layer", "num_hidden_layers"), ("n_embed", "hidden_size")):
+        if raw.get(old) is not None and old in f.raw and new not in _explicit_keys(f):
+            raw[new] = raw[old]
+    f = _Fields(raw, f.model_type, f.prefix)
+    heads = f.pos_int("num_attention_heads")
+    new_arch = f.flag("new_decoder_architecture")
+    kv_name = "num_kv_heads" if f.has("num_kv_heads") else "n_head_kv"
+    if new_arch or not f.flag("multi_query", True):
+        kv = f.pos_int(kv_name, heads)
+    else:
+        kv = 1
+    raw["num_key_value_heads"] = kv
+    raw.pop("head_dim", None)  # FalconConfig.head_dim is hidden_size // num_attention_heads
+    if raw.get("max_position_embeddings") is None:  # RefinedWeb configs: FalconConfig's default 2048
+        raw["max_position_embeddings"] = _FALCON_DEFAULT_CONTEXT
+    f = _Fields(raw, f.model_type, f.prefix)
+    out = _core(f)
+    bias = f.flag("bias")
+    parallel = f.flag("parallel_attn", True)
+    norms = f.pos_int("num_ln_in_parallel_attn", 2 if new_arch else 1) if parallel else 2
+    out.update(
+        intermediate_size=f.pos_int("ffn_hidden_size", 4 * out["hidden_size"]),
+        hidden_act=f.text("activation") or "gelu",
+        gated_mlp=False, mlp_bias=bias, attention_bias=bias, attention_output_bias=bias,
+        norms_per_layer=norms, norm_bias=True, layer_types=_full_layers(out),
+    )
+    _finish_attention(out, f)
+    return out
+
+
+def _explicit_keys(f: _Fields) -> set[str]:
+    return {k for k, v in f.raw.items() if v is not None}
+
+
+def _parse_phi(f: _Fields) -> dict[str, Any]:
+    """Phi-1/1.5/2 (models/phi/modeling_phi.py): q/k/v/dense with biases, a parallel attention + MLP
+    block behind one LayerNorm (with bias), non-gated ``fc1``/``fc2`` with biases, final LayerNorm,
+    untied ``lm_head`` with a bias. ``partial_rotary_factor`` changes no size; ``qk_layernorm``
+    (LayerNorms over head_dim, no released checkpoint uses it) is refused."""
+    if f.flag("qk_layernorm"):
+        raise f.fail("qk_layernorm", "(per-head LayerNorms on q and k) is not supported yet", True)
+    out = _core(f)
+    out.update(gated_mlp=False, mlp_bias=True, attention_bias=True, attention_output_bias=True,
+               norms_per_layer=1, norm_bias=True, lm_head_bias=True, layer_types=_full_layers(out))
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_starcoder2(f: _Fields) -> dict[str, Any]:
+    """StarCoder2 (models/starcoder2/modeling_starcoder2.py): GQA q/k/v/o and a non-gated ``c_fc``/
+    ``c_proj`` MLP, all with biases when ``use_bias`` (default true), two LayerNorms per layer with
+    bias; every layer attends a ``sliding_window`` when the config sets one below the context."""
+    out = _core(f)
+    bias = f.flag("use_bias", True)
+    out.update(gated_mlp=False, mlp_bias=bias, attention_bias=bias, attention_output_bias=bias,
+               norms_per_layer=2, norm_bias=True)
+    out["layer_types"] = _uniform_or_listed_layer_types(f, out)
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_dbrx(f: _Fields) -> dict[str, Any]:
+    """DBRX (models/dbrx/modeling_dbrx.py): ``d_model``/``n_heads``/``n_layers``/``max_seq_len``; KV heads
+    ``attn_config.kv_n_heads``; every layer MoE with ``ffn_config.moe_num_experts`` gated experts
+    (w1, v1, w2) ``ffn_config.ffn_hidden_size`` wide, top ``ffn_config.moe_top_k``; fused Wqkv without
+    bias; two LayerNorms per layer without bias (H each); untied lm_head."""
+    attn = f.sub("attn_config")
+    ffn = f.sub("ffn_config")
+    if ffn is None:
+        raise f.fail("ffn_config", "is missing (or null); it must be a JSON object with moe_num_experts, "
+                     "moe_top_k and ffn_hidden_size", hint=_MISSING_HINT)
+    raw = dict(f.raw)
+    heads = f.pos_int("num_attention_heads")
+    raw["num_key_value_heads"] = attn.pos_int("kv_n_heads", heads) if attn is not None else heads
+    out = _core(_Fields(raw, f.model_type, f.prefix))
+    experts = ffn.pos_int("moe_num_experts")
+    top_k = ffn.pos_int("moe_top_k")
+    if top_k > experts:
+        raise ffn.fail("moe_top_k", f"must not exceed moe_num_experts ({experts})", top_k)
+    out.update(
+        intermediate_size=0, num_experts=experts, num_experts_per_tok=top_k,
+        moe_intermediate_size=ffn.pos_int("ffn_hidden_size"), moe_layers=[True] * out["num_hidden_layers"],
+        layer_types=_full_layers(out), norms_per_layer=2,
+    )
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_moe_first_dense(f: _Fields) -> dict[str, Any]:
+    """DeepSeek-MoE v1 (``deepseek``, remote code modeling_deepseek.py) and GLM-4.5/4.6/4.7
+    (``glm4_moe``, models/glm4_moe/modeling_glm4_moe.py): standard attention (GLM: q/k/v biases with
+    ``attention_bias``, per-head q/k RMSNorm with ``use_qk_norm``), dense MLP of ``intermediate_size``
+    on the first ``first_k_dense_replace`` layers, then (every ``moe_layer_freq``-th layer) ``n_routed_experts``
+    experts of ``moe_intermediate_size`` plus ``n_shared_experts`` shared ones. GLM's router has an
+    ``e_score_correction_bias``; its ``num_nextn_predict_layers`` MTP layers are excluded."""
+    out = _core(f)
+    layers = out["num_hidden_layers"]
+    experts = f.pos_int("n_routed_experts")
+    top_k = f.pos_int("num_experts_per_tok")
+    if top_k > experts:
+        raise f.fail("num_experts_per_tok", f"must not exceed n_routed_experts ({experts})", top_k)
+    first = f.nonneg_int("first_k_dense_replace", 0)
+    freq = f.pos_int("moe_layer_freq", 1)
+    width = f.pos_int("moe_intermediate_size")
+    shared = f.nonneg_int("n_shared_experts", 0)
+    moe = [i >= first and i % freq == 0 for i in range(layers)]
+    out.update(
+        num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=width, num_shared_experts=shared,
+        shared_expert_intermediate_size=shared * width, moe_layers=moe, layer_types=_full_layers(out),
+    )
+    if all(moe):
+        out["intermediate_size"] = 0
+    if f.model_type == "glm4_moe":
+        out.update(router_bias=True, num_mtp_layers=f.nonneg_int("num_nextn_predict_layers", 0),
+                   qk_norm="per_head" if f.flag("use_qk_norm") else None)
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_remote_llama_like(f: _Fields) -> dict[str, Any]:
+    """Remote-code llama-like families, read from the config alone (no transformers class): InternLM2
+    (``internlm2``, packed ``wqkv``/``wo`` with biases when ``bias``, default true in its
+    configuration_internlm2.py) and Baichuan / Baichuan2 (``baichuan``, packed ``W_pack`` without bias;
+    MHA; the 13B models use ALiBi and give their context only as ``model_max_length``)."""
+    raw = dict(f.raw)
+    if f.model_type == "baichuan" and not f.has("max_position_embeddings") and f.has("model_max_length"):
+        raw["max_position_embeddings"] = raw["model_max_length"]
+    f = _Fields(raw, f.model_type, f.prefix)
+    out = _core(f)
+    if f.model_type == "internlm2":
+        bias = f.flag("bias", True)
+        out.update(attention_bias=bias, attention_output_bias=bias)
+    else:
+        out.update(attention_bias=False)
+    out["layer_types"] = _full_layers(out)
+    _finish_attention(out, f)
+    return out
+
+
+def _parse_chatglm(f: _Fields) -> dict[str, Any]:
+    """ChatGLM2/3 and the original GLM-4-9B (``chatglm``, remote code modeling_chatglm.py), read from the
+    config alone: ``num_layers``, ``padded_vocab_size``, ``seq_length``, ``kv_channels`` (head dim),
+    ``multi_query_group_num`` KV heads when ``multi_query_attention``, a SwiGLU MLP of
+    ``ffn_hidden_size`` (``dense_h_to_4h`` is 2x wide), ``query_key_value`` biases with
+    ``add_qkv_bias``, ``add_bias_linear`` on the dense and MLP projections, RMSNorms (LayerNorms with
+    bias when ``rmsnorm`` is false), a separate ``output_layer``."""
+    raw = dict(f.raw)
+    for old, new in (("num_layers", "num_hidden_layers"), ("padded_vocab_size", "vocab_size"),
+                     ("seq_length", "max_position_embeddings"), ("kv_channels", "head_dim"),
+                     ("ffn_hidden_size", "intermediate_size")):
+        if raw.get(new) is None and raw.get(old) is not None:
+            raw[new] = raw[old]
+    heads = f.pos_int("num_attention_heads")
+    raw["num_key_value_heads"] = f.pos_int("multi_query_group_num") if f.flag("multi_query_attention") else heads
+    g = _Fields(raw, f.model_type, f.prefix)
+    out = _core(g)
+    linear_bias = g.flag("add_bias_linear")
+    out.update(
+        intermediate_size=g.pos_int("intermediate_size"), attention_bias=g.flag("add_qkv_bias"),
+        attention_output_bias=linear_bias, mlp_bias=linear_bias, norm_bias=not g.flag("rmsnorm", True),
+        layer_types=_full_layers(out),
+    )
+    _finish_attention(out, g)
+    return out
+
+
 _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "llama4_text": _parse_llama4,
     "deepseek_v2": _parse_mla,
     "deepseek_v3": _parse_mla,
+    "glm4_moe_lite": _parse_mla,  # GLM-4.7-Flash: DeepSeek-V3's MLA + MoE layout (modeling_glm4_moe_lite.py)
     "deepseek_v32": _parse_mla,
     "kimi_k2": _parse_mla,
     "glm_moe_dsa": _parse_mla,
@@ -907,12 +1159,25 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "minimax_m3_vl": _parse_minimax_m3,
     "mimo_v2_flash": _parse_mimo_v2_flash,
     "kimi_linear": _parse_kimi_linear,
+    "gptj": _parse_gptj,
+    "gpt_neox": _parse_gpt_neox,
+    "falcon": _parse_falcon,
+    "phi": _parse_phi,
+    "starcoder2": _parse_starcoder2,
+    "dbrx": _parse_dbrx,
+    "deepseek": _parse_moe_first_dense,
+    "glm4_moe": _parse_moe_first_dense,
+    "internlm2": _parse_remote_llama_like,
+    "baichuan": _parse_remote_llama_like,
+    "chatglm": _parse_chatglm,
 }
 
 # model_types handled by _parse_standard (listed so docs/tests can enumerate what is known).
 STANDARD_MODEL_TYPES = (
     "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text",
     "granite", "phi3", "mimo", "gemma", "gemma2", "gemma3_text", "gpt_oss", "minimax_m2", "step3p7",
+    "qwen2_moe", "cohere", "cohere2", "olmo", "olmo2", "olmo3", "olmoe", "phimoe", "glm4", "exaone",
+    "granitemoe", "granitemoeshared",
 )
 SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS)))
 

@@ -72,10 +72,22 @@ def _entry(model_type: str) -> Optional[dict[str, Any]]:
     if entry is not None:
         return entry
     if model_type not in _from_transformers:
+        if _installed_transformers_version() == table_version():
+            return None  # the table lists every type this transformers knows: importing it cannot help
         from gpurec_core.transformers_config_classes import transformers_entry
 
         _from_transformers[model_type] = transformers_entry(model_type)
     return _from_transformers[model_type]
+
+
+def _installed_transformers_version() -> Optional[str]:
+    """The installed transformers' version from its metadata (no import), or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def class_defaults(model_type: str) -> dict[str, Any]:

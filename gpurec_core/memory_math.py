@@ -25,6 +25,7 @@ from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import WorkloadError, did_you_mean
 from gpurec_core.model_config import PER_LAYER_FIELDS
 from gpurec_core.models import DTYPE_BYTES, Precision
+from gpurec_core.param_count import hidden_norm_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.model_config import ModelConfig
@@ -355,10 +356,11 @@ def _component_groups(cfg: "ModelConfig", params: "ParameterCount", precision: P
         for group in spread:
             add("linear_mixer", group.layers, params.linear_attention_and_mamba / spread_layers)
 
-    per_layer_norm = (params.norms - cfg.hidden_size) / cfg.num_hidden_layers if params.norms > cfg.hidden_size else 0
+    final_norm = min(params.norms, hidden_norm_params(cfg))
+    per_layer_norm = (params.norms - final_norm) / cfg.num_hidden_layers
     for group in groups:
         add("norms", group.layers, per_layer_norm)
-    add("norms", (), min(params.norms, cfg.hidden_size))
+    add("norms", (), final_norm)
     if params.other:
         for group in groups:
             add("other", group.layers, params.other / cfg.num_hidden_layers)

@@ -138,6 +138,13 @@ class ModelConfig(BaseModel):
     moe_latent_size: Optional[int] = Field(
         default=None, gt=0, le=MAX_WIDTH, description="routed experts work in this latent width, with hidden->latent->hidden "
         "projections around them (Nemotron-3 Super/Ultra, Kimi K3)")
+    norm_bias: bool = Field(
+        default=False, description="every hidden-width norm (per layer and final) is a LayerNorm with a bias: 2*H "
+        "parameters instead of H (GPT-J, GPT-NeoX, Falcon, Phi-2, StarCoder2, Phi-3.5-MoE)")
+    parametric_norms: bool = Field(
+        default=True, description="False: the hidden-width norms have no learned weights (OLMo 1's "
+        "non-parametric LayerNorm)")
+    lm_head_bias: bool = Field(default=False, description="the untied lm_head carries a V-wide bias (GPT-J, Phi-2, Phi-3.5-MoE)")
     norms_per_layer: int = Field(
         default=2, ge=0, le=64, description="hidden_size-wide norm weight vectors per decoder layer (2 pre-norm; 4 "
         "Gemma sandwich norms; 1 Nemotron-H blocks)")

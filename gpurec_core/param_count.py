@@ -223,20 +223,30 @@ def router_params(cfg: ModelConfig) -> int:
 # ------------------------------------------------------------------------------------------
 
 
+def hidden_norm_params(cfg: ModelConfig) -> int:
+    """Parameters of one hidden-width norm: ``H`` (RMSNorm, LayerNorm without bias), ``2H`` (LayerNorm
+    with bias: nn.LayerNorm in modeling_gptj.py / gpt_neox / falcon / phi / starcoder2), ``0``
+    (OLMo 1's non-parametric ``OlmoLayerNorm``)."""
+    if not cfg.parametric_norms:
+        return 0
+    return cfg.hidden_size * (2 if cfg.norm_bias else 1)
+
+
 def count_parameters(cfg: ModelConfig) -> ParameterCount:
     """Count the language model's parameters by component.
 
-    ``total = V*H (embedding) + V*H (lm_head, unless tied) + H (final norm) + sum over layers of
-    (mixer + MLP or MoE + norms_per_layer*H)``, each term as in the functions above.
+    ``total = V*H (embedding) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
+    layers of (mixer + MLP or MoE + norms_per_layer*N)``, N from :func:`hidden_norm_params`, each term as in the functions above.
     ``active_per_token = total - (1 - k/E) * routed_experts``.
     """
     h = cfg.hidden_size
     embedding = cfg.vocab_size * h
-    lm_head = 0 if cfg.tie_word_embeddings else cfg.vocab_size * h
+    lm_head = 0 if cfg.tie_word_embeddings else cfg.vocab_size * h + (cfg.vocab_size if cfg.lm_head_bias else 0)
     attention = dense = routed = latent_proj = shared = router = linear = other = 0
-    norms = h  # final norm
+    norm_width = hidden_norm_params(cfg)
+    norms = norm_width  # final norm
     for i, kind in enumerate(cfg.layer_types):
-        norms += cfg.norms_per_layer * h
+        norms += cfg.norms_per_layer * norm_width
         if kind in ("full_attention", "sliding_attention"):
             if cfg.layer_kv_compress_ratios or cfg.o_lora_rank:
                 a, n = deepseek_v4_attention_params(cfg, i)

@@ -1,0 +1,120 @@
+"""Families beyond the llama-style decoders: GPT-J, GPT-NeoX, Falcon, Phi-2, Phi-3.5-MoE, EXAONE 3.5,
+OLMo 3, ChatGLM / GLM-4-9B (and the parsers' structure for the others in ``_config_parse``).
+
+Each real config (tests/fixtures/families/, see SOURCES.md) is checked against a published parameter
+count, the KV bytes per token its config implies (stated as arithmetic below), and a quick memory plan.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import gpurec_core
+from gpurec_core.architecture import ModelArchitecture
+from gpurec_core.memory_math import kv_bytes_per_token
+from gpurec_core.param_count import count_parameters
+
+FIXTURES = Path(__file__).parent / "fixtures" / "families"
+BF16 = 2
+
+
+def _arch(name: str) -> ModelArchitecture:
+    return ModelArchitecture.from_config(json.loads((FIXTURES / f"{name}.json").read_text()), model_id=f"fixture/{name}")
+
+
+def _kv_bf16(arch: ModelArchitecture) -> float:
+    return kv_bytes_per_token(arch.config, arch.resolve_precision("bf16", None))
+
+
+def _rounds_to(value: int, published: float, digits: int) -> bool:
+    return round(value / 1e9, digits) == published
+
+
+# (fixture, model_type, KV bytes/token in bf16 with the arithmetic from the config)
+KV_CASES = [
+    ("gptj", "gptj", 28 * 2 * 16 * 256 * BF16),          # n_layer 28, MHA 16 heads x 4096/16
+    ("phi", "phi", 32 * 2 * 32 * 80 * BF16),              # 32 layers, MHA 32 heads x 2560/32
+    ("phimoe", "phimoe", 32 * 2 * 8 * 128 * BF16),        # 32 layers, 8 KV heads x 4096/32
+    ("exaone", "exaone", 32 * 2 * 8 * 128 * BF16),        # num_layers 32, 8 KV heads x 4096/32
+    ("olmo3", "olmo3", 64 * 2 * 8 * 128 * BF16),          # 64 layers (48 sliding, uncapped here), 8 KV x 128
+    ("chatglm", "chatglm", 40 * 2 * 2 * 128 * BF16),      # num_layers 40, multi_query_group_num 2 x kv_channels 128
+]
+
+
+@pytest.mark.parametrize("name,model_type,kv", KV_CASES, ids=[c[0] for c in KV_CASES])
+def test_family_kv_bytes_per_token_and_quick_plan(name: str, model_type: str, kv: int) -> None:
+    arch = _arch(name)
+    assert arch.config.model_type == model_type
+    assert _kv_bf16(arch) == kv
+    start = time.perf_counter()
+    plan = gpurec_core.plan_memory(arch, "H100", max_model_len=4096)
+    assert time.perf_counter() - start < 1.0
+    assert plan is not None
+
+
+def test_gptj_6b() -> None:
+    """EleutherAI/gpt-j-6B model card (huggingface.co/EleutherAI/gpt-j-6B, hyperparameter table):
+    "n_parameters 6053381344". The HF GPT-J module (modeling_gptj.py: q/k/v/out_proj without bias,
+    fc_in/fc_out with bias, one LayerNorm per layer, lm_head with bias) holds 2,498,560 fewer; we have
+    not found what the card's figure counts beyond the module, so we assert agreement within 0.05% and
+    the exact HF-module structure."""
+    cfg = _arch("gptj").config
+    params = count_parameters(cfg)
+    assert abs(params.total - 6_053_381_344) / 6_053_381_344 < 5e-4
+    assert (cfg.gated_mlp, cfg.mlp_bias, cfg.norm_bias, cfg.lm_head_bias, cfg.norms_per_layer) == (False, True, True, True, 1)
+    assert cfg.intermediate_size == 4 * 4096  # n_inner null: 4 x n_embd
+    assert params.lm_head == 50400 * 4096 + 50400
+    assert _kv_bf16(_arch("gptj")) == 28 * 2 * 16 * 256 * BF16
+
+
+def test_phi2_kv_and_structure() -> None:
+    """microsoft/phi-2: 32 layers of 32 heads x 80 dims, dense MLP with biases (config.json)."""
+    arch = _arch("phi")
+    assert _kv_bf16(arch) == 32 * 2 * 32 * 80 * BF16
+    assert arch.config.mlp_bias and not arch.config.gated_mlp
+
+
+def test_phi35_moe() -> None:
+    """microsoft/Phi-3.5-MoE-instruct: "41.9B total (6.6B active per token)" (model card of its GGUF
+    conversion, huggingface.co/MikeKuykendall/phi-3.5-moe-cpu-offload-gguf, which names the base model)."""
+    arch = _arch("phimoe")
+    params = count_parameters(arch.config)
+    assert _rounds_to(params.total, 41.9, 1)
+    assert _rounds_to(params.active_per_token, 6.6, 1)
+    assert arch.config.norm_bias and arch.config.attention_output_bias
+
+
+def test_exaone_35_kv_and_structure() -> None:
+    """LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct: 32 layers, 8 KV heads of 128 dims (config.json), a
+    7.8B model by its name."""
+    arch = _arch("exaone")
+    assert _kv_bf16(arch) == 32 * 2 * 8 * 128 * BF16
+    assert abs(count_parameters(arch.config).total / 7.8e9 - 1) < 0.03
+
+
+def test_olmo31_32b() -> None:
+    """allenai/Olmo-3.1-32B-Instruct: a 32B model by its name; 3 of 4 layers sliding (layer_types)."""
+    cfg = _arch("olmo3").config
+    assert _rounds_to(count_parameters(cfg).total, 32, 0)
+    assert cfg.num_layers_of == {"sliding_attention": 48, "full_attention": 16}
+    assert cfg.qk_norm == "per_layer" and cfg.norms_per_layer == 2
+
+
+def test_glm4_9b_chatglm() -> None:
+    """THUDM/glm-4-9b (chatglm remote code): 2 KV groups of 128 dims (multi_query_group_num,
+    kv_channels in config.json), a 9B model by its name."""
+    cfg = _arch("chatglm").config
+    assert abs(count_parameters(cfg).total / 9e9 - 1) < 0.06
+    assert (cfg.num_key_value_heads, cfg.head_dim, cfg.attention_kind) == (2, 128, "GQA")
+
+
+def test_remote_code_family_missing_field_is_one_line() -> None:
+    raw = {"model_type": "internlm2", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "vocab_size": 92544, "max_position_embeddings": 32768}
+    with pytest.raises(gpurec_core.errors.ModelConfigError) as err:
+        ModelArchitecture.from_config(raw)
+    assert "intermediate_size" in str(err.value) and "\n" not in str(err.value)
