@@ -66,6 +66,11 @@ class ModelArchitecture:
         return self.model_id.rstrip("/").split("/")[-1]
 
     @property
+    def resolution_note(self) -> Optional[str]:
+        """How the name was matched when not as typed (a variant's config stands in), else None."""
+        return self._resolved.note
+
+    @property
     def source(self) -> str:
         """Where the config came from: 'path', 'catalog', 'hf-cache' or 'hub'."""
         return self._resolved.source

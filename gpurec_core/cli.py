@@ -226,18 +226,27 @@ def _silence_library_noise() -> None:
 
 # -- models -------------------------------------------------------------------------------------
 @cli.command("models")
+@click.argument("query", required=False)
+@click.option("--family", default=None, help="llama, qwen, deepseek, gemma, mistral, phi, glm ... or an organisation")
 @json_option
-def models_command(as_json: bool) -> None:
-    """List the bundled offline model catalog."""
-    from gpurec_core.resolve import list_catalog_models
+def models_command(query: Optional[str], family: Optional[str], as_json: bool) -> None:
+    """List the bundled offline model catalog (ids containing QUERY): family, parameters, kind, context."""
+    from gpurec_core.model_catalog import catalog_rows
 
-    models = list_catalog_models()
+    models = catalog_rows(query, family)
     if as_json:
         _echo_json(models)
         return
-    rows = [[m["id"], ", ".join(m.get("aliases", [])), _fmt(m.get("published_params") and m["published_params"] / 1e9, 2)]
-            for m in models]
-    _console().print(_table(f"{len(models)} bundled models (work offline)", ["model", "aliases", "published B params"], rows))
+    if not models:
+        raise click.UsageError(f"no bundled model matches{' ' + repr(query) if query else ''}"
+                               f"{' in family ' + repr(family) if family else ''}; `gpurec models` lists them all, "
+                               "and any directory holding a config.json works too")
+    rows = [[m["id"], m["family"], _fmt(m["parameters"] / 1e9, 2),
+             _fmt(m["active_parameters"] / 1e9, 2) if m["active_parameters"] != m["parameters"] else "",
+             m["kind"], m["attention"], f"{m['context_length']:,}", m["config_of"] or ""] for m in models]
+    _console().print(_table(f"{len(models)} bundled models (offline)",
+                            ["model", "family", "B params", "B active", "kind", "attention", "context", "config of"],
+                            rows))
 
 
 @cli.command("model")

@@ -51,6 +51,7 @@ from gpurec_core.errors import (
     ModelNotFoundError,
     did_you_mean,
 )
+from gpurec_core.catalog_names import CatalogVariant, suffix_variants, variant_note, without_prefix
 from gpurec_core.bounded_read import file_kind, open_regular_file, parse_json_bytes, read_json_file
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ QUANT_CONFIG_FILE = "hf_quant_config.json"
 SAFETENSORS_SINGLE_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
 CATALOG_INDEX_FILE = "index.toml"
+CATALOG_VARIANTS_FILE = "aliases.toml"
 
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 HUB_PROBE_TIMEOUT_S = 0.5
@@ -103,6 +105,9 @@ class ResolvedModel(BaseModel):
     )
     published_params_source: Optional[str] = Field(
         default=None, description="where published_params comes from (catalog 'params_source')"
+    )
+    note: Optional[str] = Field(
+        default=None, description="how the name was matched when it was not found as typed (a variant's config)"
     )
 
 
@@ -161,6 +166,8 @@ def resolve_model(model: str, hf_token: Optional[str] = None, revision: Optional
     token = hf_token or None
 
     repo_id = _repo_id_from_url(model)
+    if repo_id is None and without_prefix(model) != model and not Path(model).exists():
+        repo_id = "/".join(without_prefix(model).split("/")[:2])  # 'hf.co/org/name' as people paste it
     if repo_id is None:
         local = _resolve_local_path(model)
         if local is not None:
@@ -168,17 +175,28 @@ def resolve_model(model: str, hf_token: Optional[str] = None, revision: Optional
         repo_id = model
 
     if revision is None:
-        entry = find_catalog_model(repo_id)
-        if entry is not None:
-            return _resolve_catalog_entry(entry)
+        found = _resolve_from_catalog(repo_id)
+        if found is not None:
+            return found
 
     cached = _resolve_from_hf_cache(repo_id, revision)
     if cached is not None:
         return cached
 
     if _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE"):
+        guessed = _resolve_catalog_variant_by_suffix(repo_id) if revision is None else None
+        if guessed is not None:
+            return guessed
         raise _not_found_offline(repo_id, "HF_HUB_OFFLINE is set, so the Hub was not asked")
-    return _resolve_from_hub(repo_id, revision, token)
+    try:
+        return _resolve_from_hub(repo_id, revision, token)
+    except GatedModelError:
+        raise
+    except ModelNotFoundError:
+        guessed = _resolve_catalog_variant_by_suffix(repo_id) if revision is None else None
+        if guessed is None:
+            raise
+        return guessed
 
 
 def list_catalog_models() -> list[dict[str, Any]]:
@@ -189,7 +207,37 @@ def list_catalog_models() -> list[dict[str, Any]]:
 
 def find_catalog_model(name: str) -> Optional[CatalogModel]:
     """The catalog entry whose id or alias equals ``name`` ignoring case, or None."""
-    return _load_catalog(_catalog_dir()).by_name.get(name.strip().lower())
+    return _load_catalog(_catalog_dir()).by_name.get(without_prefix(name).lower())
+
+
+def list_catalog_variants() -> list[dict[str, Any]]:
+    """Every variant of ``aliases.toml``: ``id``, ``same_as`` and ``evidence``."""
+    return [variant.model_dump() for variant in _load_catalog(_catalog_dir()).variants.values()]
+
+
+def _resolve_from_catalog(name: str) -> Optional[ResolvedModel]:
+    """The catalog entry named ``name`` (id or alias, any case, without an ``hf.co/`` prefix), or a
+    variant of ``aliases.toml`` under its own id with its entry's config; None otherwise."""
+    catalog = _load_catalog(_catalog_dir())
+    name = without_prefix(name)
+    entry = catalog.by_name.get(name.lower())
+    if entry is not None:
+        return _resolve_catalog_entry(entry)
+    variant = catalog.variants.get(name.lower())
+    if variant is not None:
+        return _resolve_catalog_entry(catalog.by_name[variant.same_as.lower()], as_id=variant.id)
+    return None
+
+
+def _resolve_catalog_variant_by_suffix(name: str) -> Optional[ResolvedModel]:
+    """The first catalog entry or variant named by ``name`` with a chat/instruct suffix or dated
+    revision dropped or added, with a note saying whose config it is; None when none matches."""
+    name = without_prefix(name)
+    for spelling in suffix_variants(name):
+        found = _resolve_from_catalog(spelling)
+        if found is not None:
+            return found.model_copy(update={"model_id": name, "note": variant_note(name, found.model_id)})
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,11 +436,13 @@ def safetensors_header_params(header: dict[str, Any]) -> dict[str, int]:
 
 
 class _Catalog:
-    def __init__(self, directory: Path, index_file: Path, entries: tuple[CatalogModel, ...]) -> None:
+    def __init__(self, directory: Path, index_file: Path, entries: tuple[CatalogModel, ...],
+                 variants: tuple[CatalogVariant, ...] = ()) -> None:
         self.directory = directory
         self.index_file = index_file
         self.entries = entries
         self.by_name: dict[str, CatalogModel] = {}
+        self.variants: dict[str, CatalogVariant] = {}
         owner: dict[str, str] = {}
         for entry in entries:
             for name in (entry.id, *entry.aliases):
@@ -404,6 +454,15 @@ class _Catalog:
                     )
                 owner[key] = entry.id
                 self.by_name[key] = entry
+        for variant in variants:
+            key = variant.id.lower()
+            if key in owner or key in self.variants:
+                raise CatalogError(f"{directory / CATALOG_VARIANTS_FILE}: variant {variant.id!r} is already a catalog "
+                                   "id, alias or variant; list each name once")
+            if variant.same_as.lower() not in self.by_name:
+                raise CatalogError(f"{directory / CATALOG_VARIANTS_FILE}: variant {variant.id!r} is the same as "
+                                   f"{variant.same_as!r}, which is not in {index_file.name}")
+            self.variants[key] = variant
 
 
 def _catalog_dir() -> Path:
@@ -416,11 +475,15 @@ def _load_catalog(directory: Path) -> _Catalog:
         stamp = index_file.stat().st_mtime_ns
     except OSError:
         stamp = None
-    return _load_catalog_cached(str(directory), stamp)
+    try:
+        variants_stamp = (Path(directory) / CATALOG_VARIANTS_FILE).stat().st_mtime_ns
+    except OSError:
+        variants_stamp = None
+    return _load_catalog_cached(str(directory), stamp, variants_stamp)
 
 
 @lru_cache(maxsize=8)
-def _load_catalog_cached(directory: str, stamp: Optional[int]) -> _Catalog:
+def _load_catalog_cached(directory: str, stamp: Optional[int], variants_stamp: Optional[int] = None) -> _Catalog:
     index_file = Path(directory) / CATALOG_INDEX_FILE
     if stamp is None:
         logger.debug("no model catalog index at %s", index_file)
@@ -444,17 +507,36 @@ def _load_catalog_cached(directory: str, stamp: Optional[int]) -> _Catalog:
                 f"{index_file}: model entry {number} ({label!r}), field {field!r}: {first['msg']}"
                 f" ({len(err.errors())} error(s) in this entry)."
             ) from None
-    return _Catalog(Path(directory), index_file, tuple(entries))
+    return _Catalog(Path(directory), index_file, tuple(entries), _load_variants(Path(directory) / CATALOG_VARIANTS_FILE))
 
 
-def _resolve_catalog_entry(entry: CatalogModel) -> ResolvedModel:
+def _load_variants(path: Path) -> tuple[CatalogVariant, ...]:
+    """The ``[[alias]]`` entries of ``aliases.toml`` (none when the file is absent)."""
+    if not path.exists():
+        return ()
+    data = catalogs.read_catalog_toml(path, missing="the model variants file is missing; reinstall gpurec")
+    unknown = sorted(set(data) - {"alias"})
+    if unknown or not isinstance(data.get("alias", []), list):
+        raise CatalogError(f"{path}: only [[alias]] entries (id, same_as, evidence) are allowed")
+    variants = []
+    for number, raw in enumerate(data.get("alias", []), start=1):
+        try:
+            variants.append(CatalogVariant.model_validate(raw))
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(entry)"
+            raise CatalogError(f"{path}: alias entry {number}, field {field!r}: {first['msg']}") from None
+    return tuple(variants)
+
+
+def _resolve_catalog_entry(entry: CatalogModel, as_id: Optional[str] = None) -> ResolvedModel:
     catalog = _load_catalog(_catalog_dir())
     directory = catalog.directory.joinpath(*entry.id.split("/"))
     config_file = directory / CONFIG_FILE
     if not config_file.is_file():
         raise CatalogError(f"{catalog.index_file}: model {entry.id!r} has no {config_file}.")
     return _resolved_from_directory(
-        entry.id,
+        as_id or entry.id,
         "catalog",
         directory,
         config_file,
@@ -465,7 +547,8 @@ def _resolve_catalog_entry(entry: CatalogModel) -> ResolvedModel:
 
 def _catalog_suggestion(name: str) -> str:
     try:
-        ids = [entry.id for entry in _load_catalog(_catalog_dir()).entries]
+        catalog = _load_catalog(_catalog_dir())
+        ids = [entry.id for entry in catalog.entries] + [variant.id for variant in catalog.variants.values()]
     except CatalogError:
         return ""
     return did_you_mean(name, ids)

@@ -34,8 +34,8 @@ def load(model_id: str) -> ModelConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_catalog_has_all_111_models():
-    assert len(CATALOG_IDS) == 111
+def test_catalog_directories_hold_config_json():
+    assert len(CATALOG_IDS) >= 111  # every directory with a config.json (the 111 of the first catalog and more)
 
 
 def test_index_toml_lists_every_directory_once_with_a_source():

@@ -1,0 +1,81 @@
+"""How what a user types finds a bundled model: variants that share a config, and forgiving spellings.
+
+Two tables and one rule, tried after the exact id or alias (any case) in ``index.toml``:
+
+1. **Variants** (``catalogs/models/aliases.toml``): an id whose ``config.json`` is JSON-identical to
+   a catalog entry's (an instruct model and its base, a dated re-upload), each with the evidence of
+   identity (the source of the variant's config and the hash of both). The variant resolves to the
+   entry's config under its own id, so launch lines name what the user asked for.
+2. **Spellings**: a leading ``hf.co/`` or ``huggingface.co/`` is dropped.
+3. **Suffixes** (a guess, always said): the chat/instruct suffixes ``-Instruct``, ``-it``, ``-chat``,
+   ``-Chat``, ``-hf``, ``-chat-hf``, ``-Base`` and a dated revision (``-0528``, ``-2407``,
+   ``-2025-01-15``) are dropped from, or added to, the name; the first spelling that names an entry
+   is used, and the resolution carries a note saying whose config it is. Fine-tuned variants keep
+   their base's architecture, so memory and speed transfer; the weights do not matter to either.
+
+:func:`config_hash` is the identity used for the evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterator, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Suffixes people add or leave out; longest first so '-chat-hf' wins over '-hf'.
+SUFFIXES = ("-chat-hf", "-Instruct", "-instruct", "-it", "-chat", "-Chat", "-hf", "-Base", "-base")
+_DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
+_PREFIXES = ("hf.co/", "huggingface.co/", "www.huggingface.co/")
+
+
+class CatalogVariant(BaseModel):
+    """One ``[[alias]]`` of ``aliases.toml``: ``id`` has the same config.json as ``same_as``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: str = Field(pattern=r"^[^/\s]+/[^/\s]+$", description="the variant's Hub id")
+    same_as: str = Field(pattern=r"^[^/\s]+/[^/\s]+$", description="the catalog entry whose config it shares")
+    evidence: str = Field(min_length=1, description="where the variant's config was seen and how it was compared")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of a config (sorted keys, no spaces): equal configs, equal hashes."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def without_prefix(name: str) -> str:
+    """``name`` without a leading ``hf.co/`` or ``huggingface.co/`` (the URL forms are handled as URLs)."""
+    stripped = name.strip()
+    for prefix in _PREFIXES:
+        if stripped.lower().startswith(prefix):
+            return stripped[len(prefix):]
+    return stripped
+
+
+def suffix_variants(name: str) -> Iterator[str]:
+    """Spellings of ``name`` with a chat/instruct suffix or a dated revision dropped or added, in order."""
+    stem = name
+    dated = _DATED.search(stem)
+    if dated:
+        stem = stem[:dated.start()]
+        yield stem
+    for suffix in SUFFIXES:
+        if stem.lower().endswith(suffix.lower()):
+            base = stem[:-len(suffix)]
+            yield base
+            stem = base
+            break
+    for suffix in SUFFIXES:
+        yield stem + suffix
+
+
+def variant_note(asked: str, entry_id: str) -> Optional[str]:
+    """What a resolution by suffix says: whose config stands in for the id asked."""
+    if asked.lower() == entry_id.lower():
+        return None
+    return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, a variant of the same "
+            f"model (fine-tunes and dated revisions keep the architecture); pass a directory holding {asked}'s "
+            "config.json to use its own")
