@@ -338,8 +338,8 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
         out.update(qk_norm="per_head", gated_mlp=True)
     if mt in ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "step3p7"):
         out["qk_norm"] = "per_head"
-    if mt == "qwen2" and "attention_bias" not in f.raw:
-        out["attention_bias"] = True  # Qwen2Attention: q/k/v bias=True, o_proj bias=False
+    if mt in ("qwen2", "qwen2_5_vl", "qwen2_5_vl_text") and "attention_bias" not in f.raw:
+        out["attention_bias"] = True  # Qwen2Attention / Qwen2_5_VLAttention: q/k/v bias=True, o_proj bias=False
     if mt == "qwen2_moe":  # Qwen2MoeAttention: q/k/v bias=qkv_bias (default true), o_proj bias=False
         out["attention_bias"] = f.flag("qkv_bias", True)
     if mt in _O_PROJ_BIAS_FOLLOWS_ATTENTION_BIAS:
@@ -1063,7 +1063,7 @@ def _parse_dbrx(f: _Fields) -> dict[str, Any]:
 
 def _parse_moe_first_dense(f: _Fields) -> dict[str, Any]:
     """DeepSeek-MoE v1 (``deepseek``, remote code modeling_deepseek.py) and GLM-4.5/4.6/4.7
-    (``glm4_moe``, models/glm4_moe/modeling_glm4_moe.py): standard attention (GLM: q/k/v biases with
+    (``glm4_moe``, models/glm4_moe/modeling_glm4_moe.py; GLM-4.5V's ``glm4v_moe_text``, the same decoder): standard attention (GLM: q/k/v biases with
     ``attention_bias``, per-head q/k RMSNorm with ``use_qk_norm``), dense MLP of ``intermediate_size``
     on the first ``first_k_dense_replace`` layers, then (every ``moe_layer_freq``-th layer) ``n_routed_experts``
     experts of ``moe_intermediate_size`` plus ``n_shared_experts`` shared ones. GLM's router has an
@@ -1085,7 +1085,7 @@ def _parse_moe_first_dense(f: _Fields) -> dict[str, Any]:
     )
     if all(moe):
         out["intermediate_size"] = 0
-    if f.model_type == "glm4_moe":
+    if f.model_type in ("glm4_moe", "glm4v_moe_text"):
         out.update(router_bias=True, num_mtp_layers=f.nonneg_int("num_nextn_predict_layers", 0),
                    qk_norm="per_head" if f.flag("use_qk_norm") else None)
     _finish_attention(out, f)
@@ -1167,6 +1167,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "dbrx": _parse_dbrx,
     "deepseek": _parse_moe_first_dense,
     "glm4_moe": _parse_moe_first_dense,
+    "glm4v_moe_text": _parse_moe_first_dense,  # GLM-4.5V's language model: the GLM-4.5-Air decoder
     "internlm2": _parse_remote_llama_like,
     "baichuan": _parse_remote_llama_like,
     "chatglm": _parse_chatglm,

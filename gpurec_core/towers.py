@@ -421,6 +421,102 @@ def minimax_m3_vl_towers(r: _Reader) -> TowerParameters:
                    "MiniMaxM3VLMultiModalProjector", vision=vision, projector=projector)
 
 
+def qwen2_5_vl_towers(r: _Reader) -> TowerParameters:
+    """Qwen2.5-VL (modeling_qwen2_5_vl.py ``Qwen2_5_VisionTransformerPretrainedModel``), with
+    m = spatial_merge_size, M = H*m^2, O = out_hidden_size. Vision: ``patch_embed: Conv3d(C, H, (t, p, p),
+    no bias)`` (no learned positions, 2D RoPE) ``+ depth * (qkv: Linear(H, 3H) + proj: Linear(H, H)
+    + gated MLP gate/up: 2 * Linear(H, I) + down: Linear(I, H)`` (all biased) ``+ norm1, norm2: 2 RMSNorm(H))``.
+    Projector (``Qwen2_5_VLPatchMerger``): ``ln_q: RMSNorm(H) + Linear(M, M) + Linear(M, O)``."""
+    v = r.sub("vision_config", "qwen2_5_vl_vision")
+    if v is None:
+        return NO_TOWERS
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("depth")
+    p, tp = v.int("patch_size"), v.int("temporal_patch_size")
+    c, m, out = v.int("in_channels", "in_chans", default=3), v.int("spatial_merge_size"), v.int("out_hidden_size")
+    layer = linear(h, 3 * h) + linear(h, h) + 2 * linear(h, i) + linear(i, h) + 2 * rms_norm(h)
+    vision = conv(c, h, (tp, p, p), bias=False) + layers * layer
+    hm = h * m * m
+    projector = rms_norm(h) + linear(hm, hm) + linear(hm, out)
+    return _towers("qwen2_5_vl_vision", _TRANSFORMERS + "modeling_qwen2_5_vl.py "
+                   "Qwen2_5_VisionTransformerPretrainedModel (blocks + merger)", vision=vision, projector=projector)
+
+
+def glm4v_moe_towers(r: _Reader) -> TowerParameters:
+    """GLM-4.5V (modeling_glm4v_moe.py ``Glm4vMoeVisionModel``), with O = out_hidden_size, m =
+    spatial_merge_size. Vision: ``patch_embed: Conv3d(C, H, (t, p, p)) + bias + embeddings.position_embedding:
+    (image_size/p)^2 * H + depth * (qkv: Linear(H, 3H, bias=attention_bias) + proj: Linear(H, H, no bias)
+    + gated MLP of width O`` (``Glm4vMoeisionMlp`` takes ``out_hidden_size`` as its width, no bias)
+    ``+ norm1, norm2: 2 RMSNorm(H)) + post_conv_layernorm, post_layernorm: 2 RMSNorm(H)``. Projector:
+    ``downsample: Conv2d(H, O, m x m) + bias`` and ``merger`` (``Glm4vMoeVisionPatchMerger``, no bias):
+    ``proj: Linear(O, O) + post_projection_norm: LayerNorm(O) + gate/up: 2 * Linear(O, I) + down: Linear(I, O)``."""
+    v = r.sub("vision_config", "glm4v_moe_vision")
+    if v is None:
+        return NO_TOWERS
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("depth")
+    p, tp, c = v.int("patch_size"), v.int("temporal_patch_size"), v.int("in_channels", default=3)
+    m, out, image = v.int("spatial_merge_size"), v.int("out_hidden_size"), v.int("image_size")
+    qkv_bias = v.flag("attention_bias")
+    layer = (linear(h, 3 * h, qkv_bias) + linear(h, h, bias=False) + 2 * linear(h, out, bias=False)
+             + linear(out, h, bias=False) + 2 * rms_norm(h))
+    vision = conv(c, h, (tp, p, p)) + (image // p) ** 2 * h + layers * layer + 2 * rms_norm(h)
+    merger = (linear(out, out, bias=False) + layer_norm(out) + 2 * linear(out, i, bias=False)
+              + linear(i, out, bias=False))
+    projector = conv(h, out, (m, m)) + merger
+    return _towers("glm4v_moe_vision", _TRANSFORMERS + "modeling_glm4v_moe.py Glm4vMoeVisionModel "
+                   "(blocks + downsample + merger)", vision=vision, projector=projector)
+
+
+def pixtral_vision(v: _Cfg) -> int:
+    """Pixtral vision encoder (modeling_pixtral.py ``PixtralVisionModel``): ``patch_conv: Conv(C, H, p, no bias)
+    + ln_pre: RMSNorm(H) + L * (q,k,v,o: 4 * Linear(H, H, no bias) + gated MLP 3 * H*I (no bias)
+    + attention_norm, ffn_norm: 2 RMSNorm(H))``; positions are 2D RoPE (no weights)."""
+    h, i, layers = v.int("hidden_size"), v.int("intermediate_size"), v.int("num_hidden_layers")
+    p, c = v.int("patch_size"), v.int("num_channels", default=3)
+    layer = 4 * linear(h, h, bias=False) + 3 * linear(h, i, bias=False) + 2 * rms_norm(h)
+    return conv(c, h, (p, p), bias=False) + rms_norm(h) + layers * layer
+
+
+def mistral3_towers(r: _Reader) -> TowerParameters:
+    """Mistral 3 (Mistral Small 3.x, Devstral Small 2; modeling_mistral3.py ``Mistral3Model``): the Pixtral
+    tower (:func:`pixtral_vision`) and ``Mistral3MultiModalProjector``, with m = spatial_merge_size,
+    F = the number of vision_feature_layer entries (1 for an int): ``norm: RMSNorm(H)
+    + patch_merger.merging_layer: Linear(H*m^2, H, no bias) + linear_1: Linear(H*F, T)
+    + linear_2: Linear(T, T)`` (biased when ``multimodal_projector_bias``)."""
+    v = r.sub("vision_config", "pixtral")
+    if v is None:
+        return NO_TOWERS
+    top = r.top("mistral3")
+    h, t, m = v.int("hidden_size"), r.text_hidden("mistral"), top.int("spatial_merge_size")
+    layers = top.get("vision_feature_layer", default=-1)
+    features = len(layers) if isinstance(layers, (list, tuple)) else 1
+    bias = top.flag("multimodal_projector_bias")
+    projector = rms_norm(h) + linear(h * m * m, h, bias=False) + linear(h * features, t, bias) + linear(t, t, bias)
+    return _towers("pixtral", _TRANSFORMERS + "modeling_pixtral.py PixtralVisionModel + modeling_mistral3.py "
+                   "Mistral3MultiModalProjector", vision=pixtral_vision(v), projector=projector)
+
+
+def voxtral_towers(r: _Reader) -> TowerParameters:
+    """Voxtral (modeling_voxtral.py ``VoxtralForConditionalGeneration``). Audio (``VoxtralEncoder``,
+    Whisper-style), with n = num_mel_bins, H = d_model, I = encoder_ffn_dim: ``conv1: Conv(n, H, 3) + bias
+    + conv2: Conv(H, H, 3) + bias + embed_positions: max_source_positions * H`` (a frozen nn.Embedding,
+    still a parameter) ``+ L * (q, v, out_proj: 3 * Linear(H, H) + k_proj: Linear(H, H, no bias)
+    + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H)) + layer_norm: LayerNorm(H)``.
+    Projector (``VoxtralMultiModalProjector``, no bias): ``linear_1: Linear(I, T) + linear_2: Linear(T, T)``
+    (the encoder output is regrouped into I-wide frames before it)."""
+    a = r.sub("audio_config", "voxtral_encoder")
+    if a is None:
+        return NO_TOWERS
+    h, i = a.int("hidden_size", "d_model"), a.int("intermediate_size", "encoder_ffn_dim")
+    layers, mels = a.int("num_hidden_layers", "encoder_layers"), a.int("num_mel_bins")
+    layer = 3 * linear(h, h) + linear(h, h, bias=False) + linear(h, i) + linear(i, h) + 2 * layer_norm(h)
+    audio = (conv(mels, h, (3,)) + conv(h, h, (3,)) + a.int("max_source_positions") * h + layers * layer
+             + layer_norm(h))
+    t = r.text_hidden("llama")
+    projector = linear(i, t, bias=False) + linear(t, t, bias=False)
+    return _towers("voxtral_audio", _TRANSFORMERS + "modeling_voxtral.py VoxtralEncoder + "
+                   "VoxtralMultiModalProjector", audio=audio, projector=projector)
+
+
 def generic_towers(r: _Reader) -> TowerParameters:
     """ESTIMATE for families without a formula here: a ViT from ``vision_config`` and a transformer
     encoder from ``audio_config``. Vision: ``Conv(C, H, (t, p, p)) + bias + (image_size/p)^2 * H
@@ -494,6 +590,10 @@ _FAMILIES: dict[str, Callable[[_Reader], TowerParameters]] = {
     "kimi_k25": kimi_k25_towers,
     "kimi_k3": kimi_k3_towers,
     "minimax_m3_vl": minimax_m3_vl_towers,
+    "qwen2_5_vl": qwen2_5_vl_towers,
+    "glm4v_moe": glm4v_moe_towers,
+    "mistral3": mistral3_towers,
+    "voxtral": voxtral_towers,
 }
 
 #: The config ``model_type`` values with a family formula (others with towers get an estimate).

@@ -134,6 +134,21 @@ PUBLISHED_TOTALS = [
     ("moonshotai/Kimi-K3", 2_779_931_837_184,
      "moonshotai/Kimi-K3: 2,779,931,837,184 logical params, recomputed from all 96 published safetensors headers "
      "(same public audit)"),
+    ("Qwen/Qwen2.5-VL-7B-Instruct", 8_292_166_656,
+     "Qwen/Qwen2.5-VL-7B-Instruct: 8,292,166,656 params (HF Hub API numParameters / safetensors index "
+     "total_size 16,584,333,312 B bf16 over 5 shards, quoted in public model inventories; a public training log "
+     "splits it into visual 676,550,144 + language model 7,615,616,512)"),
+    ("allenai/olmOCR-2-7B-1025", 8_292_166_656,
+     "allenai/olmOCR-2-7B-1025 is a full fine-tune of Qwen2.5-VL-7B-Instruct (same config shapes): the base "
+     "model's 8,292,166,656 params (as above)"),
+    ("zai-org/GLM-4.5V", 107_710_933_120,
+     "zai-org/GLM-4.5V: 107,710,933,120 params summed over the 18,106 tensors of its 46 safetensors files (public "
+     "model report gogongxt/python scripts/models/glm_4.5v.md, which lists every tensor: no MTP layer)"),
+    # Devstral Small 2 ships FP8 (its Hub total mixes FP8 weights and scales); its config has the shapes of
+    # Mistral Small 3.1 / 3.2 24B (text 5120 x 40 layers, 32768 MLP, 131072 vocab; Pixtral 1024 x 24 layers).
+    ("mistralai/Devstral-Small-2-24B-Instruct-2512", 24_011_361_280,
+     "Mistral Small 3.1 / 3.2 24B (same architecture): 24,011,361,280 params (keras-hub mistral3 presets "
+     "'mistral_small_3.1_24b_*_2503_en', with the Pixtral vision encoder)"),
     ("nvidia/MiniMax-M3-NVFP4", 427_040_140_160,
      "MiniMaxAI/MiniMax-M3 (BF16 original of this export): 427,040,140,160 params (HF safetensors index total: "
      "BF16 426,993,800,960 + F32 46,339,200; NVIDIA API catalog 'parameters')"),
@@ -195,6 +210,14 @@ PINNED = {
     "moonshotai/Kimi-K2.5": (416_866_032, 0, 54_277_888, "moonvit"),
     "moonshotai/Kimi-K3": (401_214_464, 0, 46_144_512, "moonvit3d"),
     "nvidia/MiniMax-M3-NVFP4": (631_185_920, 0, 234_381_312, "minimax_m3_vl_vision"),
+    # visual 676,550,144 in a public training log of Qwen2.5-VL-7B (vision + merger)
+    "Qwen/Qwen2.5-VL-7B-Instruct": (631_975_680, 0, 44_574_464, "qwen2_5_vl_vision"),
+    "allenai/olmOCR-2-7B-1025": (631_975_680, 0, 44_574_464, "qwen2_5_vl_vision"),
+    "zai-org/GLM-4.5V": (682_246_656, 0, 176_435_200, "glm4v_moe_vision"),
+    "mistralai/Devstral-Small-2-24B-Instruct-2512": (403_305_472, 0, 35_652_608, "pixtral"),
+    # No exact published total found (the model card says 3B for the language model; Hub pages round to
+    # 4.68B): internal consistency only, see test_voxtral_audio_tower_is_whisper_large_v3_sized.
+    "mistralai/Voxtral-Mini-3B-2507": (0, 636_968_960, 25_165_824, "voxtral_audio"),
 }
 
 
@@ -212,7 +235,7 @@ def test_every_bundled_multimodal_config_has_a_family_formula(model_id):
     config = raw(model_id)
     assert config["model_type"] in SUPPORTED_MODEL_TYPES
     towers = tower_parameters(config)
-    assert towers.vision > 0 and towers.projector > 0
+    assert (towers.vision > 0 or towers.audio > 0) and towers.projector > 0
     assert not towers.kind.endswith("_estimate") and towers.kind not in ("none", "unknown")
     # the towers of today's models are small next to the language model, never larger
     assert towers.total < language_model(config)
@@ -230,6 +253,20 @@ def test_null_sub_configs_are_text_only():
     config = raw("google/gemma-4-26B-A4B")
     assert config["audio_config"] is None
     assert tower_parameters({**config, "vision_config": None}) == NO_TOWERS
+
+
+def test_voxtral_audio_tower_is_whisper_large_v3_sized():
+    """No exact published total of Voxtral-Mini-3B-2507 was found, so this checks internal consistency
+    only. Its encoder has Whisper large-v3's shapes (d_model 1280, 32 layers, ffn 5120, 128 mel bins, 1500
+    positions; k_proj without bias, as in Whisper): conv1 492,800 + conv2 4,916,480 + positions 1,920,000
+    + 32 layers of 19,676,160 + final LayerNorm 2,560. The projector is linear_1 (5120 x 3072) + linear_2
+    (3072 x 3072), no bias. LM + towers = 4,676,271,104, which Hub pages round to 4.68B (not exact)."""
+    config = raw("mistralai/Voxtral-Mini-3B-2507")
+    towers = tower_parameters(config)
+    assert towers.vision == 0 and towers.audio == 636_968_960
+    assert towers.projector == 5120 * 3072 + 3072 * 3072
+    # the language model is Ministral 3B's decoder: 4,014,136,320 (untied 131072-row embedding and head)
+    assert language_model(config) == 4_014_136_320
 
 
 # ---------------------------------------------------------------------------------------------
