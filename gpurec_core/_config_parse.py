@@ -1139,6 +1139,55 @@ def _parse_chatglm(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _parse_mllama_text(f: _Fields) -> dict[str, Any]:
+    """Llama 3.2 Vision's language model (``mllama_text_model``, models/mllama/modeling_mllama.py
+    ``MllamaTextModel``): a Llama decoder whose ``cross_attention_layers`` (indices, counted in
+    num_hidden_layers) are ``MllamaCrossAttentionDecoderLayer``s: q/k/v/o over the image states with
+    per-head q/k RMSNorms and two scalar tanh gates, no self-attention and so no per-token KV cache
+    (layer kind ``cross_attention``). ``embed_tokens`` has ``vocab_size + 8`` rows (the image and
+    padding tokens); the lm_head keeps ``vocab_size``."""
+    out = _core(f)
+    layers = out["num_hidden_layers"]
+    cross = f.int_list("cross_attention_layers") or []
+    for j, index in enumerate(cross):
+        if index >= layers:
+            raise f.fail(f"cross_attention_layers[{j}]", f"must be a layer index below num_hidden_layers ({layers})",
+                         index)
+    out["layer_types"] = ["cross_attention" if i in set(cross) else "full_attention" for i in range(layers)]
+    out["embedding_rows"] = out["vocab_size"] + _MLLAMA_EXTRA_EMBEDDING_ROWS
+    _finish_attention(out, f)
+    return out
+
+
+#: modeling_mllama.py ``MllamaTextModel``: ``nn.Embedding(config.vocab_size + 8, config.hidden_size)``.
+_MLLAMA_EXTRA_EMBEDDING_ROWS = 8
+
+
+def _parse_phi3small(f: _Fields) -> dict[str, Any]:
+    """Phi-3-small (``phi3small``, remote code modeling_phi3_small.py), read from the config alone:
+    ``query_key_value: Linear(H, (n + 2g)*d)`` and ``dense: Linear(H, H)``, both with bias (d = H/n);
+    ``Phi3SmallMLP``: ``up_proj: Linear(H, 2*I)`` (the gegelu gate and linear halves interleaved) and
+    ``down_proj: Linear(I, H)``, both with bias, I = ``ff_intermediate_size``; two LayerNorms with bias per
+    layer and a final one; lm_head tied to the embedding (``_tied_weights_keys``; the config class
+    keeps PretrainedConfig's ``tie_word_embeddings=True``). The blocksparse attention of every layer
+    but each ``dense_attention_every_n_layers``-th changes which cached tokens a query reads, not the
+    weights or the KV cache (every token's K/V is kept), so all layers are ``full_attention``. The muP
+    multipliers scale activations and hold no weights."""
+    raw = dict(f.raw)
+    if raw.get("ff_intermediate_size") is not None:
+        raw["intermediate_size"] = raw["ff_intermediate_size"]
+    elif raw.get("intermediate_size") is None:
+        raise f.fail("ff_intermediate_size", "is missing (or null); gpurec reads Phi-3-small's MLP width only from "
+                     "it (ff_dim_multiplier is not supported)", hint=_MISSING_HINT)
+    raw.pop("head_dim", None)  # Phi3SmallSelfAttention always uses hidden_size // num_attention_heads
+    g = _Fields(raw, f.model_type, f.prefix)
+    out = _core(g)
+    out.update(intermediate_size=g.pos_int("intermediate_size"), gated_mlp=True, mlp_bias=True,
+               attention_bias=True, attention_output_bias=True, norm_bias=True, layer_types=_full_layers(out))
+    _finish_attention(out, g)
+    return out
+
+
 _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "llama4_text": _parse_llama4,
     "deepseek_v2": _parse_mla,
@@ -1171,6 +1220,8 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "internlm2": _parse_remote_llama_like,
     "baichuan": _parse_remote_llama_like,
     "chatglm": _parse_chatglm,
+    "mllama_text_model": _parse_mllama_text,
+    "phi3small": _parse_phi3small,
 }
 
 # model_types handled by _parse_standard (listed so docs/tests can enumerate what is known).
@@ -1186,7 +1237,7 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS)))
 _TEXT_TYPE_OF_WRAPPER = {
     "gemma3": "gemma3_text", "gemma4": "gemma4_text", "llama4": "llama4_text", "qwen3_vl": "qwen3_vl_text",
     "qwen3_vl_moe": "qwen3_vl_moe_text", "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text",
-    "kimi_k25": "kimi_k2", "kimi_k3": "kimi_linear", "minimax_m3_vl": "minimax_m3",
+    "kimi_k25": "kimi_k2", "kimi_k3": "kimi_linear", "minimax_m3_vl": "minimax_m3", "mllama": "mllama_text_model",
 }
 
 
@@ -1281,7 +1332,12 @@ def _tie_word_embeddings(f: _Fields, text: dict[str, Any], outer: _Fields, wrapp
         default = class_defaults(wrapper_type).get("tie_word_embeddings")
         if isinstance(default, bool):
             return default
-    return f.flag("tie_word_embeddings", False)
+    return f.flag("tie_word_embeddings", _TIED_BY_DEFAULT.get(f.model_type, False))
+
+
+#: Remote-code families whose config class leaves PretrainedConfig's ``tie_word_embeddings=True`` in
+#: force and whose checkpoint ties lm_head (transformers has no class to ask for the default).
+_TIED_BY_DEFAULT = {"phi3small": True}
 
 
 def _dict_or_none(value: Any, name: str, model_type: str) -> Optional[dict[str, Any]]:

@@ -312,7 +312,8 @@ def _component_groups(cfg: "ModelConfig", params: "ParameterCount", precision: P
     add("embedding", (), params.embedding)
     add("lm_head", (), params.lm_head)
 
-    attn_groups = [g for g in groups if cfg.layer_types[g.first] in ("full_attention", "sliding_attention")]
+    attn_groups = [g for g in groups
+                   if cfg.layer_types[g.first] in ("full_attention", "sliding_attention", "cross_attention")]
     if attn_groups and params.attention:
         weights = {}
         for group in attn_groups:
@@ -443,9 +444,13 @@ def layer_kv_bytes_per_token(cfg: "ModelConfig", i: int, kv_bytes: float, tensor
     - Sparse-attention indexer (DeepSeek-V3.2, GLM-5 DSA): ``+ index_head_dim + 4`` bytes — vLLM keeps the
       indexer K in fp8 with one fp32 scale per token (vllm/model_executor/models/deepseek_v2.py ``Indexer``).
     - DeepSeek-V4 compressed layers: the latent divided by the layer's compression ratio.
+    - Cross-attention layers (Llama 3.2 Vision): 0. Their K/V are computed from the image tokens once
+      per request (HF modeling_mllama.py ``MllamaTextCrossAttention`` caches ``cross_attention_states``,
+      not the generated tokens), so they cost nothing per token; that fixed per-request cache is not
+      counted.
     """
     kind = cfg.layer_types[i]
-    if kind not in ("full_attention", "sliding_attention"):
+    if kind not in ("full_attention", "sliding_attention"):  # cross_attention: K/V of the image, per request
         return 0.0
     if cfg.attention_kind == "MLA":
         per = ((cfg.kv_lora_rank or 0) + (cfg.qk_rope_head_dim or 0)) * kv_bytes

@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from gpurec_core.models import MAX_TOKENS
 
 AttentionKind = Literal["MHA", "GQA", "MQA", "MLA"]
-LayerKind = Literal["full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only"]
+LayerKind = Literal["full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only", "cross_attention"]
 """Token mixer of a decoder layer. ``mlp_only`` is a layer with no token mixer at all (Nemotron-H's
 ``-``/``E`` blocks, DeciLM/Nemotron-NAS layers whose attention is a no-op): it holds no KV cache
-and no recurrent state."""
+and no recurrent state. ``cross_attention`` is a layer whose attention reads only the image (Llama 3.2
+Vision's ``cross_attention_layers``): it has q/k/v/o weights but keeps no per-token KV cache (its K/V
+come from the vision tokens, a fixed amount per request that gpurec does not count)."""
 
 
 # Upper bounds: far beyond any real model (the largest in the catalog: hidden 16,384, 128 heads,
@@ -56,6 +58,9 @@ class ModelConfig(BaseModel):
     v_head_dim: int = Field(gt=0, le=MAX_HEAD_DIM, description="per-head dim of v (== head_dim except MLA and a few others)")
     intermediate_size: int = Field(ge=0, le=MAX_WIDTH, description="dense MLP width (0 when every layer is MoE)")
     vocab_size: int = Field(gt=0, le=MAX_WIDTH, description="vocabulary rows of the embedding")
+    embedding_rows: Optional[int] = Field(
+        default=None, gt=0, le=MAX_WIDTH, description="rows of the input embedding where it differs from vocab_size "
+        "(mllama: vocab_size + 8; the lm_head keeps vocab_size rows); None = vocab_size")
     tie_word_embeddings: bool = Field(default=False, description="lm_head shares the embedding")
     max_position_embeddings: int = Field(gt=0, le=MAX_CONTEXT, description="longest context the model supports")
     torch_dtype: Optional[str] = Field(default=None, description="checkpoint dtype as written ('bfloat16', ...)")

@@ -82,6 +82,16 @@ def standard_attention_params(cfg: ModelConfig, i: int) -> int:
     return q + k + v + o + bias + norm + sinks
 
 
+def cross_attention_params(cfg: ModelConfig, i: int) -> int:
+    """Cross-attention of layer ``i`` (modeling_mllama.py ``MllamaTextCrossAttention`` inside
+    ``MllamaCrossAttentionDecoderLayer``): ``q: H*n*d + k, v: 2 * H*g*d + o: n*d*H`` (K/V read the
+    vision states, already projected to H) ``+ q_norm, k_norm: 2d`` (RMSNorms over head_dim)
+    ``+ cross_attn_attn_gate, cross_attn_mlp_gate: 2`` (one scalar each)."""
+    h, n = cfg.hidden_size, cfg.num_attention_heads
+    g, d = cfg.kv_heads_of_layer(i), cfg.head_dim_of_layer(i)
+    return h * n * d + 2 * h * g * d + n * d * h + 2 * d + 2
+
+
 def mla_attention_params(cfg: ModelConfig) -> tuple[int, int]:
     """(projections, latent norms) of one Multi-head Latent Attention layer (modeling_deepseek_v3.py).
 
@@ -235,12 +245,12 @@ def hidden_norm_params(cfg: ModelConfig) -> int:
 def count_parameters(cfg: ModelConfig) -> ParameterCount:
     """Count the language model's parameters by component.
 
-    ``total = V*H (embedding) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
+    ``total = R*H (embedding; R = embedding_rows, else V) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
     layers of (mixer + MLP or MoE + norms_per_layer*N)``, N from :func:`hidden_norm_params`, each term as in the functions above.
     ``active_per_token = total - (1 - k/E) * routed_experts``.
     """
     h = cfg.hidden_size
-    embedding = cfg.vocab_size * h
+    embedding = (cfg.embedding_rows or cfg.vocab_size) * h
     lm_head = 0 if cfg.tie_word_embeddings else cfg.vocab_size * h + (cfg.vocab_size if cfg.lm_head_bias else 0)
     attention = dense = routed = latent_proj = shared = router = linear = other = 0
     norm_width = hidden_norm_params(cfg)
@@ -261,6 +271,8 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
             has_indexer = cfg.index_n_heads and (cfg.indexer_layers[i] if cfg.indexer_layers else True)
             if has_indexer and not cfg.layer_kv_compress_ratios:
                 attention += dsa_indexer_params(cfg)
+        elif kind == "cross_attention":
+            attention += cross_attention_params(cfg, i)
         elif kind == "linear_attention":
             linear += kimi_delta_attention_params(cfg) if cfg.linear_attention_kind == "kimi_delta" \
                 else gated_deltanet_params(cfg)

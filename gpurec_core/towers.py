@@ -560,6 +560,43 @@ def generic_towers(r: _Reader) -> TowerParameters:
                    vision=vision, audio=audio, projector=projector)
 
 
+def mllama_vision(v: _Cfg) -> int:
+    """Llama 3.2 Vision tower (modeling_mllama.py ``MllamaVisionModel``), with P = (image_size/p)^2 + 1
+    patches (class token included), M = max_num_tiles, A = len(supported_aspect_ratios):
+    ``patch_embedding: Conv(C, H, p, no bias) + class_embedding: H
+    + gated_positional_embedding (MllamaPrecomputedPositionEmbedding): gate 1 + embedding P*H
+      + tile_embedding: (A+1) * M*P*H
+    + pre/post_tile_positional_embedding (MllamaPrecomputedAspectRatioEmbedding, gated): 2 * ((A+1) * M*H + 1)
+    + layernorm_pre, layernorm_post: 2 LayerNorm(H)
+    + transformer: L * layer + global_transformer: L_g * (layer + gate_attn, gate_ffn: 2)``, where
+    ``layer = q,k,v,o: 4 * Linear(H, H, no bias) + fc1: Linear(H, I) + fc2: Linear(I, H) + 2 LayerNorm(H)``."""
+    h, i, p = v.int("hidden_size"), v.int("intermediate_size"), v.int("patch_size")
+    c, tiles = v.int("num_channels", default=3), v.int("max_num_tiles")
+    ratios = len(v.int_list("supported_aspect_ratios"))
+    if ratios == 0:
+        raise ModelConfigError(f"config.json field '{v.where}supported_aspect_ratios' must be a non-empty list to count "
+                               "the mllama vision tower")
+    patches = (v.int("image_size") // p) ** 2 + 1
+    layer = 4 * linear(h, h, bias=False) + linear(h, i) + linear(i, h) + 2 * layer_norm(h)
+    positional = 1 + patches * h + (ratios + 1) * tiles * patches * h
+    tile_positional = 2 * ((ratios + 1) * tiles * h + 1)
+    return (conv(c, h, (p, p), bias=False) + h + positional + tile_positional + 2 * layer_norm(h)
+            + v.int("num_hidden_layers") * layer + v.int("num_global_layers") * (layer + 2))
+
+
+def mllama_towers(r: _Reader) -> TowerParameters:
+    """Llama 3.2 Vision (modeling_mllama.py ``MllamaForConditionalGeneration``): :func:`mllama_vision`
+    and ``MllamaMultiModalProjector``: ``Linear(vision_output_dim, T)`` with bias (vision_output_dim
+    concatenates the final and the ``intermediate_layers_indices`` hidden states). The cross-attention
+    layers that read the projected image live in the language model (``param_count``)."""
+    v = r.sub("vision_config", "mllama_vision_model")
+    if v is None:
+        return NO_TOWERS
+    t = r.text_hidden("mllama_text_model")
+    return _towers("mllama_vision", _TRANSFORMERS + "modeling_mllama.py MllamaVisionModel + MllamaMultiModalProjector",
+                   vision=mllama_vision(v), projector=linear(v.int("vision_output_dim"), t))
+
+
 def _positive(value: Any, fallback: int) -> int:
     if isinstance(value, (list, tuple)) and value:
         value = value[0]
@@ -594,6 +631,7 @@ _FAMILIES: dict[str, Callable[[_Reader], TowerParameters]] = {
     "glm4v_moe": glm4v_moe_towers,
     "mistral3": mistral3_towers,
     "voxtral": voxtral_towers,
+    "mllama": mllama_towers,
 }
 
 #: The config ``model_type`` values with a family formula (others with towers get an estimate).

@@ -86,7 +86,7 @@ def test_every_attention_kind_is_represented():
 
 def test_every_layer_kind_is_represented():
     kinds = {k for m in CATALOG_IDS for k in load(m).layer_types}
-    assert kinds == {"full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only"}
+    assert kinds == {"full_attention", "sliding_attention", "linear_attention", "mamba", "mlp_only", "cross_attention"}
 
 
 @pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.iterdir()))

@@ -149,6 +149,9 @@ PUBLISHED_TOTALS = [
     ("mistralai/Devstral-Small-2-24B-Instruct-2512", 24_011_361_280,
      "Mistral Small 3.1 / 3.2 24B (same architecture): 24,011,361,280 params (keras-hub mistral3 presets "
      "'mistral_small_3.1_24b_*_2503_en', with the Pixtral vision encoder)"),
+    ("meta-llama/Llama-3.2-11B-Vision-Instruct", 10_670_220_835,
+     "meta-llama/Llama-3.2-11B-Vision-Instruct: 10,670,220,835 params (HF safetensors metadata parameter_count "
+     "BF16, as listed in floschne/gimmick src/gimmick/models/__init__.py @ 81c06a5e get_model_sizes)"),
     ("nvidia/MiniMax-M3-NVFP4", 427_040_140_160,
      "MiniMaxAI/MiniMax-M3 (BF16 original of this export): 427,040,140,160 params (HF safetensors index total: "
      "BF16 426,993,800,960 + F32 46,339,200; NVIDIA API catalog 'parameters')"),
@@ -215,6 +218,9 @@ PINNED = {
     "allenai/olmOCR-2-7B-1025": (631_975_680, 0, 44_574_464, "qwen2_5_vl_vision"),
     "zai-org/GLM-4.5V": (682_246_656, 0, 176_435_200, "glm4v_moe_vision"),
     "mistralai/Devstral-Small-2-24B-Instruct-2512": (403_305_472, 0, 35_652_608, "pixtral"),
+    # Llama 3.2 Vision: the same tower in 11B and 90B; the projector maps 7680 -> the text width
+    "meta-llama/Llama-3.2-11B-Vision-Instruct": (863_567_379, 0, 31_461_376, "mllama_vision"),
+    "meta-llama/Llama-3.2-90B-Vision-Instruct": (863_567_379, 0, 62_922_752, "mllama_vision"),
     # No exact published total found (the model card says 3B for the language model; Hub pages round to
     # 4.68B): internal consistency only, see test_voxtral_audio_tower_is_whisper_large_v3_sized.
     "mistralai/Voxtral-Mini-3B-2507": (0, 636_968_960, 25_165_824, "voxtral_audio"),
