@@ -19,25 +19,16 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench import median_time  # benchmarks/bench.py: its median is this file's too
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = 10_000
 GPUS = 10_000
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def deep_llama(directory: Path) -> Path:

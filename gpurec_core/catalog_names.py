@@ -8,7 +8,7 @@ Two tables and one rule, tried after the exact id or alias (any case) in ``index
    entry's config under its own id, so launch lines name what the user asked for.
 2. **Spellings**: a leading ``hf.co/`` or ``huggingface.co/`` is dropped.
 3. **Suffixes** (a guess, always said): the chat/instruct suffixes ``-Instruct``, ``-it``, ``-chat``,
-   ``-Chat``, ``-hf``, ``-chat-hf``, ``-Base`` and a dated revision (``-0528``, ``-2407``,
+   ``-hf``, ``-chat-hf``, ``-Base`` (any case) and a dated revision (``-0528``, ``-2407``,
    ``-2025-01-15``) are dropped from, or added to, the name; the first spelling that names an entry
    is used, and the resolution carries a note saying whose config it is. Fine-tuned variants keep
    their base's architecture, so memory and speed transfer; the weights do not matter to either.
@@ -25,8 +25,9 @@ from typing import Any, Iterator, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Suffixes people add or leave out; longest first so '-chat-hf' wins over '-hf'.
-SUFFIXES = ("-chat-hf", "-Instruct", "-instruct", "-it", "-chat", "-Chat", "-hf", "-Base", "-base")
+#: Suffixes people add or leave out (matched ignoring case, as catalog names are); longest first so
+#: '-chat-hf' wins over '-hf'.
+SUFFIXES = ("-chat-hf", "-Instruct", "-it", "-chat", "-hf", "-Base")
 _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
 _PREFIXES = ("hf.co/", "huggingface.co/", "www.huggingface.co/")
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import warnings
 from typing import Any, Optional
 
 import click
 
-from gpurec_core.errors import GpurecError
+from gpurec_core.errors import GpurecError, one_line
 
 EXIT_USER_ERROR = 2
 
@@ -75,7 +74,7 @@ class GpurecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GpurecError as exc:
-            message = "; ".join(line.strip() for line in re.split(r"[\r\n]+", str(exc)) if line.strip())  # one line
+            message = one_line(str(exc))
             click.echo(f"gpurec: error: {message}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
@@ -212,8 +211,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one line, ``gpurec: warning: ...`` (no file, line or class name)."""
-    text = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    click.echo(f"gpurec: warning: {text}", err=True)
+    click.echo(f"gpurec: warning: {one_line(str(message))}", err=True)
 
 
 def _silence_library_noise() -> None:

@@ -214,7 +214,7 @@ def _print_terminal(result, shown, *, wide: bool) -> None:
     for c in cols:
         table.add_column(c.header, justify="right" if c.numeric else "left", no_wrap=c.numeric,
                          overflow="fold", max_width=60 if c.key == "why_not" else None)
-    for row in rows(result, shown, cols):
+    for row in rows(shown, cols):
         table.add_row(*row)
     if shown:
         console.print(table)

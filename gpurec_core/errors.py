@@ -7,6 +7,7 @@ every class with its fix.
 
 from __future__ import annotations
 
+import re
 from difflib import get_close_matches
 from typing import Iterable
 
@@ -58,6 +59,11 @@ class EstimationError(GpurecError):
 
 class MeasurementFileError(GpurecError):
     """A measurement CSV given to ``gpurec validate`` is malformed."""
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines stripped and joined with '; ' (how every message is printed)."""
+    return "; ".join(line.strip() for line in re.split(r"[\r\n]+", str(text)) if line.strip())
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:

@@ -110,7 +110,8 @@ def legend(slos: bool = True) -> str:
     return "\n".join(f"  {c.header}: {c.legend}" for c in columns(wide=True, slos=slos) if c.legend)
 
 
-def rows(result: "RecommendationResult", items: list["Recommendation"], cols: list[Column]) -> list[list[str]]:
+def rows(items: list["Recommendation"], cols: list[Column]) -> list[list[str]]:
+    """The shown text of each column, numbered from 1."""
     return [[c.text(i, item) for c in cols] for i, item in enumerate(items, 1)]
 
 
@@ -173,7 +174,7 @@ def summary_table(result: "RecommendationResult", top: Optional[int] = None, *, 
     cols = columns(wide=wide, slos=bool(_slos(result)))
     parts = [verdict(result), workload_line(result)]
     if items:
-        parts.append(render_table([c.header for c in cols], rows(result, items, cols), [c.numeric for c in cols]))
+        parts.append(render_table([c.header for c in cols], rows(items, cols), [c.numeric for c in cols]))
     else:
         parts.append("No candidates.")
     parts += [f"note: {n}" for n in result.notes]

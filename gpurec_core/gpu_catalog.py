@@ -14,9 +14,9 @@ plugin) and a plugin's GPU are completed alike.
 
 from __future__ import annotations
 
-import os
 from typing import Callable, Iterable
 
+from gpurec_core.env_settings import env_list
 from gpurec_core.errors import GPUNotFoundError, did_you_mean
 from gpurec_core.gpu_assumptions import complete
 from gpurec_core.models import GPUSpec, normalize_gpu_name
@@ -28,7 +28,7 @@ GPUS_WARNED_BY_NAME = 20
 
 def override_allowed(plugin: str) -> bool:
     """The user lets ``plugin`` replace bundled GPUs (``GPUREC_ALLOW_GPU_OVERRIDE=name[,name]`` or ``*``)."""
-    allowed = {item.strip() for item in os.environ.get(OVERRIDE_ENV, "").split(",") if item.strip()}
+    allowed = env_list(OVERRIDE_ENV)
     return "*" in allowed or plugin in allowed
 
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 #: model_type prefix -> family, first match wins (longer prefixes first where they overlap).
 FAMILY_OF_MODEL_TYPE: tuple[tuple[str, str], ...] = (
-    ("llama4", "llama"), ("llama", "llama"), ("codellama", "llama"), ("mllama", "llama"),
+    ("llama4", "llama"), ("llama", "llama"), ("mllama", "llama"),
     ("mistral", "mistral"), ("mixtral", "mistral"), ("ministral", "mistral"),
     ("qwen", "qwen"), ("deepseek", "deepseek"), ("kimi", "kimi"),
     ("gemma", "gemma"), ("phi", "phi"), ("granite", "granite"),
@@ -19,7 +19,7 @@ FAMILY_OF_MODEL_TYPE: tuple[tuple[str, str], ...] = (
     ("minimax", "minimax"), ("nemotron", "nemotron"), ("mimo", "mimo"), ("step", "step"),
     ("cohere", "command-r"), ("falcon", "falcon"), ("olmo", "olmo"), ("internlm", "internlm"),
     ("baichuan", "baichuan"), ("exaone", "exaone"), ("starcoder", "starcoder"), ("dbrx", "dbrx"),
-    ("yi", "yi"), ("laguna", "laguna"), ("pixtral", "mistral"), ("voxtral", "mistral"),
+    ("laguna", "laguna"), ("pixtral", "mistral"), ("voxtral", "mistral"),
 )
 
 

@@ -19,7 +19,7 @@ import contextvars
 import queue
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Callable, Iterable, Optional
 

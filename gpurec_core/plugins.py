@@ -25,21 +25,21 @@ Environment controls:
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import pluggy
 
 from gpurec_core import hookspecs
 from gpurec_core._names import PROJECT_NAME
-from gpurec_core.errors import GpurecError, PluginError, PluginWarning, did_you_mean
-from gpurec_core.gpu_catalog import GPUCatalog
+from gpurec_core.env_settings import env_flag, env_list, env_seconds
+from gpurec_core.errors import GpurecError, PluginError, PluginWarning, did_you_mean, one_line
+from gpurec_core.gpu_catalog import OVERRIDE_ENV, GPUCatalog
 from gpurec_core.models import EngineInfo, EstimatorInfo, GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Precision, Workload
 from gpurec_core.plugin_isolation import (CallLog, DeadlineRunner, Outcome, attributed, culprit_in_frames, current_log,
                                           frames_of_thread, frames_of_traceback)
@@ -87,24 +87,10 @@ class PluginRecord:
                 "loaded": self.status == LOADED, "error": self.reason}
 
 
-def _env_list(name: str) -> set[str]:
-    return {item.strip() for item in os.environ.get(name, "").split(",") if item.strip()}
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
 def plugin_timeout() -> float:
     """The deadline of one third-party import or hook call, seconds (``GPUREC_PLUGIN_TIMEOUT``; 0: none)."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0):
+    value, raw = env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, zero_allowed=True)
+    if value is None:
         raise PluginError(f"{TIMEOUT_ENV}={raw[:40]!r} is not a number of seconds >= 0; e.g. {TIMEOUT_ENV}=10 "
                           "(0 waits for plugins without a deadline)")
     return value
@@ -118,8 +104,8 @@ def _module_of(plugin: Any) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    """An exception as ``Type: text`` on one line (a multi-line text is joined with '; ')."""
-    detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    """An exception as ``Type: text`` on one line."""
+    detail = one_line(str(exc))
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
@@ -323,11 +309,11 @@ def _load_entry_points(pm: GpurecPluginManager, *, builtins_only: bool, disabled
 def build_plugin_manager(*, load_entry_points: bool = True) -> GpurecPluginManager:
     """Build a new manager: the bundled plugins, then (unless disabled) third-party entry points."""
     pm = GpurecPluginManager()
-    disabled = _env_list("GPUREC_DISABLED_PLUGINS")
-    builtins_only = not load_entry_points or _env_flag("GPUREC_DISABLE_PLUGIN_AUTOLOAD")
+    disabled = env_list("GPUREC_DISABLED_PLUGINS")
+    builtins_only = not load_entry_points or env_flag("GPUREC_DISABLE_PLUGIN_AUTOLOAD")
     _load_entry_points(pm, builtins_only=builtins_only, disabled=disabled)
     _register_builtins_from_source(pm, disabled)  # no-op when the entry points provided them
-    if _env_flag("GPUREC_TRACE_PLUGINS"):
+    if env_flag("GPUREC_TRACE_PLUGINS"):
         pm.trace.root.setwriter(lambda message: sys.stderr.write(f"[gpurec] {message}"))
         pm.enable_tracing()
     return pm
@@ -362,8 +348,7 @@ def set_plugin_manager(pm: Optional[GpurecPluginManager]) -> Optional[GpurecPlug
 
 def _raised(name: Optional[str], hook_name: str, exc: BaseException) -> PluginError:
     """The error for an exception a plugin raised in a hook: the plugin, the hook, the exception, the fix."""
-    detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return PluginError(f"plugin {name or '(unknown)'!r} raised {type(exc).__name__} in hook {hook_name}: {detail} "
+    return PluginError(f"plugin {name or '(unknown)'!r} raised {type(exc).__name__} in hook {hook_name}: {one_line(str(exc))} "
                        f"(disable it with GPUREC_DISABLED_PLUGINS={name} and report it to its author)")
 
 
@@ -471,7 +456,6 @@ def _first(pm: GpurecPluginManager, hook_name: str, kwargs: dict, kind: type, ow
 def gpu_catalog(pm: Optional[GpurecPluginManager] = None) -> GPUCatalog:
     """Every plugin's GPUs in one catalog (cached per manager and ``GPUREC_GPU_CATALOG``)."""
     pm = pm or get_plugin_manager()
-    from gpurec_core.gpu_catalog import OVERRIDE_ENV
 
     def build() -> GPUCatalog:
         entries = [(spec.model_copy(update={"provided_by": name}), pm.is_builtin(name))

@@ -28,7 +28,6 @@ transformers is never imported here. ``huggingface_hub`` loads only on steps 3 a
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import stat
@@ -51,6 +50,7 @@ from gpurec_core.errors import (
     ModelNotFoundError,
     did_you_mean,
 )
+from gpurec_core.env_settings import env_seconds
 from gpurec_core.catalog_names import CatalogVariant, suffix_variants, variant_note, without_prefix
 from gpurec_core.bounded_read import file_kind, open_regular_file, parse_json_bytes, read_json_file
 
@@ -780,14 +780,8 @@ def _resolve_from_hub(repo_id: str, revision: Optional[str], token: Optional[str
 
 def hub_timeout_s() -> float:
     """Deadline of one online resolution in seconds: ``GPUREC_HUB_TIMEOUT``, else :data:`DEFAULT_HUB_TIMEOUT_S`."""
-    raw = os.environ.get(HUB_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_HUB_TIMEOUT_S
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    seconds, raw = env_seconds(HUB_TIMEOUT_ENV, DEFAULT_HUB_TIMEOUT_S, zero_allowed=False)
+    if seconds is None:
         raise ModelNotFoundError(f"{HUB_TIMEOUT_ENV} must be a number of seconds above 0, such as 3, got {raw!r:.40}; "
                                  "fix or unset it.")
     return seconds
