@@ -126,6 +126,14 @@ def check_layout(engine: str, parallelism: Parallelism) -> Parallelism:
         if size > 1 and not runs:
             raise WorkloadError(f"engine {engine!r} does not run {kind} parallelism (size {size}); "
                                 f"set it to 1 or choose another engine (`gpurec engines` lists what each runs)")
+    tp, ep, dp = (parallelism.tensor_parallel_size, parallelism.expert_parallel_size,
+                  parallelism.data_parallel_size)
+    if ep > tp and ep != tp * dp:
+        raise WorkloadError(
+            f"expert_parallel_size {ep} is larger than tensor_parallel_size {tp}: the experts then span the "
+            f"attention data-parallel ranks (wide EP), so it must equal tensor_parallel_size x data_parallel_size "
+            f"({tp} x {dp} = {tp * dp}); set data_parallel_size={ep // tp if ep % tp == 0 else '?'} or "
+            f"expert_parallel_size <= {tp}")
     return parallelism
 
 
@@ -143,6 +151,7 @@ def plan_memory(
     tensor_parallel_size: int = 1,
     pipeline_parallel_size: int = 1,
     expert_parallel_size: int = 1,
+    data_parallel_size: int = 1,
     max_model_len: Optional[int] = None,
     gpu_memory_utilization: float = 0.9,
     dtype: Optional[str] = None,
@@ -159,14 +168,17 @@ def plan_memory(
     ``dtype`` ('bf16', 'fp16', 'fp32') and ``quantization`` ('fp8', ...) are vLLM's runtime
     options: they change the precision the checkpoint is served in. ``max_model_len`` defaults
     to the model's maximum context. ``text_only``: serve a multimodal checkpoint without its
-    vision / audio towers (vLLM ``--language-model-only``).
+    vision / audio towers (vLLM ``--language-model-only``). ``data_parallel_size``: attention
+    data-parallel ranks; with ``expert_parallel_size = tensor_parallel_size x data_parallel_size``
+    (wide EP) each GPU holds 1/ep of the experts. The plan is one DP rank's GPU: its KV pool and
+    activations serve that rank's requests.
     """
     check_positive("max_model_len", max_model_len, allow_none=True, maximum=MAX_TOKENS)
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
     parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
-                                                        expert_parallel_size))
+                                                        expert_parallel_size, data_parallel_size))
     precision = arch.resolve_precision(quantization or dtype, kv_cache_dtype)
     context = max_model_len if max_model_len is not None else arch.max_context_length()
     workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
@@ -185,6 +197,7 @@ def estimate_performance(
     tensor_parallel_size: int = 1,
     pipeline_parallel_size: int = 1,
     expert_parallel_size: int = 1,
+    data_parallel_size: int = 1,
     input_length: int,
     output_length: int,
     concurrency: Union[int, str] = 1,
@@ -201,13 +214,18 @@ def estimate_performance(
 
     ``concurrency="max"`` estimates the saturation point: the largest concurrency the KV pool
     holds at ``input_length + output_length`` tokens per request.
+
+    ``data_parallel_size`` DP ranks share the users evenly and each has its own KV pool; for a MoE
+    model with ``expert_parallel_size = tensor_parallel_size x data_parallel_size`` the ranks share
+    the experts (wide EP: vLLM ``--data-parallel-size N --enable-expert-parallel``, SGLang
+    ``--enable-dp-attention``, TensorRT-LLM ``enable_attention_dp``).
     """
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
     check_estimator(estimator)
     parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
-                                                        expert_parallel_size))
+                                                        expert_parallel_size, data_parallel_size))
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
@@ -216,7 +234,8 @@ def estimate_performance(
 
     memory = estimate_memory(arch, spec, parallelism, workload, engine)
     if concurrency == "max":
-        users = max(1, int(memory.kv_cache_tokens // max(1, workload.input_length + workload.output_length)))
+        per_rank = int(memory.kv_cache_tokens // max(1, workload.input_length + workload.output_length))
+        users = max(1, per_rank * parallelism.data_parallel_size)
         users = min(users, MAX_CONCURRENCY)
         workload = _build(Workload, "workload", concurrency=users, **base)
     else:

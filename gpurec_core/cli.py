@@ -348,6 +348,13 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(_table("worst rows", ["model", "config", "metric", "measured", "predicted", "APE"],
                              [[r.get("model"), r.get("config"), r.get("metric"), _fmt(r.get("measured"), 2),
                                _fmt(r.get("predicted"), 2), _fmt(r.get("ape"), 1, "%")] for r in worst_rows]))
+    if data.get("max_ratio") is not None:
+        console.print(f"{data['n_over_5x']} row(s) more than 5x off; the farthest is {data['max_ratio']:.1f}x off.")
+    flagged = [r for r in data.get("rows", []) if r.get("flag")]
+    if flagged:
+        console.print(f"{len(flagged)} row(s) flagged as measurements that contradict their own configuration "
+                      f"(predicted and counted above; without them the farthest is {data['max_ratio_unflagged']:.1f}x off), "
+                      f"e.g. {flagged[0].get('model')} {flagged[0].get('config')}: {flagged[0].get('flag')}")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

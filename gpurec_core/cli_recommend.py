@@ -160,7 +160,7 @@ def _check_tensor_parallel(model: str, tensor_parallel_size: int, engine: str) -
 
 def _print_raw(result, shown, *, markdown: bool) -> None:
     """CSV or Markdown of every column: raw numbers, units in the header."""
-    cols = columns(wide=True, slos=True)
+    cols = columns(wide=True, slos=True, raw=True)
     body = raw_rows(shown, cols)
     headers = [c.key if not markdown else c.header for c in cols]
     if not markdown:
@@ -214,7 +214,7 @@ def _print_terminal(result, shown, *, wide: bool) -> None:
     for c in cols:
         table.add_column(c.header, justify="right" if c.numeric else "left", no_wrap=c.numeric,
                          overflow="fold", max_width=60 if c.key == "why_not" else None)
-    for row in rows(shown, cols):
+    for row in rows(shown, cols, bands=wide):
         table.add_row(*row)
     if shown:
         console.print(table)
@@ -232,6 +232,20 @@ def _print_terminal(result, shown, *, wide: bool) -> None:
 
 def _figure(value, unit: str) -> str:
     return "(not given)" if value is None else f"{value:g} {unit}".rstrip()
+
+
+def _band_lines(perf) -> list[str]:
+    """The p10-p90 bands of an estimate, their regimes and the table they come from (none: [])."""
+    bands = perf.bands
+    if bands is None:
+        return []
+    (t10, t90), (i10, i90), (p10, p90) = perf.ttft_band, perf.itl_band, perf.throughput_band
+    regimes = bands.regimes
+    return [f"    p10–p90: TTFT {t10:,.1f}–{t90:,.1f} ms, ITL {i10:.2f}–{i90:.2f} ms, "
+            f"{p10:,.0f}–{p90:,.0f} output tok/s",
+            f"      regimes: TTFT {regimes.get('ttft_ms')}, ITL {regimes.get('itl_ms')}, throughput "
+            f"{regimes.get('output_tok_s')}; fitted on {', '.join(bands.fitted_on.values())}",
+            f"      from {bands.source}"]
 
 
 def explain_text(item) -> str:
@@ -254,11 +268,13 @@ def explain_text(item) -> str:
         lines.append(f"  latency at concurrency {perf.concurrency}: TTFT {perf.time_to_first_token_ms:.1f} ms, ITL "
                      f"{perf.inter_token_latency_ms:.2f} ms ({perf.bottleneck}-bound), "
                      f"{perf.throughput_tokens_per_sec:,.0f} output tok/s")
+        lines += _band_lines(perf)
         lines += [f"    {name}: {value:.3f} ms" for name, value in perf.breakdown.items()]
     if item.saturation is not None and item.saturation.error is None:
         sat = item.saturation
         lines.append(f"  saturation: {sat.concurrency} users -> {sat.throughput_tokens_per_sec:,.0f} output tok/s, "
                      f"ITL {sat.inter_token_latency_ms:.1f} ms, TTFT {sat.time_to_first_token_ms:.0f} ms")
+        lines += _band_lines(sat)
     if item.slo is not None:
         lines.append(f"  SLO: up to {item.slo.max_concurrency} users, goodput {item.slo.goodput_tokens_per_sec:,.0f} tok/s")
     return "\n".join(lines)

@@ -53,19 +53,39 @@ class Column:
     default: bool = False        # in the terminal's default (80-column) view
     numeric: bool = True
     legend: str = ""
+    band: Optional[Callable[[int, "Recommendation"], Optional[tuple[float, float]]]] = None  # p10-p90 of the value
+    raw_only: bool = False       # CSV and Markdown only (the terminal shows it inside another column)
 
-    def text(self, index: int, item: "Recommendation") -> str:
+    def text(self, index: int, item: "Recommendation", *, bands: bool = False) -> str:
+        """The shown cell; ``bands``: followed by its p10-p90 band, ``value (p10–p90)``, when it has one."""
         value = self.value(index, item)
         if value is None:
             return "-"
         if not self.fmt:
             return str(value)
         text = f"{value:{self.fmt}}"
+        band = self.band(index, item) if bands and self.band is not None else None
+        if band is not None:
+            text += f" ({band[0]:{self.fmt}}–{band[1]:{self.fmt}})"
         return "~" + text if self.key.startswith("usd") and item.cost.price_estimated else text
 
 
 def _perf(name: str) -> Callable[[int, "Recommendation"], Any]:
     return lambda i, item: getattr(item.performance, name) if _ok(item.performance) else None
+
+
+def _band(name: str) -> Callable[[int, "Recommendation"], Optional[tuple[float, float]]]:
+    """(p10, p90) of a performance figure, from the estimator's uncertainty bands (None without)."""
+    return lambda i, item: item.performance.band(name) if _ok(item.performance) else None
+
+
+def _band_end(name: str, end: int) -> Callable[[int, "Recommendation"], Any]:
+    """p10 (``end`` 0) or p90 (1) of a performance figure, for CSV and Markdown."""
+    band = _band(name)
+    return lambda i, item: None if (found := band(i, item)) is None else found[end]
+
+
+_BAND_LEGEND = "; --wide shows it as value (p10–p90), the band from validation residuals (docs/accuracy.md)"
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -81,11 +101,20 @@ COLUMNS: tuple[Column, ...] = (
     Column("Max requests", "max_requests", lambda i, item: item.recommendation.max_concurrent_requests, "d",
            legend="requests of the full context the KV pool holds at once"),
     Column("TTFT ms", "ttft_ms", _perf("time_to_first_token_ms"), ",.1f", default=True,
-           legend="time to first token at the workload's concurrency (--batch-size)"),
+           legend="time to first token at the workload's concurrency (--batch-size)" + _BAND_LEGEND,
+           band=_band("time_to_first_token_ms")),
+    Column("TTFT p10 ms", "ttft_ms_p10", _band_end("time_to_first_token_ms", 0), ".2f", raw_only=True),
+    Column("TTFT p90 ms", "ttft_ms_p90", _band_end("time_to_first_token_ms", 1), ".2f", raw_only=True),
     Column("ITL ms", "itl_ms", _perf("inter_token_latency_ms"), ",.1f", default=True,
-           legend="time between output tokens at that concurrency"),
+           legend="time between output tokens at that concurrency (--wide: with its p10–p90 band)",
+           band=_band("inter_token_latency_ms")),
+    Column("ITL p10 ms", "itl_ms_p10", _band_end("inter_token_latency_ms", 0), ".3f", raw_only=True),
+    Column("ITL p90 ms", "itl_ms_p90", _band_end("inter_token_latency_ms", 1), ".3f", raw_only=True),
     Column("tok/s", "output_tok_s", _perf("throughput_tokens_per_sec"), ",.0f",
-           legend="output tokens/s of the deployment at that concurrency"),
+           legend="output tokens/s of the deployment at that concurrency (with its p10–p90 band)",
+           band=_band("throughput_tokens_per_sec")),
+    Column("tok/s p10", "output_tok_s_p10", _band_end("throughput_tokens_per_sec", 0), ".1f", raw_only=True),
+    Column("tok/s p90", "output_tok_s_p90", _band_end("throughput_tokens_per_sec", 1), ".1f", raw_only=True),
     Column("Max tok/s", "max_output_tok_s", lambda i, item: loaded_throughput(item), ",.0f", default=True,
            legend="output tokens/s when loaded: at saturation, or the most that meets the SLOs"),
     Column("SLO users", "slo_max_concurrency", lambda i, item: item.slo.max_concurrency if item.slo else None, "d",
@@ -99,9 +128,10 @@ COLUMNS: tuple[Column, ...] = (
 _SLO_KEY = "slo_max_concurrency"
 
 
-def columns(*, wide: bool, slos: bool) -> list[Column]:
-    """The columns shown: the deciding ones (with SLO users when SLOs are set), or all of them."""
-    shown = [c for c in COLUMNS if wide or c.default or (slos and c.key == _SLO_KEY)]
+def columns(*, wide: bool, slos: bool, raw: bool = False) -> list[Column]:
+    """The columns shown: the deciding ones (with SLO users when SLOs are set), or all of them;
+    ``raw`` (CSV, Markdown) adds the p10 and p90 the terminal shows inside their column."""
+    shown = [c for c in COLUMNS if (wide or c.default or (slos and c.key == _SLO_KEY)) and (raw or not c.raw_only)]
     return [c for c in shown if slos or c.key != _SLO_KEY]
 
 
@@ -110,9 +140,9 @@ def legend(slos: bool = True) -> str:
     return "\n".join(f"  {c.header}: {c.legend}" for c in columns(wide=True, slos=slos) if c.legend)
 
 
-def rows(items: list["Recommendation"], cols: list[Column]) -> list[list[str]]:
-    """The shown text of each column, numbered from 1."""
-    return [[c.text(i, item) for c in cols] for i, item in enumerate(items, 1)]
+def rows(items: list["Recommendation"], cols: list[Column], *, bands: bool = False) -> list[list[str]]:
+    """The shown text of each column, numbered from 1; ``bands``: figures with their p10-p90 band."""
+    return [[c.text(i, item, bands=bands) for c in cols] for i, item in enumerate(items, 1)]
 
 
 def raw_rows(items: list["Recommendation"], cols: list[Column]) -> list[list[Any]]:
@@ -174,7 +204,7 @@ def summary_table(result: "RecommendationResult", top: Optional[int] = None, *, 
     cols = columns(wide=wide, slos=bool(_slos(result)))
     parts = [verdict(result), workload_line(result)]
     if items:
-        parts.append(render_table([c.header for c in cols], rows(items, cols), [c.numeric for c in cols]))
+        parts.append(render_table([c.header for c in cols], rows(items, cols, bands=wide), [c.numeric for c in cols]))
     else:
         parts.append("No candidates.")
     parts += [f"note: {n}" for n in result.notes]

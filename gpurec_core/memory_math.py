@@ -770,6 +770,9 @@ _ASSUMED_EXPORTS: dict[str, tuple[str, float, Optional[int], float, float, bool,
     "mxfp4": ("fp4", 4, 32, 1.0, 0.0, False, "MXFP4 export: e8m0 scale per 32 values (OCP MX)"),
 }
 
+#: How the notes name each format's export.
+_EXPORT_NAMES = {"fp8": "FP8", "int8": "INT8 (W8A8)", "int4": "INT4 (W4A16)", "nvfp4": "NVFP4", "mxfp4": "MXFP4"}
+
 
 def assumed_export_precision(base: Precision, weight: str, hidden_size: int) -> Precision:
     """``base`` re-stored as the typical ``weight`` export (see ``_ASSUMED_EXPORTS``)."""
@@ -785,23 +788,62 @@ def assumed_export_precision(base: Precision, weight: str, hidden_size: int) -> 
     ))
 
 
+def unquantized_precision(checkpoint: Precision) -> Precision:
+    """The original model behind a quantized ``checkpoint``, the base of its what-if exports: every
+    weight in the checkpoint's unquantized dtype, the KV cache in that dtype too (an fp8 KV cache a
+    quantizer's config asked for belongs to that checkpoint; ``kv_cache_dtype='fp8'`` asks again)."""
+    dtype = checkpoint.unquantized_dtype
+    nbytes = DTYPE_BYTES[dtype]
+    return Precision(weight=dtype, weight_bytes_per_param=nbytes, unquantized_dtype=dtype,
+                     unquantized_bytes_per_param=nbytes, compute_dtype=dtype, kv_cache_dtype=dtype,
+                     kv_cache_bytes=nbytes, source=f"the unquantized {dtype} weights")
+
+
+def checkpoint_format(precision: Precision) -> str:
+    """The checkpoint's weight format in a few words: 'bf16', or 'fp8 (FP8 e4m3 with fp32 scales per
+    128x128 block)' for a quantized one (the part of its ``source`` that names the format)."""
+    if not precision.is_quantized:
+        return precision.weight
+    source = precision.source
+    detail = source.split(": ", 1)[1].split(";")[0].strip() if source.startswith("quantization_config") and ": " in source \
+        else (precision.quant_method or "")
+    return f"{precision.weight}: {detail}" if detail and detail != precision.weight else precision.weight
+
+
+def _what_if_note(model: Any, inferred: Precision, weight: str, planned: str) -> str:
+    """The note a precision other than the checkpoint's carries: what the deployment needs, and what was planned."""
+    model_id = getattr(model, "model_id", None) or "this model"
+    note = f"{weight} weights need a pre-quantized {weight} checkpoint of {model_id} (it is {checkpoint_format(inferred)})"
+    return note + (f"; what-if: planned as {planned}, not this checkpoint" if inferred.is_quantized
+                   else f"; planned as {planned}")
+
+
 def apply_precision_overrides(model: Any, inferred: Precision, precision: Optional[str],
                               kv_cache_dtype: Optional[str]) -> Precision:
     """The inferred precision with a user's ``precision`` and ``kv_cache_dtype`` applied.
 
     - ``precision`` a float dtype (``bf16``, ``fp16``, ``fp32``): vLLM's ``--dtype``; on a quantized
-      checkpoint it changes only the unquantized modules and the compute dtype.
+      checkpoint it changes only the unquantized modules and the compute dtype, and the note says
+      so (vLLM's own meaning, which measured runs use: ``--dtype float16`` with an AWQ checkpoint;
+      ``precision`` and ``dtype`` reach this function as one string, so a float dtype cannot also
+      mean "the original model", which is another checkpoint, planned by its own id).
     - ``precision='fp8'`` on a float checkpoint: vLLM's online ``--quantization fp8`` (1 byte per
-      linear weight, lm_head and embeddings stay in the dtype). ``int8``, ``int4``, ``nvfp4``,
-      ``mxfp4`` on a float checkpoint mean "a typical export of this model in that format"
-      (W8A8 per-channel, W4A16 group 128, NVFP4, MXFP4).
-    - A quantized checkpoint cannot be served at a different weight precision: WorkloadError.
+      linear weight, lm_head and embeddings stay in the dtype; no other checkpoint needed).
+      ``int8``, ``int4``, ``nvfp4``, ``mxfp4`` on a float checkpoint mean "a typical export of this
+      model in that format" (W8A8 per-channel, W4A16 group 128, NVFP4, MXFP4).
+    - A quantized checkpoint asked for another weight precision is a what-if too: the typical export
+      of the same architecture in that format (``assumed_export_precision`` of its unquantized
+      weights), its KV cache in the unquantized dtype unless ``kv_cache_dtype`` says otherwise.
+    - Whenever the precision planned is not the checkpoint's own, ``Precision.what_if_note`` says
+      what was planned and what the deployment needs. Whether the GPU runs that format is the
+      memory planner's check (``gpurec_capacity.planner.weight_format_support``).
     - ``kv_cache_dtype``: ``auto`` keeps the checkpoint's choice (its dtype, or fp8 when the
       checkpoint's quantization config says so); ``fp8`` / ``fp8_e4m3`` / ``fp8_e5m2`` = 1 byte.
       Whether the GPU supports an fp8 KV cache is the memory planner's check.
     """
     result = inferred
     key = None if precision is None else str(precision).strip().lower()
+    hidden = getattr(getattr(model, "config", None), "hidden_size", 4096)
     if key in (None, "", "auto", "none"):
         pass
     elif key in _DTYPE_ALIASES:
@@ -813,24 +855,36 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
             if not inferred.is_quantized:
                 update.update(weight=dtype, weight_bytes_per_param=nbytes, compute_dtype=dtype,
                               source=f"override dtype {dtype} (vLLM --dtype)")
-            elif inferred.compute_dtype in ("bf16", "fp16", "fp32"):
-                update["compute_dtype"] = dtype
+            else:
+                if inferred.compute_dtype in ("bf16", "fp16", "fp32"):
+                    update["compute_dtype"] = dtype
+                update["what_if_note"] = (
+                    f"{dtype} on this quantized checkpoint (it is {checkpoint_format(inferred)}) is vLLM's --dtype: "
+                    f"activations and the modules left unquantized in {dtype}, the quantized weights stay "
+                    f"{inferred.weight}; the original {dtype} model is another checkpoint (plan it by its id)")
             if kv_follows:
                 update.update(kv_cache_dtype=dtype, kv_cache_bytes=nbytes)
             result = inferred.model_copy(update=update)
     elif key in _QUANT_ALIASES:
         weight = _QUANT_ALIASES[key]
+        export = _ASSUMED_EXPORTS[weight][-1]
         if weight == inferred.weight and inferred.is_quantized:
             result = inferred
         elif inferred.is_quantized:
-            raise WorkloadError(
-                f"the checkpoint is already quantized ({inferred.quant_method or inferred.weight}, "
-                f"{inferred.weight}); it cannot be served as {weight}. Choose its native precision "
-                f"({inferred.weight}) or a {weight} export of the base model"
-            )
+            planned = f"a typical {_EXPORT_NAMES[weight]} export of this model ({export})"
+            result = assumed_export_precision(unquantized_precision(inferred), weight, hidden)
+            result = result.model_copy(update=dict(
+                source=f"what-if {weight!r} export of the {inferred.unquantized_dtype} weights: {export}",
+                what_if_note=_what_if_note(model, inferred, weight, planned)))
+        elif weight == "fp8":
+            result = assumed_export_precision(inferred, weight, hidden).model_copy(update=dict(what_if_note=(
+                f"fp8 weights: vLLM and SGLang quantize this {inferred.weight} checkpoint when it loads "
+                "(--quantization fp8, per-tensor scales), no other checkpoint needed; TensorRT-LLM needs an FP8 "
+                "export (ModelOpt)")))
         else:
-            hidden = getattr(getattr(model, "config", None), "hidden_size", 4096)
-            result = assumed_export_precision(inferred, weight, hidden)
+            planned = f"a typical {_EXPORT_NAMES[weight]} export of this model ({export})"
+            result = assumed_export_precision(inferred, weight, hidden).model_copy(update=dict(
+                what_if_note=_what_if_note(model, inferred, weight, planned)))
     else:
         choices = [k for k in list(_DTYPE_ALIASES) + list(_QUANT_ALIASES) if k != "auto"]
         raise WorkloadError(f"unknown precision {precision!r}.{did_you_mean(str(precision), choices)} "

@@ -158,6 +158,10 @@ class Precision(_Value):
     kv_cache_dtype: KVCacheDtypeName = Field(default="bf16", description="dtype of the KV cache")
     kv_cache_bytes: float = Field(default=2.0, gt=0, le=4, description="bytes per KV-cache element")
     source: str = Field(default="", description="which config field decided this")
+    what_if_note: Optional[str] = Field(
+        default=None, description="set when the precision asked for is not the checkpoint's own: what was planned "
+        "instead (the typical export in that format) and what the deployment needs (another checkpoint, or the "
+        "engine's online quantization)")
 
     @property
     def is_quantized(self) -> bool:
@@ -233,6 +237,43 @@ class MemoryPlan(_Value):
         return self
 
 
+#: PerformanceEstimate field -> the measurement-file metric its band comes from.
+BAND_METRICS: dict[str, str] = {"time_to_first_token_ms": "ttft_ms", "inter_token_latency_ms": "itl_ms",
+                                "throughput_tokens_per_sec": "output_tok_s"}
+
+
+class PerformanceBands(_Value):
+    """Where the measured value is expected to fall around an estimate: the 10th and 90th percentiles
+    of measured / predicted on the estimator's validation data, for the estimate's engine and regime.
+
+    The bands are factors of the point estimate (p10 = estimate x low factor), so they stay right
+    when a deployment is scaled (replicas multiply throughput): ``PerformanceEstimate.band`` gives
+    the absolute p10 and p90. A factor pair need not contain 1: a cell whose measurements are all
+    above (or below) the estimate has a band that excludes the estimate itself.
+    """
+
+    ttft_factors: tuple[float, float] = Field(description="(p10, p90) of measured / predicted TTFT")
+    itl_factors: tuple[float, float] = Field(description="(p10, p90) of measured / predicted ITL")
+    throughput_factors: tuple[float, float] = Field(description="(p10, p90) of measured / predicted output tokens/s")
+    regimes: dict[str, str] = Field(description="metric (ttft_ms, itl_ms, output_tok_s) -> the estimate's regime")
+    fitted_on: dict[str, str] = Field(description="metric -> the table cell (engine.metric.regime) and rows the band "
+                                      "was fitted on")
+    source: str = Field(min_length=1, description="the band table, how and when it was generated")
+
+    @field_validator("ttft_factors", "itl_factors", "throughput_factors")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (0 < low < high and math.isfinite(high)):
+            raise ValueError(f"needs 0 < p10 factor < p90 factor, both finite; got {value}")
+        return value
+
+    def factors(self, field: str) -> tuple[float, float]:
+        """The (p10, p90) factors of a PerformanceEstimate field named in :data:`BAND_METRICS`."""
+        return {"time_to_first_token_ms": self.ttft_factors, "inter_token_latency_ms": self.itl_factors,
+                "throughput_tokens_per_sec": self.throughput_factors}[field]
+
+
 class PerformanceEstimate(_Value):
     """Estimated serving performance of one deployment (the seed's fields first)."""
 
@@ -250,6 +291,32 @@ class PerformanceEstimate(_Value):
     bottleneck: Bottleneck = Field(default="unknown", description="what limits the decode step")
     estimator: str = Field(default="", description="estimator that produced this")
     breakdown: dict[str, float] = Field(default_factory=dict, description="named components, ms")
+    bands: Optional[PerformanceBands] = Field(default=None, description="p10-p90 uncertainty of TTFT, ITL and "
+                                              "throughput, as factors of the estimate (None: the estimator has none)")
+
+    def band(self, field: str) -> Optional[tuple[float, float]]:
+        """(p10, p90) of ``time_to_first_token_ms``, ``inter_token_latency_ms`` or
+        ``throughput_tokens_per_sec`` in its unit, or None without a band or a value."""
+        value = getattr(self, field)
+        if self.bands is None or value is None:
+            return None
+        low, high = self.bands.factors(field)
+        return value * low, value * high
+
+    @property
+    def ttft_band(self) -> Optional[tuple[float, float]]:
+        """(p10, p90) TTFT, ms."""
+        return self.band("time_to_first_token_ms")
+
+    @property
+    def itl_band(self) -> Optional[tuple[float, float]]:
+        """(p10, p90) inter-token latency, ms."""
+        return self.band("inter_token_latency_ms")
+
+    @property
+    def throughput_band(self) -> Optional[tuple[float, float]]:
+        """(p10, p90) output tokens/s of the deployment."""
+        return self.band("throughput_tokens_per_sec")
 
     @property
     def ttft_ms(self) -> Optional[float]:
@@ -298,6 +365,16 @@ class LaunchFlags(_Value):
     expert_parallel: Optional[str] = Field(default=None, description="flag enabling expert parallelism")
     expert_parallel_takes_size: bool = Field(default=False, description="the expert flag takes the EP size as its value")
     data_parallel: Optional[str] = Field(default=None, description="flag taking the number of replicas")
+    attention_data_parallel: Optional[str] = Field(
+        default=None, description="flag that makes the data-parallel ranks share the experts (SGLang "
+        "--enable-dp-attention); '' when the data-parallel flag with expert parallelism already does (vLLM); "
+        "None when the launcher has no flag for it")
+    tensor_parallel_spans_dp: bool = Field(default=False, description="with attention data parallelism the "
+                                           "tensor-parallel flag takes every GPU of the instance, TP x DP (SGLang)")
+    data_parallel_local: Optional[str] = Field(default=None, description="flag taking the DP ranks on this node (vLLM multi-node DP)")
+    data_parallel_start_rank: Optional[str] = Field(default=None, description="flag taking this node's first DP rank")
+    data_parallel_address: Optional[str] = Field(default=None, description="flag taking the head node's address for DP")
+    headless: Optional[str] = Field(default=None, description="flag that starts a node without an API server (its DP ranks join the head's)")
     max_model_len: str = Field(min_length=1, description="flag taking the context length")
     memory_fraction: str = Field(min_length=1, description="flag taking the fraction of GPU memory the engine may use")
     dtype: Optional[str] = Field(default=None, description="flag taking the activation dtype (bfloat16, float16)")

@@ -35,13 +35,13 @@ def candidate_curve(item, result) -> list[tuple[float, float, int]]:
     from gpurec_core.models import Parallelism
 
     layout = Parallelism(tensor_parallel_size=rec.tensor_parallel_size, pipeline_parallel_size=rec.pipeline_parallel_size,
-                         expert_parallel_size=rec.expert_parallel_size)
+                         expert_parallel_size=rec.expert_parallel_size, data_parallel_size=rec.attention_data_parallel_size)
     points = []
-    for c in concurrency_ladder(saturation_concurrency(rec.memory, workload)):
+    for c in concurrency_ladder(saturation_concurrency(rec.memory, workload, layout.data_parallel_size)):
         perf = estimate_performance(model, rec.gpu_spec, layout, workload.model_copy(update={"concurrency": c}),
                                     rec.memory, result.workload["estimator"])
         if perf.error is None and perf.inter_token_latency_ms and perf.throughput_tokens_per_sec:
-            points.append((perf.inter_token_latency_ms, perf.throughput_tokens_per_sec / layout.gpus_per_replica, c))
+            points.append((perf.inter_token_latency_ms, perf.throughput_tokens_per_sec / layout.total_gpus, c))
     return points
 
 
@@ -71,7 +71,7 @@ def _chosen_point(item, result) -> tuple[float, float]:
                          expert_parallel_size=rec.expert_parallel_size)
     workload = _workload(result, model).model_copy(update={"concurrency": item.slo.max_concurrency})
     perf = estimate_performance(model, rec.gpu_spec, layout, workload, rec.memory, result.workload["estimator"])
-    return perf.inter_token_latency_ms or 0.0, (perf.throughput_tokens_per_sec or 0.0) / layout.gpus_per_replica
+    return perf.inter_token_latency_ms or 0.0, (perf.throughput_tokens_per_sec or 0.0) / layout.total_gpus
 
 
 def plot_recommendations(result, path: str, top: Optional[int] = None) -> None:

@@ -105,6 +105,30 @@ def multi_node_layouts(model, gpu: GPUSpec, engine: str, max_tensor_parallel: Op
             yield Parallelism(tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=tp)
 
 
+#: Sizes of the expert-parallel group a wide-EP candidate spans (GPUs): one 8-GPU node and two,
+#: the DP-attention deployments the engines document (vLLM's data-parallel deployment guide runs
+#: DeepSeek with DP8/DP16 + EP; SGLang's --enable-dp-attention examples use --tp 8/16 --dp 8/16).
+WIDE_EP_GROUP_SIZES = (8, 16)
+
+
+def wide_ep_layouts(model, gpu: GPUSpec, engine: str, max_tensor_parallel: Optional[int]) -> Iterable[Parallelism]:
+    """Attention data parallelism with the experts spread over every GPU (wide EP) for MoE models:
+    EP = TP x DP over 8 or 16 GPUs, each DP rank a TP group within a node, the experts split evenly
+    (none when the engine runs no expert or data parallelism)."""
+    from gpurec_core.plugins import engine_info
+
+    info = engine_info(engine)
+    experts = model.config.num_experts or 0
+    if not (model.is_moe and info.expert_parallel and info.data_parallel):
+        return
+    for group in WIDE_EP_GROUP_SIZES:
+        if experts % group:
+            continue
+        for tp in _tensor_parallel_sizes(model, gpu, engine, max_tensor_parallel):
+            if group % tp == 0 and group // tp >= 2:
+                yield Parallelism(tensor_parallel_size=tp, expert_parallel_size=group, data_parallel_size=group // tp)
+
+
 def _failed_plan(gpu: GPUSpec, engine: str, max_model_len: int, reason: str) -> MemoryPlan:
     return MemoryPlan(engine=engine, total_gib=gpu.memory_gib, budget_gib=0.0, weights_gib=0.0, activation_gib=0.0,
                       non_torch_gib=0.0, cuda_graph_gib=0.0, kv_cache_gib=0.0, kv_cache_tokens=0, kv_bytes_per_token=0.0,
@@ -122,10 +146,17 @@ def _plan(model, gpu, layout, workload, engine) -> MemoryPlan:
         raise
 
 
-def saturation_concurrency(memory: MemoryPlan, workload: Workload) -> int:
-    """Largest number of requests of input+output tokens the KV pool holds at once (>= 1)."""
+def _refused(memory: MemoryPlan) -> bool:
+    """A plan the engine refused outright with a WorkloadError (:func:`_failed_plan`), e.g. a weight
+    format nothing runs on this GPU: no layout of the same GPU can do better."""
+    return memory.budget_gib == 0.0 and memory.weights_gib == 0.0 and not memory.fits
+
+
+def saturation_concurrency(memory: MemoryPlan, workload: Workload, data_parallel_size: int = 1) -> int:
+    """Largest number of requests of input+output tokens the KV pools hold at once (>= 1): one
+    pool per data-parallel rank."""
     per_request = workload.input_length + workload.output_length
-    return max(1, int(memory.kv_cache_tokens // per_request))
+    return max(1, int(memory.kv_cache_tokens // per_request) * data_parallel_size)
 
 
 class _Points:
@@ -321,7 +352,7 @@ class _Candidate:
 
 def _plan_candidate(model, gpu, layout, workload, engine, batch_size) -> _Candidate:
     memory = _plan(model, gpu, layout, workload, engine)
-    max_requests = int(memory.kv_cache_tokens // workload.context_length) if memory.fits else 0
+    max_requests = int(memory.kv_cache_tokens // workload.context_length) * layout.data_parallel_size if memory.fits else 0
     reasons = [] if memory.fits else [memory.reason or "does not fit"]
     if memory.fits and max_requests < batch_size:
         reasons.append(f"the KV pool holds {max_requests} requests of {workload.context_length} tokens, "
@@ -361,7 +392,7 @@ def _estimate_candidates(model, candidates: list[_Candidate], workload, *, estim
     if not fitting:
         return
     evaluate, levels = _evaluator(model, fitting, workload, estimator), SLO_SEARCH_LEVELS if batches else 1
-    ceilings = [saturation_concurrency(c.memory, workload) for c in fitting]
+    ceilings = [saturation_concurrency(c.memory, workload, c.layout.data_parallel_size) for c in fitting]
     count = len(fitting)
     first = [(k, batch_size) for k in range(count)] + [(k, ceilings[k]) for k in range(count)]
     evaluated: list[_Points] = []
@@ -392,13 +423,14 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
         replicas, why = replicas_for_target(saturation, slo.goodput_tokens_per_sec if slo else None, target_tok, target_rps)
         if why:
             reasons.append(why)
-    total = layout.gpus_per_replica * replicas
-    nodes = max(1, math.ceil(layout.gpus_per_replica / gpu.gpus_per_node)) * replicas
+    total = layout.total_gpus * replicas  # a wide-EP unit holds its DP ranks
+    nodes = max(1, math.ceil(layout.total_gpus / gpu.gpus_per_node)) * replicas
     rec = GPURecommendation(
         gpu_spec=gpu, tensor_parallel_size=layout.tensor_parallel_size, total_gpus=total, model_fits=fits,
         memory_per_gpu_gb=round(memory.weights_gib, 4), available_memory_for_kv_gb=round(max(0.0, memory.kv_cache_gib), 4),
         max_concurrent_requests=candidate.max_requests, pipeline_parallel_size=layout.pipeline_parallel_size,
-        expert_parallel_size=layout.expert_parallel_size, data_parallel_size=replicas, nodes=nodes, memory=memory,
+        expert_parallel_size=layout.expert_parallel_size, data_parallel_size=layout.data_parallel_size * replicas,
+        nodes=nodes, memory=memory,
         reasons=tuple(reasons))
     if slo is not None and replicas > 1:
         slo = slo.model_copy(update={"goodput_tokens_per_sec": slo.goodput_tokens_per_sec * replicas})
@@ -484,7 +516,9 @@ def recommend_gpus(
     deployment = Deployment(model_id=arch.model_id, max_model_len=max_model_len,
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
                             has_towers=arch.towers.total > 0, text_only=bool(text_only),
-                            **_launch_precision_flags(arch, precision, kv_cache_dtype))
+                            **_launch_precision_flags(arch, resolved, precision, kv_cache_dtype))
+    if deployment.checkpoint_note or resolved.what_if_note:  # the precision planned is not the checkpoint's
+        notes.append(deployment.checkpoint_note or resolved.what_if_note)
     # An estimator with a batch form gets every candidate's points together after the plans; one
     # without is asked point by point, GPU by GPU (progress follows it).
     from gpurec_core.plugins import estimator_batches
@@ -496,7 +530,13 @@ def recommend_gpus(
     for done, gpu in enumerate(specs, 1):
         found = [_plan_candidate(arch, gpu, layout, workload, engine, batch_size)
                  for layout in candidate_layouts(arch, gpu, engine, max_tensor_parallel, pipeline_parallel)]
-        if pipeline_parallel is None and found and not any(c.fits for c in found):
+        single_node = list(found)
+        if pipeline_parallel in (None, 1):
+            found += [_plan_candidate(arch, gpu, layout, workload, engine, batch_size)
+                      for layout in wide_ep_layouts(arch, gpu, engine, max_tensor_parallel)
+                      if max_gpus is None or layout.total_gpus <= max_gpus]
+        if pipeline_parallel is None and single_node and not any(c.fits for c in single_node) \
+                and not all(_refused(c.memory) for c in single_node):  # more stages cannot help a refused GPU
             for layout in multi_node_layouts(arch, gpu, engine, max_tensor_parallel):
                 if max_gpus is not None and layout.gpus_per_replica > max_gpus:
                     break
@@ -529,8 +569,6 @@ def recommend_gpus(
     if not items:
         notes.append(_why_empty(groups, max_tensor_parallel, pipeline_parallel))
     notes += plugin_problems()
-    if deployment.checkpoint_note:
-        notes.append(deployment.checkpoint_note)
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,
                      "batch_size": batch_size, "gpu_memory_utilization": gpu_memory_utilization, "engine": engine,
                      "estimator": estimator, "ttft_slo_ms": ttft_slo_ms, "itl_slo_ms": itl_slo_ms,
@@ -556,24 +594,25 @@ def _why_empty(groups: list[list[_Candidate]], max_tensor_parallel: Optional[int
                 + (f" under {', '.join(limits)}" if limits else ""))
     fitting = [c for c in candidates if c.fits]
     if not fitting:
-        closest = min(candidates, key=lambda c: c.memory.weights_gib * c.layout.gpus_per_replica)
+        closest = min(candidates, key=lambda c: c.memory.weights_gib * c.layout.total_gpus)
         return (f"none of the {len(candidates)} candidates fits (e.g. {closest.gpu.name} "
                 f"{GPURecommendation.layout_of(closest.layout)}: {'; '.join(closest.reasons)})")
     return f"{len(fitting)} candidate(s) fit but none is within the limits given"
 
 
-def _launch_precision_flags(arch, precision: Optional[str], kv_cache_dtype: Optional[str]) -> dict:
+def _launch_precision_flags(arch, resolved, precision: Optional[str], kv_cache_dtype: Optional[str]) -> dict:
     """Launch settings that reproduce a precision override on this checkpoint: ``--dtype``, the
     online ``--quantization fp8`` method (vLLM and SGLang quantize bf16 weights to fp8 at load
-    time), or a note that the precision needs a pre-quantized checkpoint."""
+    time), or the precision's what-if note when it needs another checkpoint (``resolved`` is the
+    precision planned, ``Precision.what_if_note`` set when it is not the checkpoint's own)."""
     flags: dict = {}
-    if precision in ("fp16", "bf16", "fp32"):
-        flags["dtype"] = precision
-    elif precision == "fp8" and arch.precision.weight != "fp8":
+    online_fp8 = resolved.weight == "fp8" and not arch.precision.is_quantized
+    if str(precision or "auto").strip().lower() not in ("auto", "none", "") and resolved.weight in ("fp16", "bf16", "fp32"):
+        flags["dtype"] = resolved.weight
+    elif online_fp8:
         flags["quantization"] = "fp8"
-    elif precision in PRE_QUANTIZED_ONLY and arch.precision.weight != precision:
-        flags["checkpoint_note"] = (f"{precision} weights need a pre-quantized {precision} checkpoint of {arch.model_id} "
-                                    f"(it is {arch.precision.weight}); the launch command assumes MODEL names one")
+    if resolved.what_if_note and resolved.weight != arch.precision.weight and not online_fp8:
+        flags["checkpoint_note"] = f"{resolved.what_if_note}; the launch command assumes MODEL names one"
     if kv_cache_dtype == "fp8":
         flags["kv_cache_dtype"] = "fp8"
     return flags

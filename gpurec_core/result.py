@@ -12,9 +12,16 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gpurec_core.models import GPUSpec, MemoryPlan, PerformanceEstimate
+from gpurec_core.models import BAND_METRICS, GPUSpec, MemoryPlan, PerformanceEstimate
 
 CostBasis = Literal["usd_per_million_output_tokens", "usd_per_hour", "gpu_memory_proxy"]
+
+
+def attention_dp_of(parallel: Any) -> int:
+    """Attention DP ranks of one wide-EP unit: ``ep / tp`` when the experts span more GPUs than the
+    TP group (EP = TP x DP), else 1 (data-parallel ranks are then independent replicas)."""
+    tp, ep = parallel.tensor_parallel_size, parallel.expert_parallel_size
+    return ep // tp if ep > tp else 1
 
 
 class GPURecommendation(BaseModel):
@@ -39,19 +46,26 @@ class GPURecommendation(BaseModel):
 
     @property
     def layout(self) -> str:
-        """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel."""
+        """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel, 'DP4 TP4 EP16' for wide EP."""
         return self.layout_of(self)
+
+    @property
+    def attention_data_parallel_size(self) -> int:
+        """DP ranks of one wide-EP unit (EP = TP x DP: the experts span the ranks), else 1."""
+        return attention_dp_of(self)
 
     @staticmethod
     def layout_of(parallel: Any) -> str:
         """The layout name of anything with tensor/pipeline/expert/data-parallel sizes (a Parallelism too)."""
-        text = f"TP{parallel.tensor_parallel_size}"
+        attention_dp = attention_dp_of(parallel)
+        text = f"DP{attention_dp} TP{parallel.tensor_parallel_size}" if attention_dp > 1 else f"TP{parallel.tensor_parallel_size}"
         if parallel.pipeline_parallel_size > 1:
             text += f"xPP{parallel.pipeline_parallel_size}"
         if parallel.expert_parallel_size > 1:
             text += f" EP{parallel.expert_parallel_size}"
-        if parallel.data_parallel_size > 1:
-            text += f" x{parallel.data_parallel_size} replicas"
+        replicas = parallel.data_parallel_size // attention_dp
+        if replicas > 1:
+            text += f" x{replicas} replicas"
         return text
 
 
@@ -145,7 +159,9 @@ class Recommendation(BaseModel):
         if flags is None:
             raise WorkloadError(f"engine {info.name!r} (plugin {info.provided_by!r}) lists no launch command")
         rec, dep = self.recommendation, self.deployment
-        args = [*flags.command, dep.model_id, flags.tensor_parallel, str(rec.tensor_parallel_size)]
+        attention_dp = rec.attention_data_parallel_size
+        tp_value = rec.tensor_parallel_size * (attention_dp if flags.tensor_parallel_spans_dp else 1)
+        args = [*flags.command, dep.model_id, flags.tensor_parallel, str(tp_value)]
         missing: list[str] = []
 
         def add(flag: Optional[str], value: Optional[str], what: str) -> None:
@@ -158,7 +174,13 @@ class Recommendation(BaseModel):
         if rec.expert_parallel_size > 1:
             add(flags.expert_parallel, str(rec.expert_parallel_size) if flags.expert_parallel_takes_size else None,
                 f"expert parallel size {rec.expert_parallel_size}")
-        if rec.data_parallel_size > 1:
+        if attention_dp > 1:  # wide EP: one engine instance spans the DP ranks; the experts span them all
+            add(flags.data_parallel, str(attention_dp), f"{attention_dp} attention data-parallel ranks")
+            if flags.attention_data_parallel != "":
+                add(flags.attention_data_parallel, None, "attention data parallelism")
+            if rec.data_parallel_size > attention_dp:
+                missing.append(f"{rec.data_parallel_size // attention_dp} such deployments behind a router")
+        elif rec.data_parallel_size > 1:
             add(flags.data_parallel, str(rec.data_parallel_size), f"{rec.data_parallel_size} replicas behind a router")
         args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{dep.gpu_memory_utilization:g}"]
         if dep.dtype:
@@ -171,9 +193,19 @@ class Recommendation(BaseModel):
         if dep.has_towers:  # vLLM skips the towers with --language-model-only; SGLang builds Llama 4's only with --enable-multimodal
             flag = flags.text_only if dep.text_only else flags.multimodal
             args += [flag] if flag else []
-        nodes = -(-(rec.tensor_parallel_size * rec.pipeline_parallel_size) // rec.gpu_spec.gpus_per_node)
+        nodes = -(-(rec.tensor_parallel_size * rec.pipeline_parallel_size * attention_dp) // rec.gpu_spec.gpus_per_node)
         lines = [f"# {dep.checkpoint_note}"] if dep.checkpoint_note else []
-        if nodes > 1 and flags.multi_node == "ray":
+        if nodes > 1 and attention_dp > 1 and flags.data_parallel_local and flags.data_parallel_address:
+            per_node = attention_dp // nodes
+            lines.append(f"# {attention_dp} DP ranks over {nodes} nodes, {per_node} per node: run on every node, "
+                         "HEAD_IP the first one's address")
+            for node in range(nodes):
+                extra = [flags.data_parallel_local, str(per_node), flags.data_parallel_address, "HEAD_IP"]
+                if node:
+                    extra = ([flags.headless] if flags.headless else []) + extra + [
+                        flags.data_parallel_start_rank or "--data-parallel-start-rank", str(node * per_node)]
+                lines.append(shlex.join(args + extra))
+        elif nodes > 1 and flags.multi_node == "ray":
             lines += [f"# one replica spans {nodes} nodes: start a Ray cluster, then launch on the head node",
                       "ray start --head --port=6379  # on the head node",
                       "ray start --address=HEAD_IP:6379  # on each of the other nodes",
@@ -218,6 +250,7 @@ class Recommendation(BaseModel):
             "pipeline_parallel_size": rec.pipeline_parallel_size,
             "expert_parallel_size": rec.expert_parallel_size,
             "data_parallel_size": rec.data_parallel_size,
+            "attention_data_parallel_size": rec.attention_data_parallel_size,
             "total_gpus": rec.total_gpus,
             "nodes": rec.nodes,
             "layout": rec.layout,
@@ -227,13 +260,26 @@ class Recommendation(BaseModel):
             "max_concurrent_requests": rec.max_concurrent_requests,
             "reasons": list(rec.reasons),
             "memory": rec.memory.model_dump(mode="json"),
-            "performance": None if self.performance is None else self.performance.model_dump(mode="json"),
-            "saturation": None if self.saturation is None else self.saturation.model_dump(mode="json"),
+            "performance": performance_json(self.performance),
+            "saturation": performance_json(self.saturation),
             "slo": None if self.slo is None else self.slo.model_dump(mode="json"),
             "cost": {**self.cost.model_dump(mode="json"), "basis": self.cost.basis},
             "meets_slo": self.meets_slo,
             "launch": self.launch_commands(),
         }
+
+
+def performance_json(perf: Optional[PerformanceEstimate]) -> Optional[dict[str, Any]]:
+    """An estimate as JSON; its ``bands`` also carry the absolute (p10, p90) of each banded figure
+    (``time_to_first_token_ms`` ...), computed from the estimate as shown (replicas included)."""
+    if perf is None:
+        return None
+    data = perf.model_dump(mode="json")
+    if perf.bands is not None:
+        for field in BAND_METRICS:
+            band = perf.band(field)
+            data["bands"][field] = None if band is None else list(band)
+    return data
 
 
 def _rank_key(item: Recommendation) -> tuple:

@@ -58,6 +58,8 @@ class ValidationRow(BaseModel):
     measured: float = Field(description="measured value")
     predicted: Optional[float] = Field(default=None, description="gpurec's prediction, None on error")
     ape: Optional[float] = Field(default=None, description="absolute percentage error, %")
+    ratio: Optional[float] = Field(default=None, description="how many times off: max(predicted/measured, measured/predicted)")
+    flag: Optional[str] = Field(default=None, description="why the measurement contradicts others of the same configuration")
     error: Optional[str] = Field(default=None, description="why no prediction could be made")
     source: str = Field(default="", description="the row's source column")
 
@@ -77,6 +79,11 @@ class ValidationReport(BaseModel):
     by_model: dict[str, dict[str, MetricStats]] = Field(description="model -> metric -> statistics")
     rows: list[ValidationRow] = Field(description="every row with its prediction")
     worst: list[ValidationRow] = Field(description="the rows with the largest APE")
+    max_ratio: Optional[float] = Field(default=None, description="largest max(predicted/measured, measured/predicted)")
+    n_over_5x: int = Field(default=0, ge=0, description="rows predicted more than 5 times too high or too low")
+    n_flagged: int = Field(default=0, ge=0, description="rows whose measurement contradicts the same configuration's")
+    metrics_unflagged: dict[str, MetricStats] = Field(default_factory=dict, description="metric statistics without the flagged rows")
+    max_ratio_unflagged: Optional[float] = Field(default=None, description="max_ratio without the flagged rows")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -193,15 +200,27 @@ def validate_file(path: Union[str, Path], estimator: str = "roofline") -> Valida
         record.setdefault("source", "")
         if record.get("ape") is not None and not math.isfinite(record["ape"]):
             record["ape"] = None
+        predicted, measured = record.get("predicted"), record.get("measured")
+        if record.get("ape") is not None and predicted and measured and predicted > 0 and measured > 0:
+            record["ratio"] = max(predicted / measured, measured / predicted)
         rows.append(ValidationRow(**record))
+    worst = sorted((r for r in rows if r.ape is not None), key=lambda r: -r.ape)[:WORST_ROWS]
+    ratios = [r.ratio for r in rows if r.ratio is not None]
+    unflagged = [r.ratio for r in rows if r.ratio is not None and not r.flag]
+    return ValidationReport(
+        path=str(path), kind=kind, estimator=estimator, n_rows=len(rows),
+        n_errors=sum(1 for r in rows if r.error), metrics=_metric_table(rows),
+        by_engine=_grouped(rows, lambda r: r.engine), by_model=_grouped(rows, lambda r: r.model), rows=rows, worst=worst,
+        max_ratio=max(ratios, default=None), n_over_5x=sum(1 for r in ratios if r > 5.0),
+        n_flagged=sum(1 for r in rows if r.flag), metrics_unflagged=_metric_table([r for r in rows if not r.flag]),
+        max_ratio_unflagged=max(unflagged, default=None),
+    )
+
+
+def _metric_table(rows: list[ValidationRow]) -> dict[str, MetricStats]:
     apes_by_metric: dict[str, list[float]] = {}
     for row in rows:
         values = apes_by_metric.setdefault(row.metric, [])
         if row.ape is not None:
             values.append(row.ape)
-    worst = sorted((r for r in rows if r.ape is not None), key=lambda r: -r.ape)[:WORST_ROWS]
-    return ValidationReport(
-        path=str(path), kind=kind, estimator=estimator, n_rows=len(rows),
-        n_errors=sum(1 for r in rows if r.error), metrics={m: metric_stats(v) for m, v in sorted(apes_by_metric.items())},
-        by_engine=_grouped(rows, lambda r: r.engine), by_model=_grouped(rows, lambda r: r.model), rows=rows, worst=worst,
-    )
+    return {m: metric_stats(v) for m, v in sorted(apes_by_metric.items())}

@@ -17,7 +17,7 @@ import hashlib
 import pathlib
 from typing import Any, Optional, Union
 
-from gpurec_core.errors import GpurecError, WorkloadError
+from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import cell, concurrency, whole_number
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
@@ -54,6 +54,8 @@ def describe_config(row: dict) -> str:
     parts = [f"tp{_int_cell(row, 'tp', 1)}"]
     if _int_cell(row, "pp", 1) > 1:
         parts.append(f"pp{_int_cell(row, 'pp', 1)}")
+    if _int_cell(row, "dp", 1) > 1:
+        parts.append(f"dp{_int_cell(row, 'dp', 1)}")
     if _int_cell(row, "ep", 1) > 1:
         parts.append(f"ep{_int_cell(row, 'ep', 1)}")
     parts += [f"isl{cell(row, 'isl')}", f"osl{cell(row, 'osl')}", f"c{concurrency_of(row)}"]
@@ -87,11 +89,19 @@ def kv_cache_dtype_of(row: dict) -> Optional[str]:
     An empty cell with an NVIDIA ModelOpt export as ``checkpoint`` (``nvidia/...``) means fp8:
     every ModelOpt export in the reference data sets ``kv_cache_quant_algo: FP8`` in its
     hf_quant_config.json, and TensorRT-LLM serves the KV cache in that dtype.
+
+    An empty cell on a TensorRT-LLM row quantized to fp8 from a float checkpoint means fp8 too:
+    TensorRT-LLM serves fp8 from a ModelOpt export (it does not quantize a bf16 checkpoint
+    online), and ModelOpt's ``examples/llm_ptq/hf_ptq.py`` exports the KV cache as fp8 unless told
+    otherwise (``--kv_cache_qformat`` default ``fp8``: "default to fp8 if not provided"; later
+    releases default to ``fp8_cast``, also fp8).
     """
     kv = cell(row, "kv_cache_dtype")
     if kv:
         return kv
     if cell(row, "checkpoint").startswith("nvidia/"):
+        return "fp8"
+    if cell(row, "engine") == "trtllm" and cell(row, "precision") == "fp8":
         return "fp8"
     return None
 
@@ -105,7 +115,7 @@ def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
 
 def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
     return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", _int_cell(row, "tp", 1), _int_cell(row, "pp", 1),
-            _int_cell(row, "ep", 1), _int_cell(row, "isl", 1), _int_cell(row, "osl", 1), concurrency_of(row),
+            _int_cell(row, "ep", 1), _int_cell(row, "dp", 1), _int_cell(row, "isl", 1), _int_cell(row, "osl", 1), concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
             cell(row, "engine") or "vllm", estimator)
 
@@ -130,24 +140,19 @@ class _Predictor:
         key = _estimate_key(row, self.csv_dir, self.estimator)
         if key in self.estimates:
             return self.estimates[key]
-        ref, gpu, tp, pp, ep, isl, osl, conc, precision, kv, engine, estimator = key
+        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, estimator = key
         from gpurec_core.api import estimate_performance
 
         def run(weights: Optional[str]):
             return estimate_performance(
                 self.model(ref), gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
-                input_length=isl, output_length=osl, concurrency=conc, precision=weights, kv_cache_dtype=kv,
-                engine=engine, estimator=estimator)
+                data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc, precision=weights,
+                kv_cache_dtype=kv, engine=engine, estimator=estimator)
 
         try:
-            result = (run(precision), None)
-        except WorkloadError as exc:
-            # A pre-quantized checkpoint cannot be re-quantized (e.g. rows labelled 'fp8' whose checkpoint is
-            # gpt-oss's MXFP4: the label names the activation precision). Predict at the checkpoint's own weights.
-            try:
-                result = (run(None), None) if self.model(ref).is_quantized else (None, f"WorkloadError: {exc}")
-            except GpurecError as retry_exc:
-                result = (None, f"{type(retry_exc).__name__}: {retry_exc}")
+            # A measured run served the checkpoint it loaded: a pre-quantized one at its own weights (rows
+            # labelled 'fp8' whose checkpoint is gpt-oss's MXFP4 name the activation precision, not a re-export).
+            result = (run(None if self.model(ref).is_quantized else precision), None)
         except GpurecError as exc:
             result = (None, f"{type(exc).__name__}: {exc}")
         self.estimates[key] = result
@@ -195,4 +200,48 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             if predicted is not None and measured:
                 record["ape"] = abs(predicted - measured) / abs(measured) * 100.0
         out.append(record)
+    for index, reason in inconsistent_runs(rows).items():
+        out[index]["flag"] = reason
     return out
+
+
+#: A closed-loop ITL measured at more users may fall below one at fewer users of the same
+#: configuration by run-to-run noise only; beyond this fraction the runs contradict each other.
+ITL_DROP_TOLERANCE = 0.7
+
+
+def _run_key(row: dict) -> tuple:
+    """A configuration without its concurrency and engine version: the runs that must agree."""
+    return tuple(cell(row, k) for k in ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine",
+                                        "gpu", "tp", "pp", "dp", "ep", "isl", "osl"))
+
+
+def inconsistent_runs(rows: list[dict]) -> dict[int, str]:
+    """Rows whose run contradicts the same configuration's runs at fewer users, with the reason.
+
+    In a closed loop more users can only keep the running batch as large or larger, so the step, and
+    the inter-token latency, cannot shrink as concurrency grows (continuous batching: the engine runs
+    min(users, its limits) requests per step). A run whose ITL is below ``ITL_DROP_TOLERANCE`` x the
+    ITL measured at a lower concurrency of the same configuration did not measure what the model
+    describes (e.g. the client, not the engine, limited the requests in flight); every metric of that
+    run (same configuration and concurrency) is flagged. Flagged rows are still predicted and
+    reported; the report counts them apart.
+    """
+    itl: dict[tuple, list[tuple[int, float]]] = {}
+    for row in rows:
+        conc = concurrency_of(row)
+        if cell(row, "metric") == "itl_ms" and isinstance(conc, int) and cell(row, "value"):
+            itl.setdefault(_run_key(row), []).append((conc, float(cell(row, "value"))))
+    bad: dict[tuple, str] = {}
+    for key, points in itl.items():
+        for conc, value in points:
+            lower = [(c, v) for c, v in points if c < conc and v > 0]
+            if not lower:
+                continue
+            c_max, v_max = max(lower, key=lambda p: p[1])
+            if value < ITL_DROP_TOLERANCE * v_max:
+                bad[key + (conc,)] = (f"measured ITL {value:g} ms at {conc} users is below {ITL_DROP_TOLERANCE:g} x the "
+                                      f"{v_max:g} ms measured at {c_max} users of the same configuration: a closed "
+                                      "loop cannot get faster with more users")
+    return {i: bad[_run_key(row) + (concurrency_of(row),)] for i, row in enumerate(rows)
+            if _run_key(row) + (concurrency_of(row),) in bad}

@@ -31,7 +31,7 @@ for path in (ROOT, ROOT / "plugins"):
 
 from gpurec_core.validate_serving import calibration_split, concurrency_of, kv_cache_dtype_of  # noqa: E402
 from gpurec_roofline.constants import load_constants  # noqa: E402
-from gpurec_roofline.estimator import kv_batch_limit, kv_capacity_requests  # noqa: E402
+from gpurec_roofline.estimator import kv_capacity_requests  # noqa: E402
 from gpurec_roofline.profile import build_profile  # noqa: E402
 from gpurec_roofline.serving import serve  # noqa: E402
 
@@ -99,7 +99,7 @@ class Problem:
                 self.skipped += 1
                 continue
             I, O = workload.input_length, workload.output_length
-            cap = kv_batch_limit(memory, I, O)
+            cap = memory.kv_cache_tokens
             conc = concurrency_of(row)
             users = max(1, kv_capacity_requests(memory, I, O)) if conc == "max" else conc
             pkey = (id(model), gpu.name, par, workload.precision, memory.engine)

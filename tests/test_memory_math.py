@@ -229,8 +229,9 @@ def test_unknown_or_impossible_overrides_raise():
     with pytest.raises(WorkloadError, match="kv_cache_dtype"):
         apply_precision_overrides(model, model.precision, None, "int3")
     awq = as_model(str(QUANTIZED / "awq-llama-2-7b"))
-    with pytest.raises(WorkloadError, match="already quantized"):
-        apply_precision_overrides(awq, awq.precision, "fp8", None)
+    # another weight precision of a quantized checkpoint is a what-if (an FP8 export), said in a note
+    what_if = apply_precision_overrides(awq, awq.precision, "fp8", None)
+    assert what_if.weight == "fp8" and "what-if" in what_if.what_if_note and "not this checkpoint" in what_if.what_if_note
 
 
 # --- properties ---------------------------------------------------------------------------------

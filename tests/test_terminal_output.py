@@ -112,9 +112,9 @@ def test_impossible_tensor_parallel_size_says_why():
 ])
 def test_multi_node_layouts_launch_on_every_node(engine, expected):
     """DeepSeek-V3 on H100 needs TP8 x PP2: two nodes (vLLM docs: Ray cluster; SGLang docs: --nnodes)."""
-    item = recommend_gpus("deepseek-ai/DeepSeek-V3", gpus=["H100"], engine=engine,
-                          estimate_performance_flag=False).filter_fitting_only()[0]
-    assert item.recommendation.layout.startswith("TP8xPP2")
+    items = recommend_gpus("deepseek-ai/DeepSeek-V3", gpus=["H100"], engine=engine,
+                           estimate_performance_flag=False).filter_fitting_only()
+    item = next(i for i in items if i.recommendation.layout.startswith("TP8xPP2"))
     command = item.launch_command()
     for part in expected:
         assert part in command
@@ -160,3 +160,23 @@ def test_at_least_30_bundled_gpus_have_a_dated_sourced_price():
         assert "$" in source and re.search(r"\d{4}-\d{2}", source), (spec.name, source)  # the figure and its date
     for spec in (s for s in bundled if s.price_usd_per_hour is None):
         assert "pric" in spec.notes.lower(), spec.name  # the notes say why it has none
+
+
+@pytest.mark.parametrize("engine, expected", [
+    # vLLM docs, serving/data_parallel_deployment: every node runs vllm serve with the DP sizes and the
+    # head's address; the others are --headless with their first rank; EP = TP x DP with --enable-expert-parallel.
+    ("vllm", ["--enable-expert-parallel --data-parallel-size 16", "--data-parallel-size-local 8 --data-parallel-address HEAD_IP",
+              "--headless", "--data-parallel-start-rank 8"]),
+    # SGLang server arguments: --tp counts every GPU under DP attention (--tp 8 --dp 8 --enable-dp-attention),
+    # --ep-size, one command per node.
+    ("sglang", ["--tp 16 --ep-size 16 --dp 16 --enable-dp-attention", "--nnodes 2 --node-rank 1"]),
+])
+def test_wide_ep_launch_spans_the_dp_ranks(engine, expected):
+    """DeepSeek-V3 with attention DP16 and EP16 over two 8-GPU H100 nodes."""
+    items = recommend_gpus("deepseek-ai/DeepSeek-V3", gpus=["H100"], engine=engine,
+                           estimate_performance_flag=False).filter_fitting_only()
+    item = next(i for i in items if i.recommendation.layout == "DP16 TP1 EP16")
+    assert item.recommendation.total_gpus == 16 and item.recommendation.nodes == 2
+    command = item.launch_command()
+    for part in expected:
+        assert part in command, command

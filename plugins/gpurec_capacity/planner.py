@@ -27,12 +27,14 @@ from typing import Any, Callable, Optional
 
 from gpurec_core.catalogs import catalog_path
 from gpurec_core.config_memo import memo_per_config
+from gpurec_core.errors import WorkloadError
 from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, layer_groups, padded_vocab,
                                      recurrent_state_bytes_per_layer, tensor_parallel_problems)
 from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
 from gpurec_capacity.engine_constants import engine_constants
+from gpurec_capacity.precision import weight_format_support
 
 
 def cdiv(a: int, b: int) -> int:
@@ -277,6 +279,11 @@ def default_batch_limits(gpu: GPUSpec, consts: Any) -> tuple[int, int]:
 
 
 def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, engine: str) -> list[str]:
+    """Why this layout cannot run (TP divisibility, stages, experts, an fp8 KV cache without FP8).
+    A weight format nothing runs on ``gpu`` is a WorkloadError (:func:`weight_format_support`)."""
+    support = weight_format_support(workload.precision, gpu, engine)
+    if support.mode == "refused":
+        raise WorkloadError(support.note)
     cfg = model.config
     t = parallelism.tensor_parallel_size
     problems = _memo(model, ("tp_problems", t, engine), lambda: tuple(tensor_parallel_problems(cfg, t, engine)))
@@ -291,11 +298,21 @@ def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     return reasons
 
 
+def precision_notes(precision: Optional[Precision], gpu: GPUSpec, engine: str) -> list[str]:
+    """What a plan says of its precision: the what-if (a precision other than the checkpoint's) and
+    how the engine runs the weight format on this GPU when it lacks the format's unit."""
+    if precision is None:
+        return []
+    support = weight_format_support(precision, gpu, engine)
+    return [n for n in (precision.what_if_note, support.note if support.mode != "native" else "") if n]
+
+
 def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation: float, non_torch: float,
             cuda_graph: float, available: float, tokens: int, kv_per_token: float, block_size: int,
             max_model_len: int, concurrency: float, need_one_request: float, reasons: list[str],
-            notes: list[str]) -> MemoryPlan:
+            notes: list[str], precision: Optional[Precision] = None) -> MemoryPlan:
     reasons = list(reasons)
+    notes = list(notes) + precision_notes(precision, gpu, engine)
     if available <= 0:
         reasons.append(f"weights {weights / GIB:.2f} GiB + activations {activation / GIB:.2f} GiB + non-torch "
                        f"{non_torch / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget")
@@ -386,7 +403,7 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     kv_per_token = facts[0][6]
     cuda_graph = vllm_cuda_graph_gib(len(layers0), parallelism, consts)
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
-                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes)
+                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision)
 
 
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
@@ -453,7 +470,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     need_one = per_token * max_model_len + state
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
                    max_model_len, concurrency, need_one,
-                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes)
+                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision)
 
 
 #: Architectures SGLang gives a separate sliding-window pool (configs/model_config.py
@@ -534,7 +551,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     notes = [f"TensorRT-LLM: kv_cache_free_gpu_memory_fraction={fraction}, max_num_tokens={tokens}, tokens_per_block={block}"]
     return _finish("trtllm", gpu, total, weights, activation, non_torch, 0.0, available, tokens_pool, per_token, block,
                    max_model_len, concurrency, per_token * max_model_len,
-                   _precheck(model, gpu, parallelism, workload, "trtllm"), notes)
+                   _precheck(model, gpu, parallelism, workload, "trtllm"), notes, precision)
 
 
 PLANNERS = {"vllm": plan_vllm, "sglang": plan_sglang, "trtllm": plan_trtllm}

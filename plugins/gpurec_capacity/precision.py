@@ -8,6 +8,7 @@ every quantized weight with its real storage: scales, zero points and packed lay
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from gpurec_core.memory_math import (
@@ -15,7 +16,7 @@ from gpurec_core.memory_math import (
     quantized_bytes_per_param,
     weight_components,
 )
-from gpurec_core.models import DTYPE_BYTES, Precision
+from gpurec_core.models import DTYPE_BYTES, GPUSpec, Precision
 
 _TORCH_DTYPES = {
     "bfloat16": "bf16", "torch.bfloat16": "bf16", "bf16": "bf16",
@@ -263,3 +264,189 @@ def infer_precision_from_model(model: Any) -> Precision:
 
     # An unknown method: assume an 8-bit linear format and say so.
     return make("int8", 1.0, dtype, f"unknown quant_method {method!r}: assumed 8-bit weights")
+
+
+# ---------------------------------------------------------------------------------------------
+# Whether a GPU runs a weight format, per engine
+# ---------------------------------------------------------------------------------------------
+#
+# Sources of the rules below (engine code and docs, read through the project's search tools):
+# - vLLM docs features/quantization, "Supported Hardware" (current): Marlin (GPTQ/AWQ/FP8/FP4) on
+#   Turing*, Ampere, Ada, Hopper, not Volta, not AMD GPUs ("*Turing does not support Marlin MXFP4");
+#   INT8 (W8A8) on Turing and later, not Volta; FP8 (W8A8) on Ada, Hopper and AMD GPUs.
+# - vLLM docs features/quantization/fp8: "FP8 models will run on compute capability >= 7.5 (Turing)
+#   as weight-only W8A16, utilizing FP8 Marlin"; vllm/model_executor/layers/quantization/utils/
+#   marlin_utils_fp8.py ``is_fp8_marlin_supported``: ``has_device_capability(75)``. Marlin on SM75
+#   came with vllm-project/vllm PR #29901 (reviewed December 2025; its docs PR #34319, February
+#   2026); that vLLM 0.19, the version the capacity plugin follows, includes it is a guess from the dates.
+# - vllm/.../utils/marlin_utils_fp4.py ``is_fp4_marlin_supported``: ``has_device_capability(75)``
+#   ("For GPUs that lack FP4 hardware support ... weight-only FP4"); modelopt.py
+#   ``ModelOptNvFp4Config.get_min_capability``: 75.
+# - vllm/.../quantization/mxfp4.py ``Mxfp4Config.get_min_capability``: 80; vLLM gpt-oss recipe
+#   (vllm-project/recipes OpenAI/GPT-OSS.md): H100, H200, B200, MI300x, MI325x, MI355x; "works on
+#   Ampere devices by default, using ... Marlin MXFP4 MoE".
+# - sglang/srt/layers/quantization/fp8_utils.py ``can_auto_enable_marlin_fp8``: ``80 <= sm < 89``,
+#   and FP8 Marlin only ``if _is_cuda`` (fp8.py); sglang marlin_utils_fp4.py: not off CUDA.
+# - TensorRT-LLM support matrix (docs reference/support-matrix): Ampere (SM80, SM86) runs FP32,
+#   FP16, BF16, INT8, INT4; FP8 from Ada (SM89). TensorRT Model Optimizer support matrix: FP4
+#   "GPUs: Blackwell and Later", deployed with TensorRT-LLM.
+# - gpt-oss-120b (MXFP4) served by TensorRT-LLM 1.3.0rc1 and vLLM 0.18 on H100 in this project's
+#   measurements (tests/fixtures/measurements/serving_h100.csv, aiconfigurator-core silicon data).
+
+#: The tensor unit each low-precision compute dtype needs (``GPUSpec.tensor_tflops`` names).
+_UNIT_OF_COMPUTE = {"fp8": "fp8", "fp4": "fp4", "int8": "int8"}
+
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """What an engine does with a weight format on an NVIDIA GPU without the tensor unit the format
+    computes in: from compute capability ``weight_only_from`` on it runs the format weight-only
+    (``kernel``, citing ``cite``); below ``refused_below`` nothing runs it (``reason``); between
+    the two, or with neither set, support is not verified and the plan says so."""
+
+    weight_only_from: Optional[float]
+    refused_below: Optional[float]
+    kernel: str
+    cite: str
+    reason: str
+
+
+#: (engine, weight format) -> what runs it on an NVIDIA GPU lacking the format's tensor unit.
+NVIDIA_FALLBACKS: dict[tuple[str, str], _Fallback] = {
+    ("vllm", "fp8"): _Fallback(
+        7.5, 7.5, "W8A16 through FP8 Marlin", "vLLM docs, features/quantization/fp8",
+        "vLLM runs FP8 on FP8 tensor units (compute capability 8.9 and later) or weight-only through FP8 Marlin "
+        "from compute capability 7.5 (vLLM docs, features/quantization/fp8)"),
+    ("vllm", "nvfp4"): _Fallback(
+        7.5, 7.5, "W4A16 through FP4 Marlin", "vLLM marlin_utils_fp4.py is_fp4_marlin_supported",
+        "vLLM runs NVFP4 on FP4 tensor units (Blackwell) or weight-only through FP4 Marlin from compute "
+        "capability 7.5 (vLLM marlin_utils_fp4.py is_fp4_marlin_supported)"),
+    ("vllm", "mxfp4"): _Fallback(
+        8.0, 8.0, "W4A16 through Marlin MXFP4 or the triton MoE kernels",
+        "vLLM mxfp4.py Mxfp4Config.get_min_capability 80; vLLM gpt-oss recipe",
+        "vLLM runs MXFP4 from compute capability 8.0 (mxfp4.py Mxfp4Config.get_min_capability; its docs: "
+        "'Turing does not support Marlin MXFP4')"),
+    ("vllm", "int8"): _Fallback(
+        None, 7.5, "", "",
+        "vLLM runs INT8 W8A8 on Turing and later, not Volta (vLLM docs, features/quantization supported hardware)"),
+    ("sglang", "fp8"): _Fallback(
+        8.0, 8.0, "W8A16 through FP8 Marlin", "SGLang fp8_utils.py can_auto_enable_marlin_fp8",
+        "SGLang runs FP8 on FP8 tensor units or weight-only through FP8 Marlin on compute capability 8.0 to 8.8 "
+        "(sglang fp8_utils.py can_auto_enable_marlin_fp8)"),
+    ("trtllm", "fp8"): _Fallback(
+        None, 99.0, "", "",
+        "TensorRT-LLM runs FP8 on Ada, Hopper and Blackwell only (its support matrix: Ampere runs FP32, FP16, BF16, "
+        "INT8, INT4)"),
+    ("trtllm", "nvfp4"): _Fallback(
+        None, 99.0, "", "",
+        "TensorRT-LLM runs NVFP4 on Blackwell only (TensorRT Model Optimizer support matrix: FP4 'GPUs: Blackwell "
+        "and Later')"),
+    ("trtllm", "mxfp4"): _Fallback(
+        9.0, None, "gpt-oss's MXFP4 MoE kernels",
+        "gpt-oss-120b measured with TensorRT-LLM on H100, tests/fixtures/measurements/serving_h100.csv", ""),
+}
+
+#: (engine, weight format) -> (AMD ISAs that run it without the format's tensor unit, citation).
+AMD_WEIGHT_ONLY: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("vllm", "mxfp4"): (("gfx942",), "vLLM gpt-oss recipe: MI300x and MI325x"),
+}
+#: (engine, weight format) -> why nothing runs it on an AMD GPU without the format's tensor unit.
+AMD_REFUSED = {
+    ("vllm", "fp8"): "vLLM runs FP8 on AMD GPUs with FP8 units only; its weight-only FP8 Marlin is CUDA-only "
+                     "(vLLM docs, features/quantization supported hardware)",
+    ("vllm", "nvfp4"): "vLLM's weight-only FP4 Marlin is CUDA-only (vLLM docs, features/quantization supported "
+                       "hardware)",
+    ("sglang", "fp8"): "SGLang's weight-only FP8 Marlin is CUDA-only (sglang fp8.py)",
+    ("sglang", "nvfp4"): "SGLang's weight-only FP4 Marlin is CUDA-only (sglang marlin_utils_fp4.py)",
+}
+
+
+@dataclass(frozen=True)
+class WeightSupport:
+    """How an engine runs a precision's weights on a GPU: ``mode`` 'native' (the GPU has the unit
+    the format computes in, or the format needs none), 'weight-only' (dequantized in the matmul
+    kernel, computing in ``compute_dtype``; planned so), 'unverified' (planned as the GPU's units
+    allow, support not confirmed) or 'refused' (nothing runs it; ``note`` is the error)."""
+
+    mode: str
+    note: str = ""
+    compute_dtype: str = ""
+
+
+def _compute_capability(gpu: GPUSpec) -> Optional[float]:
+    """An NVIDIA GPU's compute capability as a number (9.0), or None (another vendor, or not given)."""
+    if (gpu.manufacturer or "NVIDIA").upper() != "NVIDIA":
+        return None
+    try:
+        return float(gpu.compute_capability)
+    except (TypeError, ValueError):
+        return None
+
+
+def _wide_dtype(gpu: GPUSpec) -> str:
+    """The dtype a weight-only kernel computes in on this GPU: bf16, or fp16 where it has no bf16 (V100, T4)."""
+    return "bf16" if gpu.bf16_tflops_dense else "fp16"
+
+
+def weight_format_support(precision: Precision, gpu: GPUSpec, engine: str, _suggest: bool = True) -> WeightSupport:
+    """Whether ``engine`` runs ``precision``'s weights on ``gpu``, and how (see :class:`WeightSupport`).
+
+    Only formats that compute in a low-precision unit are checked (W8A8 fp8 and int8, NVFP4,
+    MXFP4); weight-only formats (GPTQ, AWQ, W4A16) and float weights run wherever the engine does.
+    The rules are the engines' own (:data:`NVIDIA_FALLBACKS`, :data:`AMD_WEIGHT_ONLY`,
+    :data:`AMD_REFUSED`; sources above); a GPU or engine they do not cover is planned as its units
+    allow, with a note that support is not verified.
+    """
+    unit = _UNIT_OF_COMPUTE.get(precision.compute_dtype)
+    if unit is None:
+        return WeightSupport("native")
+    weight = precision.weight if precision.weight in ("nvfp4", "mxfp4", "fp8", "int8") else unit
+    amd = (gpu.manufacturer or "").upper() == "AMD"
+    has_unit = bool(gpu.tensor_tflops(unit))
+    if has_unit and not (amd and weight == "nvfp4"):  # AMD's FP4 units are OCP MXFP4
+        return WeightSupport("native", compute_dtype=unit)
+    wide = _wide_dtype(gpu)
+    name = ENGINE_NAMES.get(engine, engine)
+    what = f"{gpu.name} has no {unit.upper()} tensor units" if not has_unit else f"{gpu.name}'s FP4 units are OCP MXFP4"
+    cc = _compute_capability(gpu)
+    key = (engine, weight)
+    if cc is not None and key in NVIDIA_FALLBACKS:
+        rule = NVIDIA_FALLBACKS[key]
+        if rule.weight_only_from is not None and cc >= rule.weight_only_from:
+            return WeightSupport("weight-only", f"{what}: {name} runs {weight} weights on it weight-only "
+                                 f"({rule.kernel}), computing in {wide}; planned so ({rule.cite})", wide)
+        if rule.refused_below is not None and cc < rule.refused_below:
+            note = _refusal(precision, gpu, engine, weight, f"compute capability {cc:.1f}", rule.reason) \
+                if _suggest else ""
+            return WeightSupport("refused", note, wide)
+    if amd:
+        isa = (gpu.compute_capability or "").strip().lower()
+        known = AMD_WEIGHT_ONLY.get(key)
+        if known and any(isa.startswith(k) for k in known[0]):
+            return WeightSupport("weight-only", f"{what}: {name} runs {weight} weights on it weight-only, computing "
+                                 f"in {wide}; planned so ({known[1]})", wide)
+        if key in AMD_REFUSED and not has_unit:
+            note = _refusal(precision, gpu, engine, weight, isa or "AMD", AMD_REFUSED[key]) if _suggest else ""
+            return WeightSupport("refused", note, wide)
+    if has_unit:
+        return WeightSupport("unverified", f"{what}: whether {name} runs {weight} weights on it is not verified; "
+                             f"planned at its {unit.upper()} rate", unit)
+    return WeightSupport("unverified", f"{what}: whether {name} runs {weight} weights on it is not verified; "
+                         f"planned weight-only (computing in {wide})", wide)
+
+
+def _refusal(precision: Precision, gpu: GPUSpec, engine: str, weight: str, basis: str, reason: str) -> str:
+    """The one-line error for a format nothing runs on this GPU: GPU, precision, why, what to choose instead."""
+    instead = [f"engine={e!r} (it runs {weight} on {gpu.name})" for e in ("vllm", "sglang", "trtllm")
+               if e != engine and weight_format_support(precision, gpu, e, _suggest=False).mode in ("native", "weight-only")]
+    if _compute_capability(gpu) is not None:
+        instead.append("precision='int4' (a W4A16 export: GPTQ runs from Volta on)")
+    wide = _wide_dtype(gpu)
+    instead.append(f"{wide} weights (precision='{wide}' for a float checkpoint, the original model's id for a "
+                   "quantized one)")
+    instead.append({"fp8": "a GPU with FP8 units (Ada, Hopper, Blackwell, MI300 and later)",
+                    "int8": "a Turing or later GPU"}.get(weight, "a Blackwell GPU (FP4 units)"))
+    return (f"{ENGINE_NAMES.get(engine, engine)} cannot run {weight} weights on {gpu.name} ({basis}): {reason}; "
+            f"choose {', '.join(instead[:-1])} or {instead[-1]}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -61,6 +61,10 @@ class CommunicationConstants(_Strict):
     p2p_latency_source: str = Field(min_length=1)
     fallback_link_gb_s_per_direction: float = Field(gt=0)
     fallback_link_source: str = Field(min_length=1)
+    scale_out_gb_s_per_direction: float = Field(gt=0, description="per-GPU network bandwidth between nodes, GB/s each way")
+    scale_out_source: str = Field(min_length=1)
+    scale_out_alltoall_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one all-to-all that crosses nodes, us")
+    scale_out_alltoall_latency_source: str = Field(min_length=1)
 
 
 class EngineConstants(_Strict):
@@ -72,6 +76,12 @@ class EngineConstants(_Strict):
     max_num_batched_tokens: int = Field(ge=1, description="default token budget per step")
     max_num_seqs: int = Field(ge=1, description="default cap on running requests")
     prefill_first: bool = Field(description="new prompts are prefilled in batches of their own before decode resumes")
+    admission: Literal["current_tokens", "reserve_ratio", "full_reservation"] = Field(
+        description="when a waiting request is admitted: 'current_tokens' (its prompt's KV blocks fit now; running "
+        "requests that later run out of blocks are preempted, newest first, and recomputed), 'reserve_ratio' (its "
+        "prompt plus an adaptive share of its remaining output fit; retraction only when that estimate fails) or "
+        "'full_reservation' (blocks for input + output are reserved up front; nothing is ever evicted)")
+    admission_source: str = Field(min_length=1, description="the scheduler code or documentation the admission rule comes from")
     arrival_wait_steps: float = Field(default=1.0, ge=0, le=50, description="mixed-step engines: how much of the length-biased step in flight (E[T^2]/E[T]) a new request waits before its first chunk, in steps")
     prefill_clustering: float = Field(default=0.0, ge=0, le=100, description="prefill-first engines: coefficient of the wait behind prompts arriving in the same cluster")
     prefill_in_decode_fraction: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: share of other users' prefill time that falls inside a request's decode phase")

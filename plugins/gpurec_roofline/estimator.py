@@ -13,7 +13,7 @@ sweep or a recommendation that batches its points gets the hook's numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -45,23 +45,9 @@ def pool_capacity_requests(kv_cache_tokens, input_length, output_length):
     return np.floor_divide(kv_cache_tokens, np.maximum(1, np.add(input_length, output_length)))
 
 
-def pool_batch_limit(kv_cache_tokens, input_length, output_length):
-    """Running requests a KV pool of ``kv_cache_tokens`` sustains in steady state: paged KV caches
-    (vLLM, SGLang, TensorRT-LLM) allocate blocks as tokens are generated, and requests at staggered
-    stages hold ``input + output/2`` tokens on average (Kwon et al., PagedAttention, SOSP 2023);
-    numpy arrays broadcast."""
-    return np.floor_divide(np.asarray(kv_cache_tokens, dtype=float),
-                           np.maximum(1.0, np.add(input_length, np.divide(output_length, 2.0))))
-
-
 def kv_capacity_requests(memory: MemoryPlan, input_length: int, output_length: int) -> int:
     """Requests of ``input + output`` tokens the replica's KV pool holds at once (:func:`pool_capacity_requests`)."""
     return int(pool_capacity_requests(memory.kv_cache_tokens, input_length, output_length))
-
-
-def kv_batch_limit(memory: MemoryPlan, input_length: int, output_length: int) -> int:
-    """Running requests the replica's KV pool sustains in steady state (:func:`pool_batch_limit`)."""
-    return int(pool_batch_limit(memory.kv_cache_tokens, input_length, output_length))
 
 
 def fit_problem(model, gpu: GPUSpec, parallelism: Parallelism, memory: MemoryPlan) -> Optional[EstimationError]:
@@ -208,6 +194,8 @@ class Estimates(BatchEstimates):
             "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
             "decode_phase": round((O - 1) * itl_ms, 6),
         })
+        from gpurec_roofline.bands import performance_bands  # p10-p90 from roofline_bands.toml, by engine and regime
+
         return PerformanceEstimate(
             time_to_first_token_ms=ttft_ms,
             inter_token_latency_ms=itl_ms,
@@ -221,6 +209,7 @@ class Estimates(BatchEstimates):
             bottleneck=bottleneck_of(parts),
             estimator=ESTIMATOR_NAME,
             breakdown=breakdown,
+            bands=performance_bands(self, i, breakdown),
         )
 
 
@@ -320,7 +309,8 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     ``deployments`` is a :class:`Deployments` or a sequence of ``(model, gpu, parallelism,
     workload, memory)`` tuples (then ``constants`` applies). Per replica a row is the
     closed-loop steady state of :func:`serve` for ``ceil(concurrency / replicas)`` users and a KV
-    pool of ``memory.kv_cache_tokens`` (:func:`pool_capacity_requests`, :func:`pool_batch_limit`);
+    pool of ``memory.kv_cache_tokens`` (:func:`pool_capacity_requests`; how many run at once is the engine's admission rule,
+    :func:`gpurec_roofline.serving.admitted_requests`);
     throughput is multiplied by the replicas. The rows' profiles are stacked
     (:func:`gpurec_roofline.profile.stack_profiles`) and :func:`serve` runs over them in chunks,
     with the same arithmetic per row as for one point. A point that cannot be estimated is not
@@ -344,7 +334,6 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     parts_out: Optional[dict[str, np.ndarray]] = {} if keep_parts else None
     scale = deployments.replicas[rows]
     users = np.ceil(C / scale)
-    batch_limit = pool_batch_limit(kv_tokens, I, O)
     row_engine = deployments.engine_index[rows]
     for e, name in enumerate(deployments.engine_names):  # one serve call per engine (normally one) and chunk
         picked = np.flatnonzero(ok & (row_engine == e))
@@ -353,8 +342,12 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
             sel = picked[start:start + CHUNK_ROWS]
             dep = rows[sel]
             profile, eff = deployments.stacked(dep)
+            # Wide EP: a GPU's experts serve the tokens of the busy DP ranks only (ranks without
+            # users run empty steps to keep the collectives in step).
+            profile = replace(profile, expert_token_multiplier=np.minimum(profile.expert_token_multiplier,
+                                                                          np.maximum(C[sel], 1)))
             result = serve(profile, eff, constants.communication, engine, constants.kernels, I[sel], O[sel],
-                           users[sel], batch_limit[sel], deployments.budget[dep], deployments.max_seqs[dep],
+                           users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
                            constants.benchmark)
             for key in out:
                 out[key][sel] = getattr(result, key)

@@ -77,6 +77,9 @@ class DeploymentProfile:
     compute_dtype: str
     bandwidth_tb_s: float
     link_gb_s_per_direction: Optional[float]
+    expert_matmul_flops_per_token: float  # the routed experts' part of matmul_flops_per_token (this GPU's 1/max(tp, ep) share)
+    expert_token_multiplier: float   # tokens a GPU's experts serve per token of its own rank: the busy DP ranks when the experts span them (wide EP, at most ep / tp), else 1
+    alltoall_crosses_nodes: bool     # the EP group spans more GPUs than one node holds: all-to-alls use the scale-out network
 
 
 def compute_dtype_on(gpu: GPUSpec, precision: Precision) -> tuple[str, float]:
@@ -150,6 +153,7 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
         peak_tflops=tflops, attention_peak_tflops=attention_tflops_on(gpu, precision),
         compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
         link_gb_s_per_direction=link_bandwidth_per_direction(gpu),
+        alltoall_crosses_nodes=bool(ep > 1 and max(ep, tp) > gpu.gpus_per_node),
     )
 
 
@@ -162,6 +166,13 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
     are this estimator's own model.
     """
     facts = deployment_facts(cfg, params, precision, tp, pp, ep, towers=towers, expert_padding=padding)
+    # Wide EP (ep > tp: vLLM --data-parallel-size with --enable-expert-parallel, EP = TP x DP; SGLang
+    # --enable-dp-attention; TensorRT-LLM enable_attention_dp): each DP rank runs attention for its
+    # own requests on its TP group, while a GPU's 1/ep of the experts serves the routed tokens of
+    # every busy DP rank (up to ep / tp of them; the estimator lowers it to the busy ranks). Its
+    # expert FLOPs and the experts it touches scale with that multiplier.
+    multiplier = ep / tp if ep > tp else 1.0
+    expert_flops = sum(st.matmul_flops_by_component.get("routed_experts", 0.0) for st in facts.stages) / pp
     stage = 1.0 / pp
     E, k = cfg.num_experts, cfg.num_experts_per_tok
     n_moe = float(sum(cfg.moe_layers)) if cfg.moe_layers else (float(cfg.num_hidden_layers) if E else 0.0)
@@ -188,6 +199,8 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         expert_weight_bytes=facts.mean("expert_weight_bytes"),
         num_experts=E, experts_per_token=k, moe_layers_per_stage=moe_per_stage,
         matmul_flops_per_token=facts.mean("matmul_flops_per_token"),
+        expert_matmul_flops_per_token=expert_flops,
+        expert_token_multiplier=multiplier,
         lm_head_flops_per_token=facts.mean("lm_head_flops_per_token"),
         attn_flops_per_pair_full=facts.mean("attn_flops_per_pair_full"),
         attn_flops_per_pair_window=facts.mean("attn_flops_per_pair_sliding"),
@@ -196,7 +209,11 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         window=facts.window, state_bytes_per_sequence=facts.mean("state_bytes_per_sequence"),
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
-        alltoalls_per_step=alltoalls, alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES,
+        alltoalls_per_step=alltoalls,
+        # Wide EP: the tp GPUs of a DP rank hold the same hidden states after attention and each
+        # dispatches 1/tp of the rank's tokens (SGLang DP attention, DeepEP-style dispatch;
+        # an assumption for vLLM's backends).
+        alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES / (tp if ep > tp else 1),
     )
 
 

@@ -148,15 +148,68 @@ def burst_passes(users, prompt_length, max_num_batched_tokens):
     return x * (c + 1.0) / 2.0 + h
 
 
+def admitted_requests(engine: EngineConstants, kv_cache_tokens, input_length, output_length):
+    """Requests a replica's KV pool of ``kv_cache_tokens`` keeps running at once, by the engine's
+    admission rule (``EngineConstants.admission``, sourced in roofline.toml).
+
+    * ``full_reservation`` (TensorRT-LLM's GUARANTEED_NO_EVICT): every running request holds blocks
+      for its whole ``I + O`` tokens, so ``floor(pool / (I + O))`` run.
+    * ``current_tokens`` (vLLM V1) and ``reserve_ratio`` (SGLang): a request holds blocks only for
+      the tokens it has; at staggered stages a running request holds ``I + O/2`` on average (Kwon et
+      al., PagedAttention, SOSP 2023), so the pool sustains ``floor(pool / (I + O/2))`` running
+      requests. vLLM admits more when their prompts fit and preempts the excess as the running ones
+      grow: the engine's throughput is that of the sustained batch.
+    """
+    I = np.asarray(input_length, float)
+    O = np.asarray(output_length, float)
+    held = I + O if engine.admission == "full_reservation" else I + O / 2.0
+    return np.floor_divide(np.asarray(kv_cache_tokens, dtype=float), np.maximum(1.0, held))
+
+
+def wait_before_first_token(engine: EngineConstants, input_length, output_length):
+    """Share of a queued request's wait for KV space that falls before its first token.
+
+    ``full_reservation`` and ``reserve_ratio`` engines admit nothing until the request's (estimated)
+    need fits, so all of the wait is TTFT. ``current_tokens`` engines admit a request once its prompt fits and it gets its first
+    token; the newest running request is the first to be preempted when the others grow (vLLM V1
+    Scheduler.schedule; SGLang retract_decode), so the rest of the wait comes as stalls between
+    output tokens (in the measured ITL). The split is taken as the share of a request's mean KV
+    footprint it needs before its first token, ``I / (I + O/2)``: the wait for space is shared in
+    proportion to the space each phase holds. This split is a modelling assumption (not fitted);
+    the total wait, and so the throughput, does not depend on it.
+    """
+    I = np.asarray(input_length, float)
+    O = np.asarray(output_length, float)
+    if engine.admission != "current_tokens":
+        return np.ones_like(I + O)
+    return np.where(O > 1.0, I / np.maximum(I + O / 2.0, 1.0), 1.0)
+
+
+def serial_bound_s(args, input_length, output_length, users, chunks, overhead):
+    """Physical ceiling on TTFT: every other user's request prefilled and decoded one after another
+    before this one, then this one's prefill: ``(c - 1)(P + (O - 1) D) + P`` with ``P`` one prompt's
+    prefill alone (its chunks) and ``D`` a decode step of one sequence. No scheduler that keeps the
+    GPU busy can make a request wait longer than that."""
+    I, O, c = input_length, output_length, users
+    chunk = I / chunks
+    prefill_t, _ = replica_step_s(*args, 0.0, I, chunk, 1.0, I)
+    decode_t, _ = replica_step_s(*args, 1.0, I + O / 2.0, 0.0, 0.0, I)
+    one = overhead + chunks * prefill_t
+    return (c - 1.0) * (one + (O - 1.0) * decode_t) + one
+
+
 def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
-          engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_capacity_requests,
+          engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_cache_tokens,
           max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants) -> ServingResult:
     """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays)."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
     c = np.maximum(np.asarray(users, float), 1.0)
     M = np.maximum(np.asarray(max_num_batched_tokens, float), 1.0)
-    B = np.maximum(np.minimum(np.minimum(c, np.asarray(kv_capacity_requests, float)), np.asarray(max_num_seqs, float)), 1.0)
+    kv_limit = admitted_requests(engine, kv_cache_tokens, I, O)
+    seq_limit = np.asarray(max_num_seqs, float)
+    B = np.maximum(np.minimum(np.minimum(c, kv_limit), seq_limit), 1.0)
+    kv_binds = kv_limit < np.minimum(c, seq_limit)  # else max_num_seqs holds the rest back before admission
     queued = c > B
     context = I + O / 2.0  # mean KV length of a decoding sequence
     chunks = np.maximum(1.0, np.ceil(I / M))
@@ -229,6 +282,10 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
 
     cycle = ttft_svc + (O - 1.0) * itl
     lam = np.where(queued, B / cycle, c / cycle)
+    # Users beyond the batch wait (c / lambda - cycle per request, closed-loop Little's law); where
+    # that wait shows depends on the engine's admission (wait_before_first_token).
+    wait = np.where(queued, np.maximum(0.0, c / lam - cycle), 0.0)
+    before = np.where(kv_binds, wait_before_first_token(engine, I, O), 1.0)
     ttft_run = ttft_svc
     burst = ttft_svc
     if not engine.prefill_first:
@@ -239,8 +296,11 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         burst = overhead + burst_passes(B, I, M) * burst_t
         w = 1.0 / benchmark.requests_per_user
         ttft_run = (1.0 - w) * ttft_svc + w * np.maximum(burst, ttft_svc)
-    ttft = np.where(queued, np.maximum(ttft_svc, c / lam - (O - 1.0) * itl), ttft_run)
+    ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
+    stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
+    ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead))
     _, parts = replica_step_s(*args, d, context, 0.0, 0.0, I)
+    itl = itl + stall
     return ServingResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, batch=B, decode_seqs=d,
                          prefill_tokens_per_step=mu * I, queued=queued, prefill_s=per_request,
                          prefill_utilisation=mu * per_request / np.maximum(itl, 1e-12), parts=parts,

@@ -46,14 +46,19 @@ def experts_touched_fraction(tokens, num_experts: int, experts_per_token: int):
 
 def weight_read_bytes(profile: DeploymentProfile, tokens):
     """Weight bytes streamed from HBM in one step: every dense weight once, plus touched experts."""
-    touched = experts_touched_fraction(tokens, profile.num_experts, profile.experts_per_token)
+    touched = experts_touched_fraction(np.asarray(tokens, float) * profile.expert_token_multiplier,
+                                       profile.num_experts, profile.experts_per_token)
     return profile.dense_weight_bytes + profile.expert_weight_bytes * touched
 
 
 def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens):
     """Matmul FLOPs of one step: 2 x active parameters per token, plus the lm_head for tokens that
-    produce logits (every decode token, one per prefilling request: engines skip the rest)."""
-    return profile.matmul_flops_per_token * np.asarray(tokens, float) + profile.lm_head_flops_per_token * np.asarray(logit_tokens, float)
+    produce logits (every decode token, one per prefilling request: engines skip the rest). Under
+    wide EP a GPU's experts also compute the routed tokens of the other busy DP ranks."""
+    tokens = np.asarray(tokens, float)
+    experts_of_other_ranks = (profile.expert_token_multiplier - 1.0) * profile.expert_matmul_flops_per_token
+    return ((profile.matmul_flops_per_token + experts_of_other_ranks) * tokens
+            + profile.lm_head_flops_per_token * np.asarray(logit_tokens, float))
 
 
 def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens):
@@ -133,12 +138,19 @@ def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communic
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
-def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants):
-    """One MoE all-to-all (dispatch or combine): latency + (n-1)/n x bytes / link bandwidth."""
+def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants,
+                    crosses_nodes=False):
+    """One MoE all-to-all (dispatch or combine): latency + (n-1)/n x bytes / link bandwidth.
+
+    An EP group larger than a node sends over the scale-out network instead (its per-GPU bandwidth
+    and latency floor, ``communication.scale_out_*``): the slowest path bounds the exchange.
+    """
     if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    seconds = comm.alltoall_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    latency = np.where(crosses_nodes, comm.scale_out_alltoall_latency_us, comm.alltoall_latency_us) * 1e-6
+    link = np.where(crosses_nodes, comm.scale_out_gb_s_per_direction, link_gb_s)
+    seconds = latency + volume / (link * GIGA * comm.link_efficiency)
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
@@ -151,7 +163,8 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
     t = profile.allreduces_per_step * allreduce_time_s(tokens * profile.allreduce_bytes_per_token,
                                                        profile.tensor_parallel, link, comm)
     t = t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
-                                                         profile.expert_parallel, link, comm)
+                                                         profile.expert_parallel, link, comm,
+                                                         profile.alltoall_crosses_nodes)
     return t
 
 

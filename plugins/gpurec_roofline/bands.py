@@ -1,0 +1,399 @@
+"""Uncertainty bands of the roofline estimator: where a measurement falls around an estimate.
+
+Every roofline :class:`~gpurec_core.models.PerformanceEstimate` carries
+:class:`~gpurec_core.models.PerformanceBands`: for TTFT, ITL and throughput, the 10th and 90th
+percentiles of ``log(measured / predicted)`` over validation rows of the same engine, metric and
+regime, as factors of the point estimate (p10 = estimate x exp(q10), p90 = estimate x exp(q90)).
+
+The percentiles live in ``catalogs/engines/roofline_bands.toml``, which ``scripts/fit_bands.py``
+generates (never edited by hand) from the *calibration* rows
+(:func:`gpurec_core.validate_serving.calibration_split`) of
+``tests/fixtures/measurements/serving_h100.csv``; :func:`coverage` reports how many measurements
+fall inside their band on the calibration rows, the held-out rows and all rows (docs/accuracy.md).
+
+Regimes (:func:`classify`) are read off the estimate itself, per replica:
+
+* TTFT: ``queued`` when users wait for a slot (more users than the running batch the KV pool and
+  ``max_num_seqs`` allow) or, on a mixed-step engine, for prefill budget (the running batch needs
+  more prompt tokens per step than ``max_num_batched_tokens``); else ``burst`` when the closed-loop
+  benchmark's start-up burst makes up at least :data:`BURST_SHARE` of the reported TTFT; else
+  ``steady``.
+* ITL: ``loaded`` when prefill work (and queueing stalls) make up at least :data:`PREFILL_SHARE` of
+  the mean step (``prefill_interference`` / ITL in the breakdown); else ``light``.
+* throughput: ``saturated`` when the users fill the KV pool (at least the whole requests it holds)
+  or queue; else ``closed_loop``.
+
+A table cell with fewer than ``min_rows`` rows is not fitted on its own: it takes the band of the
+next coarser cell (the engine's rows of every regime, then every engine's rows of that regime, then
+every engine's rows), and the table says so in its ``fitted_on`` and ``note``. An engine without
+rows in the table (one a plugin adds) takes the ``default`` cells, fitted on every engine's rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gpurec_core.catalogs import catalog_path, read_catalog_toml
+from gpurec_core.errors import CatalogError
+from gpurec_core.models import PerformanceBands
+
+BANDS_FILE = "roofline_bands.toml"
+#: Measurement-file metrics that carry a band, and the PerformanceEstimate field of each.
+METRICS = ("ttft_ms", "itl_ms", "output_tok_s")
+FIELDS = {"ttft_ms": "time_to_first_token_ms", "itl_ms": "inter_token_latency_ms",
+          "output_tok_s": "throughput_tokens_per_sec"}
+#: The regimes of each metric (module docstring); "all" is the cell of an engine's rows of every regime.
+REGIMES: dict[str, tuple[str, ...]] = {
+    "ttft_ms": ("steady", "burst", "queued"),
+    "itl_ms": ("light", "loaded"),
+    "output_tok_s": ("closed_loop", "saturated"),
+}
+ALL = "all"
+DEFAULT_ENGINE = "default"
+#: TTFT is "burst" when the start-up burst adds at least this share of the reported TTFT (it dominates).
+BURST_SHARE = 0.5
+#: ITL is "loaded" when prefill and stalls make up at least this share of the mean step.
+PREFILL_SHARE = 0.25
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BandCell(_Strict):
+    """One engine x metric x regime: percentiles of log(measured / predicted) and what they rest on."""
+
+    q10: float = Field(description="10th percentile of log(measured / predicted)")
+    q90: float = Field(description="90th percentile of log(measured / predicted)")
+    n: int = Field(ge=0, description="rows of this cell itself (the band may come from a coarser cell)")
+    fitted_on: str = Field(min_length=1, description="the cell whose rows gave q10 and q90, with its row count")
+    note: str = Field(default="", description="merged into a coarser cell, or widened to the floor")
+
+    @model_validator(mode="after")
+    def _band(self) -> "BandCell":
+        if not (math.isfinite(self.q10) and math.isfinite(self.q90) and self.q10 < self.q90):
+            raise ValueError(f"needs finite q10 < q90, got q10={self.q10}, q90={self.q90}")
+        if max(abs(self.q10), abs(self.q90)) > 20:
+            raise ValueError(f"q10={self.q10}, q90={self.q90}: a factor beyond e^20 is not a band")
+        return self
+
+
+class BandsMeta(_Strict):
+    """How the table was made."""
+
+    generated: str = Field(min_length=1, description="date, YYYY-MM-DD")
+    generator: str = Field(min_length=1, description="the script that wrote the file")
+    measurements: str = Field(min_length=1, description="the measurement file, relative to the repository")
+    measurements_sha256: str = Field(min_length=1)
+    rows: str = Field(min_length=1, description="which rows the percentiles were taken over")
+    min_rows: int = Field(ge=1, description="cells with fewer rows take a coarser cell's band")
+    floor: dict[str, float] = Field(description="metric -> smallest q90 - q10 (log units)")
+
+
+class BandsTable(_Strict):
+    """Everything in ``roofline_bands.toml``."""
+
+    schema_version: int = Field(ge=1)
+    meta: BandsMeta
+    bands: dict[str, dict[str, dict[str, BandCell]]] = Field(description="engine -> metric -> regime -> cell")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "BandsTable":
+        if DEFAULT_ENGINE not in self.bands:
+            raise ValueError(f"needs a [bands.{DEFAULT_ENGINE}] entry for engines without measurements")
+        for engine, metrics in self.bands.items():
+            for metric in METRICS:
+                if metric not in metrics:
+                    raise ValueError(f"bands.{engine}: no {metric} entry")
+                for regime in REGIMES[metric] + (ALL,):
+                    if regime not in metrics[metric]:
+                        raise ValueError(f"bands.{engine}.{metric}: no {regime} entry")
+            unknown = sorted(set(metrics) - set(METRICS))
+            if unknown:
+                raise ValueError(f"bands.{engine}.{unknown[0]}: unknown metric (known: {', '.join(METRICS)})")
+            for metric in METRICS:
+                extra = sorted(set(metrics[metric]) - set(REGIMES[metric] + (ALL,)))
+                if extra:
+                    raise ValueError(f"bands.{engine}.{metric}.{extra[0]}: unknown regime (known: "
+                                     f"{', '.join(REGIMES[metric] + (ALL,))})")
+        return self
+
+    @property
+    def label(self) -> str:
+        return (f"{BANDS_FILE} ({self.meta.generator}, {self.meta.generated}; {self.meta.rows} rows of "
+                f"{self.meta.measurements})")
+
+    def cell(self, engine: str, metric: str, regime: str) -> BandCell:
+        """The cell of ``engine`` (``default`` for an engine the table has no rows of)."""
+        return self.bands.get(engine, self.bands[DEFAULT_ENGINE])[metric][regime]
+
+    def factors(self, engine: str, metric: str, regime: str) -> tuple[float, float]:
+        cell = self.cell(engine, metric, regime)
+        return math.exp(cell.q10), math.exp(cell.q90)
+
+    def performance_bands(self, engine: str, regimes: dict[str, str]) -> PerformanceBands:
+        """The PerformanceBands of an estimate of ``engine`` in ``regimes``."""
+        return self._bands(engine, tuple(regimes[m] for m in METRICS))
+
+    def _bands(self, engine: str, regimes: tuple[str, str, str]) -> PerformanceBands:
+        """:meth:`performance_bands` with the regimes in METRICS order, made once per combination (the
+        estimates of a search share them)."""
+        made = _MADE.get(id(self))
+        if made is None or made[0] is not self:
+            made = _MADE[id(self)] = (self, {})
+        key = (engine, regimes)
+        found = made[1].get(key)
+        if found is None:
+            name = engine if engine in self.bands else DEFAULT_ENGINE
+            found = made[1][key] = PerformanceBands(
+                ttft_factors=self.factors(name, "ttft_ms", regimes[0]),
+                itl_factors=self.factors(name, "itl_ms", regimes[1]),
+                throughput_factors=self.factors(name, "output_tok_s", regimes[2]),
+                regimes=dict(zip(METRICS, regimes)),
+                fitted_on={m: self.cell(name, m, r).fitted_on for m, r in zip(METRICS, regimes)},
+                source=self.label)
+        return found
+
+
+#: id(table) -> (the table, its PerformanceBands per (engine, regimes)); holding the table keeps its id unique.
+_MADE: dict[int, tuple[BandsTable, dict[tuple, PerformanceBands]]] = {}
+
+
+def parse_bands(data: dict, where: str) -> BandsTable:
+    """Validate a parsed bands table; errors name the file and the entry."""
+    try:
+        return BandsTable.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "the table"
+        message = first["msg"].replace("\n", " ")
+        raise CatalogError(f"{where}: entry {field}: {message} (regenerate it with scripts/fit_bands.py)") from None
+
+
+@lru_cache(maxsize=4)
+def load_bands(path: Optional[str] = None) -> BandsTable:
+    """The bundled band table (or the one in ``path``), validated and cached."""
+    file = Path(path) if path else catalog_path("engines") / BANDS_FILE
+    data = read_catalog_toml(file, missing="the roofline's uncertainty bands are missing; reinstall gpurec "
+                                           "(or run scripts/fit_bands.py in a source tree)")
+    return parse_bands(data, str(file))
+
+
+_OVERRIDE: contextvars.ContextVar[Optional[BandsTable]] = contextvars.ContextVar("gpurec_roofline_bands", default=None)
+
+
+@contextlib.contextmanager
+def using_table(table: BandsTable) -> Iterator[BandsTable]:
+    """Estimates made inside take their bands from ``table`` instead of the bundled file (the fit
+    script classifies rows with it while the file is being regenerated; tests)."""
+    token = _OVERRIDE.set(table)
+    try:
+        yield table
+    finally:
+        _OVERRIDE.reset(token)
+
+
+def current_table() -> BandsTable:
+    return _OVERRIDE.get() or load_bands()
+
+
+def placeholder_table() -> BandsTable:
+    """A table whose every band is (1/e, e) for every engine: it classifies, it does not inform."""
+    cell = {"q10": -1.0, "q90": 1.0, "n": 0, "fitted_on": "placeholder"}
+    return BandsTable.model_validate({
+        "schema_version": 1,
+        "meta": {"generated": "-", "generator": "gpurec_roofline.bands.placeholder_table", "measurements": "-",
+                 "measurements_sha256": "-", "rows": "no", "min_rows": 1, "floor": {}},
+        "bands": {DEFAULT_ENGINE: {m: {r: dict(cell) for r in REGIMES[m] + (ALL,)} for m in METRICS}},
+    })
+
+
+def classify(*, users: float, batch: float, capacity: float, input_length: float, output_length: float,
+             budget: float, prefill_first: bool, ttft_ms: float, ttft_steady_ms: float, itl_ms: float,
+             prefill_interference_ms: float) -> dict[str, str]:
+    """The regime of each metric (METRICS) for one replica's steady state (module docstring)."""
+    return dict(zip(METRICS, _classify(users, batch, capacity, input_length, output_length, budget, prefill_first,
+                                       ttft_ms, ttft_steady_ms, itl_ms, prefill_interference_ms)))
+
+
+def _classify(users, batch, capacity, input_length, output_length, budget, prefill_first, ttft_ms, ttft_steady_ms,
+              itl_ms, prefill_interference_ms) -> tuple[str, str, str]:
+    O = max(float(output_length), 1.0)
+    waits_for_slot = users > batch
+    waits_for_budget = (not prefill_first) and batch * (input_length + O - 1.0) > budget * (O - 1.0)
+    burst_share = max(0.0, ttft_ms - ttft_steady_ms) / ttft_ms if ttft_ms > 0 else 0.0
+    if waits_for_slot or waits_for_budget:
+        ttft = "queued"
+    elif burst_share >= BURST_SHARE:
+        ttft = "burst"
+    else:
+        ttft = "steady"
+    itl = "loaded" if itl_ms > 0 and prefill_interference_ms / itl_ms >= PREFILL_SHARE else "light"
+    throughput = "saturated" if waits_for_slot or users >= max(capacity, 1.0) else "closed_loop"
+    return ttft, itl, throughput
+
+
+#: Deployments -> {deployment index: (engine, replicas, token budget, prefill_first)}, made on first use.
+_FACTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _deployment_facts(deployments, d: int) -> tuple[str, int, float, bool]:
+    facts = _FACTS.get(deployments)
+    if facts is None:
+        facts = _FACTS[deployments] = {}
+    found = facts.get(d)
+    if found is None:
+        scheduling = deployments.engine_names[int(deployments.engine_index[d])]
+        found = facts[d] = (deployments.items[d][4].engine, max(1, int(deployments.replicas[d])),
+                            float(deployments.budget[d]), deployments.constants.engine(scheduling).prefill_first)
+    return found
+
+
+def _row_regimes(estimates, i: int, breakdown: dict[str, float]) -> tuple[str, tuple[str, str, str]]:
+    engine, replicas, budget, prefill_first = _deployment_facts(estimates.deployments, int(estimates.rows[i]))
+    return engine, _classify(
+        -(-int(estimates.concurrency[i]) // replicas), float(estimates.max_batch_size[i]),
+        int(estimates.max_concurrent_requests[i]) // replicas, float(estimates.input_length[i]),
+        float(estimates.output_length[i]), budget, prefill_first, float(estimates.time_to_first_token_ms[i]),
+        float(estimates.ttft_steady_ms[i]), float(estimates.inter_token_latency_ms[i]),
+        breakdown.get("prefill_interference", 0.0))
+
+
+def row_regimes(estimates, i: int, breakdown: dict[str, float]) -> tuple[str, dict[str, str]]:
+    """The engine and regimes of row ``i`` of :class:`gpurec_roofline.estimator.Estimates` (per
+    replica: users = ceil(concurrency / replicas); ``breakdown`` is the row's estimate's)."""
+    engine, regimes = _row_regimes(estimates, i, breakdown)
+    return engine, dict(zip(METRICS, regimes))
+
+
+def performance_bands(estimates, i: int, breakdown: dict[str, float]) -> PerformanceBands:
+    """The bands of row ``i`` of an :class:`~gpurec_roofline.estimator.Estimates` (what
+    ``Estimates.estimate`` attaches)."""
+    engine, regimes = _row_regimes(estimates, i, breakdown)
+    return (_OVERRIDE.get() or load_bands())._bands(engine, regimes)
+
+
+# -- residuals and coverage on a measurement file -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Residual:
+    """One measured (or derived) value against its roofline estimate."""
+
+    line: int            # the row's line in the CSV (header = 1)
+    model: str
+    engine: str
+    metric: str
+    split: str           # "calibration" or "held-out" (calibration_split)
+    regime: str
+    measured: float
+    predicted: float
+    derived: bool = False  # throughput implied by the row's measured TTFT and ITL (closed-loop Little's law)
+
+    @property
+    def log_ratio(self) -> float:
+        return math.log(self.measured / self.predicted)
+
+
+def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residual], int]:
+    """Every serving row of ``path`` predicted through ``estimate_performance`` (as ``gpurec
+    validate`` does), with its regime; and the number of rows without a prediction.
+
+    Besides the measured rows, each configuration at a fixed concurrency that has measured TTFT and
+    ITL but no measured throughput gives a *derived* throughput, ``c x osl / (TTFT + (osl - 1) x
+    ITL)``: in a closed loop each of the ``c`` users completes one request per TTFT + (osl - 1) ITL
+    (Little's law). ``table`` (default: the bundled one) only sets the bands the estimates carry;
+    the regimes do not depend on it.
+    """
+    from gpurec_core.measurement_cells import cell, check_rows
+    from gpurec_core.validate import read_measurements
+    from gpurec_core.validate_serving import _Predictor, calibration_split
+
+    path = Path(path)
+    _, rows = read_measurements(path)
+    check_rows(rows, "serving", str(path))
+    predictor = _Predictor(path.parent, "roofline")
+    out: list[Residual] = []
+    failed = 0
+    groups: dict[int, dict] = {}
+    with using_table(table or current_table()):
+        for line, row in enumerate(rows, start=2):
+            metric = cell(row, "metric")
+            if metric not in METRICS:
+                continue
+            estimate, _ = predictor.estimate(row)
+            if estimate is None or estimate.bands is None:
+                failed += 1
+                continue
+            predicted = getattr(estimate, FIELDS[metric])
+            measured = float(cell(row, "value"))
+            if not predicted or predicted <= 0 or measured <= 0:
+                failed += 1
+                continue
+            base = dict(line=line, model=cell(row, "model") or cell(row, "model_path"),
+                        engine=cell(row, "engine") or "vllm", split=calibration_split(row))
+            out.append(Residual(metric=metric, regime=estimate.bands.regimes[metric], measured=measured,
+                                predicted=predicted, **base))
+            if cell(row, "concurrency").lower() != "max":
+                group = groups.setdefault(id(estimate), {"estimate": estimate, "row": row, "base": base})
+                group.setdefault(metric, measured)
+    for group in groups.values():
+        estimate = group["estimate"]
+        if "output_tok_s" in group or "ttft_ms" not in group or "itl_ms" not in group:
+            continue
+        O = int(float(cell(group["row"], "osl")))
+        users = int(estimate.concurrency or 1)
+        measured = users * O / (group["ttft_ms"] + (O - 1) * group["itl_ms"]) * 1e3
+        predicted = estimate.throughput_tokens_per_sec
+        if predicted and predicted > 0:
+            out.append(Residual(metric="output_tok_s", regime=estimate.bands.regimes["output_tok_s"],
+                                measured=measured, predicted=predicted, derived=True, **group["base"]))
+    return out, failed
+
+
+def inside(residual: Residual, table: BandsTable) -> bool:
+    """The measurement lies within its p10-p90 band (bounds included)."""
+    cell = table.cell(residual.engine, residual.metric, residual.regime)
+    return cell.q10 <= residual.log_ratio <= cell.q90
+
+
+@dataclass(frozen=True)
+class Coverage:
+    engine: str   # an engine, or "all"
+    metric: str
+    split: str    # "calibration", "held-out" or "all"
+    n: int
+    covered: int
+    derived: bool = False
+
+    @property
+    def fraction(self) -> Optional[float]:
+        return self.covered / self.n if self.n else None
+
+
+def coverage(items: list[Residual], table: Optional[BandsTable] = None, *,
+             derived: bool = False) -> list[Coverage]:
+    """Share of measurements inside their p10-p90 band per engine (and all engines) x metric x split
+    (calibration, held-out, all). ``derived``: the derived throughputs instead of the measurements."""
+    table = table or current_table()
+    picked = [r for r in items if r.derived == derived]
+    engines = sorted({r.engine for r in picked}) + ["all"]
+    out = []
+    for metric in METRICS:
+        for engine in engines:
+            for split in ("calibration", "held-out", "all"):
+                subset = [r for r in picked if r.metric == metric and engine in ("all", r.engine)
+                          and split in ("all", r.split)]
+                if subset:
+                    out.append(Coverage(engine, metric, split, len(subset), sum(inside(r, table) for r in subset),
+                                        derived))
+    return out
