@@ -242,4 +242,7 @@ def estimate_performance(
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
-    return _estimate(arch, spec, parallelism, workload, memory, estimator)
+    estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
+    if resolved.what_if_note and resolved.what_if_note not in estimate.notes:
+        estimate = estimate.model_copy(update={"notes": (*estimate.notes, resolved.what_if_note)})
+    return estimate

@@ -291,6 +291,8 @@ class PerformanceEstimate(_Value):
     bottleneck: Bottleneck = Field(default="unknown", description="what limits the decode step")
     estimator: str = Field(default="", description="estimator that produced this")
     breakdown: dict[str, float] = Field(default_factory=dict, description="named components, ms")
+    notes: tuple[str, ...] = Field(default=(), description="what the estimate assumes beyond the request, e.g. a "
+                                   "precision the checkpoint is not in (the export it needs)")
     bands: Optional[PerformanceBands] = Field(default=None, description="p10-p90 uncertainty of TTFT, ITL and "
                                               "throughput, as factors of the estimate (None: the estimator has none)")
 

@@ -96,7 +96,8 @@ def test_r1_nvfp4_on_4_b200_is_estimated():
     assert estimate.error is None
     assert estimate.time_to_first_token_ms > 0 and estimate.inter_token_latency_ms > 0
     assert estimate.max_concurrent_requests >= 8
-    # PerformanceEstimate carries no notes: the what-if is said by the memory plan of the same deployment
+    assert any("what-if" in n and "pre-quantized nvfp4 checkpoint" in n for n in estimate.notes)
+    # and by the memory plan of the same deployment
     plan = plan_memory(R1, "B200", tensor_parallel_size=4, quantization="nvfp4", max_model_len=2048)
     assert plan.fits and any("what-if" in n and "NVFP4 export" in n for n in plan.notes)
 
