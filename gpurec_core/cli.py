@@ -82,6 +82,22 @@ class GpurecGroup(click.Group):
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 
 
+def profile_option(command):
+    """``--profile PATH`` (repeatable): estimate with these calibration profiles first (then
+    GPUREC_PROFILE, then profiles plugins ship); see docs/calibrate.md."""
+    import functools
+
+    @click.option("--profile", "profiles", multiple=True, type=click.Path(dir_okay=False),
+                  help="calibration profile from `gpurec calibrate` (repeatable; also GPUREC_PROFILE)")
+    @functools.wraps(command)
+    def wrapper(*args, profiles: tuple[str, ...] = (), **kwargs):
+        from gpurec_core.calibration import using_profiles
+
+        with using_profiles(list(profiles)):
+            return command(*args, **kwargs)
+    return wrapper
+
+
 @click.group(cls=GpurecGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gpurec", prog_name="gpurec")
 def cli() -> None:
@@ -190,16 +206,24 @@ def engines_command(as_json: bool) -> None:
 
 @cli.command("estimators")
 @json_option
+@profile_option
 def estimators_command(as_json: bool) -> None:
-    """List performance estimators and whether each can run here."""
+    """List performance estimators, whether each can run here, and the calibration profile in use."""
+    from gpurec_core.calibration import describe_active
     from gpurec_core.plugins import list_estimators
 
     infos = list_estimators()
     if as_json:
-        _echo_json([i.model_dump() for i in infos])
+        _echo_json([{**i.model_dump(), "calibration_profile": describe_active(i.name) or None} for i in infos])
         return
     rows = [[i.name, "yes" if i.usable else "no", i.provided_by, i.description if i.usable else i.reason] for i in infos]
     _console().print(_table("estimators", ["name", "usable", "plugin", "description / why not"], rows))
+    from gpurec_core.calibration import describe_active
+
+    for info in infos:
+        used = describe_active(info.name)
+        click.echo(f"{info.name}: calibration profile in use: {used}" if used else
+                   f"{info.name}: no calibration profile in use (bundled constants)")
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -257,7 +281,7 @@ def models_command(query: Optional[str], family: Optional[str], as_json: bool) -
 @click.option("--dtype", default=None, help="runtime dtype override: bf16, fp16, fp32")
 @click.option("--quantization", "--precision", "quantization", default=None,
               help="weight precision / runtime quantization, e.g. fp8, int4 (default: the checkpoint's)")
-@click.option("--kv-cache-dtype", default=None, help="auto or fp8")
+@click.option("--kv-cache-dtype", default=None, help="auto (the checkpoint's), fp8, or bf16 / fp16 (a 16-bit cache)")
 @click.option("--max-num-batched-tokens", type=int, default=None)
 @click.option("--max-num-seqs", type=int, default=None)
 @click.option("--engine", default="vllm", show_default=True,
@@ -265,6 +289,7 @@ def models_command(query: Optional[str], family: Optional[str], as_json: bool) -
 @click.option("--text-only", "--language-model-only", "text_only", is_flag=True,
               help="serve a multimodal checkpoint without its vision/audio towers (vLLM --language-model-only)")
 @json_option
+@profile_option
 def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_parallel_size: int,
                   max_model_len: Optional[int], gpu_memory_utilization: float, dtype: Optional[str],
                   quantization: Optional[str], kv_cache_dtype: Optional[str], max_num_batched_tokens: Optional[int],
@@ -315,6 +340,7 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
               help="estimator for serving files; repeat to compare")
 @click.option("--worst", default=10, show_default=True, help="worst rows to show")
 @json_option
+@profile_option
 def validate_command(csv_file: str, estimators: tuple[str, ...], worst: int, as_json: bool) -> None:
     """Predict every row of a measurement CSV and report the error per metric."""
     from gpurec_core.validate import validate_file
@@ -361,5 +387,7 @@ def _print_report(console, title: str, report, worst: int) -> None:
 
 
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402
+from gpurec_core.cli_calibrate import calibrate_command  # noqa: E402
 
 cli.add_command(recommend_command)
+cli.add_command(calibrate_command)

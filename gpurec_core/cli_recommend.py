@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from gpurec_core.cli import finite_json
+from gpurec_core.cli import finite_json, profile_option
 from typing import Optional
 
 import click
@@ -43,7 +43,7 @@ def _recommend_help() -> str:
 @click.option("--precision", "--quantization", "precision", default=None,
               help="weight precision: fp32, fp16, bf16, fp8, int8, int4, nvfp4, mxfp4 (default: the checkpoint's)")
 @click.option("--dtype", default=None, help="activation/weight dtype of an unquantized checkpoint: bf16, fp16, fp32")
-@click.option("--kv-cache-dtype", default=None, help="auto or fp8")
+@click.option("--kv-cache-dtype", default=None, help="auto (the checkpoint's), fp8, or bf16 / fp16 (a 16-bit cache)")
 @click.option("--gpu-memory-utilization", default=0.9, show_default=True, type=float)
 @click.option("--tensor-parallel-size", "-tp", default=None, type=int, help="only this TP size")
 @click.option("--max-tensor-parallel", default=None, type=int, help="largest TP size to consider")
@@ -71,6 +71,7 @@ def _recommend_help() -> str:
               help="draw throughput per GPU against ITL to FILE.png or FILE.html (needs matplotlib)")
 @click.option("--explain", is_flag=True, help="memory and latency breakdown of the top candidate, and the legend")
 @click.option("--launch", is_flag=True, help="print the engine's command line for each shown candidate")
+@profile_option
 def recommend_command(model: str, input_length: int, output_length: int, context_length: int, batch_size: int,
                       precision: Optional[str], dtype: Optional[str], kv_cache_dtype: Optional[str],
                       gpu_memory_utilization: float, tensor_parallel_size: Optional[int],
@@ -121,7 +122,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         return
     _print_terminal(result, shown, wide=wide)
     if explain and shown:
-        click.echo(explain_text(shown[0]))
+        click.echo(explain_text(shown[0], result.precision))
         click.echo("\nColumns:\n" + legend(slos=bool(ttft_slo_ms or itl_slo_ms)))
     if launch:
         for i, item in enumerate(shown, 1):
@@ -248,8 +249,9 @@ def _band_lines(perf) -> list[str]:
             f"      from {bands.source}"]
 
 
-def explain_text(item) -> str:
-    """Memory and latency breakdown of one candidate, with the inputs of the formulas."""
+def explain_text(item, precision: str = "") -> str:
+    """Memory and latency breakdown of one candidate, with the inputs of the formulas (``precision``:
+    the weight precision planned, for the calibration profile's scope)."""
     rec, mem, perf = item.recommendation, item.recommendation.memory, item.performance
     gpu = rec.gpu_spec
     lines = [f"\nWhy {gpu.name} {rec.layout}:",
@@ -269,6 +271,12 @@ def explain_text(item) -> str:
                      f"{perf.inter_token_latency_ms:.2f} ms ({perf.bottleneck}-bound), "
                      f"{perf.throughput_tokens_per_sec:,.0f} output tok/s")
         lines += _band_lines(perf)
+        from gpurec_core.calibration import scope_for
+
+        calibrated = scope_for(perf.estimator, gpu.name, mem.engine, precision)
+        lines.append(f"  calibration: {calibrated[0].describe()} (scope {calibrated[1].gpu}/{calibrated[1].engine}/"
+                     f"{calibrated[1].precision}: {', '.join(f'{k} {v:g}' for k, v in calibrated[1].fitted().items())})"
+                     if calibrated else "  calibration: none (bundled constants; `gpurec calibrate` fits your runs)")
         lines += [f"    {name}: {value:.3f} ms" for name, value in perf.breakdown.items()]
     if item.saturation is not None and item.saturation.error is None:
         sat = item.saturation

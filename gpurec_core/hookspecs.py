@@ -197,3 +197,29 @@ def estimate_performance_batch(batch: "PerformanceBatch", estimator: str) -> Opt
                 return None
             return BatchEstimates.of([my_estimate(*batch.point(i)) for i in range(len(batch))])
     """
+
+
+@hookspec(firstresult=True)
+def fit_calibration(rows: list, estimator: str, files: tuple, file_dates: tuple, folds: int) -> Optional[object]:
+    """Fit the estimator named ``estimator`` to a user's measured runs (``gpurec calibrate``; optional).
+
+    Called only on the plugin that lists ``estimator``. Stops at first non-None result.
+
+    :param rows: serving rows (dicts with the columns of gpurec's measurement CSV, one metric each:
+        model, gpu, engine, precision, tp, pp, dp, ep, isl, osl, concurrency, metric, value, ...).
+    :param estimator: the estimator's name.
+    :param files: the benchmark files the rows were read from (recorded in the profile).
+    :param file_dates: dates the runs record, where they do.
+    :param folds: cross-validation folds over configurations.
+    :return: a :class:`gpurec_core.calibration.Profile` (per GPU, engine and precision: the factors
+        the rows constrain, their defaults, cross-validated error before and after, residual bands),
+        or None. The estimator reads active profiles itself (:func:`gpurec_core.calibration.scope_for`).
+
+    Example::
+
+        @hookimpl
+        def fit_calibration(rows, estimator, files, file_dates, folds):
+            if estimator != "acme":
+                return None
+            return my_fit(rows)
+    """

@@ -67,13 +67,14 @@ def quantized_bytes_per_param(bits: float, group_size: Optional[int] = None, sca
 # The weight inventory: every parameter by component and layer
 # ---------------------------------------------------------------------------------------------
 
-COMPONENT_KINDS = ("embedding", "lm_head", "attention", "dense_mlp", "routed_experts", "shared_experts",
-                   "router", "norms", "linear_mixer", "other")
+COMPONENT_KINDS = ("embedding", "lm_head", "attention", "dense_mlp", "routed_experts", "latent_projections",
+                   "shared_experts", "router", "norms", "linear_mixer", "other")
 
 #: Components a weight quantizer quantizes by default (linear layers); the rest stay in the
 #: unquantized dtype. MXFP4 (gpt-oss) quantizes only the experts, which its config says through
 #: ``modules_to_not_convert``.
-QUANTIZED_BY_DEFAULT = frozenset({"attention", "dense_mlp", "routed_experts", "shared_experts", "linear_mixer", "other"})
+QUANTIZED_BY_DEFAULT = frozenset({"attention", "dense_mlp", "routed_experts", "latent_projections", "shared_experts",
+                                  "linear_mixer", "other"})
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ def _leaves(cfg: "ModelConfig", kind: str, i: Optional[int]) -> list[tuple[float
     if kind == "routed_experts":
         names = ("w1", "w3", "w2") if experts.startswith(("block_sparse_moe", "ffn")) else ("gate_proj", "up_proj", "down_proj")
         return [(1.0, (f"{p}.{experts}.{n}",)) for n in names]
+    if kind == "latent_projections":  # Nemotron-H (modeling_nemotron_h.py), Kimi K3 (KimiSparseMoeBlock)
+        return [(1.0, (f"{p}.mixer.{nemotron}", f"{p}.block_sparse_moe.{kimi}", f"{p}.mlp.{kimi}"))
+                for nemotron, kimi in (("fc1_latent_proj", "routed_expert_down_proj"),
+                                       ("fc2_latent_proj", "routed_expert_up_proj"))]
     if kind == "shared_experts":
         return [(1.0, (f"{p}.{mlp}.shared_experts.{n}", f"{p}.{mlp}.shared_expert.{n}"))
                 for n in ("gate_proj", "up_proj", "down_proj")]
@@ -285,9 +290,9 @@ def weight_component_groups(cfg: "ModelConfig", params: "ParameterCount",
 
     Category totals come from ``count_parameters`` (gpurec_core/param_count.py); they are spread
     over the layers that have them: attention over attention layers in proportion to
-    ``n*d + g*d + g*d_v + n*d_v``; dense MLPs in proportion to each layer's width; experts, shared
-    experts and routers over MoE layers; linear-attention/Mamba mixers over those layers; norms
-    evenly. ``precision.modules_not_quantized`` patterns are matched against HF module names.
+    ``n*d + g*d + g*d_v + n*d_v``; dense MLPs in proportion to each layer's width; experts, latent-MoE
+    projections, shared experts and routers over MoE layers; linear-attention/Mamba mixers over those
+    layers; norms evenly. ``precision.modules_not_quantized`` patterns are matched against HF module names.
     """
     key = ("weight_component_groups", id(params), precision)
     return memo_per_config(cfg, key, lambda: (params, _component_groups(cfg, params, precision)))[1]
@@ -341,8 +346,8 @@ def _component_groups(cfg: "ModelConfig", params: "ParameterCount", precision: P
 
     moe = [g for g in groups if cfg.moe_layers and cfg.moe_layers[g.first]]
     moe_layers = sum(len(g.layers) for g in moe)
-    for kind, count in (("routed_experts", params.routed_experts), ("shared_experts", params.shared_experts),
-                        ("router", params.router)):
+    for kind, count in (("routed_experts", params.routed_experts), ("latent_projections", params.latent_projections),
+                        ("shared_experts", params.shared_experts), ("router", params.router)):
         if count and moe:
             for group in moe:
                 add(kind, group.layers, count / moe_layers)
@@ -895,7 +900,7 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
         return result
     if kv_key not in _KV_ALIASES:
         raise WorkloadError(f"unknown kv_cache_dtype {kv_cache_dtype!r}.{did_you_mean(str(kv_cache_dtype), list(_KV_ALIASES))} "
-                            "Choose auto or fp8")
+                            "Choose auto (the checkpoint's), fp8, bf16 or fp16")
     kv = _KV_ALIASES[kv_key]
     return result.model_copy(update=dict(kv_cache_dtype=kv, kv_cache_bytes=DTYPE_BYTES[kv]))
 

@@ -49,7 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Components that are matrix multiplications on every token (the embedding is a row gather,
 #: the lm_head runs only for tokens that produce logits, norms are elementwise).
-MATMUL_COMPONENTS = ("attention", "dense_mlp", "routed_experts", "shared_experts", "router", "linear_mixer", "other")
+MATMUL_COMPONENTS = ("attention", "dense_mlp", "routed_experts", "latent_projections", "shared_experts", "router",
+                     "linear_mixer", "other")
 
 #: The parts of a multimodal checkpoint outside the language model (:mod:`gpurec_core.towers`).
 #: They run only for image / audio inputs, so a text step does not read them.
@@ -161,6 +162,11 @@ def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: 
       are replicated when t > g (``QKVParallelLinear``: each rank keeps ``max(1, g/t)`` heads);
     - routed experts: ``1 / max(t, e)`` (``FusedMoE``: split over EP ranks, each expert
       TP-sharded over t / e ranks when e < t);
+    - latent-MoE projections (hidden -> latent -> hidden around the routed experts): replicated,
+      the experts taking the full latent on every rank (vllm/model_executor/models/nemotron_h.py
+      ``NemotronHMoE``: ``fc1_latent_proj`` / ``fc2_latent_proj`` are ``ReplicatedLinear``; Kimi K3's
+      ``routed_expert_down_proj`` / ``routed_expert_up_proj`` likewise in SGLang's
+      python/sglang/srt/models/kimi_k3.py ``KimiK3MoE``);
     - router and norms: replicated; everything else: ``1 / t``, the vision / audio towers
       included (vLLM's encoders are built from ``QKVParallelLinear`` / ``ColumnParallelLinear`` /
       ``RowParallelLinear``, e.g. model_executor/models/siglip.py, qwen3_vl.py, mllama4.py, under
@@ -176,7 +182,7 @@ def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: 
         return rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share
     if comp.kind == "routed_experts":
         return 1.0 / max(t, e)
-    if comp.kind in ("router", "norms"):
+    if comp.kind in ("router", "norms", "latent_projections"):
         return 1.0
     return 1.0 / t
 

@@ -25,7 +25,9 @@ class ParameterCount(BaseModel):
     attention: int = Field(ge=0, description="q/k/v/o projections incl. MLA down/up projections, sparse-attention "
                            "indexers and KV compressors, biases, q/k norms, sinks")
     dense_mlp: int = Field(ge=0, description="dense (non-MoE) MLPs of all layers")
-    routed_experts: int = Field(ge=0, description="all routed experts of all MoE layers (incl. latent projections)")
+    routed_experts: int = Field(ge=0, description="all routed experts of all MoE layers")
+    latent_projections: int = Field(default=0, ge=0, description="latent MoE (moe_latent_size L): the hidden->L and "
+                                    "L->hidden projections around the routed experts of each MoE layer, run by every token")
     shared_experts: int = Field(ge=0, description="always-active shared experts (and their gates)")
     router: int = Field(ge=0, description="MoE router weights and per-expert biases/scales")
     norms: int = Field(ge=0, description="layer norms, the final norm, MLA latent norms")
@@ -33,12 +35,13 @@ class ParameterCount(BaseModel):
                                             "conv, A/D/dt parameters, gated norms")
     other: int = Field(ge=0, description="anything else (DeepSeek-V4 hyper-connections)")
     total: int = Field(gt=0, description="sum of the above")
-    active_per_token: int = Field(gt=0, description="total with routed experts counted k of E (plus latent projections)")
+    active_per_token: int = Field(gt=0, description="total with routed experts counted k of E")
 
-    @computed_field(description="what a weight quantizer quantizes: attention + dense MLP + experts + linear mixers")
+    @computed_field(description="what a weight quantizer quantizes: attention + dense MLP + experts + latent "
+                    "projections + linear mixers")
     @property
     def quantizable_linear_params(self) -> int:
-        return (self.attention + self.dense_mlp + self.routed_experts + self.shared_experts
+        return (self.attention + self.dense_mlp + self.routed_experts + self.latent_projections + self.shared_experts
                 + self.linear_attention_and_mamba + self.other)
 
     @computed_field(description="kept in the checkpoint dtype by weight quantizers: embedding, lm_head, norms, router")
@@ -247,7 +250,8 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
 
     ``total = R*H (embedding; R = embedding_rows, else V) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
     layers of (mixer + MLP or MoE + norms_per_layer*N)``, N from :func:`hidden_norm_params`, each term as in the functions above.
-    ``active_per_token = total - (1 - k/E) * routed_experts``.
+    ``active_per_token = total - (1 - k/E) * routed_experts``: a latent MoE's projections (``latent_projections``)
+    run for every token, so they count in full.
     """
     h = cfg.hidden_size
     embedding = (cfg.embedding_rows or cfg.vocab_size) * h
@@ -289,13 +293,13 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
         dense += mlp_params(cfg, cfg.dense_intermediate_size_of_layer(i))
     other += hyper_connection_params(cfg)
 
-    routed_total = routed + latent_proj
-    total = embedding + lm_head + attention + dense + routed_total + shared + router + norms + linear + other
+    total = embedding + lm_head + attention + dense + routed + latent_proj + shared + router + norms + linear + other
     active = total - routed
     if cfg.num_experts:
         active += routed * cfg.num_experts_per_tok // cfg.num_experts
     return ParameterCount(
-        embedding=embedding, lm_head=lm_head, attention=attention, dense_mlp=dense, routed_experts=routed_total,
+        embedding=embedding, lm_head=lm_head, attention=attention, dense_mlp=dense, routed_experts=routed,
+        latent_projections=latent_proj,
         shared_experts=shared, router=router, norms=norms, linear_attention_and_mamba=linear, other=other,
         total=total, active_per_token=active,
     )

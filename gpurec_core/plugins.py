@@ -584,6 +584,23 @@ def estimate_performance_batch(batch: Any, estimator: str, pm: Optional[GpurecPl
     return BatchEstimates.of(estimates)
 
 
+def fit_calibration(rows: list, estimator: str, files: tuple = (), file_dates: tuple = (), folds: int = 3,
+                    pm: Optional[GpurecPluginManager] = None) -> Any:
+    """The calibration profile the plugin owning ``estimator`` fits to ``rows`` (``gpurec calibrate``)."""
+    from gpurec_core.calibration import Profile
+    from gpurec_core.errors import EstimatorUnavailableError
+
+    pm = pm or get_plugin_manager()
+    owner = _estimator_owner(pm, estimator)
+    kwargs = {"rows": rows, "estimator": estimator, "files": tuple(files), "file_dates": tuple(file_dates),
+              "folds": folds}
+    result = _first(pm, "fit_calibration", kwargs, Profile, owner)
+    if result is None:
+        raise EstimatorUnavailableError(f"estimator {estimator!r} (plugin {owner!r}) cannot be calibrated: its plugin "
+                                        "implements no fit_calibration hook; calibrate the roofline estimator instead")
+    return result
+
+
 def estimator_batches(estimator: str, pm: Optional[GpurecPluginManager] = None) -> bool:
     """Whether the plugin owning ``estimator`` implements ``estimate_performance_batch``."""
     pm = pm or get_plugin_manager()

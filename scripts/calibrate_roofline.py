@@ -20,7 +20,6 @@ import math
 import pathlib
 import re
 import sys
-from collections import defaultdict
 
 import numpy as np
 
@@ -29,110 +28,45 @@ for path in (ROOT, ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from gpurec_core.validate_serving import calibration_split, concurrency_of, kv_cache_dtype_of  # noqa: E402
+from gpurec_core.validate_serving import calibration_split  # noqa: E402
+from gpurec_roofline import fitting  # noqa: E402
 from gpurec_roofline.constants import load_constants  # noqa: E402
-from gpurec_roofline.estimator import kv_capacity_requests  # noqa: E402
-from gpurec_roofline.profile import build_profile  # noqa: E402
-from gpurec_roofline.serving import serve  # noqa: E402
+from gpurec_roofline.fitting import SPECS  # noqa: E402
 
 DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
 
-#: (path in the constants, lower bound, upper bound): the physical range each constant may take.
+def _range(name: str, low: float | None = None) -> tuple[float, float]:
+    spec = SPECS[name]
+    return (spec.low if low is None else low), spec.high
+
+
+#: (path in the constants, lower bound, upper bound): the physical range each constant may take
+#: (gpurec_roofline.fitting.FACTORS; the bundled fit keeps Hopper's efficiencies above 0.25-0.55).
 FITTED = [
-    (("efficiency", "hopper", "compute_efficiency", "bf16"), 0.30, 0.85),
-    (("efficiency", "hopper", "compute_efficiency", "fp8"), 0.25, 0.85),
-    (("efficiency", "hopper", "bandwidth_efficiency"), 0.55, 0.90),
-    (("efficiency", "hopper", "attention_efficiency"), 0.25, 0.85),
-    (("communication", "allreduce_latency_us"), 2.0, 60.0),
-    (("kernels", "per_layer_overhead_us"), 0.0, 60.0),
+    (("efficiency", "hopper", "compute_efficiency", "bf16"), *_range("compute_efficiency", 0.30)),
+    (("efficiency", "hopper", "compute_efficiency", "fp8"), *_range("compute_efficiency", 0.25)),
+    (("efficiency", "hopper", "bandwidth_efficiency"), *_range("bandwidth_efficiency", 0.55)),
+    (("efficiency", "hopper", "attention_efficiency"), *_range("attention_efficiency", 0.25)),
+    (("communication", "allreduce_latency_us"), *_range("allreduce_latency_us")),
+    (("kernels", "per_layer_overhead_us"), *_range("per_layer_overhead_us")),
 ] + [
-    (("engines", engine, name), low, high)
+    (("engines", engine, name), *_range(name))
     for engine in ("vllm", "sglang", "trtllm")
-    for name, low, high in (("step_overhead_ms", 0.0, 10.0), ("per_sequence_overhead_us", 0.0, 100.0),
-                            ("request_overhead_ms", 0.0, 300.0))
+    for name in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms")
 ] + [
-    # steps a new request waits before its first chunk is scheduled: from half a step (an arrival
-    # at a random moment waits the rest of the step in flight) to two steps (asynchronous
-    # scheduling: the step after the one in flight is already planned when the request arrives)
-    (("engines", "vllm", "arrival_wait_steps"), 0.5, 2.0),
-    (("engines", "trtllm", "arrival_wait_steps"), 0.5, 2.0),
-    (("engines", "sglang", "prefill_clustering"), 0.0, 3.0),
-    (("engines", "sglang", "prefill_in_decode_fraction"), 0.0, 1.0),
-    # requests per user in the measured benchmark: the start-up burst's share of the mean TTFT
-    (("benchmark", "requests_per_user"), 2.0, 100.0),
+    (("engines", "vllm", "arrival_wait_steps"), *_range("arrival_wait_steps")),
+    (("engines", "trtllm", "arrival_wait_steps"), *_range("arrival_wait_steps")),
+    (("engines", "sglang", "prefill_clustering"), *_range("prefill_clustering")),
+    (("engines", "sglang", "prefill_in_decode_fraction"), *_range("prefill_in_decode_fraction")),
+    (("benchmark", "requests_per_user"), *_range("requests_per_user")),
 ]
 
 
-def real_deployment(row: dict, cache: dict):
-    """(model, gpu, parallelism, workload, memory) for a row through gpurec's public pieces."""
-    from gpurec_core import api
-    from gpurec_core.plugins import estimate_memory
+class Problem(fitting.Problem):
+    """The calibration rows, predicted with one set of constants for every deployment."""
 
-    key = (row["model"], row["tp"], row["pp"], row["ep"], row["isl"], row["osl"], row["precision"],
-           kv_cache_dtype_of(row), row["engine"], row["gpu"])
-    if key not in cache:
-        model = cache.setdefault(("model", row["model"]), api.as_model(row["model"]))
-        gpu = api.as_gpu(row["gpu"] or "H100")
-        par = api.make_parallelism(int(row["tp"] or 1), int(row["pp"] or 1), int(row["ep"] or 1))
-        precision = model.resolve_precision(row["precision"] or None, kv_cache_dtype_of(row))
-        workload = api._build(api.Workload, "workload", input_length=int(row["isl"]), output_length=int(row["osl"]),
-                              concurrency=1, precision=precision)
-        memory = estimate_memory(model, gpu, par, workload, row["engine"] or "vllm")
-        cache[key] = (model, gpu, par, workload, memory)
-    return cache[key]
-
-
-class Problem:
-    """Calibration rows grouped by deployment profile so one serve() call covers many rows."""
-
-    def __init__(self, rows, deployment=real_deployment):
-        cache: dict = {}
-        groups: dict = defaultdict(lambda: defaultdict(list))
-        self.skipped = 0
-        for row in rows:
-            try:
-                model, gpu, par, workload, memory = deployment(row, cache)
-            except Exception:  # rows gpurec cannot place are reported by the validation, not fitted
-                self.skipped += 1
-                continue
-            if not memory.fits:
-                self.skipped += 1
-                continue
-            I, O = workload.input_length, workload.output_length
-            cap = memory.kv_cache_tokens
-            conc = concurrency_of(row)
-            users = max(1, kv_capacity_requests(memory, I, O)) if conc == "max" else conc
-            pkey = (id(model), gpu.name, par, workload.precision, memory.engine)
-            if pkey not in self.__dict__.setdefault("_profiles", {}):
-                self._profiles[pkey] = (build_profile(model.config, model.parameters, workload.precision, gpu, par), gpu, memory.engine)
-            g = groups[pkey]
-            for name, value in (("I", I), ("O", O), ("c", users), ("cap", cap), ("measured", float(row["value"]))):
-                g[name].append(value)
-            g["metric"].append(row["metric"])
-            g["engine"].append(memory.engine)
-        self.groups = {k: {n: np.array(v) if n not in ("metric", "engine") else v for n, v in g.items()} for k, g in groups.items()}
-
-    def predictions(self, constants):
-        """(engine, metric, predicted, measured) arrays for every row."""
-        out = []
-        for pkey, g in self.groups.items():
-            profile, gpu, engine_name = self._profiles[pkey]
-            engine = constants.engine(engine_name)
-            res = serve(profile, constants.efficiency_for(gpu), constants.communication, engine, constants.kernels,
-                        g["I"], g["O"], g["c"], g["cap"], engine.max_num_batched_tokens, engine.max_num_seqs,
-                        constants.benchmark)
-            values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
-                      "output_tok_s": res.requests_per_s * g["O"]}
-            for i, metric in enumerate(g["metric"]):
-                pred = np.broadcast_to(values[metric], g["I"].shape)[i]
-                out.append((engine_name, metric, float(pred), float(g["measured"][i])))
-        return out
-
-    def loss(self, constants) -> float:
-        by = defaultdict(list)
-        for engine, metric, pred, meas in self.predictions(constants):
-            by[(engine, metric)].append(abs(math.log(max(pred, 1e-9) / meas)))
-        return float(np.mean([np.median(v) for v in by.values()]))
+    def loss(self, constants) -> float:  # type: ignore[override]
+        return super().loss(lambda *_: constants)
 
 
 def get(constants, path):

@@ -30,6 +30,7 @@ def write_distribution(
     modules: Mapping[str, str],
     entry_points: Mapping[str, str],
     version: str = "1.0",
+    group: str = GROUP,
 ) -> Path:
     """Write modules and a ``.dist-info`` whose ``[gpurec]`` entry points name them; returns the dist-info.
 
@@ -37,6 +38,7 @@ def write_distribution(
     :param modules: module name -> source; a dotted name (``pkg.plugin``) writes a package
         (``pkg/__init__.py`` created empty when not given as ``pkg``). Sources are dedented.
     :param entry_points: entry-point name -> value (``module`` or ``module:attribute``).
+    :param group: the entry-point group (``gpurec``; ``gpurec.profiles`` for calibration profiles).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ def write_distribution(
     info = root / dist_info_name(dist_name, version)
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n")
-    lines = [f"[{GROUP}]"] + [f"{name} = {value}" for name, value in entry_points.items()]
+    lines = [f"[{group}]"] + [f"{name} = {value}" for name, value in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     top_level = sorted({m.split(".")[0] for m in modules})
     (info / "top_level.txt").write_text("".join(f"{m}\n" for m in top_level))

@@ -115,6 +115,42 @@ def test_fp8_kv_refused_on_gpu_without_fp8():
     assert "fp8" in p.reason and "A100" in p.reason
 
 
+@pytest.mark.parametrize(("model", "gpu", "tp", "half"), [
+    ("nvidia/Qwen3-32B-NVFP4", "A100", 1, "bf16"),        # hf_quant_config kv_cache_quant_algo FP8
+    ("Qwen/Qwen3-32B-FP8-Static-PerTensor", "A100", 1, "bf16"),
+    ("nvidia/Gemma-4-26B-A4B-NVFP4", "T4", 4, "fp16"),    # T4: neither FP8 nor bf16 tensor units
+])
+def test_fp8_kv_refusal_gives_advice_that_works(model, gpu, tp, half):
+    """A checkpoint whose own KV cache is fp8, on a GPU without FP8: the refusal names a kv_cache_dtype
+    (and CLI flag) that plans and estimates; 'auto' is not it, since it keeps the checkpoint's fp8."""
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from gpurec_core.api import estimate_performance
+    from gpurec_core.cli import cli
+    from gpurec_core.errors import EstimationError
+
+    args = dict(tensor_parallel_size=tp, input_length=1000, output_length=100)
+    with pytest.raises(EstimationError) as refused:
+        estimate_performance(model, gpu, **args)
+    message = str(refused.value)
+    advised = re.search(r"kv_cache_dtype='(\w+)'", message).group(1)
+    flag = re.search(r"--kv-cache-dtype (\w+)", message).group(1)
+    assert advised == flag == half and "'auto'" not in message
+    with pytest.raises(EstimationError, match="fp8 KV cache needs FP8"):
+        estimate_performance(model, gpu, kv_cache_dtype="auto", **args)
+    estimate = estimate_performance(model, gpu, kv_cache_dtype=advised, **args)
+    assert estimate.inter_token_latency_ms > 0 and estimate.throughput_tokens_per_sec > 0
+
+    command = ["model", model, "--gpu", gpu, "-tp", str(tp), "--max-model-len", "8192", "--json"]
+    for extra, fits in (([], False), (["--kv-cache-dtype", flag], True)):
+        result = CliRunner().invoke(cli, command + extra)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["memory_plan"]["fits"] is fits
+
+
 def test_does_not_fit_reasons():
     small = GPUSpec(name="SMALL24", memory_gb=22.0, bf16_tflops_dense=100.0)
     p = gpurec_core.plan_memory("meta-llama/Llama-3.1-70B-Instruct", small, max_model_len=8192)

@@ -158,6 +158,40 @@ def test_hybrid_models_count_their_linear_mixers():
     assert count("moonshotai/Kimi-K3").linear_attention_and_mamba > 0
 
 
+@pytest.mark.parametrize("model_id, hidden, latent, moe_layers", [
+    # config.json: hidden_size, moe_latent_size, 'E' in hybrid_override_pattern / 'moe' in layers_block_type
+    ("nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8", 4096, 1024, 40),
+    ("nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16", 8192, 2048, 48),
+    # text_config: hidden_size, routed_expert_hidden_size, 93 layers - first_k_dense_replace 1
+    ("moonshotai/Kimi-K3", 7168, 3584, 92),
+])
+def test_latent_moe_projections_are_always_active(model_id, hidden, latent, moe_layers):
+    """A latent MoE's hidden->L->hidden projections (modeling_nemotron_h.py ``fc1_latent_proj`` /
+    ``fc2_latent_proj``; Kimi K3 ``routed_expert_down_proj`` / ``routed_expert_up_proj``) run for every
+    token: their own component, counted in full in active_per_token, not among the routed experts."""
+    from gpurec_core.api import as_model
+    from gpurec_core.model_facts import facts_for
+    from gpurec_core.models import Parallelism
+
+    p = count(model_id)
+    assert p.latent_projections == moe_layers * 2 * hidden * latent
+    cfg = parse_hf_config(json.loads((CATALOG / model_id / "config.json").read_text()))
+    k, e = cfg.num_experts_per_tok, cfg.num_experts
+    assert p.active_per_token == p.total - p.routed_experts + p.routed_experts * k // e
+
+    # The facts read them in full every step, replicated on every TP rank (vLLM nemotron_h.py
+    # NemotronHMoE builds them as ReplicatedLinear), and the total held at TP 1 is the same split.
+    arch = as_model(model_id)
+    precision = arch.resolve_precision(None, None)
+    one = facts_for(arch, precision, Parallelism(), None, text_only=True).stages[0]
+    eight = facts_for(arch, precision, Parallelism(tensor_parallel_size=8), None, text_only=True).stages[0]
+    latent_bytes = one.weight_bytes_by_component["latent_projections"]
+    assert latent_bytes > 0 and eight.weight_bytes_by_component["latent_projections"] == pytest.approx(latent_bytes)
+    assert one.matmul_flops_by_component["latent_projections"] == pytest.approx(2.0 * p.latent_projections)
+    assert one.matmul_flops_by_component["routed_experts"] == pytest.approx(2.0 * p.routed_experts * k / e)
+    assert one.expert_weight_bytes == one.weight_bytes_by_component["routed_experts"]
+
+
 def test_quantized_exports_count_like_their_bf16_originals():
     assert count("Qwen/Qwen3-32B-FP8").total == count("Qwen/Qwen3-32B").total
     assert count("nvidia/Qwen3-235B-A22B-NVFP4").total == count("Qwen/Qwen3-235B-A22B").total
@@ -167,8 +201,8 @@ def test_quantized_exports_count_like_their_bf16_originals():
 @pytest.mark.parametrize("model_id", CATALOG_IDS)
 def test_every_catalog_model_has_a_consistent_finite_positive_count(model_id):
     p = count(model_id)
-    parts = (p.embedding + p.lm_head + p.attention + p.dense_mlp + p.routed_experts + p.shared_experts
-             + p.router + p.norms + p.linear_attention_and_mamba + p.other)
+    parts = (p.embedding + p.lm_head + p.attention + p.dense_mlp + p.routed_experts + p.latent_projections
+             + p.shared_experts + p.router + p.norms + p.linear_attention_and_mamba + p.other)
     assert p.total == parts and math.isfinite(p.total) and p.total > 0
     assert 0 < p.active_per_token <= p.total
     assert p.quantizable_linear_params + p.unquantized_params == p.total

@@ -17,8 +17,8 @@ layouts are skipped and counted. Each estimate must then satisfy:
   per token <= each GPU's peak;
 - every figure finite and positive; a deployment that cannot be estimated is a ``GpurecError``
   (single point) or a non-empty ``error`` string (batch path), never another exception;
-- the model facts the floors read count every active matmul parameter (xfail for latent MoE,
-  see LATENT_MOE_REASON).
+- the model facts the floors read count every active matmul parameter (latent MoE's projections
+  included: ``ParameterCount.latent_projections``, read in full every step).
 
 The bounds are in ``physical_bounds_helpers.py`` (datasheet peaks, no efficiency factor).
 """
@@ -326,27 +326,7 @@ def test_throughput_within_each_gpus_peak_flops(survey: Survey) -> None:
 # The facts the floors stand on count every active parameter
 # ---------------------------------------------------------------------------------------------
 
-#: Latent MoE (``moe_latent_size``): the always-active hidden<->latent projections are counted inside
-#: ``ParameterCount.routed_experts`` (param_count.routed_experts_params / count_parameters), so the
-#: facts layer (memory_math._component_groups -> "routed_experts", model_facts.matmul_flops_per_token
-#: and StageFacts.expert_weight_bytes) scales them by k/E like the experts: 3-5 % of the active FLOPs
-#: (and of the bytes a decode step reads) go missing.
-LATENT_MOE = {
-    "moonshotai/Kimi-K3",
-    "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-NVFP4",
-    "nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16", "nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-FP8",
-    "nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-NVFP4",
-}
-LATENT_MOE_REASON = ("latent-MoE projections are counted in routed_experts and scaled by k/E in the model facts "
-                     "(memory_math._component_groups / model_facts.matmul_flops_per_token)")
-
-
-def _catalog_params() -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=LATENT_MOE_REASON)) if m in LATENT_MOE else m
-            for m in catalog_model_ids()]
-
-
-@pytest.mark.parametrize("model_id", _catalog_params())
+@pytest.mark.parametrize("model_id", catalog_model_ids())
 def test_facts_count_every_active_matmul_parameter(model_id: str) -> None:
     """On one GPU, the facts' matmul FLOPs per token are 2 x the active parameters but the embedding,
     lm_head and norms (the parameter count's own figure): the floors above read them."""

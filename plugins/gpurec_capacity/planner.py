@@ -294,7 +294,11 @@ def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     if parallelism.expert_parallel_size > 1 and cfg.num_experts and cfg.num_experts % parallelism.expert_parallel_size:
         reasons.append(f"expert_parallel_size={parallelism.expert_parallel_size} does not divide the {cfg.num_experts} experts")
     if workload.precision.kv_cache_dtype == "fp8" and not gpu.supports_fp8:
-        reasons.append(f"an fp8 KV cache needs FP8 support, which {gpu.name} lacks; use kv_cache_dtype='auto'")
+        # 'auto' would keep a checkpoint's own fp8 cache (memory_math.apply_precision_overrides): name a
+        # 16-bit cache instead, fp16 on a chip without bf16 units (V100, T4).
+        half = "bf16" if gpu.tensor_tflops("bf16") else "fp16"
+        reasons.append(f"an fp8 KV cache needs FP8 support, which {gpu.name} lacks; plan a 16-bit cache "
+                       f"(kv_cache_dtype='{half}', CLI --kv-cache-dtype {half}) or a GPU with FP8")
     return reasons
 
 

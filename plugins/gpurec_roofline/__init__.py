@@ -19,7 +19,7 @@ from gpurec_core.plugins import hookimpl
 from gpurec_roofline.estimator import ESTIMATOR_NAME, Deployments, Estimates, estimate, estimate_many
 
 __all__ = ["ESTIMATOR_NAME", "Deployments", "Estimates", "estimate", "estimate_many", "estimate_performance",
-           "estimate_performance_batch", "list_estimators"]
+           "estimate_performance_batch", "fit_calibration", "list_estimators"]
 
 
 @hookimpl
@@ -45,5 +45,16 @@ def list_estimators():
     return [EstimatorInfo(
         name=ESTIMATOR_NAME, usable=True,
         description="per-step roofline (bandwidth, FLOPs, all-reduce, engine overhead) with a closed-loop "
-                    "continuous-batching model; calibrated on H100 measurements (docs/accuracy.md)",
+                    "continuous-batching model; calibrated on H100 measurements (docs/accuracy.md); "
+                    "`gpurec calibrate` fits it to your own runs",
     )]
+
+
+@hookimpl
+def fit_calibration(rows, estimator, files, file_dates, folds):
+    """Fit this estimator's factors per GPU, engine and precision of the rows (gpurec calibrate)."""
+    if estimator != ESTIMATOR_NAME:
+        return None
+    from gpurec_roofline.calibrate import fit_profile
+
+    return fit_profile(list(rows), files=tuple(files), file_dates=tuple(file_dates), folds=folds)

@@ -397,3 +397,27 @@ def coverage(items: list[Residual], table: Optional[BandsTable] = None, *,
                     out.append(Coverage(engine, metric, split, len(subset), sum(inside(r, table) for r in subset),
                                         derived))
     return out
+
+
+def calibrated_bands(bands: PerformanceBands, calibration: Optional[tuple]) -> PerformanceBands:
+    """``bands`` of a deployment, or, when a calibration profile covers it, the p10-p90 of that
+    scope's own cross-validation residuals (``Scope.bands``, ln(measured / predicted)) for each
+    metric the user's runs measured."""
+    if calibration is None:
+        return bands
+    profile, scope = calibration
+    update: dict = {}
+    fitted_on = dict(bands.fitted_on)
+    for metric, field in (("ttft_ms", "ttft_factors"), ("itl_ms", "itl_factors"), ("output_tok_s", "throughput_factors")):
+        quantiles = scope.bands.get(metric)
+        if not quantiles:
+            continue
+        low, high = math.exp(quantiles[0]), math.exp(quantiles[1])
+        if not low < high:
+            low, high = low * 0.99, high * 1.01
+        update[field] = (low, high)
+        fitted_on[metric] = (f"calibration profile {profile.path or '(unnamed)'}: {scope.gpu}/{scope.engine}/"
+                             f"{scope.precision} cross-validation residuals ({scope.rows} rows)")
+    if not update:
+        return bands
+    return bands.model_copy(update={**update, "fitted_on": fitted_on, "source": profile.describe()})

@@ -8,6 +8,7 @@ the entry and the field.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Optional
@@ -140,9 +141,23 @@ def parse_constants(data: dict, where: str) -> RooflineConstants:
     return constants
 
 
-@lru_cache(maxsize=4)
+#: A roofline.toml of the user's to use instead of the bundled one (e.g. to start a calibration from
+#: other defaults); read when no path is given.
+CONSTANTS_ENV = "GPUREC_ROOFLINE_CONSTANTS"
+
+
 def load_constants(path: Optional[str] = None) -> RooflineConstants:
-    """The bundled roofline constants (or those in ``path``), validated and cached."""
+    """The bundled roofline constants (or those in ``path``, or in ``$GPUREC_ROOFLINE_CONSTANTS``),
+    validated and cached."""
+    return _load(path or os.environ.get(CONSTANTS_ENV) or None)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Optional[str]) -> RooflineConstants:
     file = Path(path) if path else catalog_path("engines") / ROOFLINE_FILE
-    data = read_catalog_toml(file, missing="the roofline constants are missing; reinstall gpurec")
+    where = f"{CONSTANTS_ENV}={path}" if path and path == os.environ.get(CONSTANTS_ENV) else "the roofline constants"
+    data = read_catalog_toml(file, missing=f"{where} is missing; point it at a roofline.toml or reinstall gpurec")
     return parse_constants(data, str(file))
+
+
+load_constants.cache_clear = _load.cache_clear  # type: ignore[attr-defined]

@@ -21,7 +21,9 @@ import numpy as np
 from gpurec_core.batch import BatchEstimates
 from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
+from gpurec_core.calibration import scope_for
 from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, load_constants
+from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
 from gpurec_roofline.serving import serve
@@ -194,7 +196,7 @@ class Estimates(BatchEstimates):
             "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
             "decode_phase": round((O - 1) * itl_ms, 6),
         })
-        from gpurec_roofline.bands import performance_bands  # p10-p90 from roofline_bands.toml, by engine and regime
+        from gpurec_roofline.bands import calibrated_bands, performance_bands  # p10-p90 by engine and regime
 
         return PerformanceEstimate(
             time_to_first_token_ms=ttft_ms,
@@ -209,7 +211,7 @@ class Estimates(BatchEstimates):
             bottleneck=bottleneck_of(parts),
             estimator=ESTIMATOR_NAME,
             breakdown=breakdown,
-            bands=performance_bands(self, i, breakdown),
+            bands=calibrated_bands(performance_bands(self, i, breakdown), self.deployments.calibration[int(self.rows[i])]),
         )
 
 
@@ -245,8 +247,12 @@ class Deployments:
         self.budget = np.ones(count, dtype=np.int64)
         self.max_seqs = np.ones(count, dtype=np.int64)
         self.pipelined = np.zeros(count, dtype=bool)
-        self.engine_names: list[str] = []
-        self.engine_index = np.full(count, -1, dtype=np.int64)
+        self.engine_names: list[str] = []  # per group of deployments timed with the same constants
+        self.group_constants: list[RooflineConstants] = []
+        self.engine_index = np.full(count, -1, dtype=np.int64)  # the group of each deployment
+        self.calibration: list[Optional[tuple]] = [None] * count  # (profile, scope) of a calibrated deployment
+        group_keys: list[tuple] = []
+        calibrated: dict[tuple, RooflineConstants] = {}
         self.compact = np.full(count, -1, dtype=np.intp)  # index among the deployments with a profile
         profiles: list[DeploymentProfile] = []
         effs: list[GenerationEfficiency] = []
@@ -271,9 +277,20 @@ class Deployments:
             except GpurecError as exc:
                 self.after[d] = exc
                 continue
-            if scheduling not in self.engine_names:
+            timed_by = constants
+            found = scope_for(ESTIMATOR_NAME, gpu.name, memory.engine, workload.precision.weight)
+            if found is not None:  # a calibration profile's factors for this GPU, engine and precision
+                key = (id(found[1]), constants.generation_of(gpu), scheduling, profile.compute_dtype)
+                if key not in calibrated:
+                    calibrated[key] = with_factors(constants, found[1].fitted(), *key[1:])
+                timed_by, self.calibration[d] = calibrated[key], found
+                eff, engine = timed_by.efficiency_for(gpu), timed_by.engine(scheduling)
+            group = (scheduling, id(timed_by))
+            if group not in group_keys:
+                group_keys.append(group)
                 self.engine_names.append(scheduling)
-            self.engine_index[d] = self.engine_names.index(scheduling)
+                self.group_constants.append(timed_by)
+            self.engine_index[d] = group_keys.index(group)
             self.budget[d] = workload.max_num_batched_tokens or engine.max_num_batched_tokens
             self.max_seqs[d] = workload.max_num_seqs or engine.max_num_seqs
             self.compact[d] = len(profiles)
@@ -337,7 +354,8 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     row_engine = deployments.engine_index[rows]
     for e, name in enumerate(deployments.engine_names):  # one serve call per engine (normally one) and chunk
         picked = np.flatnonzero(ok & (row_engine == e))
-        engine = constants.engine(name)
+        group_constants = deployments.group_constants[e]  # the bundled constants, or a calibrated scope's
+        engine = group_constants.engine(name)
         for start in range(0, len(picked), CHUNK_ROWS):
             sel = picked[start:start + CHUNK_ROWS]
             dep = rows[sel]
@@ -346,9 +364,9 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
             # users run empty steps to keep the collectives in step).
             profile = replace(profile, expert_token_multiplier=np.minimum(profile.expert_token_multiplier,
                                                                           np.maximum(C[sel], 1)))
-            result = serve(profile, eff, constants.communication, engine, constants.kernels, I[sel], O[sel],
+            result = serve(profile, eff, group_constants.communication, engine, group_constants.kernels, I[sel], O[sel],
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
-                           constants.benchmark)
+                           group_constants.benchmark)
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:

@@ -1,0 +1,185 @@
+"""The roofline's answer to ``gpurec calibrate``: per (GPU, engine, precision) of the user's runs, fit
+the factors those runs constrain, cross-validate over configurations, and return a profile.
+
+For each scope:
+
+1. **Which factors.** A factor is a candidate only when the runs hold the data that move it
+   (:data:`gpurec_roofline.fitting.FACTORS` ``needs``: ITL rows for the bandwidth efficiency,
+   prompts of 4096+ tokens for the attention efficiency, TP > 1 for the all-reduce latency, ...),
+   and it is fitted only when moving it by 30 % changes the objective by more than
+   :data:`SENSITIVITY` (else the runs do not constrain it; its default stays and the profile says
+   why). Factors of one engine kind only (``arrival_wait_steps`` for mixed-step engines,
+   ``prefill_*`` for prefill-first ones).
+2. **The fit.** Coordinate descent from the defaults on the robust objective of
+   :class:`gpurec_roofline.fitting.Problem` (median |ln(pred / measured)| per metric).
+3. **Cross-validation.** k folds over configurations (every concurrency of a configuration in the
+   same fold); each fold is fitted on the others and predicted; the absolute percentage errors
+   before (defaults) and after (fitted) are reported per metric, and the 10th/90th percentiles of
+   ln(measured / predicted) over the held-out residuals become the scope's uncertainty bands.
+   Fewer than :data:`MIN_CONFIGURATIONS` configurations: no validation, and the profile says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Callable, Optional
+
+import numpy as np
+
+from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Profile, Scope, today
+from gpurec_core.measurement_cells import cell
+from gpurec_core.validate_serving import concurrency_of
+from gpurec_roofline.constants import RooflineConstants, load_constants
+from gpurec_roofline.fitting import FACTORS, SPECS, Problem, configuration_key, descend, factor_value, with_factors
+
+#: A factor whose 30 % move changes the objective (a median |ln ratio|) by less than this is not
+#: constrained by the runs: 0.002 is 0.2 % of median error.
+SENSITIVITY = 0.002
+#: Configurations needed before a scope is cross-validated (k folds need k configurations).
+MIN_CONFIGURATIONS = 3
+METRICS = ("ttft_ms", "itl_ms", "output_tok_s")
+
+
+def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int]) -> tuple[list[str], dict[str, str]]:
+    """The factors the rows' kinds of data could move, and why the others are left out."""
+    metrics = {cell(r, "metric") for r in rows}
+    concurrencies = {concurrency_of(r) for r in rows}
+    multi_user = any(c == "max" or (isinstance(c, int) and c > 1) for c in concurrencies)
+    present = {
+        "bandwidth_efficiency": "itl_ms" in metrics,
+        "compute_efficiency": "ttft_ms" in metrics,
+        "attention_efficiency": "ttft_ms" in metrics and any(int(cell(r, "isl") or 0) >= 4096 for r in rows),
+        "per_layer_overhead_us": "itl_ms" in metrics and len(layer_counts) > 1,
+        "allreduce_latency_us": "itl_ms" in metrics and any(int(cell(r, "tp") or 1) > 1 for r in rows),
+        "step_overhead_ms": "itl_ms" in metrics,
+        "per_sequence_overhead_us": "itl_ms" in metrics and len(concurrencies) > 1,
+        "request_overhead_ms": "ttft_ms" in metrics,
+        "arrival_wait_steps": "ttft_ms" in metrics and multi_user and not prefill_first,
+        "prefill_clustering": "ttft_ms" in metrics and multi_user and prefill_first,
+        "prefill_in_decode_fraction": "itl_ms" in metrics and multi_user and prefill_first,
+        "requests_per_user": "ttft_ms" in metrics and multi_user,
+    }
+    why = {name: f"needs {SPECS[name].needs}" for name, ok in present.items() if not ok}
+    return [name for name, ok in present.items() if ok], why
+
+
+class _Scope:
+    """The rows of one (GPU, engine, precision), their problem and their default factors."""
+
+    def __init__(self, rows: list[dict], constants: RooflineConstants, cache: dict) -> None:
+        self.rows = rows
+        self.constants = constants
+        self.cache = cache
+        self.problem = Problem(rows, deployment=lambda row, _: _deployment(row, cache))
+        if not self.problem.profiles:
+            raise ValueError("no row of this scope could be placed")
+        profile, gpu, engine, _ = next(iter(self.problem.profiles.values()))
+        self.generation, self.engine, self.dtype = constants.generation_of(gpu), engine, profile.compute_dtype
+        layers = {int(p.layers_per_stage * p.pipeline_stages) for p, *_ in self.problem.profiles.values()}
+        prefill_first = constants.engine(engine).prefill_first
+        self.candidates, self.why = _candidates(rows, prefill_first, layers)
+        self.defaults = {f.name: factor_value(constants, f.name, self.generation, engine, self.dtype)
+                         for f in FACTORS if f.name in self.candidates or f.name in self.why}
+
+    def timed(self, factors: dict[str, float]) -> Callable:
+        constants = with_factors(self.constants, factors, self.generation, self.engine, self.dtype)
+        return lambda *_: constants
+
+    def loss(self, problem: Problem, factors: dict[str, float]) -> float:
+        return problem.loss(self.timed(factors))
+
+    def constrained(self) -> tuple[list[str], dict[str, str]]:
+        """The candidates whose 30 % move changes the objective by more than SENSITIVITY."""
+        base = self.loss(self.problem, self.defaults)
+        keep, why = [], dict(self.why)
+        for name in self.candidates:
+            spec, value = SPECS[name], self.defaults[name]
+            moves = [value * 0.7, value * 1.3] if value > 0 else [spec.low + 0.3 * (spec.high - spec.low)]
+            change = max(abs(self.loss(self.problem, {**self.defaults, name: min(spec.high, max(spec.low, m))}) - base)
+                         for m in moves)
+            if change > SENSITIVITY:
+                keep.append(name)
+            else:
+                why[name] = f"the runs do not constrain it (a 30 % move changes the median error by {change * 100:.2f} %)"
+        return keep, why
+
+    def fit(self, problem: Problem, names: list[str], rounds: int) -> dict[str, float]:
+        fitted, _ = descend(lambda f: self.loss(problem, f), self.defaults, names, rounds=rounds)
+        return fitted
+
+
+def _deployment(row: dict, cache: dict):
+    from gpurec_roofline.fitting import real_deployment
+
+    return real_deployment(row, cache)
+
+
+def _errors(pairs: list[tuple[str, float, float]]) -> dict[str, ErrorStats]:
+    by: dict[str, list[float]] = defaultdict(list)
+    for metric, pred, meas in pairs:
+        by[metric].append(abs(pred - meas) / meas * 100.0)
+    return {m: ErrorStats(n=len(v), median=round(float(np.median(v)), 3), p90=round(float(np.percentile(v, 90)), 3))
+            for m, v in sorted(by.items())}
+
+
+def _pairs(scope: _Scope, rows: list[dict], factors: dict[str, float]) -> list[tuple[str, float, float]]:
+    problem = Problem(rows, deployment=lambda row, _: _deployment(row, scope.cache))
+    return [(metric, pred, meas) for _, metric, pred, meas in problem.predictions(scope.timed(factors)) if meas > 0]
+
+
+def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineConstants, cache: dict, folds: int,
+              rounds: int, log: Optional[Callable[[str], None]] = None) -> Scope:
+    """Fit and cross-validate one (GPU, engine, precision) scope."""
+    gpu, engine, precision = key
+    scope = _Scope(rows, constants, cache)
+    names, why = scope.constrained()
+    fitted = scope.fit(scope.problem, names, rounds)
+    configs = sorted({configuration_key(r) for r in rows})
+    k = min(folds, len(configs)) if len(configs) >= MIN_CONFIGURATIONS else 0
+    before: list = []
+    after: list = []
+    if k:
+        fold_of = {c: i % k for i, c in enumerate(configs)}
+        for fold in range(k):
+            train = [r for r in rows if fold_of[configuration_key(r)] != fold]
+            test = [r for r in rows if fold_of[configuration_key(r)] == fold]
+            trained = scope.fit(Problem(train, deployment=lambda row, _: _deployment(row, cache)), names, rounds)
+            before += _pairs(scope, test, scope.defaults)
+            after += _pairs(scope, test, trained)
+            if log:
+                log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
+    bands = {}
+    for metric in METRICS:
+        residuals = [math.log(meas / pred) for m, pred, meas in after if m == metric and pred > 0]
+        if len(residuals) >= 5:
+            bands[metric] = (round(float(np.percentile(residuals, 10)), 5), round(float(np.percentile(residuals, 90)), 5))
+    factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
+                           value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
+                    for n in scope.defaults)
+    return Scope(gpu=gpu, engine=engine, precision=precision, rows=scope.problem.rows, configurations=len(configs),
+                 folds=k, factors=factors, error_before=_errors(before), error_after=_errors(after), bands=bands)
+
+
+def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tuple[str, ...] = (), folds: int = 3,
+                rounds: int = 4, constants: Optional[RooflineConstants] = None,
+                log: Optional[Callable[[str], None]] = None) -> Profile:
+    """A roofline calibration profile from serving rows (one scope per GPU, engine and precision)."""
+    from gpurec_core.api import as_gpu
+
+    from gpurec_roofline.fitting import real_deployment
+
+    constants = constants or load_constants()
+    by_scope: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    cache: dict = {}
+    for row in rows:
+        gpu = as_gpu(cell(row, "gpu")).name
+        try:  # the weight precision the run served (a pre-quantized checkpoint's own, whatever the label)
+            precision = real_deployment(row, cache)[3].precision.weight
+        except Exception:  # the scope's Problem reports rows it cannot place
+            precision = cell(row, "precision") or ANY
+        by_scope[(gpu, cell(row, "engine") or "vllm", precision)].append(row)
+    scopes = tuple(fit_scope(key, scope_rows, constants, cache, folds, rounds, log)
+                   for key, scope_rows in sorted(by_scope.items()))
+    return Profile(schema_version=SCHEMA_VERSION, estimator="roofline", created=today(), files=tuple(files),
+                   file_dates=tuple(sorted(set(file_dates))), scopes=scopes)

@@ -1,0 +1,212 @@
+"""Fitting the roofline's factors on measured serving rows: the bundled H100 calibration
+(``scripts/calibrate_roofline.py``) and a user's own runs (``gpurec calibrate``).
+
+Rows are gpurec's serving rows (``gpurec_core.validate_serving``: model, gpu, tp, pp, dp, ep, isl,
+osl, concurrency, metric, value, ...). :class:`Problem` groups them by deployment so that one
+:func:`gpurec_roofline.serving.serve` call predicts every row of a deployment; the objective is the
+mean over (engine, metric) groups of the median |ln(predicted / measured)|: robust (one wild run
+cannot pull a factor) and every metric weighs the same however many rows it has. Factors move by
+coordinate descent on a log grid inside a physical range each (:data:`FACTORS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from gpurec_core.measurement_cells import cell
+from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of
+from gpurec_roofline.constants import RooflineConstants
+from gpurec_roofline.profile import build_profile
+from gpurec_roofline.serving import serve
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """A roofline factor a calibration may move: where it lives and its physical range."""
+
+    name: str
+    section: str       # "efficiency", "kernels", "communication", "engines", "benchmark"
+    low: float
+    high: float
+    needs: str         # what data constrain it (for the report when they are missing)
+
+
+#: Every factor a calibration may fit, with the physical range it may take (the ranges of the bundled
+#: H100 fit; efficiencies are fractions of the GPU's datasheet peaks).
+FACTORS: tuple[FactorSpec, ...] = (
+    FactorSpec("bandwidth_efficiency", "efficiency", 0.40, 0.90, "ITL rows"),
+    FactorSpec("compute_efficiency", "efficiency", 0.20, 0.85, "TTFT rows"),
+    FactorSpec("attention_efficiency", "efficiency", 0.20, 0.85, "TTFT rows with prompts of 4096 tokens or more"),
+    FactorSpec("per_layer_overhead_us", "kernels", 0.0, 60.0, "ITL rows of models with different layer counts"),
+    FactorSpec("allreduce_latency_us", "communication", 2.0, 60.0, "ITL rows with tensor parallelism"),
+    FactorSpec("step_overhead_ms", "engines", 0.0, 10.0, "ITL rows"),
+    FactorSpec("per_sequence_overhead_us", "engines", 0.0, 100.0, "ITL rows at two concurrencies or more"),
+    FactorSpec("request_overhead_ms", "engines", 0.0, 300.0, "TTFT rows"),
+    FactorSpec("arrival_wait_steps", "engines", 0.5, 2.0, "TTFT rows with more than one user (mixed-step engines)"),
+    FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)"),
+    FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)"),
+    FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user"),
+)
+SPECS = {f.name: f for f in FACTORS}
+
+
+def factor_value(constants: RooflineConstants, name: str, generation: str, engine: str, dtype: str) -> float:
+    """The current value of a factor for a GPU generation, engine and compute dtype."""
+    spec = SPECS[name]
+    if spec.section == "efficiency":
+        eff = constants.efficiency[generation]
+        return eff.compute_fraction(dtype) if name == "compute_efficiency" else getattr(eff, name)
+    if spec.section == "engines":
+        return getattr(constants.engine(engine), name)
+    return getattr(getattr(constants, spec.section), name)
+
+
+def with_factors(constants: RooflineConstants, factors: dict[str, float], generation: str, engine: str,
+                 dtype: str) -> RooflineConstants:
+    """A copy of ``constants`` with ``factors`` written in for this generation, engine and dtype."""
+    if not factors:
+        return constants
+    update: dict = {}
+    eff = constants.efficiency[generation]
+    eff_update = {k: v for k, v in factors.items() if SPECS[k].section == "efficiency" and k != "compute_efficiency"}
+    if "compute_efficiency" in factors:
+        eff_update["compute_efficiency"] = {**eff.compute_efficiency, dtype: factors["compute_efficiency"]}
+    if eff_update:
+        update["efficiency"] = {**constants.efficiency, generation: eff.model_copy(update=eff_update)}
+    eng_update = {k: v for k, v in factors.items() if SPECS[k].section == "engines"}
+    if eng_update:
+        update["engines"] = {**constants.engines, engine: constants.engine(engine).model_copy(update=eng_update)}
+    for section in ("kernels", "communication", "benchmark"):
+        sec_update = {k: v for k, v in factors.items() if SPECS[k].section == section}
+        if sec_update:
+            update[section] = getattr(constants, section).model_copy(update=sec_update)
+    return constants.model_copy(update=update)
+
+
+def configuration_key(row: dict) -> str:
+    """A row's configuration without its concurrency: all concurrencies of one configuration are one
+    unit of cross-validation (neighbouring points cannot leak into the held-out fold)."""
+    keys = ("model", "model_path", "engine", "engine_version", "gpu", "tp", "pp", "dp", "ep", "isl", "osl",
+            "precision", "kv_cache_dtype")
+    return "|".join(cell(row, k) for k in keys)
+
+
+def fold_of(row: dict, folds: int) -> int:
+    """The cross-validation fold of a row's configuration (a stable hash, so runs repeat)."""
+    return hashlib.md5(configuration_key(row).encode()).digest()[0] % folds
+
+
+def real_deployment(row: dict, cache: dict):
+    """(model, gpu, parallelism, workload, memory) for a row through gpurec's public pieces; a
+    pre-quantized checkpoint is served at its own weights (as ``gpurec validate`` predicts it)."""
+    from gpurec_core import api
+    from gpurec_core.plugins import estimate_memory
+
+    def whole(key: str) -> int:
+        return int(cell(row, key) or 1)
+    ref = cell(row, "model_path") or cell(row, "model")
+    key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
+           cell(row, "precision"), kv_cache_dtype_of(row), cell(row, "engine") or "vllm", cell(row, "gpu") or "H100")
+    if key not in cache:
+        model = cache.setdefault(("model", ref), api.as_model(ref))
+        gpu = api.as_gpu(cell(row, "gpu") or "H100")
+        par = api.make_parallelism(whole("tp"), whole("pp"), whole("ep"), whole("dp"))
+        label = None if model.is_quantized else (cell(row, "precision") or None)
+        precision = model.resolve_precision(label, kv_cache_dtype_of(row))
+        workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
+                              output_length=int(cell(row, "osl")), concurrency=1, precision=precision)
+        memory = estimate_memory(model, gpu, par, workload, cell(row, "engine") or "vllm")
+        cache[key] = (model, gpu, par, workload, memory)
+    return cache[key]
+
+
+class Problem:
+    """Measured rows grouped by deployment, so one serve() call covers every row of a deployment."""
+
+    def __init__(self, rows: list[dict], deployment: Callable = real_deployment) -> None:
+        cache: dict = {}
+        groups: dict = defaultdict(lambda: defaultdict(list))
+        self.skipped = 0
+        self.profiles: dict = {}
+        for row in rows:
+            try:
+                model, gpu, par, workload, memory = deployment(row, cache)
+            except Exception:  # rows gpurec cannot place are reported by the validation, not fitted
+                self.skipped += 1
+                continue
+            if not memory.fits:
+                self.skipped += 1
+                continue
+            I, O = workload.input_length, workload.output_length
+            conc = concurrency_of(row)
+            replicas = par.data_parallel_size
+            if conc == "max":
+                users = max(1, int(memory.kv_cache_tokens // (I + O)))
+            else:
+                users = max(1, math.ceil(conc / replicas))
+            pkey = (id(model), gpu.name, par, workload.precision, memory.engine)
+            if pkey not in self.profiles:
+                profile = build_profile(model.config, model.parameters, workload.precision, gpu, par)
+                self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision)
+            g = groups[pkey]
+            for name, value in (("I", I), ("O", O), ("c", users), ("kv", memory.kv_cache_tokens),
+                                ("scale", replicas), ("measured", float(cell(row, "value")))):
+                g[name].append(value)
+            g["metric"].append(cell(row, "metric"))
+            g["index"].append(len(g["index"]))
+        self.groups = {k: {n: (np.array(v) if n not in ("metric",) else v) for n, v in g.items()}
+                       for k, g in groups.items()}
+        self.rows = sum(len(g["metric"]) for g in self.groups.values())
+
+    def predictions(self, constants_of: Callable[[object], RooflineConstants]):
+        """(engine, metric, predicted, measured) for every row; ``constants_of(profile, gpu, engine,
+        precision)`` gives the constants a deployment is timed with."""
+        out = []
+        for pkey, g in self.groups.items():
+            profile, gpu, engine_name, precision = self.profiles[pkey]
+            constants = constants_of(profile, gpu, engine_name, precision)
+            engine = constants.engine(engine_name)
+            res = serve(profile, constants.efficiency_for(gpu), constants.communication, engine, constants.kernels,
+                        g["I"], g["O"], g["c"], g["kv"], engine.max_num_batched_tokens, engine.max_num_seqs,
+                        constants.benchmark)
+            values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
+                      "output_tok_s": res.requests_per_s * g["O"] * g["scale"]}
+            for i, metric in enumerate(g["metric"]):
+                pred = float(np.broadcast_to(values[metric], g["I"].shape)[i])
+                out.append((engine_name, metric, pred, float(g["measured"][i])))
+        return out
+
+    def loss(self, constants_of) -> float:
+        """Mean over (engine, metric) groups of the median |ln(predicted / measured)|."""
+        by = defaultdict(list)
+        for engine, metric, pred, meas in self.predictions(constants_of):
+            by[(engine, metric)].append(abs(math.log(max(pred, 1e-9) / meas)))
+        return float(np.mean([np.median(v) for v in by.values()])) if by else 0.0
+
+
+def descend(loss: Callable[[dict], float], start: dict[str, float], names: list[str], rounds: int = 4,
+            log: Optional[Callable[[str], None]] = None) -> tuple[dict[str, float], float]:
+    """Coordinate descent of ``loss(factors)`` over ``names`` within each factor's range, on a log
+    grid that halves every round; returns the best factors and their loss."""
+    best_factors, best = dict(start), loss(start)
+    for r in range(rounds):
+        step = 0.5 / (2 ** r)
+        for name in names:
+            spec, current = SPECS[name], best_factors[name]
+            base = current if current > 0 else (spec.low + spec.high) / 20
+            candidates = {min(spec.high, max(spec.low, base * math.exp(k * step))) for k in (-2, -1, 1, 2)}
+            candidates.add(spec.low)
+            for value in sorted(candidates):
+                trial = {**best_factors, name: float(round(value, 4))}
+                trial_loss = loss(trial)
+                if trial_loss < best - 1e-5:
+                    best, best_factors = trial_loss, trial
+            if log:
+                log(f"round {r} {name} = {best_factors[name]}  loss {best:.4f}")
+    return best_factors, best

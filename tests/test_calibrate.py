@@ -1,0 +1,179 @@
+"""Calibration profiles (issue 11): the fit, cross-validation, profile files and their use.
+
+Rows are taken from tests/fixtures/measurements/serving_h100.csv (an unchanged copy of the reference
+data, aiconfigurator-core 0.12.0 silicon_sample.csv, H100 SXM): Qwen3-32B bf16 on vLLM 0.12, 18
+configurations, TP1/TP2. The H100 factors are reset to the uncalibrated defaults ([efficiency.default])
+as in scripts/calibrate_acceptance.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import pathlib
+
+import pytest
+from click.testing import CliRunner
+
+from gpurec_core.api import estimate_performance
+from gpurec_core.calibration import read_profile, using_profiles, write_profile
+from gpurec_core.catalogs import catalog_path
+from gpurec_core.cli import cli
+from gpurec_core.errors import CatalogError
+from gpurec_core.plugins import fit_calibration
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SERVING = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+
+
+def _acceptance():
+    spec = importlib.util.spec_from_file_location("calibrate_acceptance", ROOT / "scripts" / "calibrate_acceptance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reset_constants(tmp_path_factory):
+    path = tmp_path_factory.mktemp("constants") / "roofline_reset.toml"
+    path.write_text(_acceptance().reset_hopper((catalog_path("engines") / "roofline.toml").read_text()))
+    return path
+
+
+@pytest.fixture
+def reset(reset_constants, monkeypatch):
+    from gpurec_roofline.constants import load_constants
+
+    monkeypatch.setenv("GPUREC_ROOFLINE_CONSTANTS", str(reset_constants))
+    load_constants.cache_clear()
+    yield reset_constants
+    monkeypatch.delenv("GPUREC_ROOFLINE_CONSTANTS")
+    load_constants.cache_clear()
+
+
+def qwen_vllm_rows() -> list[dict]:
+    with open(SERVING, newline="") as handle:
+        return [r for r in csv.DictReader(handle)
+                if r["model"] == "Qwen/Qwen3-32B" and r["engine"] == "vllm" and r["precision"] == "bf16"]
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory, reset_constants):
+    import os
+
+    from gpurec_roofline.constants import load_constants
+
+    os.environ["GPUREC_ROOFLINE_CONSTANTS"] = str(reset_constants)
+    load_constants.cache_clear()
+    try:
+        fitted = fit_calibration(qwen_vllm_rows(), "roofline", files=("serving_h100.csv",), folds=3)
+    finally:
+        del os.environ["GPUREC_ROOFLINE_CONSTANTS"]
+        load_constants.cache_clear()
+    path = tmp_path_factory.mktemp("profile") / "h100.toml"
+    write_profile(fitted, path)
+    return read_profile(path)
+
+
+def test_the_fit_cross_validates_and_beats_the_defaults(profile):
+    (scope,) = profile.scopes
+    assert (scope.gpu, scope.engine, scope.precision) == ("H100", "vllm", "bf16")
+    assert scope.rows == 180 and scope.configurations == 18 and scope.folds == 3
+    for metric in ("itl_ms", "ttft_ms"):
+        assert scope.error_after[metric].median < scope.error_before[metric].median, metric
+    factors = {f.name: f for f in scope.factors}
+    # [efficiency.default] bandwidth 0.7 is the reset default; the runs move it
+    assert factors["bandwidth_efficiency"].default == 0.7 and factors["bandwidth_efficiency"].value is not None
+    # only TP1/TP2 of one model: per-layer gaps cannot be told from the step overhead
+    assert factors["per_layer_overhead_us"].value is None
+    assert "different layer counts" in factors["per_layer_overhead_us"].why
+    assert set(scope.bands) >= {"itl_ms", "ttft_ms"}
+
+
+def test_a_profile_round_trips_through_its_toml(profile, tmp_path):
+    again = tmp_path / "again.toml"
+    write_profile(profile, again)
+    assert read_profile(again).model_copy(update={"path": ""}) == profile.model_copy(update={"path": ""})
+
+
+def test_estimates_use_the_profile_only_for_its_scope(profile, reset):
+    """Qwen3-32B bf16, vLLM, TP2, 1024 in / 512 out, 8 users: measured ITL 16.478 ms (fixture row)."""
+    with open(SERVING, newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["model"] == "Qwen/Qwen3-32B" and r["engine"] == "vllm"
+                   and r["tp"] == "2" and r["isl"] == "1024" and r["osl"] == "512" and r["concurrency"] == "8"
+                   and r["metric"] == "itl_ms")
+    measured = float(row["value"])
+    assert measured == 16.478
+    kwargs = dict(tensor_parallel_size=2, input_length=1024, output_length=512, concurrency=8)
+    plain = estimate_performance("Qwen/Qwen3-32B", "H100", **kwargs)
+    other_gpu = estimate_performance("Qwen/Qwen3-32B", "H200", **kwargs)
+    with using_profiles([profile.path]):
+        calibrated = estimate_performance("Qwen/Qwen3-32B", "H100", **kwargs)
+        h200 = estimate_performance("Qwen/Qwen3-32B", "H200", **kwargs)
+    assert abs(calibrated.itl_ms - measured) < abs(plain.itl_ms - measured)
+    assert h200.itl_ms == other_gpu.itl_ms  # no H200 scope: the defaults
+    assert "calibration profile" in calibrated.bands.fitted_on["itl_ms"]
+
+
+def test_the_cli_names_the_profile_in_use_and_rejects_a_bad_one(profile, tmp_path, monkeypatch):
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["estimators", "--profile", profile.path])
+    assert shown.exit_code == 0 and "calibration profile in use" in shown.output and "H100/vllm/bf16" in shown.output
+    monkeypatch.setenv("GPUREC_PROFILE", profile.path)
+    assert "H100/vllm/bf16" in runner.invoke(cli, ["estimators"]).output
+    monkeypatch.delenv("GPUREC_PROFILE")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema_version = 1\nestimator = 'roofline'\n")
+    result = runner.invoke(cli, ["recommend", "Qwen/Qwen3-32B", "--gpus", "H100", "--profile", str(bad)])
+    assert result.exit_code == 2 and "bad.toml" in result.output and "Traceback" not in result.output
+    with pytest.raises(CatalogError, match="no such calibration profile"):
+        read_profile(tmp_path / "missing.toml")
+
+
+def test_a_plugin_ships_a_profile_through_an_entry_point(profile, tmp_path, monkeypatch):
+    """A distribution with a `gpurec.profiles` entry point (a callable returning the profile's path)."""
+    import importlib
+
+    from plugin_dists import write_distribution
+
+    from gpurec_core.calibration import active_profiles, scope_for
+
+    shipped = tmp_path / "site" / "acme_profiles_data"
+    shipped.mkdir(parents=True)
+    (shipped / "h100.toml").write_text(pathlib.Path(profile.path).read_text())
+    write_distribution(tmp_path / "site", "acme-profiles", group="gpurec.profiles",
+                       modules={"acme_profiles": f"def profiles():\n    return [{str(shipped / 'h100.toml')!r}]\n"},
+                       entry_points={"acme": "acme_profiles:profiles"})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    active_profiles.cache_clear()
+    try:
+        found = scope_for("roofline", "H100", "vllm", "bf16")
+        assert found is not None and found[0].path.endswith("acme_profiles_data/h100.toml")
+        assert scope_for("roofline", "H100", "sglang", "bf16") is None
+    finally:
+        active_profiles.cache_clear()
+
+
+BENCH = ROOT / "tests" / "fixtures" / "benchmarks"
+
+
+def test_gpurec_calibrate_reads_vllm_and_guidellm_files(tmp_path):
+    """The converted fixtures (tests/fixtures/benchmarks/README.md): vLLM bench JSON and GuideLLM reports
+    of Qwen3-32B bf16 on vLLM 0.12, H100."""
+    files = sorted(str(p) for p in BENCH.glob("*.json") if p.name not in ("malformed.json", "unknown_shape.json"))
+    out = tmp_path / "p.toml"
+    result = CliRunner().invoke(cli, ["calibrate", *files, "--gpu", "H100", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    (scope,) = read_profile(out).scopes
+    assert (scope.gpu, scope.engine, scope.precision) == ("H100", "vllm", "bf16") and scope.rows > 0
+    assert f"wrote {out}" in result.output
+
+
+@pytest.mark.parametrize("name, expected", [("malformed.json", "malformed.json"),
+                                            ("unknown_shape.json", "unknown_shape.json")])
+def test_gpurec_calibrate_refuses_what_it_cannot_read_in_one_line(name, expected, tmp_path):
+    result = CliRunner().invoke(cli, ["calibrate", str(BENCH / name), "--output", str(tmp_path / "p.toml")])
+    assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "p.toml").exists()
