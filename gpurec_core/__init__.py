@@ -28,6 +28,10 @@ _EXPORTS = {
     "get_gpu_spec": "gpurec_core.gpus",
     "plan_memory": "gpurec_core.api",
     "estimate_performance": "gpurec_core.api",
+    "estimate_disaggregated": "gpurec_core.api",
+    "Pool": "gpurec_core.models",
+    "DisaggregatedDeployment": "gpurec_core.models",
+    "PerformanceBands": "gpurec_core.models",
     "recommend_gpus": "gpurec_core.recommend",
     "sweep": "gpurec_core.sweep_grid",
     "GPURecommendation": "gpurec_core.result",
@@ -53,13 +57,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gpurec_core.api import estimate_performance, plan_memory
+    from gpurec_core.api import estimate_disaggregated, estimate_performance, plan_memory
     from gpurec_core.architecture import ModelArchitecture
     from gpurec_core.errors import GpurecError
     from gpurec_core.gpus import get_gpu_spec, list_available_gpus
     from gpurec_core.model_config import ModelConfig
-    from gpurec_core.models import (EngineInfo, EstimatorInfo, GPUSpec, LaunchFlags, MemoryPlan, Parallelism,
-                                    PerformanceEstimate, Precision, Workload)
+    from gpurec_core.models import (DisaggregatedDeployment, EngineInfo, EstimatorInfo, GPUSpec, LaunchFlags,
+                                    MemoryPlan, Parallelism, PerformanceBands, PerformanceEstimate, Pool, Precision,
+                                    Workload)
     from gpurec_core.plugins import get_plugin_manager, hookimpl
     from gpurec_core.recommend import recommend_gpus
     from gpurec_core.sweep_grid import sweep

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from gpurec_core.errors import WorkloadError
 from gpurec_core.models import (
     MAX_CONCURRENCY,
+    MAX_REPLICAS,
     MAX_TOKENS,
     GPUSpec,
     MemoryPlan,
@@ -246,3 +247,71 @@ def estimate_performance(
     if resolved.what_if_note and resolved.what_if_note not in estimate.notes:
         estimate = estimate.model_copy(update={"notes": (*estimate.notes, resolved.what_if_note)})
     return estimate
+
+
+def estimate_disaggregated(
+    model: ModelLike,
+    prefill_gpu: GPULike,
+    decode_gpu: Optional[GPULike] = None,
+    *,
+    input_length: int,
+    output_length: int,
+    concurrency: int = 1,
+    prefill_workers: int = 1,
+    prefill_tensor_parallel_size: int = 1,
+    prefill_data_parallel_size: int = 1,
+    prefill_expert_parallel_size: int = 1,
+    prefill_max_batch: Optional[int] = None,
+    decode_workers: int = 1,
+    decode_tensor_parallel_size: int = 1,
+    decode_data_parallel_size: int = 1,
+    decode_expert_parallel_size: int = 1,
+    decode_max_batch: Optional[int] = None,
+    precision: Optional[str] = None,
+    kv_cache_dtype: Optional[str] = None,
+    gpu_memory_utilization: float = 0.9,
+    engine: str = "vllm",
+    estimator: str = "roofline",
+    kv_link: str = "auto",
+    hf_token: Optional[str] = None,
+    text_only: bool = False,
+) -> PerformanceEstimate:
+    """Serving performance of a disaggregated deployment: ``prefill_workers`` engine instances of one
+    layout on ``prefill_gpu`` and ``decode_workers`` on ``decode_gpu`` (default: the same GPU), each
+    request's KV cache shipped between them, ``concurrency`` users in a closed loop.
+
+    Each pool's ``*_data_parallel_size`` and ``*_expert_parallel_size`` work as in
+    :func:`estimate_performance` (EP = TP x DP is wide EP within a worker). ``kv_link``: 'nvlink',
+    'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
+    transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
+    """
+    from gpurec_core.models import DisaggregatedDeployment, Pool
+    from gpurec_core.plugins import estimate_disaggregated as _estimate, estimate_memory
+
+    arch = as_model(model, hf_token)
+    check_engine(engine)
+    check_estimator(estimator)
+    if kv_link not in ("auto", "nvlink", "network"):
+        raise WorkloadError(f"kv_link must be 'auto', 'nvlink' or 'network', got {kv_link!r:.40}")
+    resolved = arch.resolve_precision(precision, kv_cache_dtype)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise WorkloadError(f"concurrency must be a positive integer, got {concurrency!r:.40}")
+    workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
+                      concurrency=concurrency, gpu_memory_utilization=gpu_memory_utilization, precision=resolved,
+                      text_only=bool(text_only))
+    pools, plans = [], []
+    for role, gpu, workers, tp, dp, ep, batch in (
+            ("prefill", prefill_gpu, prefill_workers, prefill_tensor_parallel_size, prefill_data_parallel_size,
+             prefill_expert_parallel_size, prefill_max_batch),
+            ("decode", decode_gpu if decode_gpu is not None else prefill_gpu, decode_workers,
+             decode_tensor_parallel_size, decode_data_parallel_size, decode_expert_parallel_size, decode_max_batch)):
+        check_positive(f"{role}_workers", workers, maximum=MAX_REPLICAS)
+        check_positive(f"{role}_max_batch", batch, allow_none=True, maximum=MAX_CONCURRENCY)
+        parallelism = check_layout(engine, make_parallelism(tp, 1, ep, dp))
+        pool = _build(Pool, f"{role} pool", role=role, gpu=as_gpu(gpu), parallelism=parallelism, workers=workers,
+                      max_batch=batch)
+        pools.append(pool)
+        plans.append(estimate_memory(arch, pool.gpu, parallelism, workload, engine))
+    deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
+                        engine=engine, kv_link=kv_link)
+    return _estimate(arch, deployment, workload, plans[0], plans[1], estimator)

@@ -223,3 +223,28 @@ def fit_calibration(rows: list, estimator: str, files: tuple, file_dates: tuple,
                 return None
             return my_fit(rows)
     """
+
+
+@hookspec(firstresult=True)
+def estimate_disaggregated(model: "ModelArchitecture", deployment: object, workload: "Workload",
+                           prefill_memory: "MemoryPlan", decode_memory: "MemoryPlan",
+                           estimator: str) -> Optional["PerformanceEstimate"]:
+    """Estimate a disaggregated prefill/decode deployment with the estimator named ``estimator`` (optional).
+
+    Called only on the plugin that lists ``estimator``. Stops at first non-None result.
+
+    :param deployment: a :class:`gpurec_core.models.DisaggregatedDeployment` (prefill and decode
+        pools: GPU, one worker's layout, workers, max batch; the engine; the KV link).
+    :param workload: lengths, ``concurrency`` (closed-loop users of the whole deployment), precision.
+    :param prefill_memory: the memory plan of one prefill worker's GPU; ``decode_memory`` likewise.
+    :return: a :class:`PerformanceEstimate` of the whole deployment (TTFT includes the prefill queue,
+        the prefill and the KV transfer; ITL is the decode pool's), or None.
+
+    Example::
+
+        @hookimpl
+        def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_memory, estimator):
+            if estimator != "acme":
+                return None
+            return PerformanceEstimate(time_to_first_token_ms=..., inter_token_latency_ms=..., estimator="acme")
+    """

@@ -57,14 +57,17 @@ def measured(text: str) -> float:
 #: column -> (what the cell must hold, its parser). Columns not listed are text.
 CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     **{column: ("a whole number >= 1", whole_number)
-       for column in ("tp", "pp", "ep", "dp", "isl", "osl", "max_model_len", "max_num_batched_tokens", "max_num_seqs")},
+       for column in ("tp", "pp", "ep", "dp", "isl", "osl", "max_model_len", "max_num_batched_tokens", "max_num_seqs",
+                      *(f"{pool}_{size}" for pool in ("prefill", "decode")
+                        for size in ("workers", "tp", "dp", "ep", "batch")))},
     "concurrency": ("a whole number >= 1 or 'max'", concurrency),
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
 }
 
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).
-REQUIRED_CELLS = {"memory": ("metric", "value"), "serving": ("isl", "osl", "metric", "value")}
+REQUIRED_CELLS = {"memory": ("metric", "value"), "serving": ("isl", "osl", "metric", "value"),
+                  "disaggregated": ("isl", "osl", "concurrency", "prefill_tp", "decode_tp", "metric", "value")}
 
 
 def cell(row: Row, column: str) -> str:

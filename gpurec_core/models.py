@@ -345,6 +345,35 @@ class PerformanceEstimate(_Value):
         return value
 
 
+class Pool(_Value):
+    """One pool of a disaggregated deployment: ``workers`` engine instances of one layout on one GPU type."""
+
+    role: Literal["prefill", "decode"] = Field(description="what the pool's workers run")
+    gpu: GPUSpec
+    parallelism: Parallelism = Field(description="one worker's layout (data_parallel_size: its attention-DP ranks)")
+    workers: int = Field(ge=1, le=MAX_REPLICAS, description="engine instances in the pool")
+    max_batch: Optional[int] = Field(default=None, ge=1, description="largest batch one worker (DP rank) runs; None: its KV pool and engine default")
+
+    @property
+    def gpus(self) -> int:
+        return self.parallelism.total_gpus * self.workers
+
+
+class DisaggregatedDeployment(_Value):
+    """Prefill and decode in separate pools (xPyD), the KV cache of each request shipped between them."""
+
+    prefill: Pool
+    decode: Pool
+    engine: str = Field(default="vllm", description="serving engine of both pools")
+    kv_link: str = Field(default="auto", description="how the KV cache travels: 'nvlink' (same NVLink domain), "
+                         "'network' (per-GPU RDMA NIC between nodes), or 'auto' (NVLink when both pools fit one domain "
+                         "of the same GPU type)")
+
+    @property
+    def total_gpus(self) -> int:
+        return self.prefill.gpus + self.decode.gpus
+
+
 class EstimatorInfo(_Value):
     """An estimator a plugin offers, and whether it can run on this machine."""
 

@@ -584,6 +584,23 @@ def estimate_performance_batch(batch: Any, estimator: str, pm: Optional[GpurecPl
     return BatchEstimates.of(estimates)
 
 
+def estimate_disaggregated(model: Any, deployment: Any, workload: Workload, prefill_memory: MemoryPlan,
+                           decode_memory: MemoryPlan, estimator: str,
+                           pm: Optional[GpurecPluginManager] = None) -> PerformanceEstimate:
+    """The estimate of a disaggregated deployment by the plugin that owns ``estimator``."""
+    from gpurec_core.errors import EstimatorUnavailableError
+
+    pm = pm or get_plugin_manager()
+    owner = _estimator_owner(pm, estimator)
+    kwargs = {"model": model, "deployment": deployment, "workload": workload, "prefill_memory": prefill_memory,
+              "decode_memory": decode_memory, "estimator": estimator}
+    result = _first(pm, "estimate_disaggregated", kwargs, PerformanceEstimate, owner)
+    if result is None:
+        raise EstimatorUnavailableError(f"estimator {estimator!r} (plugin {owner!r}) does not estimate disaggregated "
+                                        "prefill/decode deployments; use the roofline estimator")
+    return result
+
+
 def fit_calibration(rows: list, estimator: str, files: tuple = (), file_dates: tuple = (), folds: int = 3,
                     pm: Optional[GpurecPluginManager] = None) -> Any:
     """The calibration profile the plugin owning ``estimator`` fits to ``rows`` (``gpurec calibrate``)."""

@@ -70,7 +70,7 @@ class ValidationReport(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str = Field(description="the CSV file")
-    kind: str = Field(description="'memory' or 'serving'")
+    kind: str = Field(description="'memory', 'serving' or 'disaggregated'")
     estimator: str = Field(description="speed estimator used for serving rows")
     n_rows: int = Field(ge=0, description="rows read")
     n_errors: int = Field(ge=0, description="rows without a prediction")
@@ -161,10 +161,13 @@ def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> MeasurementFil
 
 
 def detect_kind(header: list[str], path: Path) -> str:
-    """'memory' (dtype/quantization columns) or 'serving' (isl/osl columns)."""
+    """'memory' (dtype/quantization columns), 'disaggregated' (prefill_*/decode_* pool columns) or
+    'serving' (isl/osl columns)."""
     columns = set(header)
     if "metric" not in columns or "value" not in columns:
         raise MeasurementFileError(f"{path}: row 1: a measurement file needs 'metric' and 'value' columns; found {sorted(columns)}")
+    if {"isl", "osl", "prefill_tp", "decode_tp"} <= columns:
+        return "disaggregated"
     if {"isl", "osl"} <= columns:
         return "serving"
     if "dtype" in columns or "quantization" in columns:
@@ -189,6 +192,10 @@ def validate_file(path: Union[str, Path], estimator: str = "roofline") -> Valida
         from gpurec_core.validate_memory import predict_rows
 
         predictions = predict_rows(raw_rows, path.parent, estimator, path=str(path))
+    elif kind == "disaggregated":
+        from gpurec_core import validate_disagg
+
+        predictions = validate_disagg.predict_rows(raw_rows, path.parent, estimator)
     else:
         from gpurec_core import validate_serving  # written separately; imported only for serving files
 

@@ -19,7 +19,7 @@ from gpurec_core.plugins import hookimpl
 from gpurec_roofline.estimator import ESTIMATOR_NAME, Deployments, Estimates, estimate, estimate_many
 
 __all__ = ["ESTIMATOR_NAME", "Deployments", "Estimates", "estimate", "estimate_many", "estimate_performance",
-           "estimate_performance_batch", "fit_calibration", "list_estimators"]
+           "estimate_performance_batch", "estimate_disaggregated", "fit_calibration", "list_estimators"]
 
 
 @hookimpl
@@ -58,3 +58,13 @@ def fit_calibration(rows, estimator, files, file_dates, folds):
     from gpurec_roofline.calibrate import fit_profile
 
     return fit_profile(list(rows), files=tuple(files), file_dates=tuple(file_dates), folds=folds)
+
+
+@hookimpl
+def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_memory, estimator):
+    """Prefill pool, KV transfer and decode pool in a closed loop (gpurec_roofline.disagg)."""
+    if estimator != ESTIMATOR_NAME:
+        return None
+    from gpurec_roofline.disagg import estimate_disaggregated as estimate_xpyd
+
+    return estimate_xpyd(model, deployment, workload, prefill_memory, decode_memory)

@@ -80,6 +80,7 @@ class DeploymentProfile:
     expert_matmul_flops_per_token: float  # the routed experts' part of matmul_flops_per_token (this GPU's 1/max(tp, ep) share)
     expert_token_multiplier: float   # tokens a GPU's experts serve per token of its own rank: the busy DP ranks when the experts span them (wide EP, at most ep / tp), else 1
     alltoall_crosses_nodes: bool     # the EP group spans more GPUs than one node holds: all-to-alls use the scale-out network
+    allreduce_crosses_nodes: bool    # the TP group spans more GPUs than one node holds: all-reduces use the scale-out network
 
 
 def compute_dtype_on(gpu: GPUSpec, precision: Precision) -> tuple[str, float]:
@@ -154,6 +155,7 @@ def build_profile(cfg: ModelConfig, params, precision: Precision, gpu: GPUSpec,
         compute_dtype=dtype, bandwidth_tb_s=float(gpu.bandwidth_tb_s),
         link_gb_s_per_direction=link_bandwidth_per_direction(gpu),
         alltoall_crosses_nodes=bool(ep > 1 and max(ep, tp) > gpu.gpus_per_node),
+        allreduce_crosses_nodes=bool(tp > gpu.gpus_per_node),
     )
 
 

@@ -124,7 +124,8 @@ def activation_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tok
     return np.asarray(tokens, float) * profile.activation_bytes_per_token / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
 
 
-def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants):
+def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: CommunicationConstants,
+                     crosses_nodes=False):
     """One ring all-reduce: latency + 2 (n-1)/n x bytes / (per-direction link bandwidth x efficiency).
 
     A ring all-reduce moves 2 (n-1)/n of the message over each GPU's link (reduce-scatter then
@@ -134,7 +135,10 @@ def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communic
     if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = 2.0 * (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    seconds = comm.allreduce_latency_us * 1e-6 + volume / (link_gb_s * GIGA * comm.link_efficiency)
+    # A TP group larger than a node reduces over the scale-out network: its per-GPU NIC bounds the ring.
+    latency = np.where(crosses_nodes, comm.scale_out_latency_us, comm.allreduce_latency_us) * 1e-6
+    link = np.where(crosses_nodes, comm.scale_out_gb_s_per_direction, link_gb_s)
+    seconds = latency + volume / (link * GIGA * comm.link_efficiency)
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
@@ -148,7 +152,7 @@ def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communica
     if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    latency = np.where(crosses_nodes, comm.scale_out_alltoall_latency_us, comm.alltoall_latency_us) * 1e-6
+    latency = np.where(crosses_nodes, comm.scale_out_latency_us, comm.alltoall_latency_us) * 1e-6
     link = np.where(crosses_nodes, comm.scale_out_gb_s_per_direction, link_gb_s)
     seconds = latency + volume / (link * GIGA * comm.link_efficiency)
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
@@ -161,7 +165,8 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
         link = comm.fallback_link_gb_s_per_direction
     tokens = np.asarray(tokens, float)
     t = profile.allreduces_per_step * allreduce_time_s(tokens * profile.allreduce_bytes_per_token,
-                                                       profile.tensor_parallel, link, comm)
+                                                       profile.tensor_parallel, link, comm,
+                                                       profile.allreduce_crosses_nodes)
     t = t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
                                                          profile.expert_parallel, link, comm,
                                                          profile.alltoall_crosses_nodes)

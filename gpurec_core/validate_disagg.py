@@ -1,0 +1,94 @@
+"""Predict the rows of a disaggregated-serving CSV (prefill and decode pools, xPyD) with an estimator.
+
+The schema (``data/README.md``): ``model, checkpoint, precision, kv_cache_dtype, engine,
+engine_version, gpu, isl, osl, concurrency, prefill_workers, prefill_tp, prefill_dp, prefill_ep,
+prefill_batch, decode_workers, decode_tp, decode_dp, decode_ep, decode_batch, metric, value,
+source``. Each pool has ``*_workers`` engine instances of ``*_tp x *_dp`` GPUs (an empty cell: 1
+worker, DP 1, EP 1); ``*_batch`` is the engine's max batch per worker (empty: its default). Every
+prediction goes through :func:`gpurec_core.api.estimate_disaggregated`, cached per configuration.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Optional
+
+from gpurec_core.errors import GpurecError
+from gpurec_core.measurement_cells import cell, whole_number
+from gpurec_core.validate_serving import _METRIC_FIELD, concurrency_of, kv_cache_dtype_of
+
+POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
+
+
+def _pool(row: dict, pool: str) -> dict[str, Optional[int]]:
+    return {size: (whole_number(cell(row, f"{pool}_{size}")) if cell(row, f"{pool}_{size}") else None)
+            for size in POOL_COLUMNS}
+
+
+def describe_config(row: dict) -> str:
+    """A short label, e.g. ``"1P(tp1 dp16 ep16) 3D(tp16 ep16 b10) isl1024 osl1024 c30 fp8"``."""
+    def pool(name: str, letter: str) -> str:
+        p = _pool(row, name)
+        layout = " ".join(f"{k}{p[k]}" for k in ("tp", "dp", "ep") if p[k] and (k == "tp" or p[k] > 1))
+        batch = f" b{p['batch']}" if p["batch"] else ""
+        return f"{p['workers'] or 1}{letter}({layout}{batch})"
+    return (f"{pool('prefill', 'P')} {pool('decode', 'D')} isl{cell(row, 'isl')} osl{cell(row, 'osl')} "
+            f"c{concurrency_of(row)} {cell(row, 'precision')}").strip()
+
+
+def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) -> Any:
+    from gpurec_core.api import as_model, estimate_disaggregated
+
+    ref = str((csv_dir / cell(row, "model_path")).resolve()) if cell(row, "model_path") else cell(row, "model")
+    if ref not in models:
+        models[ref] = as_model(ref)
+    model = models[ref]
+    p, d = _pool(row, "prefill"), _pool(row, "decode")
+    conc = concurrency_of(row)
+    return estimate_disaggregated(
+        model, cell(row, "gpu") or "H100", input_length=whole_number(cell(row, "isl")),
+        output_length=whole_number(cell(row, "osl")), concurrency=conc if isinstance(conc, int) else 1,
+        prefill_workers=p["workers"] or 1, prefill_tensor_parallel_size=p["tp"] or 1,
+        prefill_data_parallel_size=p["dp"] or 1, prefill_expert_parallel_size=p["ep"] or 1, prefill_max_batch=p["batch"],
+        decode_workers=d["workers"] or 1, decode_tensor_parallel_size=d["tp"] or 1,
+        decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
+        # a measured run served the checkpoint it loaded: a pre-quantized one at its own weights
+        precision=None if model.is_quantized else (cell(row, "precision") or None),
+        kv_cache_dtype=kv_cache_dtype_of(row), engine=cell(row, "engine") or "vllm", estimator=estimator)
+
+
+def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> list[dict]:
+    """One record per row (``model, engine, metric, measured, predicted, ape, config, error, gpu,
+    concurrency, source, split``), as :func:`gpurec_core.validate_serving.predict_rows` gives."""
+    models: dict = {}
+    cache: dict[str, tuple[Optional[Any], Optional[str]]] = {}
+    out = []
+    for row in rows:
+        metric = cell(row, "metric")
+        value = cell(row, "value")
+        record: dict[str, Any] = {"model": cell(row, "model") or cell(row, "model_path"),
+                                  "engine": cell(row, "engine") or "vllm", "metric": metric,
+                                  "measured": float(value) if value else None, "predicted": None, "ape": None,
+                                  "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
+                                  "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
+                                  "split": "held-out"}
+        if metric not in ("ttft_ms", "itl_ms", "output_tok_s"):
+            record["error"] = f"unknown metric {metric!r}; disaggregated metrics are ttft_ms, itl_ms, output_tok_s"
+            out.append(record)
+            continue
+        key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))
+        if key not in cache:
+            try:
+                cache[key] = (_estimate(row, pathlib.Path(csv_dir), estimator, models), None)
+            except GpurecError as exc:
+                cache[key] = (None, f"{type(exc).__name__}: {exc}")
+        estimate, error = cache[key]
+        if estimate is None:
+            record["error"] = error
+        else:
+            predicted = getattr(estimate, _METRIC_FIELD[metric])
+            record["predicted"] = predicted
+            if predicted is not None and record["measured"]:
+                record["ape"] = abs(predicted - record["measured"]) / record["measured"] * 100.0
+        out.append(record)
+    return out

@@ -1,0 +1,64 @@
+"""Disaggregated prefill/decode deployments (issue 14): the closed-loop model, mixed GPU types and the
+shared xPyD file (tests/fixtures/measurements/serving_disagg_h100.csv, an unchanged copy of the
+reference data: aiconfigurator-core 0.12.0 silicon_sample.csv, H100)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from gpurec_core.api import estimate_disaggregated, estimate_performance, plan_memory
+from gpurec_core.errors import WorkloadError
+from gpurec_core.validate import validate_file
+
+DISAGG = pathlib.Path(__file__).parent / "fixtures" / "measurements" / "serving_disagg_h100.csv"
+KW = dict(input_length=2048, output_length=512)
+
+
+def test_ttft_is_prefill_plus_transfer_plus_the_first_decode_step():
+    e = estimate_disaggregated("meta-llama/Llama-3.1-70B", "H100", concurrency=1, prefill_tensor_parallel_size=4,
+                               decode_tensor_parallel_size=4, precision="fp8", kv_link="network", **KW)
+    parts = e.breakdown
+    assert parts["prefill"] > 0 and parts["kv_transfer"] > 0 and parts["decode_step"] == pytest.approx(e.itl_ms)
+    assert e.ttft_ms >= parts["prefill"] + parts["kv_transfer"] + parts["decode_step"]
+    # Llama-3.1-70B: 80 layers x 8 KV heads x 128 x 2 (K, V) x 2 bytes (bf16 cache) = 327,680 bytes per token
+    # (config.json); TP4 holds a quarter per GPU, all sent at once over one 400 Gb/s NIC per GPU.
+    memory = plan_memory("meta-llama/Llama-3.1-70B", "H100", tensor_parallel_size=4, quantization="fp8",
+                         max_model_len=2560)
+    assert memory.kv_bytes_per_token == 327_680 / 4
+    assert parts["kv_transfer"] >= 2048 * 327_680 / 4 / 50e9 * 1e3  # never faster than the wire
+
+
+def test_decode_never_waits_for_prefill_so_its_itl_is_a_plain_decode_step():
+    """Disaggregation's point (DistServe, OSDI 2024): the same users on one aggregated replica see prefill
+    chunks in their decode steps; the decode pool does not."""
+    agg = estimate_performance("meta-llama/Llama-3.1-70B", "H100", tensor_parallel_size=4, concurrency=64,
+                               precision="fp8", **KW)
+    dis = estimate_disaggregated("meta-llama/Llama-3.1-70B", "H100", concurrency=64, prefill_tensor_parallel_size=4,
+                                 decode_tensor_parallel_size=4, precision="fp8", **KW)
+    assert dis.itl_ms < agg.itl_ms
+
+
+def test_throughput_is_held_to_the_slower_pool_and_mixed_gpus_work():
+    """Short prompts, long answers: decode dominates, so a second decode worker halves its batch and adds throughput."""
+    kw = dict(input_length=256, output_length=2048, concurrency=512, precision="fp8", prefill_tensor_parallel_size=2,
+              decode_tensor_parallel_size=4)
+    one = estimate_disaggregated("meta-llama/Llama-3.1-70B", "H200", "H100", decode_workers=1, **kw)
+    two = estimate_disaggregated("meta-llama/Llama-3.1-70B", "H200", "H100", decode_workers=2, **kw)
+    assert two.throughput_tokens_per_sec > one.throughput_tokens_per_sec
+    assert any("network" in n for n in one.notes)  # H200 and H100 are different nodes
+    assert two.throughput_tokens_per_sec <= 512 * 1000 / two.itl_ms
+
+
+def test_bad_pool_settings_are_one_line_errors():
+    with pytest.raises(WorkloadError, match="kv_link"):
+        estimate_disaggregated("Qwen/Qwen3-8B", "H100", kv_link="carrier pigeon", **KW)
+    with pytest.raises(WorkloadError, match="decode_workers"):
+        estimate_disaggregated("Qwen/Qwen3-8B", "H100", decode_workers=0, **KW)
+
+
+def test_the_shared_xpyd_file_is_predicted_row_by_row():
+    report = validate_file(DISAGG)
+    assert report.kind == "disaggregated" and report.n_rows == 66 and report.n_errors == 0
+    assert any(r.config.startswith("1P(tp1 dp16 ep16 b1) 3D(tp16 ep16 b10)") for r in report.rows)
