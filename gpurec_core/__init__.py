@@ -29,6 +29,7 @@ _EXPORTS = {
     "plan_memory": "gpurec_core.api",
     "estimate_performance": "gpurec_core.api",
     "estimate_disaggregated": "gpurec_core.api",
+    "launch_disaggregated": "gpurec_core.disagg_launch",
     "Pool": "gpurec_core.models",
     "DisaggregatedDeployment": "gpurec_core.models",
     "PerformanceBands": "gpurec_core.models",
@@ -59,6 +60,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from gpurec_core.api import estimate_disaggregated, estimate_performance, plan_memory
     from gpurec_core.architecture import ModelArchitecture
+    from gpurec_core.disagg_launch import launch_disaggregated
     from gpurec_core.errors import GpurecError
     from gpurec_core.gpus import get_gpu_spec, list_available_gpus
     from gpurec_core.model_config import ModelConfig

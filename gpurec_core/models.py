@@ -373,6 +373,15 @@ class DisaggregatedDeployment(_Value):
     def total_gpus(self) -> int:
         return self.prefill.gpus + self.decode.gpus
 
+    @property
+    def link(self) -> str:
+        """'nvlink' or 'network': ``kv_link``, with 'auto' resolved to NVLink when both pools are of one
+        GPU type and fit one NVLink domain (``gpus_per_node``: an HGX node, an NVL72 rack)."""
+        if self.kv_link != "auto":
+            return self.kv_link
+        same = self.prefill.gpu.name == self.decode.gpu.name
+        return "nvlink" if same and self.total_gpus <= self.prefill.gpu.gpus_per_node else "network"
+
 
 class EstimatorInfo(_Value):
     """An estimator a plugin offers, and whether it can run on this machine."""
@@ -422,6 +431,37 @@ class LaunchFlags(_Value):
     node_rank: Optional[str] = Field(default=None, description="flag taking this node's rank ('per_node' style)")
     dist_init_addr: Optional[str] = Field(default=None, description="flag taking the head node's address:port")
     source: str = Field(min_length=1, description="where the flag names come from (the engine's argument parser)")
+
+    class Disaggregated(_Value):
+        """``[launch.disaggregated]``: how the launcher starts the prefill and decode workers of a
+        disaggregated deployment and the router between them. Strings may hold placeholders:
+        {host} {port} {bootstrap_port} {side_channel_port} (per worker); in ``router`` and ``files``
+        also {prefill_hosts} {prefill_ports} {decode_hosts} {decode_ports} {prefill_workers}
+        {decode_workers} (whole words, one or more words per worker), {prefill_urls} {decode_urls}
+        {prefill_count} {decode_count} {prefill_attention_dp} {decode_attention_dp} {max_model_len}."""
+
+        env: dict[str, str] = Field(default_factory=dict, description="environment of every worker")
+        nvlink_env: dict[str, str] = Field(default_factory=dict, description="added to env when the KV cache travels over NVLink")
+        worker_args: tuple[str, ...] = Field(default=(), description="flags every worker takes")
+        prefill_args: tuple[str, ...] = Field(default=(), description="flags only prefill workers take")
+        decode_args: tuple[str, ...] = Field(default=(), description="flags only decode workers take")
+        prefill_port: int = Field(ge=1, le=65535, description="{port} of the first prefill worker on a node (the next one there: +1)")
+        decode_port: int = Field(ge=1, le=65535, description="{port} of the first decode worker on a node (the next one there: +1)")
+        bootstrap_port: Optional[int] = Field(default=None, ge=1, le=65535, description="{bootstrap_port} of the first worker on a node (+1 each next one)")
+        side_channel_port: Optional[int] = Field(default=None, ge=1, le=65535, description="{side_channel_port} of the first worker on a node; a worker takes one port per GPU")
+        base_gpu: Optional[str] = Field(default=None, description="flag taking a worker's first GPU when workers share a node; None: CUDA_VISIBLE_DEVICES")
+        max_batch: Optional[str] = Field(default=None, description="flag taking a worker's largest batch per data-parallel rank")
+        max_batch_spans_attention_dp: bool = Field(default=False, description="the max_batch flag counts all attention-DP ranks of a worker")
+        attention_dp_in_files: bool = Field(default=False, description="attention DP is switched on in files ({*_attention_dp}), not by a "
+                                            "flag; the tensor-parallel flag then takes TP x DP (TensorRT-LLM enable_attention_dp)")
+        files: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="config files to write first: name -> lines")
+        router: tuple[str, ...] = Field(min_length=1, description="the router / proxy command")
+        router_prefill: tuple[str, ...] = Field(default=(), description="the words {prefill_workers} stands for, once per prefill worker")
+        router_decode: tuple[str, ...] = Field(default=(), description="the words {decode_workers} stands for, once per decode worker")
+        notes: tuple[str, ...] = Field(default=(), description="comment lines shown above the commands")
+        source: str = Field(min_length=1, description="where the flags, ports and files come from")
+
+    disaggregated: Optional[Disaggregated] = Field(default=None, description="prefill/decode-disaggregated launch; None: not listed")
 
 
 class EngineInfo(_Value):

@@ -113,16 +113,11 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
 
 
 def kv_link(deployment) -> tuple[str, float]:
-    """The link a request's KV cache takes and its per-direction bandwidth, GB/s (None: the network's).
-
-    ``auto``: NVLink when both pools are of one GPU type and fit one NVLink domain (``gpus_per_node``:
-    an HGX node, or a GB200/GB300 NVL72 rack), else the per-GPU RDMA NIC between nodes."""
+    """The link a request's KV cache takes (``DisaggregatedDeployment.link``) and its per-direction
+    bandwidth, GB/s (None: the network's, ``communication.scale_out_gb_s_per_direction``)."""
     from gpurec_roofline.profile import link_bandwidth_per_direction
 
-    kind = deployment.kv_link
-    if kind == "auto":
-        same = deployment.prefill.gpu.name == deployment.decode.gpu.name
-        kind = "nvlink" if same and deployment.total_gpus <= deployment.prefill.gpu.gpus_per_node else "network"
+    kind = deployment.link
     return kind, (link_bandwidth_per_direction(deployment.prefill.gpu) if kind == "nvlink" else None)
 
 
