@@ -18,7 +18,7 @@ from typing import Optional
 
 from gpurec_core.errors import PluginError, WorkloadError
 from gpurec_core.models import DisaggregatedDeployment, LaunchFlags, Pool
-from gpurec_core.result import GPURecommendation, attention_dp_of
+from gpurec_core.result import GPURecommendation, attention_dp_of, layout_args
 
 #: Port of ``--dist-init-addr HEAD:PORT`` when one worker spans nodes with per-node launches
 #: (SGLang docs/advanced_features/pd_disaggregation.md: ``--dist-init-addr ${prefill_master_ip}:5000``).
@@ -77,28 +77,20 @@ def _layout(flags: LaunchFlags, table: LaunchFlags.Disaggregated, pool: Pool) ->
                       par.data_parallel_size)
     attention_dp = attention_dp_of(par)
     in_files = attention_dp > 1 and table.attention_dp_in_files and not flags.data_parallel
-    spans = flags.tensor_parallel_spans_dp or in_files
-    args = [flags.tensor_parallel, str(tp * (attention_dp if spans else 1))]
-    missing: list[str] = []
+    if in_files:  # the attention-DP ranks are set in the engine's config file, not by a flag
+        args, missing = layout_args(flags, tp, pp, ep, 1, tp_spans_dp=False)
+        args[1] = str(tp * attention_dp)
+        if tp > 1:
+            missing.append(f"attention TP {tp} inside each of the {attention_dp} DP ranks")
+    else:
+        args, missing = layout_args(flags, tp, pp, ep, attention_dp, dp if attention_dp == 1 else 1,
+                                    replicas_what="data-parallel ranks in one worker")
 
     def add(flag: Optional[str], value: Optional[str], what: str) -> None:
         if flag:
             args.extend([flag] if value is None else [flag, value])
         else:
             missing.append(what)
-    if pp > 1:
-        add(flags.pipeline_parallel, str(pp), f"{pp} pipeline stages")
-    if ep > 1:
-        add(flags.expert_parallel, str(ep) if flags.expert_parallel_takes_size else None, f"expert parallel size {ep}")
-    if attention_dp > 1 and in_files:
-        if tp > 1:
-            missing.append(f"attention TP {tp} inside each of the {attention_dp} DP ranks")
-    elif attention_dp > 1:  # wide EP: one instance spans the DP ranks, the experts span them all
-        add(flags.data_parallel, str(attention_dp), f"{attention_dp} attention data-parallel ranks")
-        if flags.attention_data_parallel != "":
-            add(flags.attention_data_parallel, None, "attention data parallelism")
-    elif dp > 1:
-        add(flags.data_parallel, str(dp), f"{dp} data-parallel ranks in one worker")
     if pool.max_batch is not None:
         ranks = attention_dp if table.max_batch_spans_attention_dp else 1
         add(table.max_batch, str(pool.max_batch * ranks), f"at most {pool.max_batch} running requests per DP rank")

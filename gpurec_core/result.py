@@ -24,6 +24,38 @@ def attention_dp_of(parallel: Any) -> int:
     return ep // tp if ep > tp else 1
 
 
+def layout_args(flags: Any, tensor_parallel: int, pipeline_parallel: int, expert_parallel: int, attention_dp: int,
+                replicas: int = 1, *, replicas_what: str = "replicas behind a router",
+                tp_spans_dp: Optional[bool] = None) -> tuple[list[str], list[str]]:
+    """The layout flags of one engine instance, spelled by ``flags`` (:class:`LaunchFlags`), and what
+    the engine has no flag for: TP (counting every GPU of the instance where the engine's TP flag
+    spans the attention-DP ranks), PP, EP, the attention-DP ranks of a wide-EP instance, and
+    ``replicas`` (the DP flag of independent replicas, or a note for copies of a wide-EP instance)."""
+    spans = flags.tensor_parallel_spans_dp if tp_spans_dp is None else tp_spans_dp
+    args = [flags.tensor_parallel, str(tensor_parallel * (attention_dp if spans else 1))]
+    missing: list[str] = []
+
+    def add(flag: Optional[str], value: Optional[str], what: str) -> None:
+        if flag:
+            args.extend([flag] if value is None else [flag, value])
+        else:
+            missing.append(what)
+    if pipeline_parallel > 1:
+        add(flags.pipeline_parallel, str(pipeline_parallel), f"{pipeline_parallel} pipeline stages")
+    if expert_parallel > 1:
+        add(flags.expert_parallel, str(expert_parallel) if flags.expert_parallel_takes_size else None,
+            f"expert parallel size {expert_parallel}")
+    if attention_dp > 1:  # wide EP: one engine instance spans the DP ranks; the experts span them all
+        add(flags.data_parallel, str(attention_dp), f"{attention_dp} attention data-parallel ranks")
+        if flags.attention_data_parallel != "":
+            add(flags.attention_data_parallel, None, "attention data parallelism")
+        if replicas > 1:
+            missing.append(f"{replicas} such deployments behind a router")
+    elif replicas > 1:
+        add(flags.data_parallel, str(replicas), f"{replicas} {replicas_what}")
+    return args, missing
+
+
 class GPURecommendation(BaseModel):
     """One GPU type in one parallel layout (the seed's fields first)."""
 
@@ -160,28 +192,15 @@ class Recommendation(BaseModel):
             raise WorkloadError(f"engine {info.name!r} (plugin {info.provided_by!r}) lists no launch command")
         rec, dep = self.recommendation, self.deployment
         attention_dp = rec.attention_data_parallel_size
-        tp_value = rec.tensor_parallel_size * (attention_dp if flags.tensor_parallel_spans_dp else 1)
-        args = [*flags.command, dep.model_id, flags.tensor_parallel, str(tp_value)]
-        missing: list[str] = []
+        layout, missing = layout_args(flags, rec.tensor_parallel_size, rec.pipeline_parallel_size,
+                                      rec.expert_parallel_size, attention_dp, rec.data_parallel_size // attention_dp)
+        args = [*flags.command, dep.model_id, *layout]
 
         def add(flag: Optional[str], value: Optional[str], what: str) -> None:
             if flag:
                 args.extend([flag] if value is None else [flag, value])
             else:
                 missing.append(what)
-        if rec.pipeline_parallel_size > 1:
-            add(flags.pipeline_parallel, str(rec.pipeline_parallel_size), f"{rec.pipeline_parallel_size} pipeline stages")
-        if rec.expert_parallel_size > 1:
-            add(flags.expert_parallel, str(rec.expert_parallel_size) if flags.expert_parallel_takes_size else None,
-                f"expert parallel size {rec.expert_parallel_size}")
-        if attention_dp > 1:  # wide EP: one engine instance spans the DP ranks; the experts span them all
-            add(flags.data_parallel, str(attention_dp), f"{attention_dp} attention data-parallel ranks")
-            if flags.attention_data_parallel != "":
-                add(flags.attention_data_parallel, None, "attention data parallelism")
-            if rec.data_parallel_size > attention_dp:
-                missing.append(f"{rec.data_parallel_size // attention_dp} such deployments behind a router")
-        elif rec.data_parallel_size > 1:
-            add(flags.data_parallel, str(rec.data_parallel_size), f"{rec.data_parallel_size} replicas behind a router")
         args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{dep.gpu_memory_utilization:g}"]
         if dep.dtype:
             add(flags.dtype, _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype), f"dtype {dep.dtype}")
