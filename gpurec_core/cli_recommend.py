@@ -50,6 +50,10 @@ def _recommend_help() -> str:
 @click.option("--pipeline-parallel-size", "-pp", default=None, type=int, help="fix the pipeline stages (default: auto)")
 @click.option("--max-gpus", default=None, type=int, help="largest deployment to consider")
 @click.option("--gpus", "--gpu", "gpus", default=None, help="comma-separated GPU names (default: the whole catalog)")
+@click.option("--disagg", "disaggregated", is_flag=True,
+              help="also search disaggregated prefill/decode pools (xPyD) and rank them with the aggregated candidates")
+@click.option("--prefill-gpus", default=None, help="comma-separated GPU types allowed for the prefill pool (implies --disagg)")
+@click.option("--decode-gpus", default=None, help="comma-separated GPU types allowed for the decode pool (implies --disagg)")
 @click.option("--engine", default="vllm", show_default=True,
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--estimator", default="roofline", show_default=True, help="performance estimator (`gpurec estimators`)")
@@ -76,7 +80,8 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                       precision: Optional[str], dtype: Optional[str], kv_cache_dtype: Optional[str],
                       gpu_memory_utilization: float, tensor_parallel_size: Optional[int],
                       max_tensor_parallel: Optional[int], pipeline_parallel_size: Optional[int], max_gpus: Optional[int],
-                      gpus: Optional[str], engine: str, estimator: str, ttft_slo_ms: Optional[float],
+                      gpus: Optional[str], disaggregated: bool, prefill_gpus: Optional[str],
+                      decode_gpus: Optional[str], engine: str, estimator: str, ttft_slo_ms: Optional[float],
                       itl_slo_ms: Optional[float], target_tok: Optional[float], target_rps: Optional[float],
                       text_only: bool, no_performance: bool, fitting_only: bool, sort: str, top: int, wide: bool,
                       as_json: bool, as_csv: bool, as_markdown: bool, plot_path: Optional[str], explain: bool,
@@ -99,7 +104,8 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         engine=engine, estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms,
         target_throughput_tokens_per_sec=target_tok, target_requests_per_sec=target_rps,
         pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress,
-        text_only=text_only))
+        text_only=text_only, disaggregated=disaggregated, prefill_gpus=_names(prefill_gpus),
+        decode_gpus=_names(decode_gpus)))
     if tensor_parallel_size:
         kept = [r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size]
         if not kept and result.recommendations:
@@ -247,6 +253,10 @@ def _band_lines(perf) -> list[str]:
             f"      regimes: TTFT {regimes.get('ttft_ms')}, ITL {regimes.get('itl_ms')}, throughput "
             f"{regimes.get('output_tok_s')}; fitted on {', '.join(bands.fitted_on.values())}",
             f"      from {bands.source}"]
+
+
+def _names(text: Optional[str]) -> Optional[list[str]]:
+    return [g.strip() for g in text.split(",") if g.strip()] if text else None
 
 
 def explain_text(item, precision: str = "") -> str:

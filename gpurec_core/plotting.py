@@ -24,6 +24,27 @@ def concurrency_ladder(saturation: int) -> list[int]:
     return ladder + [max(1, saturation)]
 
 
+def _disaggregated_point(item, result, model, workload, users: int):
+    """The estimate of a disaggregated candidate at ``users`` (both pools' memory planned again)."""
+    from gpurec_core.plugins import estimate_disaggregated, estimate_memory
+
+    pools = item.recommendation.disaggregated
+    memories = [estimate_memory(model, pool.gpu, pool.parallelism, workload, pools.engine)
+                for pool in (pools.prefill, pools.decode)]
+    return estimate_disaggregated(model, pools, workload.model_copy(update={"concurrency": users}), memories[0],
+                                  memories[1], result.workload["estimator"])
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both ITL (lower) and throughput per GPU (higher)."""
+    front, best = [], -1.0
+    for itl, tput in sorted(points):
+        if tput > best:
+            front.append((itl, tput))
+            best = tput
+    return front
+
+
 def candidate_curve(item, result) -> list[tuple[float, float, int]]:
     """(ITL ms, output tok/s per GPU, concurrency) along the ladder for one candidate."""
     from gpurec_core.plugins import estimate_performance
@@ -32,6 +53,13 @@ def candidate_curve(item, result) -> list[tuple[float, float, int]]:
     rec = item.recommendation
     model = _model(result)
     workload = _workload(result, model)
+    if rec.disaggregated is not None:
+        points = []
+        for c in concurrency_ladder(rec.max_concurrent_requests):
+            perf = _disaggregated_point(item, result, model, workload, c)
+            if perf.error is None and perf.inter_token_latency_ms and perf.throughput_tokens_per_sec:
+                points.append((perf.inter_token_latency_ms, perf.throughput_tokens_per_sec / rec.total_gpus, c))
+        return points
     from gpurec_core.models import Parallelism
 
     layout = Parallelism(tensor_parallel_size=rec.tensor_parallel_size, pipeline_parallel_size=rec.pipeline_parallel_size,
@@ -67,6 +95,9 @@ def _chosen_point(item, result) -> tuple[float, float]:
 
     rec = item.recommendation
     model = _model(result)
+    if rec.disaggregated is not None:
+        perf = _disaggregated_point(item, result, model, _workload(result, model), item.slo.max_concurrency)
+        return perf.inter_token_latency_ms or 0.0, (perf.throughput_tokens_per_sec or 0.0) / rec.total_gpus
     layout = Parallelism(tensor_parallel_size=rec.tensor_parallel_size, pipeline_parallel_size=rec.pipeline_parallel_size,
                          expert_parallel_size=rec.expert_parallel_size)
     workload = _workload(result, model).model_copy(update={"concurrency": item.slo.max_concurrency})
@@ -88,14 +119,23 @@ def plot_recommendations(result, path: str, top: Optional[int] = None) -> None:
         raise GpurecError(f"--plot writes .png or .html files, not {target.suffix or 'no extension'!r}")
     fitting = [r for r in result.recommendations if r.recommendation.model_fits and r.performance is not None][: top or None]
     fig, ax = plt.subplots(figsize=(10, 6.5))
+    by_mode: dict[str, list[tuple[float, float]]] = {}
     for index, item in enumerate(fitting):
         points = candidate_curve(item, result)
         if not points:
             continue
         xs, ys, _ = zip(*points)
-        label = f"{item.recommendation.gpu_spec.name} {item.recommendation.layout}"
+        rec = item.recommendation
+        by_mode.setdefault(rec.mode, []).extend(zip(xs, ys))
+        label = rec.layout if rec.disaggregated is not None else f"{rec.gpu_spec.name} {rec.layout}"
         style = dict(linewidth=3, zorder=3) if index == 0 else dict(linewidth=1.2, alpha=0.8)
-        ax.plot(xs, ys, marker="o", markersize=3, label=label, **style)
+        ax.plot(xs, ys, marker="o", markersize=3, label=label, linestyle=":" if rec.disaggregated else "-", **style)
+    if len(by_mode) > 1:  # both modes: draw each one's Pareto front
+        for mode, colour in (("aggregated", "black"), ("disaggregated", "purple")):
+            front = pareto_front(by_mode.get(mode, []))
+            if front:
+                fx, fy = zip(*front)
+                ax.plot(fx, fy, color=colour, linewidth=2.5, alpha=0.5, linestyle="--", label=f"{mode} Pareto front")
     itl_slo, ttft_slo = result.workload.get("itl_slo_ms"), result.workload.get("ttft_slo_ms")
     if itl_slo:
         ax.axvline(itl_slo, color="red", linestyle="--", label=f"ITL SLO {itl_slo:g} ms")

@@ -470,6 +470,9 @@ def recommend_gpus(
     hf_token: Optional[str] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     text_only: bool = False,
+    disaggregated: bool = False,
+    prefill_gpus: Optional[list[Union[str, GPUSpec]]] = None,
+    decode_gpus: Optional[list[Union[str, GPUSpec]]] = None,
 ) -> RecommendationResult:
     """Recommend GPUs and parallel layouts for serving ``model`` (the seed's parameters first).
 
@@ -478,6 +481,9 @@ def recommend_gpus(
     performance is estimated at). ``precision`` overrides the inferred weight precision. With
     ``ttft_slo_ms`` / ``itl_slo_ms`` each candidate reports its goodput; with a target load,
     the fewest replicas that carry it. Ranked: cheapest that fits and meets the SLOs first.
+    ``disaggregated``: also search prefill/decode pools (xPyD) and rank them with the aggregated
+    candidates; ``prefill_gpus`` / ``decode_gpus`` allow or force the GPU types of each pool (mixed
+    types; either implies ``disaggregated``).
     ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
     that has no batch form, estimated). ``text_only`` plans a multimodal checkpoint served
     without its vision / audio towers (vLLM ``--language-model-only``).
@@ -512,6 +518,8 @@ def recommend_gpus(
     if gpus is not None and not isinstance(gpus, (list, tuple)):
         raise WorkloadError(f"gpus must be a list of GPU names or GPUSpecs (`gpurec gpus` lists the names), "
                             f"got {gpus!r:.80}")
+    if not gpus and (prefill_gpus or decode_gpus):  # the pools' GPU types bound the aggregated search too
+        gpus = list(dict.fromkeys([*(prefill_gpus or []), *(decode_gpus or [])]))
     specs = [as_gpu(g) for g in gpus] if gpus else gpu_catalog().specs
     deployment = Deployment(model_id=arch.model_id, max_model_len=max_model_len,
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
@@ -564,6 +572,20 @@ def recommend_gpus(
                 dropped += 1
             elif include_non_fitting or item.recommendation.model_fits:
                 items.append(item)
+    if disaggregated or prefill_gpus or decode_gpus:
+        if not estimate_performance_flag:
+            raise WorkloadError("disaggregated candidates are ranked by their estimated speed: drop "
+                                "estimate_performance_flag=False (--no-performance) or disaggregated")
+        from gpurec_core.recommend_disagg import disaggregated_candidates
+
+        found = disaggregated_candidates(
+            arch, workload, prefill_gpus=[as_gpu(g) for g in (prefill_gpus or [])] or specs,
+            decode_gpus=[as_gpu(g) for g in (decode_gpus or [])] or specs, engine=engine, estimator=estimator,
+            batch_size=batch_size, ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms, max_tensor_parallel=max_tensor_parallel,
+            max_gpus=max_gpus, deployment=deployment, catalog=catalog)
+        items += found
+        notes.append(f"{len(found)} disaggregated (xPyD) candidate(s) ranked with the aggregated ones "
+                     "(docs/disaggregated.md)")
     if dropped:
         notes.append(f"{dropped} candidate(s) needing more than max_gpus={max_gpus} GPUs left out")
     if not items:

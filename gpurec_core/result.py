@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gpurec_core.models import BAND_METRICS, GPUSpec, MemoryPlan, PerformanceEstimate
+from gpurec_core.models import BAND_METRICS, DisaggregatedDeployment, GPUSpec, MemoryPlan, PerformanceEstimate
 
 CostBasis = Literal["usd_per_million_output_tokens", "usd_per_hour", "gpu_memory_proxy"]
 
@@ -73,13 +73,25 @@ class GPURecommendation(BaseModel):
     expert_parallel_size: int = Field(default=1, ge=1, description="GPUs the experts are spread over (1: TP-sharded)")
     data_parallel_size: int = Field(default=1, ge=1, description="replicas needed for the target load")
     nodes: int = Field(default=1, ge=1, description="servers needed")
-    memory: MemoryPlan = Field(description="the full per-GPU memory plan")
+    memory: MemoryPlan = Field(description="the full per-GPU memory plan (the decode pool's when disaggregated)")
     reasons: tuple[str, ...] = Field(default=(), description="why it does not fit or misses an SLO")
+    disaggregated: Optional[DisaggregatedDeployment] = Field(
+        default=None, description="prefill and decode pools when the deployment is disaggregated (xPyD); the "
+        "fields above then describe the decode pool's GPU and worker, total_gpus both pools")
 
     @property
     def layout(self) -> str:
-        """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel, 'DP4 TP4 EP16' for wide EP."""
+        """'TP4', 'TP8xPP2', 'TP8 EP8', with 'x3 replicas' when data-parallel, 'DP4 TP4 EP16' for wide EP,
+        '1P H200 TP8 + 2D H100 DP8 TP1 EP8' when disaggregated."""
+        if self.disaggregated is not None:
+            p, d = self.disaggregated.prefill, self.disaggregated.decode
+            return (f"{p.workers}P {p.gpu.name} {self.layout_of(p.parallelism)} + "
+                    f"{d.workers}D {d.gpu.name} {self.layout_of(d.parallelism)}")
         return self.layout_of(self)
+
+    @property
+    def mode(self) -> str:
+        return "disaggregated" if self.disaggregated is not None else "aggregated"
 
     @property
     def attention_data_parallel_size(self) -> int:
@@ -186,6 +198,14 @@ class Recommendation(BaseModel):
         from gpurec_core.errors import WorkloadError
         from gpurec_core.plugins import engine_info
 
+        if self.recommendation.disaggregated is not None:
+            from gpurec_core.disagg_launch import launch_disaggregated
+
+            pools = self.recommendation.disaggregated
+            if engine and engine != pools.engine:
+                pools = pools.model_copy(update={"engine": engine})
+            return launch_disaggregated(pools, self.deployment.model_id, self.deployment.max_model_len,
+                                        self.deployment.gpu_memory_utilization)
         info = engine_info(engine or self.deployment.engine)
         flags = info.launch
         if flags is None:
@@ -246,7 +266,9 @@ class Recommendation(BaseModel):
         from gpurec_core.plugins import list_engines
 
         engines = sorted(list_engines(), key=lambda e: e.name != self.deployment.engine)
-        return {e.name: self.launch_command(e.name) for e in engines if e.launch is not None}
+        split = self.recommendation.disaggregated is not None  # only engines that list a disaggregated launch
+        return {e.name: self.launch_command(e.name) for e in engines
+                if e.launch is not None and (not split or e.launch.disaggregated is not None)}
 
     def __str__(self) -> str:
         rec, perf = self.recommendation, self.performance
@@ -273,6 +295,14 @@ class Recommendation(BaseModel):
             "total_gpus": rec.total_gpus,
             "nodes": rec.nodes,
             "layout": rec.layout,
+            "mode": rec.mode,
+            "pools": None if rec.disaggregated is None else {
+                pool.role: {"gpu": pool.gpu.name, "workers": pool.workers, "gpus": pool.gpus,
+                            "layout": GPURecommendation.layout_of(pool.parallelism),
+                            "tensor_parallel_size": pool.parallelism.tensor_parallel_size,
+                            "data_parallel_size": pool.parallelism.data_parallel_size,
+                            "expert_parallel_size": pool.parallelism.expert_parallel_size, "max_batch": pool.max_batch}
+                for pool in (rec.disaggregated.prefill, rec.disaggregated.decode)},
             "model_fits": rec.model_fits,
             "memory_per_gpu_gb": rec.memory_per_gpu_gb,
             "available_memory_for_kv_gb": rec.available_memory_for_kv_gb,

@@ -62,3 +62,62 @@ def test_the_shared_xpyd_file_is_predicted_row_by_row():
     report = validate_file(DISAGG)
     assert report.kind == "disaggregated" and report.n_rows == 66 and report.n_errors == 0
     assert any(r.config.startswith("1P(tp1 dp16 ep16 b1) 3D(tp16 ep16 b10)") for r in report.rows)
+
+
+def test_recommend_ranks_both_modes_with_mixed_gpu_pools():
+    """`gpurec recommend meta-llama/Llama-3.1-70B --disagg --prefill-gpus H200 --decode-gpus H100` (issue 14)."""
+    from gpurec_core import recommend_gpus
+
+    result = recommend_gpus("meta-llama/Llama-3.1-70B", disaggregated=True, prefill_gpus=["H200"], decode_gpus=["H100"])
+    modes = {r.recommendation.mode for r in result}
+    assert modes == {"aggregated", "disaggregated"}
+    split = [r for r in result if r.recommendation.mode == "disaggregated"]
+    assert all(r.recommendation.disaggregated.prefill.gpu.name == "H200" and
+               r.recommendation.disaggregated.decode.gpu.name == "H100" for r in split)
+    data = split[0].recommendation.disaggregated
+    assert split[0].recommendation.total_gpus == data.prefill.gpus + data.decode.gpus
+    row = next(r for r in result.to_dict()["recommendations"] if r["mode"] == "disaggregated")
+    assert set(row["pools"]) == {"prefill", "decode"} and row["pools"]["prefill"]["gpu"] == "H200"
+    assert {"workers", "layout", "gpus"} <= set(row["pools"]["decode"])
+    # ranked together on one cost basis: $/M output tokens at the loaded throughput for both modes
+    assert all(r.cost.usd_per_million_output_tokens is not None for r in result if r.recommendation.model_fits)
+    command = split[0].launch_command()
+    assert "NixlConnector" in command and "toy_proxy_server.py" in command
+
+
+def test_disaggregated_search_follows_the_slos():
+    from gpurec_core import recommend_gpus
+
+    result = recommend_gpus("deepseek-ai/DeepSeek-R1", gpus=["H200"], disaggregated=True, ttft_slo_ms=1000,
+                            itl_slo_ms=50)
+    split = [r for r in result if r.recommendation.mode == "disaggregated"]
+    assert split and all(r.slo is not None for r in split)
+    best = next(r for r in split if r.slo.max_concurrency > 0)
+    at_slo = estimate_disaggregated(
+        "deepseek-ai/DeepSeek-R1", "H200", input_length=1024, output_length=512, concurrency=best.slo.max_concurrency,
+        prefill_workers=best.recommendation.disaggregated.prefill.workers,
+        prefill_tensor_parallel_size=best.recommendation.disaggregated.prefill.parallelism.tensor_parallel_size,
+        prefill_data_parallel_size=best.recommendation.disaggregated.prefill.parallelism.data_parallel_size,
+        prefill_expert_parallel_size=best.recommendation.disaggregated.prefill.parallelism.expert_parallel_size,
+        decode_workers=best.recommendation.disaggregated.decode.workers,
+        decode_tensor_parallel_size=best.recommendation.disaggregated.decode.parallelism.tensor_parallel_size,
+        decode_data_parallel_size=best.recommendation.disaggregated.decode.parallelism.data_parallel_size,
+        decode_expert_parallel_size=best.recommendation.disaggregated.decode.parallelism.expert_parallel_size)
+    assert at_slo.ttft_ms <= 1000 and at_slo.itl_ms <= 50
+
+
+def test_the_plot_draws_both_pareto_fronts(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (gpurec[plot])")
+    from gpurec_core import recommend_gpus
+    from gpurec_core.plotting import plot_recommendations
+
+    result = recommend_gpus("meta-llama/Llama-3.1-70B", disaggregated=True, prefill_gpus=["H200"], decode_gpus=["H100"])
+    plot_recommendations(result, str(tmp_path / "fronts.png"), top=8)
+    assert (tmp_path / "fronts.png").stat().st_size > 10_000
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from gpurec_core.plotting import pareto_front
+
+    points = [(10.0, 100.0), (12.0, 90.0), (15.0, 150.0), (20.0, 140.0), (30.0, 300.0)]
+    assert pareto_front(points) == [(10.0, 100.0), (15.0, 150.0), (30.0, 300.0)]
