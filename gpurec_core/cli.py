@@ -388,6 +388,8 @@ def _print_report(console, title: str, report, worst: int) -> None:
 
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402
 from gpurec_core.cli_calibrate import calibrate_command  # noqa: E402
+from gpurec_core.cli_fleet import fleet_command  # noqa: E402
 
 cli.add_command(recommend_command)
 cli.add_command(calibrate_command)
+cli.add_command(fleet_command)

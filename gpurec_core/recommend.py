@@ -582,7 +582,8 @@ def recommend_gpus(
             arch, workload, prefill_gpus=[as_gpu(g) for g in (prefill_gpus or [])] or specs,
             decode_gpus=[as_gpu(g) for g in (decode_gpus or [])] or specs, engine=engine, estimator=estimator,
             batch_size=batch_size, ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms, max_tensor_parallel=max_tensor_parallel,
-            max_gpus=max_gpus, deployment=deployment, catalog=catalog)
+            max_gpus=max_gpus, deployment=deployment, catalog=catalog, target_tok=target_throughput_tokens_per_sec,
+            target_rps=target_requests_per_sec)
         items += found
         notes.append(f"{len(found)} disaggregated (xPyD) candidate(s) ranked with the aggregated ones "
                      "(docs/disaggregated.md)")

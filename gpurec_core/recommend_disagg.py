@@ -100,7 +100,8 @@ def _cost(pools: DisaggregatedDeployment, loaded: Optional[PerformanceEstimate],
 def disaggregated_candidates(model, workload: Workload, *, prefill_gpus: list[GPUSpec], decode_gpus: list[GPUSpec],
                              engine: str, estimator: str, batch_size: int, ttft_slo: Optional[float],
                              itl_slo: Optional[float], max_tensor_parallel: Optional[int], max_gpus: Optional[int],
-                             deployment: Deployment, catalog) -> list[Recommendation]:
+                             deployment: Deployment, catalog, target_tok: Optional[float] = None,
+                             target_rps: Optional[float] = None) -> list[Recommendation]:
     """Disaggregated candidates, estimated and priced (only those whose pools fit)."""
     layouts = {}
     for gpu in {g.name: g for g in prefill_gpus + decode_gpus}.values():
@@ -117,20 +118,36 @@ def disaggregated_candidates(model, workload: Workload, *, prefill_gpus: list[GP
                         if max_gpus is not None and pools.total_gpus > max_gpus:
                             continue
                         item = _candidate(model, workload, pools, (p_memory, d_memory), estimator, batch_size,
-                                          ttft_slo, itl_slo, deployment, catalog)
-                        if item is not None:
+                                          ttft_slo, itl_slo, deployment, catalog, target_tok, target_rps)
+                        if item is not None and (max_gpus is None or item.recommendation.total_gpus <= max_gpus):
                             items.append(item)
     return items
 
 
 def _candidate(model, workload, pools, memories, estimator, batch_size, ttft_slo, itl_slo, deployment,
-               catalog) -> Optional[Recommendation]:
+               catalog, target_tok=None, target_rps=None) -> Optional[Recommendation]:
+    from gpurec_core.recommend import _scale, replicas_for_target
+
     performance = _estimate(model, pools, workload, batch_size, memories, estimator)
     if performance is None:
         return None
     ceiling = _saturation_users(pools, memories[1], workload)
     saturation = _estimate(model, pools, workload, ceiling, memories, estimator)
     slo = _slo(model, pools, workload, memories, estimator, ceiling, ttft_slo, itl_slo)
+    # Rate matching: a target load takes as many copies of this x:y unit as it needs (both pools scale
+    # together); the search over x:y then keeps the cheapest ratio at that load.
+    copies, why = replicas_for_target(saturation, slo.goodput_tokens_per_sec if slo else None, target_tok, target_rps)
+    if why:
+        return None
+    if copies > 1:
+        pools = pools.model_copy(update={
+            "prefill": pools.prefill.model_copy(update={"workers": pools.prefill.workers * copies}),
+            "decode": pools.decode.model_copy(update={"workers": pools.decode.workers * copies})})
+        performance, saturation = _scale(performance, copies), _scale(saturation, copies)
+        ceiling *= copies
+        if slo is not None:
+            slo = slo.model_copy(update={"goodput_tokens_per_sec": slo.goodput_tokens_per_sec * copies,
+                                         "max_concurrency": slo.max_concurrency * copies})
     loaded = saturation
     if slo is not None and slo.max_concurrency > 0 and saturation is not None:
         loaded = saturation.model_copy(update={

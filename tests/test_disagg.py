@@ -121,3 +121,23 @@ def test_pareto_front_keeps_only_undominated_points():
 
     points = [(10.0, 100.0), (12.0, 90.0), (15.0, 150.0), (20.0, 140.0), (30.0, 300.0)]
     assert pareto_front(points) == [(10.0, 100.0), (15.0, 150.0), (30.0, 300.0)]
+
+
+def test_fleet_mode_finds_the_cheapest_mix_and_says_why():
+    """A target of 20 requests/s of Llama-3.1-70B (2048 in / 512 out) within TTFT 1 s and ITL 40 ms."""
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+    from gpurec_core.fleet import gpu_types, plan_fleet
+
+    plan = plan_fleet("meta-llama/Llama-3.1-70B", gpus=["H100", "H200"], target_requests_per_sec=20,
+                      ttft_slo_ms=1000, itl_slo_ms=40, input_length=2048, output_length=512)
+    assert plan.best is not None and plan.best_single_type is not None
+    assert plan.best.cost.usd_per_hour <= plan.best_single_type.cost.usd_per_hour
+    assert len(gpu_types(plan.best_single_type)) == 1
+    if len(gpu_types(plan.best)) > 1:
+        assert "less per hour than the best single-type deployment" in plan.why
+    saturation = plan.best.saturation
+    assert saturation.requests_per_sec >= 20 or plan.best.slo.goodput_tokens_per_sec >= 20 * 512
+    out = CliRunner().invoke(cli, ["fleet", "meta-llama/Llama-3.1-70B", "--gpus", "H100,H200"])
+    assert out.exit_code == 2 and "target" in out.output
