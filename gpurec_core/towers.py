@@ -441,6 +441,29 @@ def qwen2_5_vl_towers(r: _Reader) -> TowerParameters:
                    "Qwen2_5_VisionTransformerPretrainedModel (blocks + merger)", vision=vision, projector=projector)
 
 
+def qwen2_vl_towers(r: _Reader) -> TowerParameters:
+    """Qwen2-VL (modeling_qwen2_vl.py ``Qwen2VisionTransformerPretrainedModel``), with E = embed_dim, r =
+    mlp_ratio, m = spatial_merge_size, M = E*m^2, O = hidden_size (the merger's output: the text width).
+    Vision: ``patch_embed: Conv3d(C, E, (t, p, p), no bias) + depth * (qkv: Linear(E, 3E) + proj: Linear(E, E)
+    + fc1: Linear(E, rE) + fc2: Linear(rE, E)`` (all biased) ``+ norm1, norm2: 2 LayerNorm(E))``. Projector
+    (``PatchMerger``): ``ln_q: LayerNorm(E) + Linear(M, M) + Linear(M, O)``. Unlike Qwen2.5-VL the vision
+    config's ``hidden_size`` is the output width, not the tower's (the module printout of
+    Qwen2VLForConditionalGeneration, e.g. zhenhua32/Qwen2-VL READ.md: Conv3d(3, 1280, (2, 14, 14), bias=False),
+    32 blocks of qkv 1280->3840, fc1 1280->5120, merger 5120->5120->3584)."""
+    v = r.sub("vision_config", "qwen2_vl_vision")
+    if v is None:
+        return NO_TOWERS
+    e, layers, ratio = v.int("embed_dim"), v.int("depth"), v.int("mlp_ratio")
+    p, tp = v.int("patch_size"), v.int("temporal_patch_size")
+    c, m, out = v.int("in_chans", "in_channels", default=3), v.int("spatial_merge_size"), v.int("hidden_size")
+    layer = linear(e, 3 * e) + linear(e, e) + linear(e, ratio * e) + linear(ratio * e, e) + 2 * layer_norm(e)
+    vision = conv(c, e, (tp, p, p), bias=False) + layers * layer
+    em = e * m * m
+    projector = layer_norm(e) + linear(em, em) + linear(em, out)
+    return _towers("qwen2_vl_vision", _TRANSFORMERS + "modeling_qwen2_vl.py "
+                   "Qwen2VisionTransformerPretrainedModel (blocks + merger)", vision=vision, projector=projector)
+
+
 def glm4v_moe_towers(r: _Reader) -> TowerParameters:
     """GLM-4.5V (modeling_glm4v_moe.py ``Glm4vMoeVisionModel``), with O = out_hidden_size, m =
     spatial_merge_size. Vision: ``patch_embed: Conv3d(C, H, (t, p, p)) + bias + embeddings.position_embedding:
@@ -628,6 +651,7 @@ _FAMILIES: dict[str, Callable[[_Reader], TowerParameters]] = {
     "kimi_k3": kimi_k3_towers,
     "minimax_m3_vl": minimax_m3_vl_towers,
     "qwen2_5_vl": qwen2_5_vl_towers,
+    "qwen2_vl": qwen2_vl_towers,
     "glm4v_moe": glm4v_moe_towers,
     "mistral3": mistral3_towers,
     "voxtral": voxtral_towers,

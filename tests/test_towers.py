@@ -360,3 +360,21 @@ def test_tower_parameters_is_frozen_and_consistent():
 def test_importing_the_module_does_not_import_transformers():
     code = "import sys, gpurec_core.towers; sys.exit('transformers' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_qwen2_vl_tower_follows_the_module_printout(tmp_path):
+    """Qwen2-VL-7B's vision tower and merger, summed from the module printout of
+    Qwen2VLForConditionalGeneration (zhenhua32/Qwen2-VL READ.md): Conv3d(3, 1280, (2, 14, 14), bias=False)
+    = 1,505,280; 32 blocks of qkv Linear(1280, 3840) + proj Linear(1280, 1280) + fc1 Linear(1280, 5120)
+    + fc2 Linear(5120, 1280) (all biased) + 2 LayerNorm(1280) = 32 x 19,677,440; merger LayerNorm(1280)
+    + Linear(5120, 5120) + Linear(5120, 3584) = 2,560 + 26,219,520 + 18,353,664. The vision config's
+    hidden_size (3584) is the merger's output, not the tower's width (embed_dim 1280)."""
+    import shutil
+
+    from gpurec_core.api import as_model
+
+    shutil.copy(Path(__file__).parent / "fixtures" / "families" / "qwen2_vl_7b.json", tmp_path / "config.json")
+    towers = as_model(str(tmp_path)).towers
+    assert towers.kind == "qwen2_vl_vision"
+    assert towers.vision == 1_505_280 + 32 * 19_677_440
+    assert towers.projector == 2_560 + 26_219_520 + 18_353_664
