@@ -31,7 +31,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pluggy
 
@@ -549,14 +549,21 @@ def estimate_performance(
     pm: Optional[GpurecPluginManager] = None,
 ) -> PerformanceEstimate:
     """The estimate of the plugin that owns ``estimator``."""
-    pm = pm or get_plugin_manager()
-    owner = _estimator_owner(pm, estimator)
     kwargs = {"model": model, "gpu": gpu, "parallelism": parallelism, "workload": workload,
               "memory": memory, "estimator": estimator}
-    result = _first(pm, "estimate_performance", kwargs, PerformanceEstimate, owner)
+    return _estimator_answer(pm, "estimate_performance", kwargs, PerformanceEstimate, lambda owner: PluginError(
+        f"plugin {owner!r} lists estimator {estimator!r} but returned no estimate (report it to its author)"))
+
+
+def _estimator_answer(pm: Optional[GpurecPluginManager], hook_name: str, kwargs: dict, kind: type,
+                      missing: Callable[[str], Exception]) -> Any:
+    """The answer of the plugin that owns ``kwargs["estimator"]`` to a first-result hook, or the
+    error ``missing(owner)`` when it gives none."""
+    pm = pm or get_plugin_manager()
+    owner = _estimator_owner(pm, kwargs["estimator"])
+    result = _first(pm, hook_name, kwargs, kind, owner)
     if result is None:
-        raise PluginError(f"plugin {owner!r} lists estimator {estimator!r} but returned no estimate "
-                          f"(report it to its author)")
+        raise missing(owner)
     return result
 
 
@@ -590,15 +597,11 @@ def estimate_disaggregated(model: Any, deployment: Any, workload: Workload, pref
     """The estimate of a disaggregated deployment by the plugin that owns ``estimator``."""
     from gpurec_core.errors import EstimatorUnavailableError
 
-    pm = pm or get_plugin_manager()
-    owner = _estimator_owner(pm, estimator)
     kwargs = {"model": model, "deployment": deployment, "workload": workload, "prefill_memory": prefill_memory,
               "decode_memory": decode_memory, "estimator": estimator}
-    result = _first(pm, "estimate_disaggregated", kwargs, PerformanceEstimate, owner)
-    if result is None:
-        raise EstimatorUnavailableError(f"estimator {estimator!r} (plugin {owner!r}) does not estimate disaggregated "
-                                        "prefill/decode deployments; use the roofline estimator")
-    return result
+    return _estimator_answer(pm, "estimate_disaggregated", kwargs, PerformanceEstimate, lambda owner: (
+        EstimatorUnavailableError(f"estimator {estimator!r} (plugin {owner!r}) does not estimate disaggregated "
+                                  "prefill/decode deployments; use the roofline estimator")))
 
 
 def fit_calibration(rows: list, estimator: str, files: tuple = (), file_dates: tuple = (), folds: int = 3,
@@ -607,15 +610,11 @@ def fit_calibration(rows: list, estimator: str, files: tuple = (), file_dates: t
     from gpurec_core.calibration import Profile
     from gpurec_core.errors import EstimatorUnavailableError
 
-    pm = pm or get_plugin_manager()
-    owner = _estimator_owner(pm, estimator)
     kwargs = {"rows": rows, "estimator": estimator, "files": tuple(files), "file_dates": tuple(file_dates),
               "folds": folds}
-    result = _first(pm, "fit_calibration", kwargs, Profile, owner)
-    if result is None:
-        raise EstimatorUnavailableError(f"estimator {estimator!r} (plugin {owner!r}) cannot be calibrated: its plugin "
-                                        "implements no fit_calibration hook; calibrate the roofline estimator instead")
-    return result
+    return _estimator_answer(pm, "fit_calibration", kwargs, Profile, lambda owner: EstimatorUnavailableError(
+        f"estimator {estimator!r} (plugin {owner!r}) cannot be calibrated: its plugin implements no fit_calibration "
+        "hook; calibrate the roofline estimator instead"))
 
 
 def estimator_batches(estimator: str, pm: Optional[GpurecPluginManager] = None) -> bool:

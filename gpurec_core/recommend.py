@@ -314,22 +314,36 @@ def replicas_for_target(per_replica: Optional[PerformanceEstimate], goodput: Opt
     return math.ceil(needed), ""
 
 
-def _cost(gpu: GPUSpec, price: GPUPrice, total_gpus: int, loaded: Optional[PerformanceEstimate]) -> Cost:
-    """$/hour from the GPU's price (the catalog's, or a labelled estimate); $/M tokens at the loaded
-    (saturation or SLO) throughput."""
-    proxy = total_gpus * gpu.memory_gib
-    if price.usd_per_hour is None:
-        return Cost(proxy_gpu_memory_gib=proxy, price_estimated=True, price_basis=price.basis)
-    per_hour = price.usd_per_hour * total_gpus
+def deployment_cost(parts: Sequence[tuple[GPUSpec, GPUPrice, int]], loaded: Optional[PerformanceEstimate]) -> Cost:
+    """$/hour of every (GPU, its price, how many) part of a deployment (the catalog's prices, or labelled
+    estimates); $/M tokens at the loaded (saturation or SLO) throughput. Without a price for every part,
+    only the GPUs x memory proxy ranks it."""
+    proxy = sum(count * gpu.memory_gib for gpu, _, count in parts)
+    prices = [price for _, price, _ in parts]
+    basis = "; ".join(dict.fromkeys(price.basis for price in prices))
+    if any(price.usd_per_hour is None for price in prices):
+        return Cost(proxy_gpu_memory_gib=proxy, price_estimated=True, price_basis=basis)
+    per_hour = sum(price.usd_per_hour * count for _, price, count in parts)
     per_m_out = per_m_in = None
     if loaded is not None and loaded.error is None:
         if loaded.throughput_tokens_per_sec:
             per_m_out = per_hour / (loaded.throughput_tokens_per_sec * 3600) * 1e6
         if loaded.input_tokens_per_sec:
             per_m_in = per_hour / (loaded.input_tokens_per_sec * 3600) * 1e6
+    dates = [price.date for price in prices if price.date]
     return Cost(usd_per_hour=per_hour, usd_per_million_output_tokens=per_m_out, usd_per_million_input_tokens=per_m_in,
-                price_date=price.date, price_estimated=price.estimated, price_basis=price.basis,
-                proxy_gpu_memory_gib=proxy)
+                price_date=min(dates) if dates else None, price_estimated=any(p.estimated for p in prices),
+                price_basis=basis, proxy_gpu_memory_gib=proxy)
+
+
+def loaded_at_slo(saturation: Optional[PerformanceEstimate], slo: Optional[SLOResult]) -> Optional[PerformanceEstimate]:
+    """The load a deployment is priced at: its SLO goodput when it has one, else its saturation."""
+    if slo is None or slo.max_concurrency <= 0 or saturation is None or saturation.error is not None:
+        return saturation
+    return saturation.model_copy(update={
+        "throughput_tokens_per_sec": slo.goodput_tokens_per_sec,
+        "input_tokens_per_sec": (saturation.input_tokens_per_sec or 0.0) * slo.goodput_tokens_per_sec
+        / max(saturation.throughput_tokens_per_sec or 1.0, 1e-9)})
 
 
 @dataclass
@@ -435,14 +449,9 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
     if slo is not None and replicas > 1:
         slo = slo.model_copy(update={"goodput_tokens_per_sec": slo.goodput_tokens_per_sec * replicas})
     performance, saturation = _scale(performance, replicas), _scale(saturation, replicas)
-    loaded = saturation
-    if slo is not None and slo.max_concurrency > 0 and saturation is not None and saturation.error is None:
-        loaded = saturation.model_copy(update={
-            "throughput_tokens_per_sec": slo.goodput_tokens_per_sec,
-            "input_tokens_per_sec": (saturation.input_tokens_per_sec or 0.0) * slo.goodput_tokens_per_sec
-            / max(saturation.throughput_tokens_per_sec or 1.0, 1e-9)})
     return Recommendation(recommendation=rec, performance=performance, saturation=saturation, slo=slo,
-                          cost=_cost(gpu, price, total, loaded), deployment=deployment)
+                          cost=deployment_cost([(gpu, price, total)], loaded_at_slo(saturation, slo)),
+                          deployment=deployment)
 
 
 def recommend_gpus(

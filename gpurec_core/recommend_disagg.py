@@ -17,7 +17,7 @@ from typing import Optional
 
 from gpurec_core.errors import GpurecError
 from gpurec_core.models import DisaggregatedDeployment, GPUSpec, PerformanceEstimate, Pool, Workload
-from gpurec_core.result import Cost, Deployment, GPURecommendation, Recommendation, SLOResult
+from gpurec_core.result import Deployment, GPURecommendation, Recommendation, SLOResult
 
 #: (prefill workers, decode workers) tried for each pair of worker layouts: decode-heavy ratios first,
 #: as decode needs more capacity than prefill when outputs are long (DistServe, OSDI 2024, sec. 4).
@@ -78,25 +78,6 @@ def _slo(model, deployment, workload, memories, estimator, ceiling, ttft_slo, it
                      max_concurrency=best, goodput_tokens_per_sec=best_perf.throughput_tokens_per_sec if best_perf else 0.0)
 
 
-def _cost(pools: DisaggregatedDeployment, loaded: Optional[PerformanceEstimate], catalog) -> Cost:
-    from gpurec_core.pricing import gpu_price
-
-    prices = [(gpu_price(pool.gpu, catalog), pool) for pool in (pools.prefill, pools.decode)]
-    proxy = sum(pool.gpus * pool.gpu.memory_gib for _, pool in prices)
-    if any(price.usd_per_hour is None for price, _ in prices):
-        return Cost(proxy_gpu_memory_gib=proxy, price_estimated=True,
-                    price_basis="; ".join(price.basis for price, _ in prices))
-    per_hour = sum(price.usd_per_hour * pool.gpus for price, pool in prices)
-    per_m_out = per_m_in = None
-    if loaded is not None and loaded.throughput_tokens_per_sec:
-        per_m_out = per_hour / (loaded.throughput_tokens_per_sec * 3600) * 1e6
-        per_m_in = per_hour / ((loaded.input_tokens_per_sec or 1e-9) * 3600) * 1e6
-    dates = [price.date for price, _ in prices if price.date]
-    return Cost(usd_per_hour=per_hour, usd_per_million_output_tokens=per_m_out, usd_per_million_input_tokens=per_m_in,
-                price_date=min(dates) if dates else None, price_estimated=any(p.estimated for p, _ in prices),
-                price_basis="; ".join(dict.fromkeys(price.basis for price, _ in prices)), proxy_gpu_memory_gib=proxy)
-
-
 def disaggregated_candidates(model, workload: Workload, *, prefill_gpus: list[GPUSpec], decode_gpus: list[GPUSpec],
                              engine: str, estimator: str, batch_size: int, ttft_slo: Optional[float],
                              itl_slo: Optional[float], max_tensor_parallel: Optional[int], max_gpus: Optional[int],
@@ -126,7 +107,8 @@ def disaggregated_candidates(model, workload: Workload, *, prefill_gpus: list[GP
 
 def _candidate(model, workload, pools, memories, estimator, batch_size, ttft_slo, itl_slo, deployment,
                catalog, target_tok=None, target_rps=None) -> Optional[Recommendation]:
-    from gpurec_core.recommend import _scale, replicas_for_target
+    from gpurec_core.pricing import gpu_price
+    from gpurec_core.recommend import _scale, deployment_cost, loaded_at_slo, replicas_for_target
 
     performance = _estimate(model, pools, workload, batch_size, memories, estimator)
     if performance is None:
@@ -148,12 +130,6 @@ def _candidate(model, workload, pools, memories, estimator, batch_size, ttft_slo
         if slo is not None:
             slo = slo.model_copy(update={"goodput_tokens_per_sec": slo.goodput_tokens_per_sec * copies,
                                          "max_concurrency": slo.max_concurrency * copies})
-    loaded = saturation
-    if slo is not None and slo.max_concurrency > 0 and saturation is not None:
-        loaded = saturation.model_copy(update={
-            "throughput_tokens_per_sec": slo.goodput_tokens_per_sec,
-            "input_tokens_per_sec": (saturation.input_tokens_per_sec or 0.0) * slo.goodput_tokens_per_sec
-            / max(saturation.throughput_tokens_per_sec or 1.0, 1e-9)})
     decode, memory = pools.decode, memories[1]
     nodes = sum(math.ceil(pool.parallelism.total_gpus / pool.gpu.gpus_per_node) * pool.workers
                 for pool in (pools.prefill, pools.decode))
@@ -165,5 +141,6 @@ def _candidate(model, workload, pools, memories, estimator, batch_size, ttft_slo
         max_concurrent_requests=ceiling, expert_parallel_size=decode.parallelism.expert_parallel_size,
         data_parallel_size=decode.parallelism.data_parallel_size * decode.workers, nodes=nodes, memory=memory,
         reasons=reasons, disaggregated=pools)
+    parts = [(pool.gpu, gpu_price(pool.gpu, catalog), pool.gpus) for pool in (pools.prefill, pools.decode)]
     return Recommendation(recommendation=rec, performance=performance, saturation=saturation, slo=slo,
-                          cost=_cost(pools, loaded, catalog), deployment=deployment)
+                          cost=deployment_cost(parts, loaded_at_slo(saturation, slo)), deployment=deployment)

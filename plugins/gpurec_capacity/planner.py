@@ -319,7 +319,8 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
     notes = list(notes) + precision_notes(precision, gpu, engine)
     if available <= 0:
         reasons.append(f"weights {weights / GIB:.2f} GiB + activations {activation / GIB:.2f} GiB + non-torch "
-                       f"{non_torch / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget")
+                       f"{non_torch / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget; use more GPUs "
+                       "(tensor/pipeline parallel) or a lower precision")
     elif need_one_request > available:
         reasons.append(f"one {max_model_len}-token request needs {need_one_request / GIB:.2f} GiB of KV cache but "
                        f"only {available / GIB:.2f} GiB is left; lower max_model_len or add GPUs")

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gpurec_core.catalogs import catalog_path, read_catalog_toml
 from gpurec_core.errors import CatalogError
 from gpurec_core.models import PerformanceBands
+from gpurec_roofline.serving import budget_backlog_steps
 
 BANDS_FILE = "roofline_bands.toml"
 #: Measurement-file metrics that carry a band, and the PerformanceEstimate field of each.
@@ -229,7 +230,7 @@ def _classify(users, batch, capacity, input_length, output_length, budget, prefi
               itl_ms, prefill_interference_ms) -> tuple[str, str, str]:
     O = max(float(output_length), 1.0)
     waits_for_slot = users > batch
-    waits_for_budget = (not prefill_first) and batch * (input_length + O - 1.0) > budget * (O - 1.0)
+    waits_for_budget = (not prefill_first) and float(budget_backlog_steps(batch, input_length, O, budget)) > 0.0
     burst_share = max(0.0, ttft_ms - ttft_steady_ms) / ttft_ms if ttft_ms > 0 else 0.0
     if waits_for_slot or waits_for_budget:
         ttft = "queued"

@@ -56,13 +56,11 @@ def fit_problem(model, gpu: GPUSpec, parallelism: Parallelism, memory: MemoryPla
     """The error for a deployment whose memory plan does not fit, or None."""
     if memory.fits:
         return None
-    reason = memory.reason or "memory plan says it does not fit"
-    # A shortage of memory (the planner quotes GiB) is helped by more GPUs, a shorter context or fewer
-    # bytes per weight; a refusal (e.g. an fp8 KV cache on a GPU without FP8) carries its own advice.
-    advice = "; use more GPUs (tensor/pipeline parallel), a smaller context or a lower precision" if "GiB" in reason else ""
+    # The planner's reason says what would help (more GPUs for a memory shortage, another cache dtype for
+    # an fp8 KV cache on a GPU without FP8, ...).
     return EstimationError(
         f"{getattr(model, 'model_id', 'the model')} does not fit on {parallelism.gpus_per_replica}x {gpu.name}: "
-        f"{reason}{advice}"
+        f"{memory.reason or 'the memory plan says it does not fit'}"
     )
 
 

@@ -148,6 +148,15 @@ def burst_passes(users, prompt_length, max_num_batched_tokens):
     return x * (c + 1.0) / 2.0 + h
 
 
+def budget_backlog_steps(batch, input_length, output_length, max_num_batched_tokens):
+    """Steps an admitted request of a mixed-step engine waits for prefill budget before decoding:
+    ``B / mu_budget - (O - 1)`` with ``mu_budget = M / (I + O - 1)`` completions per step when every
+    step is full (0 when the budget does not bind: B (I + O - 1) <= M (O - 1))."""
+    O = np.asarray(output_length, float)
+    mu_budget = np.asarray(max_num_batched_tokens, float) / (np.asarray(input_length, float) + O - 1.0)
+    return np.maximum(0.0, np.asarray(batch, float) / mu_budget - (O - 1.0))
+
+
 def admitted_requests(engine: EngineConstants, kv_cache_tokens, input_length, output_length):
     """Requests a replica's KV pool of ``kv_cache_tokens`` keeps running at once, by the engine's
     admission rule (``EngineConstants.admission``, sourced in roofline.toml).
@@ -276,7 +285,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         # for budget: they hold their slot B / mu_budget - (O - 1) steps before decoding. Written
         # without a branch on the previous iterate, so the fixed point cannot oscillate.
         if not engine.prefill_first:
-            backlog = np.maximum(0.0, B / mu_budget - (O - 1.0)) * itl
+            backlog = budget_backlog_steps(B, I, O, M) * itl
             ttft_svc = np.maximum(ttft_svc, overhead + backlog)
         n_p = np.maximum(chunks, n_p + SOLVER_RELAXATION * (ttft_svc / np.maximum(itl, 1e-12) - n_p))
 
