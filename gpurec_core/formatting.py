@@ -166,11 +166,20 @@ def verdict(result: "RecommendationResult") -> str:
     if not rec.model_fits:
         return f"Recommended: nothing — the model fits on none of these GPUs; closest: {rec.layout} on " \
                f"{rec.gpu_spec.name} ({why_not(best)})"
-    if not best.meets_slo:
-        return f"Recommended: nothing meets {slos} — even one user misses them; fastest first below"
     cost, tok = best.cost, loaded_throughput(best)
     gpus = f"{rec.total_gpus} GPU{'s' if rec.total_gpus > 1 else ''}"
     est = " (estimated price)" if cost.price_estimated else ""
+    ordered_by = getattr(result, "ordered_by", "rank")
+    if ordered_by != "rank":  # the caller re-sorted: say what comes first, not what is recommended
+        perf = best.performance
+        price = (f"${cost.usd_per_million_output_tokens:,.2f}/M output tokens" if cost.usd_per_million_output_tokens
+                 is not None else "no price known")
+        if ordered_by == "performance" and perf is not None and perf.time_to_first_token_ms is not None:
+            return (f"Sorted by TTFT: {rec.layout} on {rec.gpu_spec.name} first — {perf.time_to_first_token_ms:,.1f} ms "
+                    f"on {gpus} ({price}{est})")
+        return f"Sorted by cost: {rec.layout} on {rec.gpu_spec.name} first — {price} on {gpus}{est}"
+    if not best.meets_slo:
+        return f"Recommended: nothing meets {slos} — even one user misses them; fastest first below"
     if cost.usd_per_million_output_tokens is not None:
         why = f"cheapest per output token{' meeting ' + slos if slos else ''}: " \
               f"${cost.usd_per_million_output_tokens:,.2f}/M at {tok:,.0f} tok/s on {gpus}{est}"

@@ -349,10 +349,14 @@ class RecommendationResult:
         self.precision = precision
         self.kv_cache_dtype = kv_cache_dtype
         self.notes = tuple(notes)
+        #: the order of ``recommendations``: "rank" (cheapest meeting the SLOs first), "cost" or "performance"
+        self.ordered_by = "rank"
 
     def _derive(self, items: list[Recommendation]) -> "RecommendationResult":
-        return RecommendationResult(items, model_id=self.model_id, workload=self.workload, precision=self.precision,
-                                    kv_cache_dtype=self.kv_cache_dtype, notes=self.notes)
+        derived = RecommendationResult(items, model_id=self.model_id, workload=self.workload,
+                                       precision=self.precision, kv_cache_dtype=self.kv_cache_dtype, notes=self.notes)
+        derived.ordered_by = self.ordered_by
+        return derived
 
     def __len__(self) -> int:
         return len(self.recommendations)
@@ -382,6 +386,7 @@ class RecommendationResult:
     def rank(self) -> "RecommendationResult":
         """Sort in place by the default ranking: cheapest that fits and meets the SLOs first."""
         self.recommendations.sort(key=_rank_key)
+        self.ordered_by = "rank"
         return self
 
     def sort_by_cost(self) -> "RecommendationResult":
@@ -390,6 +395,7 @@ class RecommendationResult:
         Candidates priced in dollars come before those ranked only by the proxy.
         """
         self.recommendations.sort(key=lambda r: (not r.recommendation.model_fits, r.cost.sort_key()))
+        self.ordered_by = "cost"
         return self
 
     def sort_by_performance(self) -> "RecommendationResult":
@@ -400,6 +406,7 @@ class RecommendationResult:
             return (not r.recommendation.model_fits, ttft is None, ttft or 0.0)
 
         self.recommendations.sort(key=key)
+        self.ordered_by = "performance"
         return self
 
     def summary(self, top: Optional[int] = None) -> str:

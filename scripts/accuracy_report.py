@@ -424,11 +424,12 @@ def attention_dp_section() -> list[str]:
         lines.append(f"| {metric} | {s.n} | {fmt(s.median_ape)} | {fmt(s.p90_ape)} |")
     lines += ["", "The `dp` column makes each DP rank a TP4 group serving its share of the users with its own KV "
               "pool, while a GPU's 1/16 of the experts serves the routed tokens of every busy rank and the "
-              "all-to-alls cross the two nodes (scale-out bandwidth and latency in roofline.toml). TTFT follows; "
-              "ITL does not: measured ITL rises from 10 ms (1 user) to 26-32 ms (16 users) where the model adds "
-              "only the extra expert work and a few MB of all-to-all per step (10-15 ms). The rest, about 1 ms per "
-              "user, is not explained by any GPU-side mechanism here (it may be vLLM's DP coordination or its "
-              "all-to-all backend); it is left unfitted."]
+              "all-to-alls cross the two nodes (scale-out bandwidth and `scale_out_latency_us`, which was fitted on "
+              "the disaggregated file's cross-node rows, not on these). TTFT follows; so does ITL at one or two users "
+              "(12.3-13 ms predicted, 10-14.5 ms measured). Beyond that it does not: measured ITL rises to 26-32 ms at "
+              "16 users where the model adds only the extra expert work and a few MB of all-to-all per step (to "
+              "15-17 ms). The rest, about 1 ms per user, is not explained by any GPU-side mechanism here (it may be "
+              "vLLM's DP coordination or its all-to-all backend); it is left unfitted."]
     return lines
 
 
@@ -525,10 +526,32 @@ def build_report() -> str:
             "also gives the figures without them. On the shared file these are the gpt-oss-120b vLLM runs at 512 "
             "users (TTFT 20-460 s with a 4-15 ms ITL, faster than the same configuration at 64 users: the client, "
             "not the engine, limited the requests in flight) and one 64-user run that contradicts its 32-user run.",
-            "- **MoE** rows assume uniform routing (E·(1−(1−k/E)^b) experts touched per step) and ideal expert "
-            "balance; real routing is skewed, and TRT-LLM's EP/attention-DP layouts are richer than TP/EP here.",
+            "- **MoE layers.** (1) Communication by layout: experts inside a tensor-parallel group (EP = TP, no "
+            "attention DP) exchange nothing but the all-reduce a dense MLP has (vLLM `FusedMoEParallelConfig."
+            "use_all2all_kernels` is `dp_size > 1 and use_ep`; TensorRT-LLM's MoE all-to-all needs "
+            "`enable_attention_dp`); only wide EP (EP > TP) dispatches and combines k × H per token. Earlier "
+            "versions timed every EP layer as an all-to-all: cross-node TP16 EP16 decode of DeepSeek-R1 came out "
+            "3.8× too slow. (2) The busiest EP rank: a step lasts as long as the rank that must read the most of "
+            "its E/ep experts; with uniform routing its count is about m·q + z(ep)·√(m·q·(1−q)) (binomial mean and "
+            "spread, z from Blom's normal order statistics), up to 2.4× the mean for one token on EP8. (3) Grouped "
+            "MoE GEMMs are slower than dense ones: `moe_compute_efficiency` per engine, from kernel benchmarks "
+            "(VeOmni PR #460 on H100, bf16, Qwen3-30B-A3B expert shapes: the Triton fused MoE of vLLM/SGLang at 215 "
+            "TFLOP/s → 0.35 of our dense rate, a CUTLASS SM90 grouped GEMM like TensorRT-LLM's at 242 TFLOP/s → "
+            "0.39), not fitted. With it the held-out vLLM MoE "
+            "8k-prompt TTFT (MiniMax-M2.5, gpt-oss-120b) went from 0.43-0.77× to about 1.0× of the measurement. "
+            "What remains: the 125 TensorRT-LLM Qwen3-235B TP=EP rows read 0.65-0.8× of their measured TTFT (the "
+            "old all-to-all term had matched them by accident, with a mechanism the engine's code rules out); "
+            "their TTFT barely depends on the prompt (170 ms at 512 and at 1024 tokens, 4 users), so the missing "
+            "time is per request or per step, not per token, and its cause is not identified. This moved the "
+            "shared file's median TTFT from 17.9 % to 21.2 % (issue 10's target is 20 %).",
+            "- **SGLang MLA decode at long context** (disaggregated DeepSeek-R1 TP16 rows): measured ITL at one "
+            "user grows from 9.1 ms (1024 in) to 17.8 ms (8192 in), about 1.2 µs per context token per step, "
+            "while the KV cache those tokens add is read in under 0.2 ms at full bandwidth; at 32-64 users the "
+            "same tokens cost about 1-2 TB/s. The attention kernel is using a few SMs per sequence (no or few "
+            "KV splits at 8 heads per rank); TensorRT-LLM's rows show no such growth. Not modelled, so these "
+            "rows read 35-45 % fast.",
             "- **MXFP4 on Hopper** runs as W4A16 (Marlin / triton matmul_ogs): the matmuls use the bf16 peak and "
-            "efficiency; the dequantising MoE kernels are slower than that in the gpt-oss prefill data.",
+            "efficiency, the routed experts at the engine's grouped-GEMM rate.",
             "- **Saturation throughput** uses the engine's default scheduler limits; trtllm-bench tunes "
             "max_batch_size/max_num_tokens per point. For NVIDIA ModelOpt FP8 exports (`checkpoint` nvidia/…) the KV "
             "cache is fp8 (every ModelOpt export in the reference data sets `kv_cache_quant_algo: FP8`), which doubles "
@@ -544,12 +567,17 @@ def build_report() -> str:
             "per row.", ""] + constants_section()
     out += ["", "### Formulas (one function each, see the docstrings)", "",
             "- decode weight bytes per step = dense weights per GPU + routed-expert bytes per GPU × (1 − (1 − k/E)^b) "
-            "(`step.experts_touched_fraction`); KV bytes = sequences × context × KV bytes/token/GPU (sliding-window "
+            "(`step.experts_touched_fraction`; under EP the busiest rank's share, below); KV bytes = sequences × context × KV bytes/token/GPU (sliding-window "
             "layers capped at the window; MLA latent replicated per rank).",
             "- linear layers: max(2 × active params × tokens / (peak × compute eff), weight bytes / (bandwidth × bandwidth eff)); "
             "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff).",
             "- TP: 2 all-reduces per layer, each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
-            "EP: dispatch + combine all-to-all per MoE layer; PP: P stage-steps of a 1/P micro-batch + (P−1) sends.",
+            "wide EP (EP > TP): dispatch + combine all-to-all per MoE layer instead of its all-reduce (EP ≤ TP keeps "
+            "the all-reduce); a group larger than a node uses the NIC's bandwidth and `scale_out_latency_us`; PP: P "
+            "stage-steps of a 1/P micro-batch + (P−1) sends.",
+            "- EP decode reads the busiest rank's experts: E/ep × min(1, q + z(ep)·√(q(1−q)·ep/E)) "
+            "(`step.busiest_rank_touched_fraction`); routed-expert FLOPs run at `moe_compute_efficiency` × the "
+            "dense rate.",
             "- step = linear + attention + activations + communication + step overhead + per-sequence overhead + "
             "per-layer kernel gaps; attention at the peak of the KV-cache dtype (bf16 unless the KV cache is fp8).",
             "- mixed-step engines (`serving.serve`): budget b = M − d per step; a prompt takes n = ⌈I/b⌉ steps, n − 1 "

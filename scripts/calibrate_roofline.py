@@ -58,6 +58,10 @@ FITTED = [
     (("engines", "trtllm", "arrival_wait_steps"), *_range("arrival_wait_steps")),
     (("engines", "sglang", "prefill_clustering"), *_range("prefill_clustering")),
     (("engines", "sglang", "prefill_in_decode_fraction"), *_range("prefill_in_decode_fraction")),
+    # MoE rows of the shared data: vLLM (MiniMax-M2.5, gpt-oss-120b) and TensorRT-LLM (Qwen3-235B-A22B,
+    # gpt-oss-120b, Llama-4); SGLang has none, so its value is vLLM's (the same Triton kernel).
+    (("engines", "vllm", "moe_compute_efficiency"), *_range("moe_compute_efficiency")),
+    (("engines", "trtllm", "moe_compute_efficiency"), *_range("moe_compute_efficiency")),
     (("benchmark", "requests_per_user"), *_range("requests_per_user")),
 ]
 

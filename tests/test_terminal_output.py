@@ -180,3 +180,20 @@ def test_wide_ep_launch_spans_the_dp_ranks(engine, expected):
     command = item.launch_command()
     for part in expected:
         assert part in command, command
+
+
+def test_a_resorted_result_does_not_call_its_first_row_the_cheapest():
+    """After sort_by_performance the summary's first line names the order (the user guide's second
+    example), not 'cheapest per output token', which belongs to the default ranking."""
+    from gpurec_core import recommend_gpus
+
+    result = recommend_gpus("meta-llama/Llama-3.1-70B", input_length=2048, output_length=1024, precision="fp8")
+    assert result.summary(1).startswith("Recommended:") and "cheapest per output token" in result.summary(1)
+    fitting = result.filter_fitting_only()
+    fitting.sort_by_performance()
+    first = fitting.recommendations[0]
+    line = fitting.summary(1).splitlines()[0]
+    assert line.startswith(f"Sorted by TTFT: {first.recommendation.layout} on {first.recommendation.gpu_spec.name}")
+    assert "cheapest" not in line
+    fitting.sort_by_cost()
+    assert fitting.summary(1).startswith("Sorted by cost:")

@@ -41,7 +41,8 @@ MIN_CONFIGURATIONS = 3
 METRICS = ("ttft_ms", "itl_ms", "output_tok_s")
 
 
-def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int]) -> tuple[list[str], dict[str, str]]:
+def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
+                has_moe: bool = False) -> tuple[list[str], dict[str, str]]:
     """The factors the rows' kinds of data could move, and why the others are left out."""
     metrics = {cell(r, "metric") for r in rows}
     concurrencies = {concurrency_of(r) for r in rows}
@@ -59,6 +60,7 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int]) -
         "prefill_clustering": "ttft_ms" in metrics and multi_user and prefill_first,
         "prefill_in_decode_fraction": "itl_ms" in metrics and multi_user and prefill_first,
         "requests_per_user": "ttft_ms" in metrics and multi_user,
+        "moe_compute_efficiency": has_moe and "ttft_ms" in metrics and any(int(cell(r, "isl") or 0) >= 4096 for r in rows),
     }
     why = {name: f"needs {SPECS[name].needs}" for name, ok in present.items() if not ok}
     return [name for name, ok in present.items() if ok], why
@@ -78,7 +80,8 @@ class _Scope:
         self.generation, self.engine, self.dtype = constants.generation_of(gpu), engine, profile.compute_dtype
         layers = {int(p.layers_per_stage * p.pipeline_stages) for p, *_ in self.problem.profiles.values()}
         prefill_first = constants.engine(engine).prefill_first
-        self.candidates, self.why = _candidates(rows, prefill_first, layers)
+        has_moe = any(p.num_experts for p, *_ in self.problem.profiles.values())
+        self.candidates, self.why = _candidates(rows, prefill_first, layers, has_moe)
         self.defaults = {f.name: factor_value(constants, f.name, self.generation, engine, self.dtype)
                          for f in FACTORS if f.name in self.candidates or f.name in self.why}
 

@@ -91,6 +91,8 @@ class EngineConstants(_Strict):
     prefill_clustering: float = Field(default=0.0, ge=0, le=100, description="prefill-first engines: coefficient of the wait behind prompts arriving in the same cluster")
     prefill_in_decode_fraction: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: share of other users' prefill time that falls inside a request's decode phase")
     prefill_clustering_exponent: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: cluster size grows like users**exponent (1: lockstep)")
+    moe_compute_efficiency: float = Field(default=1.0, gt=0, le=1, description="the engine's routed-expert (grouped MoE GEMM) FLOP rate as a fraction of its dense GEMM rate")
+    moe_compute_source: str = Field(default="not measured: dense rate assumed", min_length=1, description="where moe_compute_efficiency comes from")
     source: str = Field(min_length=1)
 
 

@@ -52,6 +52,7 @@ FACTORS: tuple[FactorSpec, ...] = (
     FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)"),
     FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)"),
     FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user"),
+    FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more"),
 )
 SPECS = {f.name: f for f in FACTORS}
 

@@ -189,11 +189,17 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
 
     allreduces = 0.0
     alltoalls = 0.0
+    # All-to-all dispatch + combine only where the experts span DP ranks (ep > tp). With EP inside the
+    # TP group every rank already holds every token after attention's all-reduce, computes its own
+    # experts and the MoE output is all-reduced like a dense MLP's: vLLM's FusedMoEParallelConfig
+    # .use_all2all_kernels is `dp_size > 1 and use_ep`; TensorRT-LLM's MoE all-to-all needs
+    # enable_attention_dp; SGLang's --moe-a2a-backend defaults to none.
+    wide_ep = ep > tp
     if tp > 1:
         # One all-reduce after attention and one after the MLP of each layer (Megatron-LM TP,
-        # Shoeybi et al. 2019). With EP the MoE layer's all-reduce becomes a dispatch + combine.
-        allreduces = 2.0 * layers - (moe_per_stage if ep > 1 else 0.0)
-    if ep > 1:
+        # Shoeybi et al. 2019). With wide EP the MoE layer's all-reduce becomes a dispatch + combine.
+        allreduces = 2.0 * layers - (moe_per_stage if wide_ep else 0.0)
+    if wide_ep:
         alltoalls = 2.0 * moe_per_stage
     return dict(
         layers_per_stage=layers, pipeline_stages=pp, tensor_parallel=tp, expert_parallel=ep,

@@ -15,6 +15,8 @@ bytes/s); groups run one after another, so their times add.
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from gpurec_roofline.constants import CommunicationConstants, EngineConstants, GenerationEfficiency, KernelConstants
@@ -44,10 +46,43 @@ def experts_touched_fraction(tokens, num_experts: int, experts_per_token: int):
     return np.where(has_experts, 1.0 - np.power(miss, np.maximum(tokens, 0.0)), 0.0)
 
 
+def expected_max_standard_normal(n):
+    """Expected largest of ``n`` independent standard normal draws, by Blom's (1958) approximation of
+    normal order statistics: Phi^-1((n - 0.375) / (n + 0.25)); 0 for n <= 1 (e.g. 1.42 for n = 8)."""
+    n = np.asarray(n, float)
+    unique = {float(v) for v in np.unique(n) if v > 1}
+    table = {v: NormalDist().inv_cdf((v - 0.375) / (v + 0.25)) for v in unique}
+    if n.ndim == 0:
+        return table.get(float(n), 0.0)
+    return np.vectorize(lambda v: table.get(float(v), 0.0), otypes=[float])(n)
+
+
+def busiest_rank_touched_fraction(tokens, num_experts, experts_per_token, expert_parallel):
+    """Fraction of its routed experts that the busiest expert-parallel rank reads in one step.
+
+    Under EP each rank holds m = E / ep whole experts; a step takes as long as the rank that must
+    read the most of them. Each expert is touched with probability q (:func:`experts_touched_fraction`),
+    so a rank's count is ~Binomial(m, q) (mean m q, s.d. sqrt(m q (1 - q))), and the expected
+    largest of ep such counts is about m q + z(ep) sqrt(m q (1 - q)) with z(ep) the expected largest of
+    ep standard normals (:func:`expected_max_standard_normal`), capped at m. Uniform routing: real
+    routers are more skewed (hence DeepSeek's EPLB), so this is a lower bound. Tensor parallelism
+    slices every expert instead and has no such imbalance (ep = 1: the mean fraction).
+    """
+    q = experts_touched_fraction(tokens, num_experts, experts_per_token)
+    ep = np.asarray(expert_parallel, float)
+    if ep.ndim == 0 and ep <= 1:
+        return q
+    m = np.maximum(np.asarray(num_experts, float) / np.maximum(ep, 1.0), 1.0)
+    spread = expected_max_standard_normal(ep) * np.sqrt(q * (1.0 - q) / m)
+    return np.where(ep > 1, np.minimum(1.0, q + spread), q)
+
+
 def weight_read_bytes(profile: DeploymentProfile, tokens):
-    """Weight bytes streamed from HBM in one step: every dense weight once, plus touched experts."""
-    touched = experts_touched_fraction(np.asarray(tokens, float) * profile.expert_token_multiplier,
-                                       profile.num_experts, profile.experts_per_token)
+    """Weight bytes streamed from HBM in one step by the busiest rank: every dense weight once, plus
+    the touched experts (:func:`busiest_rank_touched_fraction`)."""
+    touched = busiest_rank_touched_fraction(np.asarray(tokens, float) * profile.expert_token_multiplier,
+                                            profile.num_experts, profile.experts_per_token,
+                                            profile.expert_parallel)
     return profile.dense_weight_bytes + profile.expert_weight_bytes * touched
 
 
@@ -61,9 +96,19 @@ def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens):
             + profile.lm_head_flops_per_token * np.asarray(logit_tokens, float))
 
 
-def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens):
-    """Linear layers: max(FLOPs / (peak x compute efficiency), weight bytes / (bandwidth x efficiency))."""
-    compute = gemm_flops(profile, tokens, logit_tokens) / (profile.peak_tflops * TERA * eff.compute_fraction(profile.compute_dtype))
+def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens,
+                moe_compute_efficiency: float = 1.0):
+    """Linear layers: max(FLOPs / (peak x compute efficiency), weight bytes / (bandwidth x efficiency)).
+
+    The routed experts' FLOPs run at ``moe_compute_efficiency`` x the dense efficiency: an engine's
+    grouped MoE GEMM (many small per-expert matmuls after a token sort) reaches less of the peak
+    than a dense GEMM of the same FLOPs (``EngineConstants.moe_compute_efficiency``).
+    """
+    peak = profile.peak_tflops * TERA * eff.compute_fraction(profile.compute_dtype)
+    tokens = np.asarray(tokens, float)
+    expert_flops = profile.expert_token_multiplier * profile.expert_matmul_flops_per_token * tokens
+    dense_flops = gemm_flops(profile, tokens, logit_tokens) - expert_flops
+    compute = dense_flops / peak + expert_flops / (peak * moe_compute_efficiency)
     memory = weight_read_bytes(profile, tokens) / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
     return np.maximum(compute, memory), compute, memory
 
@@ -190,7 +235,7 @@ def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Com
     p = np.asarray(prefill_tokens, float)
     ps = np.asarray(prefill_seqs, float)
     tokens = d + p
-    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps)
+    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, engine.moe_compute_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
     act = activation_time_s(profile, eff, tokens)
     comm_t = communication_time_s(profile, comm, tokens)
