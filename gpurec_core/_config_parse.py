@@ -401,6 +401,10 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
                         or f.nonneg_int("shared_expert_intermediate_size", 0))
         if shared_width and not shared:
             shared = 1
+        if shared and not shared_width:
+            # A count alone: each shared expert is one routed expert wide (DeepSeekMoE's layout; Bailing's
+            # BailingMoeSparseMoeBlock: one MLP of moe_intermediate_size x num_shared_experts)
+            shared_width = out["moe_intermediate_size"]
         if shared and shared_width:
             out.update(num_shared_experts=shared, shared_expert_intermediate_size=shared * shared_width)
         if mt == "gpt_oss":
@@ -960,6 +964,19 @@ def _parse_gpt_neox(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _parse_nemotron(f: _Fields) -> dict[str, Any]:
+    """Nemotron-4 / Minitron / Nemotron-Mini (models/nemotron/modeling_nemotron.py): GQA q/k/v/o (biases
+    only with ``attention_bias``), a non-gated ``up_proj``/``down_proj`` MLP with squared ReLU (biases
+    only with ``mlp_bias``), LayerNorm1P (weight and bias) before attention and MLP and at the end, an
+    untied ``lm_head``. ``partial_rotary_factor`` changes no size."""
+    out = _core(f)
+    bias = f.flag("attention_bias", False)
+    out.update(gated_mlp=False, mlp_bias=f.flag("mlp_bias", False), attention_bias=bias,
+               attention_output_bias=bias, norms_per_layer=2, norm_bias=True, layer_types=_full_layers(out))
+    _finish_attention(out, f)
+    return out
+
+
 _FALCON_DEFAULT_CONTEXT = 2048
 """configuration_falcon.py ``max_position_embeddings`` default, for the RefinedWeb configs that predate the field."""
 
@@ -1211,6 +1228,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "gptj": _parse_gptj,
     "gpt_neox": _parse_gpt_neox,
     "falcon": _parse_falcon,
+    "nemotron": _parse_nemotron,
     "phi": _parse_phi,
     "starcoder2": _parse_starcoder2,
     "dbrx": _parse_dbrx,

@@ -118,3 +118,20 @@ def test_remote_code_family_missing_field_is_one_line() -> None:
     with pytest.raises(gpurec_core.errors.ModelConfigError) as err:
         ModelArchitecture.from_config(raw)
     assert "intermediate_size" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nemotron_mlp_is_up_and_down_only():
+    """Minitron-8B-Base (model_type nemotron; transformers models/nemotron/modeling_nemotron.py: NemotronMLP
+    is up_proj -> relu2 -> down_proj, no gate; LayerNorm1P has a bias). Minitron's model card: "8B"."""
+    model = ModelArchitecture("nvidia/Minitron-8B-Base")
+    cfg = model.config
+    assert cfg.gated_mlp is False and cfg.norm_bias is True and cfg.hidden_act == "relu2"
+    assert 7.5e9 < model.num_parameters < 8.5e9
+
+
+def test_shared_experts_given_as_a_count_are_one_routed_expert_wide():
+    """Ling-lite-1.5 (bailing_moe: num_shared_experts 2, moe_intermediate_size 1408, no shared width):
+    16.8B total, 2.75B activated (Ling-lite in a public model table, find_string id 63400684692)."""
+    model = ModelArchitecture("inclusionAI/Ling-lite-1.5")
+    assert model.num_parameters == pytest.approx(16.8e9, rel=0.005)
+    assert model.active_parameters == pytest.approx(2.75e9, rel=0.005)
