@@ -110,10 +110,11 @@ def cli() -> None:
 def gpus_command(as_json: bool) -> None:
     """List every GPU in the catalog (bundled, user TOML files and plugins)."""
     from gpurec_core.plugins import gpu_catalog
+    from gpurec_core.queries import gpus_json
 
     specs = gpu_catalog().specs
     if as_json:
-        _echo_json([spec.model_dump(by_alias=False) for spec in specs])
+        _echo_json(gpus_json())
         return
     rows = [
         [s.name, s.manufacturer, s.architecture or "", _fmt(s.memory_gib, 1), _fmt(s.bandwidth_tb_s, 2),
@@ -295,31 +296,15 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
                   quantization: Optional[str], kv_cache_dtype: Optional[str], max_num_batched_tokens: Optional[int],
                   max_num_seqs: Optional[int], engine: str, text_only: bool, as_json: bool) -> None:
     """Analyse a model: parameters, precision, and the per-GPU memory plan of one layout."""
-    from gpurec_core.api import as_model, plan_memory
+    from gpurec_core.queries import model_report
 
-    arch = as_model(model)
-    plan = plan_memory(arch, gpu, tensor_parallel_size=tensor_parallel_size,
-                       pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
-                       gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, quantization=quantization,
-                       kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
-                       max_num_seqs=max_num_seqs, engine=engine, text_only=text_only)
-    params = arch.parameters
-    facts = {
-        "model_id": arch.model_id, "source": arch.source, "model_type": arch.config.model_type,
-        "num_parameters": arch.num_parameters, "active_parameters": arch.active_parameters,
-        "attention": arch.attention_kind, "layers": arch.config.num_hidden_layers,
-        "layer_kinds": arch.config.num_layers_of, "moe": arch.is_moe,
-        "experts": arch.config.num_experts, "experts_per_token": arch.config.num_experts_per_tok,
-        "precision": arch.precision.model_dump(), "max_context_length": arch.max_context_length(),
-        "possible_tensor_parallel_sizes": arch.possible_tensor_parallel_sizes(engine),
-        "parameter_breakdown": params.model_dump(),
-    }
-    if arch.towers.total:
-        facts["multimodal_towers"] = {"vision": arch.towers.vision, "audio": arch.towers.audio,
-                                      "projector": arch.towers.projector, "loaded": not text_only}
+    arch, facts, plan, payload = model_report(
+        model, gpu=gpu, tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+        max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
+        quantization=quantization, kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs, engine=engine, text_only=text_only)
     if as_json:
-        _echo_json({"model": facts, "memory_plan": plan.model_dump(), "gpu": gpu,
-                    "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size})
+        _echo_json(payload)
         return
     console = _console()
     rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())]
@@ -389,7 +374,9 @@ def _print_report(console, title: str, report, worst: int) -> None:
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402
 from gpurec_core.cli_calibrate import calibrate_command  # noqa: E402
 from gpurec_core.cli_fleet import fleet_command  # noqa: E402
+from gpurec_core.cli_serve import serve_command  # noqa: E402
 
 cli.add_command(recommend_command)
 cli.add_command(calibrate_command)
 cli.add_command(fleet_command)
+cli.add_command(serve_command)

@@ -86,42 +86,28 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                       text_only: bool, no_performance: bool, fitting_only: bool, sort: str, top: int, wide: bool,
                       as_json: bool, as_csv: bool, as_markdown: bool, plot_path: Optional[str], explain: bool,
                       launch: bool) -> None:
-    from gpurec_core.recommend import recommend_gpus
+    from gpurec_core.queries import recommend_json, run_recommend
 
     formats = [name for name, on in (("--json", as_json), ("--csv", as_csv), ("--markdown", as_markdown)) if on]
     if len(formats) > 1:
         raise click.UsageError(f"{' and '.join(formats)} conflict: choose one output format")
-    precision = _precision_option(precision, dtype)
-    if tensor_parallel_size is not None:
-        _check_tensor_parallel(model, tensor_parallel_size, engine)
-    gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
     quiet = bool(formats)
-    result = _with_progress(quiet, lambda progress: recommend_gpus(
-        model, input_length=input_length, output_length=output_length, precision=precision,
-        context_length=context_length, batch_size=batch_size, gpu_memory_utilization=gpu_memory_utilization,
-        max_tensor_parallel=tensor_parallel_size or max_tensor_parallel,
-        estimate_performance_flag=not no_performance, max_gpus=max_gpus, gpus=gpu_list, kv_cache_dtype=kv_cache_dtype,
-        engine=engine, estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms,
-        target_throughput_tokens_per_sec=target_tok, target_requests_per_sec=target_rps,
-        pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress,
-        text_only=text_only, disaggregated=disaggregated, prefill_gpus=_names(prefill_gpus),
-        decode_gpus=_names(decode_gpus)))
-    if tensor_parallel_size:
-        kept = [r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size]
-        if not kept and result.recommendations:
-            result.notes += (f"no GPU searched runs TP{tensor_parallel_size} within one node "
-                             f"(at most {max(r.recommendation.gpu_spec.gpus_per_node for r in result)} GPUs per node)",)
-        result = result._derive(kept)
-    {"cost": result.sort_by_cost, "performance": result.sort_by_performance, "rank": result.rank}[sort]()
+    result = _with_progress(quiet, lambda progress: run_recommend(
+        model, input_length=input_length, output_length=output_length, context_length=context_length,
+        batch_size=batch_size, precision=precision, dtype=dtype, kv_cache_dtype=kv_cache_dtype,
+        gpu_memory_utilization=gpu_memory_utilization, tensor_parallel_size=tensor_parallel_size,
+        max_tensor_parallel=max_tensor_parallel, pipeline_parallel_size=pipeline_parallel_size, max_gpus=max_gpus,
+        gpus=gpus, disaggregated=disaggregated, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, engine=engine,
+        estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms, target_tok=target_tok,
+        target_rps=target_rps, text_only=text_only, no_performance=no_performance, fitting_only=fitting_only,
+        sort=sort, progress=progress))
     shown = result.recommendations[:top] if top else result.recommendations
     if plot_path:
         from gpurec_core.plotting import plot_recommendations
 
         plot_recommendations(result, plot_path, top=top or None)
     if as_json:
-        data = result.to_dict()
-        data["recommendations"] = data["recommendations"][: top or None]
-        click.echo(finite_json(data))
+        click.echo(finite_json(recommend_json(result, top)))
         return
     if as_csv or as_markdown:
         _print_raw(result, shown, markdown=as_markdown)
@@ -137,32 +123,6 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                 click.echo(f"#{i} {item.recommendation.gpu_spec.name} {item.recommendation.layout}:\n  {command}")
     if plot_path:
         click.echo(f"plot written to {plot_path}")
-
-
-def _precision_option(precision: Optional[str], dtype: Optional[str]) -> Optional[str]:
-    """``--dtype`` names the precision of an unquantized checkpoint; with ``--precision`` it must agree."""
-    if dtype is None:
-        return precision
-    names = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
-    dtype = names.get(dtype, dtype)
-    if precision is not None and precision != dtype:
-        raise click.UsageError(f"--dtype {dtype} and --precision {precision} conflict: give one")
-    return dtype
-
-
-def _check_tensor_parallel(model: str, tensor_parallel_size: int, engine: str) -> None:
-    """``-tp N`` the model cannot run: one line naming the rule and the sizes it can run."""
-    from gpurec_core.api import as_model, check_positive
-    from gpurec_core.errors import WorkloadError
-    from gpurec_core.memory_math import tensor_parallel_problems
-
-    check_positive("tensor_parallel_size", tensor_parallel_size)
-    arch = as_model(model)
-    problems = tensor_parallel_problems(arch.config, tensor_parallel_size, engine)
-    if problems:
-        sizes = ", ".join(str(t) for t in arch.possible_tensor_parallel_sizes(engine))
-        raise WorkloadError(f"-tp {tensor_parallel_size} is impossible for {arch.model_id}: {'; '.join(problems)}; "
-                            f"it runs at tensor-parallel sizes {sizes}")
 
 
 def _print_raw(result, shown, *, markdown: bool) -> None:
@@ -253,10 +213,6 @@ def _band_lines(perf) -> list[str]:
             f"      regimes: TTFT {regimes.get('ttft_ms')}, ITL {regimes.get('itl_ms')}, throughput "
             f"{regimes.get('output_tok_s')}; fitted on {', '.join(bands.fitted_on.values())}",
             f"      from {bands.source}"]
-
-
-def _names(text: Optional[str]) -> Optional[list[str]]:
-    return [g.strip() for g in text.split(",") if g.strip()] if text else None
 
 
 def explain_text(item, precision: str = "") -> str:

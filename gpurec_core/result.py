@@ -417,8 +417,11 @@ class RecommendationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable, stable keys (schema: docs/recommend.schema.json)."""
+        from gpurec_core.formatting import verdict
+
         return {
             "model_id": self.model_id,
+            "verdict": verdict(self),
             "precision": self.precision,
             "kv_cache_dtype": self.kv_cache_dtype,
             "workload": self.workload,

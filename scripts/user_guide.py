@@ -208,6 +208,37 @@ CLI = [
 ]
 
 OUTRO = """\
+## The web page: `gpurec serve`
+
+```bash
+gpurec serve            # http://127.0.0.1:8000/ (loopback only); --port 0 picks a free port, --open opens it
+```
+
+![gpurec serve: the form, the verdict, the ranked table with bands, the Pareto plot and the selected row](img/serve.png)
+
+The page asks the same questions as the CLI and shows the same numbers: the verdict line, the ranked
+table (each figure with its p10–p90 band, and why a row does not fit or misses the SLOs), a Pareto
+plot of output tokens/s per GPU against tokens/s per user for every candidate over concurrency 1, 2,
+4 … saturation (the ITL SLO as a line, the selected row ringed), and for the row you click: its
+memory per GPU as a bar, its bands, the engine's launch command with a copy button, and
+`--explain`'s breakdown with the inputs of every formula. Everything it draws ships in the package
+(no CDN, no request outside the server); the standard library serves it, so there is nothing more to
+install. Ctrl-C or SIGTERM stops it.
+
+**Sharing a view.** Every field of the form is in the page's URL (`?model=...&gpus=...&itl_slo_ms=...`),
+so the address bar — or the *Copy link* button — is a link that reproduces the view for anyone
+who can reach the server, e.g. `http://127.0.0.1:8000/?model=meta-llama%2FLlama-3.1-70B&input_length=2048&output_length=512&itl_slo_ms=30&gpus=H100%2CH200%2CB200%2CMI300X`.
+Back and forward step through the searches. To share beyond your machine, serve on an address
+others reach (`--host 0.0.0.0`; the page has no login, so only on a network you trust).
+
+**The JSON API** behind it answers with the CLI's `--json` payloads: `/api/recommend` (the schema of
+`gpurec recommend --json`, parameters named like its flags: `model`, `input_length`,
+`output_length`, `concurrency`, `ttft_slo_ms`, `itl_slo_ms`, `gpus`, `engine`, `precision`,
+`estimator`, `profile`, `top`, ...), `/api/model` (`gpurec model --json`), `/api/gpus`
+(`gpurec gpus --json`), `/api/models?q=` (`gpurec models --json`), and for the page `/api/table`,
+`/api/curves` and `/api/explain?rank=N`. A bad input is a 4xx whose `error` is the CLI's one-line
+message (404 for an unknown model, with its near matches).
+
 ## Adding your own GPUs
 
 `config_explorer.recommender` edits a Python dictionary; gpurec reads TOML files named by `GPUREC_GPU_CATALOG` (one
