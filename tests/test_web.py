@@ -209,6 +209,10 @@ def test_browser_fills_the_form_and_gets_table_plot_and_details(base_url):
         browser.save_screenshot(str(ARTIFACTS / "serve.png"))
         rows[1].click()
         wait.until(lambda b: b.find_element(By.ID, "detail-title").text.startswith("#2 "))
+        # the plot is interactive: clicking the third candidate's curve selects its row
+        browser.execute_script("document.querySelector('#plot polyline.curve[data-rank=\"3\"]')"
+                               ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        wait.until(lambda b: b.find_element(By.ID, "detail-title").text.startswith("#3 "))
         browser.get(url)
         wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#plot polyline.curve")))
         assert browser.find_element(By.ID, "verdict").text == verdict

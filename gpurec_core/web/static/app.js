@@ -246,11 +246,13 @@ function renderPlot() {
     const color = COLORS[i % COLORS.length];
     const pts = c.points.map((p) => `${X(perUser(p.itl_ms)).toFixed(1)},${Y(p.tok_s_per_gpu).toFixed(1)}`).join(" ");
     const line = el("polyline", { points: pts, class: "curve", stroke: color, "data-rank": c.rank });
-    line.append(el("title", {}, `#${c.rank} ${c.label}`));
+    line.append(el("title", {}, `#${c.rank} ${c.label} (click to select)`));
+    line.addEventListener("click", () => selectRow(c.rank - 1));
     nodes.push(line);
     c.points.forEach((p) => {
       const dot = el("circle", { cx: X(perUser(p.itl_ms)), cy: Y(p.tok_s_per_gpu), r: 2.6, fill: color, class: "point" });
       dot.append(el("title", {}, `#${c.rank} ${c.label}: ${p.concurrency} users, ITL ${p.itl_ms.toFixed(1)} ms, ${Math.round(p.tok_s_per_gpu)} tok/s/GPU`));
+      dot.addEventListener("click", () => selectRow(c.rank - 1));
       nodes.push(dot);
     });
   });
