@@ -45,6 +45,11 @@ class PluginWarning(UserWarning):
     without it. The message names the plugin and what it did."""
 
 
+class ModelConfigWarning(UserWarning):
+    """A config.json gpurec reads by a general rule rather than its family's own: the message says which
+    rule and what may differ."""
+
+
 class EstimatorUnavailableError(PluginError):
     """The chosen estimator is not installed, or cannot handle this model, GPU or precision."""
 

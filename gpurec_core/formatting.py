@@ -218,3 +218,60 @@ def summary_table(result: "RecommendationResult", top: Optional[int] = None, *, 
         parts.append("No candidates.")
     parts += [f"note: {n}" for n in result.notes]
     return "\n".join(parts)
+
+
+def _figure(value, unit: str) -> str:
+    return "(not given)" if value is None else f"{value:g} {unit}".rstrip()
+
+
+def _band_lines(perf) -> list[str]:
+    """The p10-p90 bands of an estimate, their regimes and the table they come from (none: [])."""
+    bands = perf.bands
+    if bands is None:
+        return []
+    (t10, t90), (i10, i90), (p10, p90) = perf.ttft_band, perf.itl_band, perf.throughput_band
+    regimes = bands.regimes
+    return [f"    p10–p90: TTFT {t10:,.1f}–{t90:,.1f} ms, ITL {i10:.2f}–{i90:.2f} ms, "
+            f"{p10:,.0f}–{p90:,.0f} output tok/s",
+            f"      regimes: TTFT {regimes.get('ttft_ms')}, ITL {regimes.get('itl_ms')}, throughput "
+            f"{regimes.get('output_tok_s')}; fitted on {', '.join(bands.fitted_on.values())}",
+            f"      from {bands.source}"]
+
+
+def explain_text(item, precision: str = "") -> str:
+    """Memory and latency breakdown of one candidate, with the inputs of the formulas (``precision``:
+    the weight precision planned, for the calibration profile's scope)."""
+    rec, mem, perf = item.recommendation, item.recommendation.memory, item.performance
+    gpu = rec.gpu_spec
+    lines = [f"\nWhy {gpu.name} {rec.layout}:",
+             f"  GPU: {gpu.memory_gib:g} GiB visible, {_figure(gpu.bandwidth_tb_s, 'TB/s')}, bf16 "
+             f"{_figure(gpu.bf16_tflops, '')} / fp8 {_figure(gpu.fp8_tflops_dense, '')} dense TFLOPS, "
+             f"{gpu.interconnect or 'no interconnect given'} {_figure(gpu.interconnect_gb_s, 'GB/s')}",
+             f"  memory per GPU ({mem.engine}): budget {mem.budget_gib:.2f} GiB = {mem.total_gib:g} x "
+             f"{item.deployment.gpu_memory_utilization:g}",
+             f"    - weights {mem.weights_gib:.2f} - activation peak {mem.activation_gib:.2f} - non-torch "
+             f"{mem.non_torch_gib:.2f} = KV pool {mem.kv_cache_gib:.2f} GiB",
+             f"    KV {mem.kv_bytes_per_token:,.0f} bytes/token -> {mem.kv_cache_tokens:,} tokens in blocks of "
+             f"{mem.block_size}; {mem.max_concurrency:.2f} requests of {mem.max_model_len} tokens; CUDA graphs "
+             f"{mem.cuda_graph_gib:.2f} GiB from the headroom"]
+    lines += [f"    note: {n}" for n in mem.notes]
+    if perf is not None and perf.error is None:
+        lines.append(f"  latency at concurrency {perf.concurrency}: TTFT {perf.time_to_first_token_ms:.1f} ms, ITL "
+                     f"{perf.inter_token_latency_ms:.2f} ms ({perf.bottleneck}-bound), "
+                     f"{perf.throughput_tokens_per_sec:,.0f} output tok/s")
+        lines += _band_lines(perf)
+        from gpurec_core.calibration import scope_for
+
+        calibrated = scope_for(perf.estimator, gpu.name, mem.engine, precision)
+        lines.append(f"  calibration: {calibrated[0].describe()} (scope {calibrated[1].gpu}/{calibrated[1].engine}/"
+                     f"{calibrated[1].precision}: {', '.join(f'{k} {v:g}' for k, v in calibrated[1].fitted().items())})"
+                     if calibrated else "  calibration: none (bundled constants; `gpurec calibrate` fits your runs)")
+        lines += [f"    {name}: {value:.3f} ms" for name, value in perf.breakdown.items()]
+    if item.saturation is not None and item.saturation.error is None:
+        sat = item.saturation
+        lines.append(f"  saturation: {sat.concurrency} users -> {sat.throughput_tokens_per_sec:,.0f} output tok/s, "
+                     f"ITL {sat.inter_token_latency_ms:.1f} ms, TTFT {sat.time_to_first_token_ms:.0f} ms")
+        lines += _band_lines(sat)
+    if item.slo is not None:
+        lines.append(f"  SLO: up to {item.slo.max_concurrency} users, goodput {item.slo.goodput_tokens_per_sec:,.0f} tok/s")
+    return "\n".join(lines)

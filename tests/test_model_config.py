@@ -281,8 +281,13 @@ LLAMA_LIKE = {
 
 
 def test_unknown_model_type_with_llama_fields_parses_as_a_generic_decoder():
+    from gpurec_core._config_parse import _warn_unknown_type
+    from gpurec_core.errors import ModelConfigWarning
+
     raw = dict(LLAMA_LIKE, model_type="acme_decoder")
-    cfg = parse_hf_config(raw)
+    _warn_unknown_type.cache_clear()
+    with pytest.warns(ModelConfigWarning, match="acme_decoder"):
+        cfg = parse_hf_config(raw)
     assert cfg.model_type == "acme_decoder" and cfg.attention_kind == "GQA" and cfg.head_dim == 64
 
 
@@ -374,3 +379,23 @@ def test_every_family_reports_broken_core_fields(model_id, field):
 
 def test_model_config_error_is_a_gpurec_error():
     assert issubclass(ModelConfigError, GpurecError)
+
+
+def test_an_unknown_model_type_is_read_by_the_llama_rule_with_a_warning(tmp_path):
+    """Llama-3.1-8B's config under an unknown model_type: planned as a llama (8,030,261,248 parameters,
+    keras-hub llama3.1_8b) and warned once that the rule, not a family parser, read it."""
+    import warnings
+
+    from gpurec_core._config_parse import _warn_unknown_type
+    from gpurec_core.architecture import ModelArchitecture
+    from gpurec_core.errors import ModelConfigWarning
+
+    config = json.loads((ROOT / "catalogs/models/meta-llama/Llama-3.1-8B/config.json").read_text())
+    config["model_type"] = "notarealfamily"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    _warn_unknown_type.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = ModelArchitecture(str(tmp_path))
+    assert model.num_parameters == 8_030_261_248
+    assert [w for w in caught if issubclass(w.category, ModelConfigWarning) and "notarealfamily" in str(w.message)]

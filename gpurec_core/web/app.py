@@ -194,8 +194,7 @@ class Api:
                 "ttft_slo_ms": result.workload.get("ttft_slo_ms"), "itl_slo_ms": result.workload.get("itl_slo_ms")}
 
     def explain(self, query: dict[str, str]) -> dict:
-        from gpurec_core.cli_recommend import explain_text
-        from gpurec_core.formatting import legend
+        from gpurec_core.formatting import explain_text, legend
 
         result = self._search(query)
         rank = _value("rank", query.get("rank") or "1", "int")
