@@ -1270,7 +1270,7 @@ STANDARD_MODEL_TYPES = (
 # with a published total are checked against it (Ling-lite-1.5 16.8B, StableLM-3B-4E1T 2.8B, ...).
 LLAMA_RULE_CATALOG_TYPES = (
     "bailing_moe", "stablelm", "qwen2_5_vl", "qwen2_5_vl_text", "mimo_v2", "mistral3", "ministral3", "laguna",
-    "exaone4",
+    "exaone4", "qwen2_vl", "qwen2_vl_text", "internlm3",  # InternLM3: q/k/v/o (biases off in the bundled config), gated MLP, RMSNorm
 )
 SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS) | set(LLAMA_RULE_CATALOG_TYPES)))
 
