@@ -966,6 +966,31 @@ def _parse_gpt_neox(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _parse_opt(f: _Fields) -> dict[str, Any]:
+    """OPT (models/opt/modeling_opt.py): MHA ``q/k/v/out_proj`` with biases (``enable_bias``, default
+    true), a LayerNorm with bias before attention and before the MLP and a final one, a non-gated
+    ``fc1``/``fc2`` MLP of ``ffn_dim`` with biases, a learned position embedding of
+    ``max_position_embeddings + 2`` rows (OPTLearnedPositionalEmbedding's offset of 2), an lm_head tied to
+    the embedding. ``word_embed_proj_dim`` other than ``hidden_size`` (OPT-350m's project_in/out) is refused."""
+    raw = dict(f.raw)
+    if raw.get("intermediate_size") is None:
+        raw["intermediate_size"] = raw.get("ffn_dim")
+    f = _Fields(raw, f.model_type, f.prefix)
+    hidden = f.pos_int("hidden_size")
+    if f.pos_int("word_embed_proj_dim", hidden) != hidden:
+        raise f.fail("word_embed_proj_dim", f"other than hidden_size {hidden} (project_in/project_out, OPT-350m) "
+                     "is not supported yet", raw.get("word_embed_proj_dim"))
+    if not f.flag("do_layer_norm_before", True):
+        raise f.fail("do_layer_norm_before", "false (post-LayerNorm OPT, OPT-350m) is not supported yet", False)
+    out = _core(f)
+    bias = f.flag("enable_bias", True)
+    out.update(intermediate_size=f.pos_int("intermediate_size"), hidden_act=f.text("activation_function") or "relu",
+               gated_mlp=False, mlp_bias=bias, attention_bias=bias, attention_output_bias=bias, norms_per_layer=2,
+               norm_bias=True, layer_types=_full_layers(out), position_embedding_rows=out["max_position_embeddings"] + 2)
+    _finish_attention(out, f)
+    return out
+
+
 def _parse_nemotron(f: _Fields) -> dict[str, Any]:
     """Nemotron-4 / Minitron / Nemotron-Mini (models/nemotron/modeling_nemotron.py): GQA q/k/v/o (biases
     only with ``attention_bias``), a non-gated ``up_proj``/``down_proj`` MLP with squared ReLU (biases
@@ -1245,6 +1270,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "gpt_neox": _parse_gpt_neox,
     "falcon": _parse_falcon,
     "nemotron": _parse_nemotron,
+    "opt": _parse_opt,
     "phi": _parse_phi,
     "starcoder2": _parse_starcoder2,
     "dbrx": _parse_dbrx,

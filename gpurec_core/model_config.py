@@ -62,6 +62,9 @@ class ModelConfig(BaseModel):
         default=None, gt=0, le=MAX_WIDTH, description="rows of the input embedding where it differs from vocab_size "
         "(mllama: vocab_size + 8; the lm_head keeps vocab_size rows); None = vocab_size")
     tie_word_embeddings: bool = Field(default=False, description="lm_head shares the embedding")
+    position_embedding_rows: int = Field(default=0, ge=0, le=MAX_CONTEXT + 16,
+                                         description="rows of a learned absolute position embedding (OPT: "
+                                                     "max_position_embeddings + 2); 0 with rotary or no positions")
     max_position_embeddings: int = Field(gt=0, le=MAX_CONTEXT, description="longest context the model supports")
     torch_dtype: Optional[str] = Field(default=None, description="checkpoint dtype as written ('bfloat16', ...)")
     hidden_act: str = Field(default="silu", description="MLP activation; gated (3 matrices) unless gated_mlp is False")

@@ -248,13 +248,13 @@ def hidden_norm_params(cfg: ModelConfig) -> int:
 def count_parameters(cfg: ModelConfig) -> ParameterCount:
     """Count the language model's parameters by component.
 
-    ``total = R*H (embedding; R = embedding_rows, else V) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
+    ``total = R*H (embedding; R = embedding_rows, else V; plus P*H for P learned position rows) + V*H (+ V with lm_head_bias; none when tied) + N (final norm) + sum over
     layers of (mixer + MLP or MoE + norms_per_layer*N)``, N from :func:`hidden_norm_params`, each term as in the functions above.
     ``active_per_token = total - (1 - k/E) * routed_experts``: a latent MoE's projections (``latent_projections``)
     run for every token, so they count in full.
     """
     h = cfg.hidden_size
-    embedding = (cfg.embedding_rows or cfg.vocab_size) * h
+    embedding = ((cfg.embedding_rows or cfg.vocab_size) + cfg.position_embedding_rows) * h
     lm_head = 0 if cfg.tie_word_embeddings else cfg.vocab_size * h + (cfg.vocab_size if cfg.lm_head_bias else 0)
     attention = dense = routed = latent_proj = shared = router = linear = other = 0
     norm_width = hidden_norm_params(cfg)

@@ -135,3 +135,14 @@ def test_shared_experts_given_as_a_count_are_one_routed_expert_wide():
     model = ModelArchitecture("inclusionAI/Ling-lite-1.5")
     assert model.num_parameters == pytest.approx(16.8e9, rel=0.005)
     assert model.active_parameters == pytest.approx(2.75e9, rel=0.005)
+
+
+@pytest.mark.parametrize("model_id, nominal", [("facebook/opt-1.3b", 1.3e9), ("facebook/opt-2.7b", 2.7e9),
+                                               ("facebook/opt-6.7b", 6.7e9), ("facebook/opt-13b", 13e9),
+                                               ("facebook/opt-30b", 30e9)])
+def test_opt_sizes_match_the_paper(model_id, nominal):
+    """OPT (Zhang et al. 2022, Table 1: 1.3B, 2.7B, 6.7B, 13B, 30B): ffn_dim MLP without gate, biases,
+    learned positions of max_position_embeddings + 2 rows, tied lm_head; within the paper's rounding."""
+    model = ModelArchitecture(model_id)
+    assert model.config.gated_mlp is False and model.config.position_embedding_rows == 2050
+    assert model.num_parameters == pytest.approx(nominal, rel=0.03)
