@@ -22,6 +22,10 @@ step at the decode unit's batch.
 * **TTFT** = request overhead + prefill wait + ``S1`` + transfer + the first decode step.
   Throughput ``lambda O`` with ``lambda = c / (TTFT + (O - 1) ITL)``, held to what the slower pool
   can serve; users beyond it wait before their first token (closed-loop Little's law).
+* **The benchmark's start-up burst.** A closed-loop benchmark starts all ``c`` users at once, so the
+  first request of each user waits behind the burst's prompts on its prefill unit
+  (:func:`gpurec_roofline.serving.burst_passes` full-budget steps); that request is one in
+  ``benchmark.requests_per_user`` of the measured mean, as in the aggregated model.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpurec_roofline.serving import admitted_requests, replica_step_s
+from gpurec_roofline.serving import admitted_requests, burst_passes, replica_step_s
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
 ITERATIONS = 40
@@ -59,11 +63,13 @@ class DisaggResult:
     decode_batch: np.ndarray
     prefill_utilisation: np.ndarray
     limited_by: np.ndarray   # "prefill", "decode" or "users" per row
+    ttft_steady_s: np.ndarray  # a request of a running benchmark (no start-up burst)
+    ttft_burst_s: np.ndarray   # a first request of the start-up burst
 
 
 def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, kernels, input_length, output_length,
                         users, max_num_batched_tokens, max_num_seqs, transfer_s_per_token,
-                        transfer_fixed_s) -> DisaggResult:
+                        transfer_fixed_s, requests_per_user=None) -> DisaggResult:
     """Closed-loop steady state of an xPyD deployment (arrays broadcast over rows)."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
@@ -104,12 +110,22 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     ttft_served = overhead + wait + alone + transfer + itl
     prefill_cap, decode_cap = units_p / per_request, units_d * cap / np.maximum((O - 1.0) * itl, 1e-12)
     lam = np.minimum.reduce([c / (ttft_served + (O - 1.0) * itl), prefill_cap, decode_cap])
+    steady = burst = ttft_served
+    if requests_per_user:
+        # The start-up burst: a unit's share of the c prompts, as a staircase of full-budget steps.
+        per_unit = np.maximum(c / units_p, 1.0)
+        full = np.minimum(M, per_unit * I)
+        full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I)
+        burst = overhead + burst_passes(per_unit, I, M) * full_t + transfer + itl
+        w = 1.0 / requests_per_user
+        ttft_served = (1.0 - w) * ttft_served + w * np.maximum(burst, ttft_served)
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).
     ttft = np.maximum(ttft_served, c / lam - (O - 1.0) * itl)
     limited = np.where(lam >= prefill_cap * 0.999, "prefill", np.where(lam >= decode_cap * 0.999, "decode", "users"))
     return DisaggResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, prefill_wait_s=wait, prefill_s=alone,
                         transfer_s=np.broadcast_to(transfer, np.shape(ttft)).astype(float), decode_batch=b,
-                        prefill_utilisation=lam * per_request / units_p, limited_by=limited)
+                        prefill_utilisation=lam * per_request / units_p, limited_by=limited,
+                        ttft_steady_s=steady, ttft_burst_s=burst)
 
 
 def kv_link(deployment) -> tuple[str, float]:
@@ -152,7 +168,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     seqs = workload.max_num_seqs or engine.max_num_seqs
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
-                            comm.kv_transfer_latency_us * 1e-6)
+                            comm.kv_transfer_latency_us * 1e-6, constants.benchmark.requests_per_user)
 
     def one(x) -> float:
         return float(np.asarray(x, dtype=float).reshape(-1)[0])
@@ -160,6 +176,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     O, I = workload.output_length, workload.input_length
     breakdown = {"prefill_wait": one(r.prefill_wait_s) * 1e3, "prefill": one(r.prefill_s) * 1e3,
                  "kv_transfer": one(r.transfer_s) * 1e3, "decode_step": itl, "ttft": ttft,
+                 "ttft_steady": one(r.ttft_steady_s) * 1e3, "ttft_startup_burst": one(r.ttft_burst_s) * 1e3,
                  "decode_batch_per_unit": one(r.decode_batch), "prefill_utilisation": one(r.prefill_utilisation)}
     limited = str(np.asarray(r.limited_by).reshape(-1)[0])
     notes = (f"KV cache over {kind} ({'%.0f GB/s' % (bandwidth / 1e9)} per GPU at the link efficiency); "
