@@ -85,7 +85,7 @@ def test_a_miss_suggests_near_ids_and_how_to_add_a_local_config():
 
 @pytest.mark.parametrize("model_id", ["mistralai/Mistral-7B-v0.1", "meta-llama/Llama-2-7b-hf", "EleutherAI/gpt-j-6b",
                                       # a variant with evidence of an identical config (aliases.toml)
-                                      "deepseek-ai/DeepSeek-R1-0528"])
+                                      "deepseek-ai/DeepSeek-R1-0528", "meta-llama/Llama-3.1-405B-Instruct"])
 def test_ids_the_issue_names_resolve_offline_with_their_own_config(model_id):
     model = ModelArchitecture(model_id)
     assert model.model_id == model_id and model.resolution_note is None and model.num_parameters > 0
@@ -93,7 +93,7 @@ def test_ids_the_issue_names_resolve_offline_with_their_own_config(model_id):
 
 @pytest.mark.parametrize("model_id, stands_in", [
     ("deepseek-ai/DeepSeek-V3-0324", "deepseek-ai/DeepSeek-V3"),         # a dated revision: same architecture
-    ("meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-405B"),  # instruct differs from base in eos ids only
+    ("meta-llama/Meta-Llama-3-70B-Instruct", "meta-llama/Meta-Llama-3-70B"),  # instruct of a bundled base
 ])
 def test_ids_the_issue_names_resolve_offline_through_a_named_variant(model_id, stands_in):
     model = ModelArchitecture(model_id)
