@@ -50,11 +50,9 @@ def expected_max_standard_normal(n):
     """Expected largest of ``n`` independent standard normal draws, by Blom's (1958) approximation of
     normal order statistics: Phi^-1((n - 0.375) / (n + 0.25)); 0 for n <= 1 (e.g. 1.42 for n = 8)."""
     n = np.asarray(n, float)
-    unique = {float(v) for v in np.unique(n) if v > 1}
-    table = {v: NormalDist().inv_cdf((v - 0.375) / (v + 0.25)) for v in unique}
-    if n.ndim == 0:
-        return table.get(float(n), 0.0)
-    return np.vectorize(lambda v: table.get(float(v), 0.0), otypes=[float])(n)
+    values, where = np.unique(n, return_inverse=True)
+    z = np.array([NormalDist().inv_cdf((v - 0.375) / (v + 0.25)) if v > 1 else 0.0 for v in values])
+    return float(z[0]) if n.ndim == 0 else z[where].reshape(n.shape)
 
 
 def busiest_rank_touched_fraction(tokens, num_experts, experts_per_token, expert_parallel):
