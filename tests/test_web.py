@@ -226,3 +226,10 @@ def test_browser_fills_the_form_and_gets_table_plot_and_details(base_url):
              "submit_to_plot_ms": timings["plot"] - timings["submitted"]}, indent=2))
     finally:
         browser.quit()
+
+
+def test_other_methods_get_a_json_refusal(base_url):
+    request = urllib.request.Request(base_url + "/api/recommend", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 501 and "answers GET only" in json.loads(info.value.read())["error"]

@@ -34,7 +34,7 @@ def make_handler(api: Api) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "gpurec"
         error_content_type = "application/json"
-        error_message_format = '{"error": "%(message)s"}'
+        error_message_format = '{"error": "HTTP %(code)d: %(explain)s; the API answers GET only"}'
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
             if getattr(self.server, "verbose", False):
