@@ -1284,21 +1284,19 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "phi3small": _parse_phi3small,
 }
 
-# model_types handled by _parse_standard (listed so docs/tests can enumerate what is known).
+# model_types handled by _parse_standard (listed so docs/tests can enumerate what is known; any other
+# model_type with llama fields is read the same way, with a warning). The second group are families of
+# bundled configs known only through those configs: each plans in the tests (test_catalog_names), and
+# those with a published total are checked against it (Ling-lite-1.5 16.8B, StableLM-3B-4E1T 2.8B, ...).
 STANDARD_MODEL_TYPES = (
     "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text",
     "granite", "phi3", "mimo", "gemma", "gemma2", "gemma3_text", "gpt_oss", "minimax_m2", "step3p7",
     "qwen2_moe", "cohere", "cohere2", "olmo", "olmo2", "olmo3", "olmoe", "phimoe", "glm4", "exaone",
     "granitemoe", "granitemoeshared",
-)
-# model_types of bundled catalog configs that _parse_standard reads by the llama rule without a family
-# parser (no warning for them): every bundled config plans in the tests (test_catalog_names), and those
-# with a published total are checked against it (Ling-lite-1.5 16.8B, StableLM-3B-4E1T 2.8B, ...).
-LLAMA_RULE_CATALOG_TYPES = (
     "bailing_moe", "stablelm", "qwen2_5_vl", "qwen2_5_vl_text", "mimo_v2", "mistral3", "ministral3", "laguna",
-    "exaone4", "qwen2_vl", "qwen2_vl_text", "internlm3",  # InternLM3: q/k/v/o (biases off in the bundled config), gated MLP, RMSNorm
+    "exaone4", "qwen2_vl", "qwen2_vl_text", "internlm3",
 )
-SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS) | set(LLAMA_RULE_CATALOG_TYPES)))
+SUPPORTED_MODEL_TYPES = tuple(sorted(set(STANDARD_MODEL_TYPES) | set(_PARSERS)))
 
 # Text model_type of multimodal wrappers whose text_config has no model_type of its own.
 _TEXT_TYPE_OF_WRAPPER = {
@@ -1458,7 +1456,7 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
                 "llama-style fields hidden_size, num_hidden_layers, num_attention_heads, vocab_size, "
                 "intermediate_size. Pass a config with those fields, or open an issue for this architecture."
             )
-        if text_type not in STANDARD_MODEL_TYPES and text_type not in LLAMA_RULE_CATALOG_TYPES:
+        if text_type not in STANDARD_MODEL_TYPES:
             _warn_unknown_type(text_type)
         parser = _parse_standard
     if not is_multimodal:

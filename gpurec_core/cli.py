@@ -6,30 +6,16 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import warnings
 from typing import Any, Optional
 
 import click
 
+from gpurec_core.formatting import finite_json
 from gpurec_core.errors import GpurecError, one_line
 
 EXIT_USER_ERROR = 2
-
-
-def finite_json(data: Any) -> str:
-    """``data`` as JSON with every NaN or infinity written as null (JSON has neither)."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-    return json.dumps(clean(data), indent=2, sort_keys=False, default=str, allow_nan=False)
 
 
 def _echo_json(data: Any) -> None:

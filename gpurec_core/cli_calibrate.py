@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from gpurec_core.cli import finite_json
+from gpurec_core.formatting import finite_json
 
 
 def _overrides(**flags) -> dict:

@@ -6,7 +6,8 @@ from typing import Optional
 
 import click
 
-from gpurec_core.cli import finite_json, profile_option
+from gpurec_core.cli import profile_option
+from gpurec_core.formatting import finite_json
 
 
 @click.command("fleet")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from gpurec_core.cli import finite_json, profile_option
+from gpurec_core.cli import profile_option
+from gpurec_core.formatting import finite_json
 from typing import Optional
 
 import click
 
+from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP
 from gpurec_core.formatting import columns, explain_text, legend, raw_rows, rows, verdict, why_not, workload_line
 
 
@@ -54,9 +56,9 @@ def _recommend_help() -> str:
               help="also search disaggregated prefill/decode pools (xPyD) and rank them with the aggregated candidates")
 @click.option("--prefill-gpus", default=None, help="comma-separated GPU types allowed for the prefill pool (implies --disagg)")
 @click.option("--decode-gpus", default=None, help="comma-separated GPU types allowed for the decode pool (implies --disagg)")
-@click.option("--engine", default="vllm", show_default=True,
+@click.option("--engine", default=DEFAULT_ENGINE, show_default=True,
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
-@click.option("--estimator", default="roofline", show_default=True, help="performance estimator (`gpurec estimators`)")
+@click.option("--estimator", default=DEFAULT_ESTIMATOR, show_default=True, help="performance estimator (`gpurec estimators`)")
 @click.option("--ttft-slo-ms", default=None, type=float, help="time-to-first-token target, ms")
 @click.option("--itl-slo-ms", default=None, type=float, help="inter-token latency target, ms")
 @click.option("--target-throughput", "target_tok", default=None, type=float, help="output tokens/s to carry (adds replicas)")
@@ -66,7 +68,7 @@ def _recommend_help() -> str:
 @click.option("--no-performance", is_flag=True, help="memory only (fast)")
 @click.option("--fitting-only", is_flag=True, help="hide candidates that do not fit")
 @click.option("--sort", "sort", default="rank", show_default=True, type=click.Choice(["rank", "cost", "performance"]))
-@click.option("--top", default=15, show_default=True, type=int, help="rows to show (0: all)")
+@click.option("--top", default=DEFAULT_TOP, show_default=True, type=int, help="rows to show (0: all)")
 @click.option("--wide", is_flag=True, help="every column, whatever the terminal's width")
 @click.option("--json", "as_json", is_flag=True, help="JSON (schema: docs/recommend.schema.json)")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV of every column: raw numbers, units in the header")

@@ -8,6 +8,9 @@ them with ``--wide``), CSV and Markdown (raw numbers, units in the header) and t
 
 from __future__ import annotations
 
+import json
+import math
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -275,3 +278,16 @@ def explain_text(item, precision: str = "") -> str:
     if item.slo is not None:
         lines.append(f"  SLO: up to {item.slo.max_concurrency} users, goodput {item.slo.goodput_tokens_per_sec:,.0f} tok/s")
     return "\n".join(lines)
+
+
+def finite_json(data: Any) -> str:
+    """``data`` as JSON with every NaN or infinity written as null (JSON has neither)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return json.dumps(clean(data), indent=2, sort_keys=False, default=str, allow_nan=False)

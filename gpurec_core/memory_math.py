@@ -752,6 +752,12 @@ _DTYPE_ALIASES = {
     "fp16": "fp16", "float16": "fp16", "half": "fp16", "torch.float16": "fp16",
     "bf16": "bf16", "bfloat16": "bf16", "torch.bfloat16": "bf16",
 }
+def dtype_name(text: str) -> str:
+    """``bf16``, ``fp16`` or ``fp32`` for any of their spellings (``bfloat16``, ``half``, ``torch.float32`` ...);
+    anything else unchanged (the caller's validation names it)."""
+    return _DTYPE_ALIASES.get(text.strip().lower()) or text
+
+
 _QUANT_ALIASES = {
     "fp8": "fp8", "fp8_e4m3": "fp8", "float8": "fp8", "w8a8-fp8": "fp8", "fp8-dynamic": "fp8",
     "int8": "int8", "w8a8": "int8", "w8a8-int8": "int8",

@@ -8,15 +8,20 @@ from typing import Any, Callable, Optional
 
 from gpurec_core.errors import WorkloadError
 
-DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 SORTS = ("rank", "cost", "performance")
+#: The defaults of `gpurec recommend --engine / --estimator` (and of the web form).
+DEFAULT_ENGINE, DEFAULT_ESTIMATOR = "vllm", "roofline"
+#: Rows shown by default (`gpurec recommend --top`, the web table).
+DEFAULT_TOP = 15
 
 
 def precision_of(precision: Optional[str], dtype: Optional[str]) -> Optional[str]:
     """``dtype`` names the precision of an unquantized checkpoint; with ``precision`` it must agree."""
+    from gpurec_core.memory_math import dtype_name
+
     if dtype is None:
         return precision
-    dtype = DTYPE_NAMES.get(dtype, dtype)
+    dtype = dtype_name(dtype)
     if precision is not None and precision != dtype:
         raise WorkloadError(f"--dtype {dtype} and --precision {precision} conflict: give one")
     return dtype
@@ -47,7 +52,7 @@ def run_recommend(model: str, *, input_length: int = 1024, output_length: int = 
                   tensor_parallel_size: Optional[int] = None, max_tensor_parallel: Optional[int] = None,
                   pipeline_parallel_size: Optional[int] = None, max_gpus: Optional[int] = None,
                   gpus: Optional[str] = None, disaggregated: bool = False, prefill_gpus: Optional[str] = None,
-                  decode_gpus: Optional[str] = None, engine: str = "vllm", estimator: str = "roofline",
+                  decode_gpus: Optional[str] = None, engine: str = DEFAULT_ENGINE, estimator: str = DEFAULT_ESTIMATOR,
                   ttft_slo_ms: Optional[float] = None, itl_slo_ms: Optional[float] = None,
                   target_tok: Optional[float] = None, target_rps: Optional[float] = None, text_only: bool = False,
                   no_performance: bool = False, fitting_only: bool = False, sort: str = "rank",

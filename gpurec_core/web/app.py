@@ -25,7 +25,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from gpurec_core.errors import GpurecError, ModelNotFoundError, one_line
-from gpurec_core.queries import SORTS
+from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP, SORTS
 
 #: How many recent searches are kept for /api/curves and /api/explain.
 CACHE_SIZE = 32
@@ -54,8 +54,6 @@ MODEL_PARAMS: tuple[tuple[str, str, str], ...] = (
     ("engine", "engine", "str"), ("text_only", "text_only", "bool"),
 )
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-#: The weight precisions `gpurec recommend --precision` takes.
-PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nvfp4", "mxfp4")
 
 
 class ApiError(Exception):
@@ -155,7 +153,7 @@ class Api:
 
     @staticmethod
     def _top(query: dict[str, str]) -> int:
-        top = _value("top", query.get("top") or "15", "int")
+        top = _value("top", query.get("top") or str(DEFAULT_TOP), "int")
         if top < 0:
             raise ApiError(400, f"top must be 0 (all) or more, got {top}")
         return top
@@ -232,14 +230,18 @@ class Api:
 
     @staticmethod
     def options(query: dict[str, str]) -> dict:
+        from typing import get_args
+
+        from gpurec_core.models import WeightPrecisionName
         from gpurec_core.plugins import list_engines, list_estimators
 
         options_from(query, ())
         return {"engines": [e.name for e in list_engines()],
                 "estimators": [{"name": e.name, "usable": e.usable, "reason": None if e.usable else e.reason}
                                for e in list_estimators()],
-                "precisions": list(PRECISIONS), "sorts": list(SORTS),
-                "defaults": {"engine": "vllm", "estimator": "roofline"}}
+                "precisions": list(get_args(WeightPrecisionName)), "sorts": list(SORTS),
+                "defaults": {"engine": DEFAULT_ENGINE, "estimator": DEFAULT_ESTIMATOR, "sort": SORTS[0],
+                             "top": DEFAULT_TOP}}
 
 
 def parse_query(text: str) -> dict[str, str]:

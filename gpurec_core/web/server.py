@@ -52,7 +52,7 @@ def make_handler(api: Api) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            from gpurec_core.cli import finite_json
+            from gpurec_core.formatting import finite_json
 
             parts = urlsplit(self.path)
             if parts.path.startswith("/api/"):

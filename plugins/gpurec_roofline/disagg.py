@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpurec_roofline.serving import admitted_requests, burst_passes, replica_step_s
+from gpurec_roofline.serving import admitted_requests, benchmark_mean_ttft, burst_passes, replica_step_s
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
 ITERATIONS = 40
@@ -117,8 +117,7 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
         full = np.minimum(M, per_unit * I)
         full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I)
         burst = overhead + burst_passes(per_unit, I, M) * full_t + transfer + itl
-        w = 1.0 / requests_per_user
-        ttft_served = (1.0 - w) * ttft_served + w * np.maximum(burst, ttft_served)
+        ttft_served = benchmark_mean_ttft(ttft_served, burst, requests_per_user)
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).
     ttft = np.maximum(ttft_served, c / lam - (O - 1.0) * itl)
     limited = np.where(lam >= prefill_cap * 0.999, "prefill", np.where(lam >= decode_cap * 0.999, "decode", "users"))

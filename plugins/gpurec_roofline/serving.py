@@ -148,6 +148,14 @@ def burst_passes(users, prompt_length, max_num_batched_tokens):
     return x * (c + 1.0) / 2.0 + h
 
 
+def benchmark_mean_ttft(steady, burst, requests_per_user):
+    """The mean TTFT a closed-loop benchmark reports: one request per user in ``requests_per_user``
+    is its first, sent in the start-up burst (``burst``, never less than a steady request's); the
+    rest see the running server (``steady``)."""
+    w = 1.0 / requests_per_user
+    return (1.0 - w) * steady + w * np.maximum(burst, steady)
+
+
 def budget_backlog_steps(batch, input_length, output_length, max_num_batched_tokens):
     """Steps an admitted request of a mixed-step engine waits for prefill budget before decoding:
     ``B / mu_budget - (O - 1)`` with ``mu_budget = M / (I + O - 1)`` completions per step when every
@@ -303,8 +311,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         burst_tokens = np.minimum(M, B * I)
         burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I)
         burst = overhead + burst_passes(B, I, M) * burst_t
-        w = 1.0 / benchmark.requests_per_user
-        ttft_run = (1.0 - w) * ttft_svc + w * np.maximum(burst, ttft_svc)
+        ttft_run = benchmark_mean_ttft(ttft_svc, burst, benchmark.requests_per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
     stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
     ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead))

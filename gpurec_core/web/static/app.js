@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLORS = ["#2458c6", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#5c940d", "#e67700",
                 "#364fc7", "#a61e4d", "#087f5b", "#495057"];
-const state = { query: null, data: null, table: null, curves: null, selected: 0 };
+const state = { query: null, data: null, table: null, curves: null, selected: 0, defaults: {} };
 window.gpurecTimings = {};
 
 function formQuery() {
@@ -15,9 +15,7 @@ function formQuery() {
     if (!el.name) continue;
     if (el.type === "checkbox") { if (el.checked) params.set(el.name, "1"); continue; }
     const value = el.value.trim();
-    const isDefault = (el.name === "top" && value === "15") || (el.name === "sort" && value === "rank") ||
-                      (el.name === "engine" && value === "vllm") || (el.name === "estimator" && value === "roofline");
-    if (value !== "" && !isDefault) {
+    if (value !== "" && value !== String(state.defaults[el.name] ?? "")) {  // the API's defaults stay out of the URL
       params.set(el.name, value);
     }
   }
@@ -284,6 +282,7 @@ async function loadOptions() {
     fill($("engine"), options.engines);
     fill($("estimator"), options.estimators.map((e) => ({ value: e.name, label: e.usable ? e.name : `${e.name} (unavailable)` })));
     $("precision").replaceChildren(new Option("checkpoint's", ""), ...options.precisions.map((p) => new Option(p, p)));
+    state.defaults = options.defaults;
     $("engine").value = options.defaults.engine;
     $("estimator").value = options.defaults.estimator;
   } catch (err) { showError(err.message); }
