@@ -108,8 +108,9 @@ def explain(record: dict) -> str:
         reasons.append("measured TTFT far above one prefill: queueing the model does not see (KV pool or "
                        "max-batch limits of the benchmark's engine config)")
     elif metric == "ttft_ms" and engine == "trtllm" and conc.isdigit() and int(conc) <= 16:
-        reasons.append("TRT-LLM TTFT at low concurrency grows with the output length in this data set "
-                       "(an artefact of the benchmark's warm-up/streaming, not of the GPU work)")
+        reasons.append("TRT-LLM TTFT at low concurrency grows with the output length in this data set: for "
+                       "Llama-3.1-8B by one gap between completions, (O x ITL) / c, the client timing its wait "
+                       "for a free slot (benchmark.client_slot_wait; gpurec calibrate fits it to a user's client)")
     elif metric == "ttft_ms" and record["predicted"] and record["predicted"] > 3 * record["measured"]:
         reasons.append("predicted a start-up burst or queue that the measured run did not show")
     if record.get("flag"):
@@ -245,6 +246,9 @@ def constants_section() -> list[str]:
                      f"{e.max_num_seqs} | engine default | {e.source} |")
     b = c.benchmark
     lines.append(f"| benchmark.requests_per_user | {b.requests_per_user:g} | fitted | {b.source} |")
+    lines.append(f"| benchmark.client_slot_wait | {b.client_slot_wait:g} | client convention | vllm bench serve starts "
+                 "the TTFT clock after taking a concurrency slot (vllm/benchmarks/serve.py limited_request_func); "
+                 "gpurec calibrate fits a user's own client |")
     return lines
 
 

@@ -254,6 +254,66 @@ def test_reported_ttft_blends_steady_state_and_startup_burst():
     assert estimate(model, gpu, one, wl, mem, no_burst).ttft_ms == pytest.approx(steady, rel=1e-6)
 
 
+def _measured_slot_wait_slopes(engine: str, model: str, max_users: int) -> list[float]:
+    """(TTFT(O2) - TTFT(O1)) / ((O2 ITL2 - O1 ITL1) / c) over the shared H100 file's pairs of runs that
+    differ only in output length: 1 when the client's clock includes one gap between completions."""
+    import csv
+    from collections import defaultdict
+
+    path = Path(__file__).parent / "fixtures" / "measurements" / "serving_h100.csv"
+    runs: dict = defaultdict(dict)
+    for row in csv.DictReader(open(path, newline="")):
+        if row["engine"] == engine and row["model"] == model and row["concurrency"].isdigit():
+            key = (row["precision"], row["tp"], row["ep"], row["isl"], int(row["concurrency"]), int(row["osl"]))
+            runs[key][row["metric"]] = float(row["value"])
+    series: dict = defaultdict(list)
+    for (*cfg, c, osl), m in runs.items():
+        if "ttft_ms" in m and "itl_ms" in m and c <= max_users:
+            series[(*cfg, c)].append((osl, m["ttft_ms"], m["itl_ms"]))
+    slopes = []
+    for (*_, c), points in series.items():
+        points.sort()
+        for (o1, t1, i1), (o2, t2, i2) in zip(points, points[1:]):
+            slopes.append((t2 - t1) / ((o2 * i2 - o1 * i1) / c))
+    return slopes
+
+
+def test_some_clients_time_the_wait_for_a_free_slot():
+    """aiconfigurator's TensorRT-LLM Llama-3.1-8B runs (1.0.0rc3, up to 32 users) report a TTFT that
+    grows with the output length by one gap between completions, (O x ITL) / c, while its Qwen3 runs
+    on the same engine version do not: the client's clock, not the engine. ``client_slot_wait`` (0
+    by default, as vllm bench serve times a request only once it holds a slot) adds that many gaps;
+    ``gpurec calibrate`` fits it to a user's own client."""
+    import statistics
+
+    import numpy as np
+
+    from gpurec_core.api import make_parallelism
+    from gpurec_core.models import Workload
+    from gpurec_core.plugins import estimate_memory
+    from gpurec_roofline.constants import load_constants
+    from gpurec_roofline.estimator import estimate
+
+    llama = _measured_slot_wait_slopes("trtllm", LLAMA_8B, 32)
+    qwen = _measured_slot_wait_slopes("trtllm", "Qwen/Qwen3-32B", 32)
+    assert len(llama) >= 30 and 0.8 < statistics.median(llama) < 1.2
+    assert len(qwen) >= 30 and abs(statistics.median(qwen)) < 0.2
+
+    model, gpu, one = as_model(LLAMA_8B), as_gpu("H100"), make_parallelism(1)
+    base = load_constants()
+    timed = base.model_copy(update={"benchmark": base.benchmark.model_copy(update={"client_slot_wait": 1.0})})
+    for osl in (256, 512):
+        wl = Workload(input_length=1024, output_length=osl, concurrency=8, precision=model.resolve_precision("bf16"))
+        mem = estimate_memory(model, gpu, one, wl, "trtllm")
+        plain, with_wait = estimate(model, gpu, one, wl, mem, base), estimate(model, gpu, one, wl, mem, timed)
+        assert with_wait.inter_token_latency_ms == plain.inter_token_latency_ms
+        assert with_wait.throughput_tokens_per_sec == plain.throughput_tokens_per_sec
+        # one gap between completions: 1 / requests per second
+        assert with_wait.time_to_first_token_ms - plain.time_to_first_token_ms == pytest.approx(
+            1e3 / plain.requests_per_sec, rel=1e-6)
+    assert np.isfinite(with_wait.time_to_first_token_ms)
+
+
 def test_steady_state_solver_converges():
     """The bounded fixed-point iteration lands within 2 % of its converged value on a random sweep."""
     import numpy as np

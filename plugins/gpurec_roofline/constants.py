@@ -100,6 +100,7 @@ class BenchmarkConstants(_Strict):
     """How the closed-loop benchmark that TTFT is compared with runs (the client, not the engine)."""
 
     requests_per_user: float = Field(ge=1, description="requests each user sends in one measured run; the first of them arrive all at once")
+    client_slot_wait: float = Field(0.0, ge=0, le=2, description="inter-completion gaps a request waits on the client's TTFT clock before it is sent (0: the clock starts when the request is sent)")
     source: str = Field(min_length=1)
 
 

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpurec_roofline.serving import admitted_requests, benchmark_mean_ttft, burst_passes, replica_step_s
+from gpurec_roofline.serving import (admitted_requests, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
+                                     replica_step_s)
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
 ITERATIONS = 40
@@ -69,8 +70,9 @@ class DisaggResult:
 
 def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, kernels, input_length, output_length,
                         users, max_num_batched_tokens, max_num_seqs, transfer_s_per_token,
-                        transfer_fixed_s, requests_per_user=None) -> DisaggResult:
-    """Closed-loop steady state of an xPyD deployment (arrays broadcast over rows)."""
+                        transfer_fixed_s, benchmark=None) -> DisaggResult:
+    """Closed-loop steady state of an xPyD deployment (arrays broadcast over rows); ``benchmark`` (the
+    client, :class:`gpurec_roofline.constants.BenchmarkConstants`) adds its start-up burst and clock."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
     c = np.maximum(np.asarray(users, float), 1.0)
@@ -111,15 +113,17 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     prefill_cap, decode_cap = units_p / per_request, units_d * cap / np.maximum((O - 1.0) * itl, 1e-12)
     lam = np.minimum.reduce([c / (ttft_served + (O - 1.0) * itl), prefill_cap, decode_cap])
     steady = burst = ttft_served
-    if requests_per_user:
+    if benchmark is not None:
         # The start-up burst: a unit's share of the c prompts, as a staircase of full-budget steps.
         per_unit = np.maximum(c / units_p, 1.0)
         full = np.minimum(M, per_unit * I)
         full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I)
         burst = overhead + burst_passes(per_unit, I, M) * full_t + transfer + itl
-        ttft_served = benchmark_mean_ttft(ttft_served, burst, requests_per_user)
+        ttft_served = benchmark_mean_ttft(ttft_served, burst, benchmark.requests_per_user)
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).
     ttft = np.maximum(ttft_served, c / lam - (O - 1.0) * itl)
+    if benchmark is not None:
+        ttft = ttft + client_slot_wait_s(benchmark, lam)
     limited = np.where(lam >= prefill_cap * 0.999, "prefill", np.where(lam >= decode_cap * 0.999, "decode", "users"))
     return DisaggResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, prefill_wait_s=wait, prefill_s=alone,
                         transfer_s=np.broadcast_to(transfer, np.shape(ttft)).astype(float), decode_batch=b,
@@ -167,7 +171,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     seqs = workload.max_num_seqs or engine.max_num_seqs
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
-                            comm.kv_transfer_latency_us * 1e-6, constants.benchmark.requests_per_user)
+                            comm.kv_transfer_latency_us * 1e-6, constants.benchmark)
 
     def one(x) -> float:
         return float(np.asarray(x, dtype=float).reshape(-1)[0])

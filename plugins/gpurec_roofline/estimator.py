@@ -367,7 +367,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
                                                                           np.maximum(C[sel], 1)))
             result = serve(profile, eff, group_constants.communication, engine, group_constants.kernels, I[sel], O[sel],
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
-                           group_constants.benchmark)
+                           group_constants.benchmark, scale[sel])
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:

@@ -52,6 +52,7 @@ FACTORS: tuple[FactorSpec, ...] = (
     FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)"),
     FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)"),
     FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user"),
+    FactorSpec("client_slot_wait", "benchmark", 0.0, 1.5, "TTFT rows with more than one user"),
     FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more"),
 )
 SPECS = {f.name: f for f in FACTORS}
@@ -175,7 +176,7 @@ class Problem:
             engine = constants.engine(engine_name)
             res = serve(profile, constants.efficiency_for(gpu), constants.communication, engine, constants.kernels,
                         g["I"], g["O"], g["c"], g["kv"], engine.max_num_batched_tokens, engine.max_num_seqs,
-                        constants.benchmark)
+                        constants.benchmark, g["scale"])
             values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
                       "output_tok_s": res.requests_per_s * g["O"] * g["scale"]}
             for i, metric in enumerate(g["metric"]):
@@ -194,7 +195,8 @@ class Problem:
 def descend(loss: Callable[[dict], float], start: dict[str, float], names: list[str], rounds: int = 4,
             log: Optional[Callable[[str], None]] = None) -> tuple[dict[str, float], float]:
     """Coordinate descent of ``loss(factors)`` over ``names`` within each factor's range, on a log
-    grid that halves every round; returns the best factors and their loss."""
+    grid that halves every round (from zero, the range in quarters first); returns the best factors
+    and their loss."""
     best_factors, best = dict(start), loss(start)
     for r in range(rounds):
         step = 0.5 / (2 ** r)
@@ -203,6 +205,8 @@ def descend(loss: Callable[[dict], float], start: dict[str, float], names: list[
             base = current if current > 0 else (spec.low + spec.high) / 20
             candidates = {min(spec.high, max(spec.low, base * math.exp(k * step))) for k in (-2, -1, 1, 2)}
             candidates.add(spec.low)
+            if current <= 0:  # a log grid has no scale at zero: try the range in quarters
+                candidates.update(spec.low + q * (spec.high - spec.low) for q in (0.25, 0.5, 0.75, 1.0))
             for value in sorted(candidates):
                 trial = {**best_factors, name: float(round(value, 4))}
                 trial_loss = loss(trial)

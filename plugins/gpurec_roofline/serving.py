@@ -156,6 +156,19 @@ def benchmark_mean_ttft(steady, burst, requests_per_user):
     return (1.0 - w) * steady + w * np.maximum(burst, steady)
 
 
+def client_slot_wait_s(benchmark: BenchmarkConstants, completions_per_s):
+    """Time a request spends on the benchmark client's TTFT clock before it is sent:
+    ``benchmark.client_slot_wait`` inter-completion gaps of the whole deployment, ``1 / lambda``.
+
+    A client that keeps every concurrency slot busy and creates the next request before a slot frees
+    (timing it from creation) makes it wait for the next completion, one gap; vllm bench serve starts
+    the clock after it takes a slot, so none (roofline.toml ``[benchmark]``). Measured TTFT then grows
+    with the output length by ``delta(O x ITL) / c`` at fixed prompt and users, which is how a user's
+    runs show it to ``gpurec calibrate``."""
+    rate = np.maximum(np.asarray(completions_per_s, float), 1e-12)
+    return benchmark.client_slot_wait / rate
+
+
 def budget_backlog_steps(batch, input_length, output_length, max_num_batched_tokens):
     """Steps an admitted request of a mixed-step engine waits for prefill budget before decoding:
     ``B / mu_budget - (O - 1)`` with ``mu_budget = M / (I + O - 1)`` completions per step when every
@@ -217,8 +230,10 @@ def serial_bound_s(args, input_length, output_length, users, chunks, overhead):
 
 def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
           engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_cache_tokens,
-          max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants) -> ServingResult:
-    """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays)."""
+          max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants, replicas=1.0) -> ServingResult:
+    """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays);
+    ``replicas`` (data-parallel copies of it behind one client) only sets the client's gap between
+    completions (:func:`client_slot_wait_s`)."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
     c = np.maximum(np.asarray(users, float), 1.0)
@@ -315,6 +330,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
     stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
     ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead))
+    ttft = ttft + client_slot_wait_s(benchmark, lam * np.asarray(replicas, float))
     _, parts = replica_step_s(*args, d, context, 0.0, 0.0, I)
     itl = itl + stall
     return ServingResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, batch=B, decode_seqs=d,
