@@ -574,6 +574,32 @@ def _parse_deepseek_v4(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _parse_minimax_lightning(f: _Fields) -> dict[str, Any]:
+    """MiniMax-M1 / MiniMax-Text-01: lightning (linear) attention with a softmax-attention layer in
+    every eight, and a Mixtral-style MoE (``num_local_experts`` experts ``intermediate_size`` wide).
+
+    Source: MiniMax-AI/MiniMax-M1 modeling_minimax_m1.py (``MiniMaxM1LightningAttention``: qkv_proj
+    H -> 3D, output_gate H -> D, RMSNorm over D, out_proj D -> H with D = heads x head_dim; its cache
+    is one d x d state per head) and its model.safetensors.index.json (70 layers with qkv_proj /
+    output_gate / norm / out_proj, 10 with q/k/v/o_proj). Layer kinds from ``attn_type_list`` (0
+    lightning, 1 softmax) or ``layer_types`` (transformers' MiniMaxConfig).
+    """
+    out = _parse_standard(f)
+    layers = out["num_hidden_layers"]
+    if f.has("layer_types"):
+        out["layer_types"] = _map_layer_types(f, "layer_types", layers)
+    else:
+        kinds = f.int_list("attn_type_list", length=layers)
+        if kinds is None:
+            raise f.fail("attn_type_list", "is required (one entry per layer: 0 lightning attention, 1 softmax "
+                         "attention), or layer_types", None)
+        out["layer_types"] = ["full_attention" if k else "linear_attention" for k in kinds]
+    heads, d = out["num_attention_heads"], out["head_dim"]
+    out.update(linear_attention_kind="lightning", linear_num_key_heads=heads, linear_num_value_heads=heads,
+               linear_key_head_dim=d, linear_value_head_dim=d)
+    return out
+
+
 def _parse_hybrid_linear(f: _Fields) -> dict[str, Any]:
     """Qwen3-Next and Qwen3.5 / 3.6 (dense and MoE): Gated DeltaNet linear attention interleaved with
     gated full attention.
@@ -1263,6 +1289,8 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "nemotron_h": _parse_nemotron_h,
     "nemotron-nas": _parse_nemotron_nas,
     "minimax_m3": _parse_minimax_m3,
+    "minimax_m1": _parse_minimax_lightning,
+    "minimax": _parse_minimax_lightning,
     "minimax_m3_vl": _parse_minimax_m3,
     "mimo_v2_flash": _parse_mimo_v2_flash,
     "kimi_linear": _parse_kimi_linear,

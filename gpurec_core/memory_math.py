@@ -518,6 +518,7 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
     - Gated DeltaNet (``gated_delta_net_state_shape``): conv ``(kernel - 1) * (2 * n_k * d_k + n_v * d_v) / t``
       + recurrent ``n_v/t * d_k * d_v``.
     - Kimi Delta Attention: conv ``(kernel - 1) * 3 * heads * d / t`` + recurrent ``heads/t * d * d``.
+    - MiniMax lightning attention (modeling_minimax_m1.py): recurrent ``heads/t * d * d``, no conv.
     """
     kind = cfg.layer_types[i]
     t = tensor_parallel_size
@@ -531,7 +532,10 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
         return float(conv * state_bytes + ssm * ssm_bytes)
     if kind == "linear_attention":
         kernel = cfg.linear_conv_kernel_dim or 4
-        if cfg.linear_attention_kind == "kimi_delta":
+        if cfg.linear_attention_kind == "lightning":  # one d x d state per head, no convolution
+            heads, d = cfg.linear_num_value_heads or 0, cfg.linear_value_head_dim or 0
+            conv, rec = 0, _split(heads, t) * d * d
+        elif cfg.linear_attention_kind == "kimi_delta":
             heads, d = cfg.linear_num_value_heads or 0, cfg.linear_value_head_dim or 0
             conv = (kernel - 1) * 3 * heads * d // t
             rec = _split(heads, t) * d * d

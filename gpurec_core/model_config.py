@@ -135,9 +135,9 @@ class ModelConfig(BaseModel):
     o_lora_rank: Optional[int] = Field(default=None, gt=0, le=MAX_HEAD_DIM, description="DeepSeek-V4 grouped low-rank output projection rank")
     o_groups: Optional[int] = Field(default=None, gt=0, le=MAX_HEADS, description="DeepSeek-V4 output-projection groups")
     hc_mult: int = Field(default=1, gt=0, le=64, description="hyper-connection residual streams (DeepSeek-V4: 4; 1 = plain residual)")
-    linear_attention_kind: Optional[Literal["gated_deltanet", "kimi_delta"]] = Field(
-        default=None, description="form of the linear_attention layers: Qwen3-Next/3.5 Gated DeltaNet or "
-        "Kimi Delta Attention")
+    linear_attention_kind: Optional[Literal["gated_deltanet", "kimi_delta", "lightning"]] = Field(
+        default=None, description="form of the linear_attention layers: Qwen3-Next/3.5 Gated DeltaNet, "
+        "Kimi Delta Attention or MiniMax lightning attention")
     mlp_bias: bool = Field(default=False, description="MLP and expert projections carry biases (gpt-oss experts)")
     router_bias: bool = Field(
         default=False, description="router has a per-expert bias vector (gpt-oss bias, DeepSeek/MiniMax "

@@ -189,6 +189,15 @@ def kimi_delta_attention_params(cfg: ModelConfig) -> int:
     return 3 * h * dd + 3 * dd * kernel + (h * d + d * dd + dd + heads) + h * heads + h * d + d * dd + d + dd * h
 
 
+def lightning_attention_params(cfg: ModelConfig) -> int:
+    """One MiniMax lightning-attention layer (MiniMax-M1 modeling_minimax_m1.py
+    ``MiniMaxM1LightningAttention``), D = heads*head_dim: ``qkv_proj: 3*H*D + output_gate: H*D
+    + norm: D + out_proj: D*H``."""
+    h = cfg.hidden_size
+    dd = (cfg.linear_num_value_heads or 0) * (cfg.linear_value_head_dim or 0)
+    return 3 * h * dd + h * dd + dd + dd * h
+
+
 def mamba2_params(cfg: ModelConfig) -> int:
     """One Mamba-2 mixer (modeling_nemotron_h.py ``NemotronHMamba2Mixer``), with
     I = heads*head_dim, c = I + 2*groups*state: ``in_proj: H*(I + c + heads) + conv1d: c*kernel + c (bias)
@@ -278,8 +287,8 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
         elif kind == "cross_attention":
             attention += cross_attention_params(cfg, i)
         elif kind == "linear_attention":
-            linear += kimi_delta_attention_params(cfg) if cfg.linear_attention_kind == "kimi_delta" \
-                else gated_deltanet_params(cfg)
+            linear += {"kimi_delta": kimi_delta_attention_params, "lightning": lightning_attention_params}.get(
+                cfg.linear_attention_kind, gated_deltanet_params)(cfg)
         elif kind == "mamba":
             linear += mamba2_params(cfg)
 

@@ -146,3 +146,25 @@ def test_opt_sizes_match_the_paper(model_id, nominal):
     model = ModelArchitecture(model_id)
     assert model.config.gated_mlp is False and model.config.position_embedding_rows == 2050
     assert model.num_parameters == pytest.approx(nominal, rel=0.03)
+
+
+def test_minimax_m1_lightning_attention():
+    """MiniMax-M1 (MiniMax-AI/MiniMax-M1 config.json @ 2abb4f4): 70 lightning-attention layers and 10
+    softmax ones (attn_type_list), 32 experts, top-2. The README gives 456 B total and 45.9 B active
+    (which leaves out the 2 x 200,064 x 6,144 embedding and lm_head); model.safetensors.index.json
+    names qkv_proj, output_gate, norm and out_proj in 70 layers and q/k/v/o_proj in 10. Only the
+    softmax layers keep a per-token KV cache: 10 x 2 x 8 KV heads x 128 x 2 bytes; each lightning
+    layer keeps one 128 x 128 state per head (64 heads) per sequence."""
+    from gpurec_core.memory_math import recurrent_state_bytes_per_layer
+
+    arch = ModelArchitecture("MiniMaxAI/MiniMax-M1-40k")
+    cfg = arch.config
+    assert cfg.layer_types.count("linear_attention") == 70 and cfg.layer_types.count("full_attention") == 10
+    assert cfg.linear_attention_kind == "lightning"
+    total = count_parameters(cfg).total
+    assert abs(total / 456e9 - 1) < 0.005
+    embeddings = 2 * 200_064 * 6_144
+    assert abs((arch.active_parameters - embeddings) / 45.9e9 - 1) < 0.005
+    assert kv_bytes_per_token(cfg, arch.resolve_precision("bf16", None)) == 10 * 2 * 8 * 128 * BF16
+    lightning = cfg.layer_types.index("linear_attention")
+    assert recurrent_state_bytes_per_layer(cfg, lightning, BF16, 8) == 64 // 8 * 128 * 128 * BF16
