@@ -13,7 +13,7 @@ if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
 from gpurec_core.api import as_gpu, as_model, estimate_performance  # noqa: E402
-from gpurec_core.errors import EstimationError, GpurecError  # noqa: E402
+from gpurec_core.errors import GpurecError  # noqa: E402
 from gpurec_roofline.profile import build_profile  # noqa: E402
 from gpurec_roofline.step import experts_touched_fraction, mean_prefill_keys  # noqa: E402
 from gpurec_roofline.serving import burst_passes, prompt_chunks  # noqa: E402
