@@ -1415,16 +1415,16 @@ def _require_dense_width(f: _Fields, fields: dict[str, Any]) -> None:
 
 
 def _tie_word_embeddings(f: _Fields, text: dict[str, Any], outer: _Fields, wrapper_type: Optional[str]) -> bool:
-    """The text config's explicit value, else the wrapper's explicit value, else the class defaults
-    (a wrapper's class first: transformers reads the outer model's config), else False."""
+    """The text config's explicit value, else the wrapper's explicit value, else the text config
+    class's default: transformers' ``PreTrainedModel.tie_weights`` reads
+    ``config.get_text_config(decoder=True).tie_word_embeddings`` (the text sub-config, built with its
+    own class's defaults), and vLLM builds the language model from ``text_config``; e.g.
+    Mistral-Small-3.1's text_config names no value and MistralConfig's default is False, so its
+    checkpoint carries lm_head (24.0 B in all, 23.57 B of text model)."""
     if text.get("tie_word_embeddings") is not None:
         return f.flag("tie_word_embeddings")
-    if wrapper_type is not None:
-        if outer.has("tie_word_embeddings"):
-            return outer.flag("tie_word_embeddings")
-        default = class_defaults(wrapper_type).get("tie_word_embeddings")
-        if isinstance(default, bool):
-            return default
+    if wrapper_type is not None and outer.has("tie_word_embeddings"):
+        return outer.flag("tie_word_embeddings")
     return f.flag("tie_word_embeddings", _TIED_BY_DEFAULT.get(f.model_type, False))
 
 

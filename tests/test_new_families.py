@@ -168,3 +168,12 @@ def test_minimax_m1_lightning_attention():
     assert kv_bytes_per_token(cfg, arch.resolve_precision("bf16", None)) == 10 * 2 * 8 * 128 * BF16
     lightning = cfg.layer_types.index("linear_attention")
     assert recurrent_state_bytes_per_layer(cfg, lightning, BF16, 8) == 64 // 8 * 128 * 128 * BF16
+
+
+def test_a_multimodal_wrapper_ties_embeddings_as_its_text_config_says():
+    """Mistral-Small-3.1-24B-Instruct-2503: text_config names no tie_word_embeddings and MistralConfig's
+    default is False (transformers' tie_weights reads get_text_config(decoder=True)), so lm_head is
+    its own 131,072 x 5,120 matrix: 24.0 B in all, as the id says ('24B'); tied, it would be 23.34 B."""
+    arch = ModelArchitecture("mistralai/Mistral-Small-3.1-24B-Instruct-2503")
+    assert arch.config.tie_word_embeddings is False
+    assert abs(arch.num_parameters / 24e9 - 1) < 0.005
