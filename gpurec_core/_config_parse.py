@@ -961,7 +961,8 @@ def _full_layers(out: dict[str, Any]) -> list[str]:
 
 
 def _parse_gptj(f: _Fields) -> dict[str, Any]:
-    """GPT-J (models/gptj/modeling_gptj.py): ``n_embd``/``n_layer``/``n_head``/``n_positions`` (the
+    """GPT-J (models/gptj/modeling_gptj.py) and CodeGen (models/codegen/modeling_codegen.py, the same
+    block with q/k/v fused in one bias-free ``qkv_proj``, an untied ``lm_head`` with a bias): ``n_embd``/``n_layer``/``n_head``/``n_positions`` (the
     config class's attribute_map), MHA q/k/v/out_proj without biases, a parallel attention + MLP block
     behind one LayerNorm (``ln_1``, with bias), a non-gated MLP ``fc_in``/``fc_out`` with biases,
     ``n_inner`` wide (null = 4 * n_embd), an untied ``lm_head`` with a bias. ``rotary_dim`` (partial
@@ -1295,6 +1296,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "mimo_v2_flash": _parse_mimo_v2_flash,
     "kimi_linear": _parse_kimi_linear,
     "gptj": _parse_gptj,
+    "codegen": _parse_gptj,  # modeling_codegen.py: GPT-J's block with q/k/v fused in qkv_proj (same sizes)
     "gpt_neox": _parse_gpt_neox,
     "falcon": _parse_falcon,
     "nemotron": _parse_nemotron,

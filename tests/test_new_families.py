@@ -177,3 +177,20 @@ def test_a_multimodal_wrapper_ties_embeddings_as_its_text_config_says():
     arch = ModelArchitecture("mistralai/Mistral-Small-3.1-24B-Instruct-2503")
     assert arch.config.tie_word_embeddings is False
     assert abs(arch.num_parameters / 24e9 - 1) < 0.005
+
+
+def test_codegen_reads_as_gptj():
+    """Salesforce/codegen-2B-mono (model_type codegen): modeling_codegen.py is GPT-J's block with q/k/v
+    fused in one bias-free qkv_proj, n_inner null = 4 x n_embd, an untied lm_head with a bias. From the
+    config: 32 x (4 x 2560^2 attention + 2 x 2560 x 10240 MLP + 10240 + 2560 MLP biases + 2 x 2560
+    LayerNorm) + 2 x 51200 x 2560 embeddings + 51200 lm_head bias + 2 x 2560 final LayerNorm; KV per
+    token 32 layers x 2 x 2560 x 2 bytes."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arch = ModelArchitecture("Salesforce/codegen-2B-mono")
+    h, layers, vocab = 2560, 32, 51200
+    expected = layers * (4 * h * h + 2 * h * 4 * h + 4 * h + h + 2 * h) + 2 * vocab * h + vocab + 2 * h
+    assert count_parameters(arch.config).total == expected
+    assert kv_bytes_per_token(arch.config, arch.resolve_precision("bf16", None)) == layers * 2 * h * BF16
