@@ -202,6 +202,43 @@ def siglip_vision(v: _Cfg) -> int:
     return total
 
 
+def clip_vision(v: _Cfg) -> int:
+    """CLIP vision tower (modeling_clip.py ``CLIPVisionTransformer``): ``class_embedding: H
+    + patch_embedding: Conv(C, H, p, no bias) + position_embedding: ((image_size/p)^2 + 1) * H
+    + pre_layrnorm: LayerNorm(H) + L * (q,k,v,out_proj: 4 * Linear(H, H) + fc1: Linear(H, I)
+    + fc2: Linear(I, H) + 2 LayerNorm(H)) + post_layernorm: LayerNorm(H)``. The checkpoint's count:
+    vLLM's LLaVA stops at ``vision_feature_layer`` (-2 leaves out the last layer and the post norm,
+    1/L of the tower), which is not modelled."""
+    h, i, p = v.int("hidden_size"), v.int("intermediate_size"), v.int("patch_size")
+    image, c, layers = v.int("image_size"), v.int("num_channels", default=3), v.int("num_hidden_layers")
+    embeddings = h + conv(c, h, (p, p), bias=False) + ((image // p) ** 2 + 1) * h
+    return embeddings + 2 * layer_norm(h) + layers * vit_layer(h, i)
+
+
+def llava_towers(r: _Reader) -> TowerParameters:
+    """LLaVA 1.5 and LLaVA-NeXT (modeling_llava.py, modeling_llava_next.py): the CLIP tower
+    (:func:`clip_vision`) and ``LlavaMultiModalProjector``: ``linear_1: Linear(H * F, T)
+    + linear_2: Linear(T, T)`` (biases unless ``multimodal_projector_bias`` is false; F the number
+    of vision layers fed, ``len(vision_feature_layer)`` when it is a list), plus LLaVA-NeXT's
+    ``image_newline: T``. T is the text config's width, its class's default when the config omits it
+    (llava-hf configs keep only the keys that differ)."""
+    v = r.sub("vision_config", "clip_vision_model")
+    if v is None:
+        return NO_TOWERS
+    text = r.raw.get("text_config")
+    text_type = text.get("model_type") if isinstance(text, Mapping) else None
+    t = r.text_hidden(text_type if isinstance(text_type, str) and text_type else "llama")
+    top = r.top(str(r.raw.get("model_type")))
+    fed = top.get("vision_feature_layer", default=-2)
+    fed = len(fed) if isinstance(fed, list) else 1
+    bias = top.flag("multimodal_projector_bias", default=True)
+    projector = linear(v.int("hidden_size") * fed, t, bias) + linear(t, t, bias)
+    if r.raw.get("model_type") == "llava_next":
+        projector += t  # image_newline
+    return _towers("clip", _TRANSFORMERS + "modeling_clip.py CLIPVisionTransformer + modeling_llava.py "
+                   "LlavaMultiModalProjector", vision=clip_vision(v), projector=projector)
+
+
 def gemma3_towers(r: _Reader) -> TowerParameters:
     """Gemma 3 (modeling_gemma3.py ``Gemma3Model``): the SigLIP tower (:func:`siglip_vision`,
     ``vision_config`` over ``SiglipVisionConfig``) and ``Gemma3MultiModalProjector``:
@@ -627,8 +664,14 @@ def _positive(value: Any, fallback: int) -> int:
 
 
 def _text_hidden_or_none(r: _Reader) -> Optional[int]:
+    """The language model's width for the generic projector: ``text_config.hidden_size``, else its
+    config class's default (llava-hf configs keep only the keys that differ: llava-1.5-7b-hf's
+    ``text_config`` is a LlamaConfig of default width 4096), else the top level's."""
     text = r.raw.get("text_config")
-    for where in (text if isinstance(text, Mapping) else {}, r.raw):
+    text = text if isinstance(text, Mapping) else {}
+    text_type = text.get("model_type")
+    defaults = r.defaults_of(text_type) if isinstance(text_type, str) and text_type else {}
+    for where in (text, defaults, r.raw):
         value = where.get("hidden_size")
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -656,6 +699,8 @@ _FAMILIES: dict[str, Callable[[_Reader], TowerParameters]] = {
     "mistral3": mistral3_towers,
     "voxtral": voxtral_towers,
     "mllama": mllama_towers,
+    "llava": llava_towers,
+    "llava_next": llava_towers,
 }
 
 #: The config ``model_type`` values with a family formula (others with towers get an estimate).

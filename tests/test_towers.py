@@ -218,6 +218,9 @@ PINNED = {
     "allenai/olmOCR-2-7B-1025": (631_975_680, 0, 44_574_464, "qwen2_5_vl_vision"),
     "zai-org/GLM-4.5V": (682_246_656, 0, 176_435_200, "glm4v_moe_vision"),
     "mistralai/Devstral-Small-2-24B-Instruct-2512": (403_305_472, 0, 35_652_608, "pixtral"),
+    # CLIP ViT-L/14-336 + LLaVA's two-layer projector; with the Vicuna-7B text model (vocab 32,064) the
+    # total is 7,063,427,072, transformers' count for llava-hf/llava-1.5-7b-hf (sizes.csv)
+    "llava-hf/llava-1.5-7b-hf": (303_507_456, 0, 20_979_712, "clip"),
     # Llama 3.2 Vision: the same tower in 11B and 90B; the projector maps 7680 -> the text width
     "meta-llama/Llama-3.2-11B-Vision-Instruct": (863_567_379, 0, 31_461_376, "mllama_vision"),
     "meta-llama/Llama-3.2-90B-Vision-Instruct": (863_567_379, 0, 62_922_752, "mllama_vision"),
