@@ -221,8 +221,11 @@ def llava_towers(r: _Reader) -> TowerParameters:
     + linear_2: Linear(T, T)`` (biases unless ``multimodal_projector_bias`` is false; F the number
     of vision layers fed, ``len(vision_feature_layer)`` when it is a list), plus LLaVA-NeXT's
     ``image_newline: T``. T is the text config's width, its class's default when the config omits it
-    (llava-hf configs keep only the keys that differ)."""
-    v = r.sub("vision_config", "clip_vision_model")
+    (llava-hf configs keep only the keys that differ). A Pixtral ``vision_config`` (mistral-community's
+    pixtral-12b is a LlavaForConditionalGeneration) is the Pixtral encoder (:func:`pixtral_vision`)."""
+    raw_vision = r.raw.get("vision_config")
+    pixtral = isinstance(raw_vision, Mapping) and raw_vision.get("model_type") == "pixtral"
+    v = r.sub("vision_config", "pixtral" if pixtral else "clip_vision_model")
     if v is None:
         return NO_TOWERS
     text = r.raw.get("text_config")
@@ -235,6 +238,9 @@ def llava_towers(r: _Reader) -> TowerParameters:
     projector = linear(v.int("hidden_size") * fed, t, bias) + linear(t, t, bias)
     if r.raw.get("model_type") == "llava_next":
         projector += t  # image_newline
+    if pixtral:
+        return _towers("pixtral", _TRANSFORMERS + "modeling_pixtral.py PixtralVisionModel + modeling_llava.py "
+                       "LlavaMultiModalProjector", vision=pixtral_vision(v), projector=projector)
     return _towers("clip", _TRANSFORMERS + "modeling_clip.py CLIPVisionTransformer + modeling_llava.py "
                    "LlavaMultiModalProjector", vision=clip_vision(v), projector=projector)
 

@@ -221,6 +221,10 @@ PINNED = {
     # CLIP ViT-L/14-336 + LLaVA's two-layer projector; with the Vicuna-7B text model (vocab 32,064) the
     # total is 7,063,427,072, transformers' count for llava-hf/llava-1.5-7b-hf (sizes.csv)
     "llava-hf/llava-1.5-7b-hf": (303_507_456, 0, 20_979_712, "clip"),
+    # No exact published total found: the Pixtral encoder is Devstral-Small-2's but for the patch conv
+    # (3 x 1024 x (16^2 - 14^2) = 184,320 more); the projector is LLaVA's Linear(1024, 5120) + Linear(5120, 5120)
+    "mistral-community/pixtral-12b": (403_305_472 + 3 * 1024 * (16 ** 2 - 14 ** 2), 0,
+                                      1024 * 5120 + 5120 + 5120 * 5120 + 5120, "pixtral"),
     # Llama 3.2 Vision: the same tower in 11B and 90B; the projector maps 7680 -> the text width
     "meta-llama/Llama-3.2-11B-Vision-Instruct": (863_567_379, 0, 31_461_376, "mllama_vision"),
     "meta-llama/Llama-3.2-90B-Vision-Instruct": (863_567_379, 0, 62_922_752, "mllama_vision"),
