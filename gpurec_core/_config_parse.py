@@ -978,6 +978,26 @@ def _parse_gptj(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _parse_gpt2(f: _Fields) -> dict[str, Any]:
+    """GPT-2 (models/gpt2/modeling_gpt2.py) and GPTBigCode: StarCoder 1, SantaCoder
+    (models/gpt_bigcode/modeling_gpt_bigcode.py). ``n_embd``/``n_layer``/``n_head``/``n_positions``
+    through the config class's attribute_map; a learned position embedding ``wpe`` of n_positions rows;
+    per block ``ln_1``, ``c_attn`` (H -> 3H; GPTBigCode's ``multi_query``, default true: H -> H + 2d,
+    one KV head) and ``c_proj`` with biases, ``ln_2``, a non-gated ``c_fc``/``c_proj`` MLP ``n_inner``
+    wide (null = 4H) with biases; ``ln_f``; ``lm_head`` tied to ``wte`` (PretrainedConfig's default)."""
+    out = _core(f)
+    out.update(
+        intermediate_size=f.pos_int("n_inner", 4 * out["hidden_size"]),
+        hidden_act=f.text("activation_function") or "gelu_new",
+        gated_mlp=False, mlp_bias=True, attention_bias=True, attention_output_bias=True, norms_per_layer=2,
+        norm_bias=True, layer_types=_full_layers(out), position_embedding_rows=out["max_position_embeddings"],
+    )
+    if f.model_type == "gpt_bigcode" and f.flag("multi_query", True):
+        out["num_key_value_heads"] = 1
+    _finish_attention(out, f)
+    return out
+
+
 def _parse_gpt_neox(f: _Fields) -> dict[str, Any]:
     """GPT-NeoX / Pythia (models/gpt_neox/modeling_gpt_neox.py): fused ``query_key_value`` and ``dense``
     with biases (``attention_bias``, default true), MHA, non-gated MLP with biases, two LayerNorms per
@@ -1298,6 +1318,8 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "gptj": _parse_gptj,
     "codegen": _parse_gptj,  # modeling_codegen.py: GPT-J's block with q/k/v fused in qkv_proj (same sizes)
     "gpt_neox": _parse_gpt_neox,
+    "gpt2": _parse_gpt2,
+    "gpt_bigcode": _parse_gpt2,
     "falcon": _parse_falcon,
     "nemotron": _parse_nemotron,
     "opt": _parse_opt,

@@ -194,3 +194,23 @@ def test_codegen_reads_as_gptj():
     expected = layers * (4 * h * h + 2 * h * 4 * h + 4 * h + h + 2 * h) + 2 * vocab * h + vocab + 2 * h
     assert count_parameters(arch.config).total == expected
     assert kv_bytes_per_token(arch.config, arch.resolve_precision("bf16", None)) == layers * 2 * h * BF16
+
+
+def test_gpt2_and_gpt_bigcode():
+    """GPT-2 (modeling_gpt2.py): learned positions, fused c_attn with biases, a 4H MLP with biases,
+    lm_head tied; openai-community/gpt2 counts 124,439,808 and gpt2-medium 354,823,168 (keras-hub
+    gpt2_presets.py 'gpt2_base_en' / 'gpt2_medium_en'). The bare id 'gpt2' finds it. GPTBigCode
+    (modeling_gpt_bigcode.py, fixture from mlc-llm's 'gpt_bigcode' preset) is multi-query: one KV head
+    of n_embd / n_head = 128, so 24 layers x 2 x 128 x 2 bytes of KV per token, and c_attn is
+    H x (H + 2 x 128) + bias."""
+    small = ModelArchitecture("gpt2")
+    assert small.model_id == "openai-community/gpt2"
+    assert count_parameters(small.config).total == 124_439_808
+    assert kv_bytes_per_token(small.config, small.resolve_precision("bf16", None)) == 12 * 2 * 768 * BF16
+    assert count_parameters(ModelArchitecture("openai-community/gpt2-medium").config).total == 354_823_168
+    code = _arch("gpt_bigcode")
+    assert code.config.num_key_value_heads == 1
+    assert _kv_bf16(code) == 24 * 2 * 128 * BF16
+    h, layers, vocab, positions, inner = 2048, 24, 49280, 2048, 8192
+    per_layer = (h * (h + 2 * 128) + h + 256) + (h * h + h) + (h * inner + inner) + (inner * h + h) + 4 * h
+    assert count_parameters(code.config).total == vocab * h + positions * h + layers * per_layer + 2 * h
