@@ -11,7 +11,6 @@ Every malformed input raises :class:`ModelConfigError` naming the field and the 
 from __future__ import annotations
 
 import functools
-
 import math
 from typing import Any, Callable, Optional
 
@@ -962,11 +961,11 @@ def _full_layers(out: dict[str, Any]) -> list[str]:
 
 def _parse_gptj(f: _Fields) -> dict[str, Any]:
     """GPT-J (models/gptj/modeling_gptj.py) and CodeGen (models/codegen/modeling_codegen.py, the same
-    block with q/k/v fused in one bias-free ``qkv_proj``, an untied ``lm_head`` with a bias): ``n_embd``/``n_layer``/``n_head``/``n_positions`` (the
-    config class's attribute_map), MHA q/k/v/out_proj without biases, a parallel attention + MLP block
-    behind one LayerNorm (``ln_1``, with bias), a non-gated MLP ``fc_in``/``fc_out`` with biases,
-    ``n_inner`` wide (null = 4 * n_embd), an untied ``lm_head`` with a bias. ``rotary_dim`` (partial
-    rotary) changes no size."""
+    block with q/k/v fused in one bias-free ``qkv_proj``): ``n_embd``/``n_layer``/``n_head``/
+    ``n_positions`` (the config class's attribute_map), MHA q/k/v/out_proj without biases, a parallel
+    attention + MLP block behind one LayerNorm (``ln_1``, with bias), a non-gated MLP
+    ``fc_in``/``fc_out`` with biases, ``n_inner`` wide (null = 4 * n_embd), an untied ``lm_head`` with
+    a bias. ``rotary_dim`` (partial rotary) changes no size."""
     out = _core(f)
     out.update(
         intermediate_size=f.pos_int("n_inner", 4 * out["hidden_size"]),
@@ -1316,7 +1315,7 @@ _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
     "mimo_v2_flash": _parse_mimo_v2_flash,
     "kimi_linear": _parse_kimi_linear,
     "gptj": _parse_gptj,
-    "codegen": _parse_gptj,  # modeling_codegen.py: GPT-J's block with q/k/v fused in qkv_proj (same sizes)
+    "codegen": _parse_gptj,
     "gpt_neox": _parse_gpt_neox,
     "gpt2": _parse_gpt2,
     "gpt_bigcode": _parse_gpt2,

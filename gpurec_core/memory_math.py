@@ -532,12 +532,9 @@ def recurrent_state_bytes_per_layer(cfg: "ModelConfig", i: int, state_bytes: flo
         return float(conv * state_bytes + ssm * ssm_bytes)
     if kind == "linear_attention":
         kernel = cfg.linear_conv_kernel_dim or 4
-        if cfg.linear_attention_kind == "lightning":  # one d x d state per head, no convolution
+        if cfg.linear_attention_kind in ("kimi_delta", "lightning"):  # one d x d state per head
             heads, d = cfg.linear_num_value_heads or 0, cfg.linear_value_head_dim or 0
-            conv, rec = 0, _split(heads, t) * d * d
-        elif cfg.linear_attention_kind == "kimi_delta":
-            heads, d = cfg.linear_num_value_heads or 0, cfg.linear_value_head_dim or 0
-            conv = (kernel - 1) * 3 * heads * d // t
+            conv = (kernel - 1) * 3 * heads * d // t if cfg.linear_attention_kind == "kimi_delta" else 0
             rec = _split(heads, t) * d * d
         else:
             nk, nv = cfg.linear_num_key_heads or 0, cfg.linear_num_value_heads or 0

@@ -198,6 +198,10 @@ def lightning_attention_params(cfg: ModelConfig) -> int:
     return 3 * h * dd + h * dd + dd + dd * h
 
 
+#: One linear-attention layer's parameters by ``ModelConfig.linear_attention_kind`` (Gated DeltaNet otherwise).
+_LINEAR_ATTENTION_PARAMS = {"kimi_delta": kimi_delta_attention_params, "lightning": lightning_attention_params}
+
+
 def mamba2_params(cfg: ModelConfig) -> int:
     """One Mamba-2 mixer (modeling_nemotron_h.py ``NemotronHMamba2Mixer``), with
     I = heads*head_dim, c = I + 2*groups*state: ``in_proj: H*(I + c + heads) + conv1d: c*kernel + c (bias)
@@ -287,8 +291,7 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
         elif kind == "cross_attention":
             attention += cross_attention_params(cfg, i)
         elif kind == "linear_attention":
-            linear += {"kimi_delta": kimi_delta_attention_params, "lightning": lightning_attention_params}.get(
-                cfg.linear_attention_kind, gated_deltanet_params)(cfg)
+            linear += _LINEAR_ATTENTION_PARAMS.get(cfg.linear_attention_kind, gated_deltanet_params)(cfg)
         elif kind == "mamba":
             linear += mamba2_params(cfg)
 

@@ -165,17 +165,22 @@ class _Reader:
     def top(self, model_type: str) -> _Cfg:
         return _Cfg({**self.defaults_of(model_type), **self.raw}, "")
 
-    def sub(self, key: str, model_type: str) -> Optional[_Cfg]:
-        """``raw[key]`` over the defaults of ``model_type`` (the class the wrapper builds), or None."""
+    def sub(self, key: str, model_type: Optional[str]) -> Optional[_Cfg]:
+        """``raw[key]`` over the defaults of its class, or None: ``model_type``, the class the wrapper
+        declares for it; None where the wrapper declares ``AutoConfig``, which transformers builds from
+        the sub-config's own ``model_type`` (llava-hf's ``text_config`` is a LlamaConfig or
+        MistralConfig that keeps only the keys that differ)."""
         value = self.raw.get(key)
         if value is None:
             return None
         if not isinstance(value, Mapping):
             raise ModelConfigError(f"config.json field '{key}' must be a JSON object, got {type(value).__name__} "
                                    f"(model_type {self.raw.get('model_type')}); fix or remove it")
-        return _Cfg({**self.defaults_of(model_type), **value}, f"{key}.")
+        own = value.get("model_type")
+        kind = model_type or (own if isinstance(own, str) else "")
+        return _Cfg({**self.defaults_of(kind), **value}, f"{key}.")
 
-    def text_hidden(self, text_model_type: str) -> int:
+    def text_hidden(self, text_model_type: Optional[str]) -> int:
         """The language model's width T: ``text_config.hidden_size`` (or the top level's)."""
         text = self.sub("text_config", text_model_type)
         if text is not None:
@@ -220,17 +225,13 @@ def llava_towers(r: _Reader) -> TowerParameters:
     (:func:`clip_vision`) and ``LlavaMultiModalProjector``: ``linear_1: Linear(H * F, T)
     + linear_2: Linear(T, T)`` (biases unless ``multimodal_projector_bias`` is false; F the number
     of vision layers fed, ``len(vision_feature_layer)`` when it is a list), plus LLaVA-NeXT's
-    ``image_newline: T``. T is the text config's width, its class's default when the config omits it
-    (llava-hf configs keep only the keys that differ). A Pixtral ``vision_config`` (mistral-community's
-    pixtral-12b is a LlavaForConditionalGeneration) is the Pixtral encoder (:func:`pixtral_vision`)."""
-    raw_vision = r.raw.get("vision_config")
-    pixtral = isinstance(raw_vision, Mapping) and raw_vision.get("model_type") == "pixtral"
-    v = r.sub("vision_config", "pixtral" if pixtral else "clip_vision_model")
+    ``image_newline: T``. A Pixtral ``vision_config`` (mistral-community's pixtral-12b is a
+    LlavaForConditionalGeneration) is the Pixtral encoder (:func:`pixtral_vision`)."""
+    v = r.sub("vision_config", None)  # LlavaConfig's sub-configs are AutoConfig
     if v is None:
         return NO_TOWERS
-    text = r.raw.get("text_config")
-    text_type = text.get("model_type") if isinstance(text, Mapping) else None
-    t = r.text_hidden(text_type if isinstance(text_type, str) and text_type else "llama")
+    pixtral = v.values.get("model_type") == "pixtral"
+    t = r.text_hidden(None)
     top = r.top(str(r.raw.get("model_type")))
     fed = top.get("vision_feature_layer", default=-2)
     fed = len(fed) if isinstance(fed, list) else 1
@@ -670,14 +671,11 @@ def _positive(value: Any, fallback: int) -> int:
 
 
 def _text_hidden_or_none(r: _Reader) -> Optional[int]:
-    """The language model's width for the generic projector: ``text_config.hidden_size``, else its
-    config class's default (llava-hf configs keep only the keys that differ: llava-1.5-7b-hf's
-    ``text_config`` is a LlamaConfig of default width 4096), else the top level's."""
+    """The language model's width for the generic projector: the text config's (its class's default
+    when it omits it, :meth:`_Reader.sub`), else the top level's."""
     text = r.raw.get("text_config")
-    text = text if isinstance(text, Mapping) else {}
-    text_type = text.get("model_type")
-    defaults = r.defaults_of(text_type) if isinstance(text_type, str) and text_type else {}
-    for where in (text, defaults, r.raw):
+    text = r.sub("text_config", None).values if isinstance(text, Mapping) else {}
+    for where in (text, r.raw):
         value = where.get("hidden_size")
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

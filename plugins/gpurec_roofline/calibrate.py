@@ -109,12 +109,10 @@ class _Scope:
         return keep, why
 
     def fit(self, problem: Problem, names: list[str], rounds: int) -> dict[str, float]:
-        """Coordinate descent from the defaults, and, when the client's clock is a candidate, also from
-        a client that times the wait for a slot (``client_slot_wait`` 1): the two are separate
-        valleys (the per-request overhead absorbs the gap in the first), so the better fit wins."""
-        starts = [self.defaults]
-        if "client_slot_wait" in names:
-            starts.append({**self.defaults, "client_slot_wait": 1.0})
+        """Coordinate descent from the defaults and from each ``FactorSpec.also_start_at`` value of the
+        factors fitted (another valley the descent would not leave); the best fit wins."""
+        starts = [self.defaults] + [{**self.defaults, name: value} for name in names
+                                    for value in SPECS[name].also_start_at]
         fits = [descend(lambda f: self.loss(problem, f), start, names, rounds=rounds) for start in starts]
         return min(fits, key=lambda fit: fit[1])[0]
 
