@@ -4,6 +4,10 @@
 cover, the factors of an estimator that those runs constrain (the estimator's plugin does the fit:
 hook ``fit_calibration``), and writes them with what they were fitted on, their cross-validated
 error before and after, and the residual quantiles that become the uncertainty bands of that GPU.
+A scope may also name one model: the factors refitted on that model's runs alone, kept where they
+cross-validate better on that model than the scope of every model (an engine's kernels for one
+architecture, e.g. a MoE's grouped GEMMs, differ from its dense ones); a deployment of that model
+uses its own scope first, any other model the scope of every model.
 
 A profile is used when it is named by ``--profile PATH`` (any command that estimates), by the
 ``GPUREC_PROFILE`` environment variable (paths separated by the OS path separator), or shipped by a
@@ -55,11 +59,13 @@ class Factor(_Strict):
 
 
 class Scope(_Strict):
-    """The runs of one GPU, engine and weight precision, and what was fitted on them."""
+    """The runs of one GPU, engine and weight precision (and model, or every model), and what was fitted on them."""
 
     gpu: str = Field(min_length=1, description="GPU name as gpurec's catalog spells it")
     engine: str = Field(min_length=1)
     precision: str = Field(min_length=1, description="weight precision label of the runs, or '*'")
+    model: str = Field(default=ANY, min_length=1, description="the model id these factors were refitted on, or '*' "
+                       "(every model of the runs)")
     rows: int = Field(ge=0)
     configurations: int = Field(ge=0, description="distinct deployments x lengths (all concurrencies of one count once)")
     folds: int = Field(ge=0, description="cross-validation folds over configurations (0: too few to validate)")
@@ -74,9 +80,14 @@ class Scope(_Strict):
         """Factor name -> fitted value, for the factors the data constrained."""
         return {f.name: f.value for f in self.factors if f.value is not None}
 
-    def matches(self, gpu: str, engine: str, precision: str) -> bool:
+    def matches(self, gpu: str, engine: str, precision: str, model: Optional[str] = None) -> bool:
         return (self.gpu.lower() == gpu.lower() and self.engine == engine
-                and self.precision in (ANY, precision))
+                and self.precision in (ANY, precision)
+                and (self.model == ANY or (model is not None and self.model.lower() == model.lower())))
+
+    def label(self) -> str:
+        """``GPU/engine/precision``, and ``[model]`` for a scope of one model."""
+        return f"{self.gpu}/{self.engine}/{self.precision}" + ("" if self.model == ANY else f" [{self.model}]")
 
 
 class Profile(_Strict):
@@ -90,12 +101,14 @@ class Profile(_Strict):
     scopes: tuple[Scope, ...] = ()
     path: str = Field(default="", description="where it was read from (filled on load)")
 
-    def scope(self, gpu: str, engine: str, precision: str) -> Optional[Scope]:
-        return next((s for s in self.scopes if s.matches(gpu, engine, precision)), None)
+    def scope(self, gpu: str, engine: str, precision: str, model: Optional[str] = None) -> Optional[Scope]:
+        """The scope of this model if the profile has one, else the scope of every model."""
+        matching = [s for s in self.scopes if s.matches(gpu, engine, precision, model)]
+        return next((s for s in matching if s.model != ANY), matching[0] if matching else None)
 
     def describe(self) -> str:
         """One line: where the profile is, what it was fitted on."""
-        where = ", ".join(f"{s.gpu}/{s.engine}/{s.precision} ({s.rows} rows, {s.configurations} configurations)"
+        where = ", ".join(f"{s.label()} ({s.rows} rows, {s.configurations} configurations)"
                           for s in self.scopes) or "no scopes"
         files = f"{len(self.files)} file(s)" + (f" dated {min(self.file_dates)}..{max(self.file_dates)}"
                                                 if self.file_dates else "")
@@ -124,8 +137,9 @@ def dump_profile(profile: Profile) -> str:
              f"file_dates = {_toml_value(list(profile.file_dates))}"]
     for scope in profile.scopes:
         lines += ["", "[[scopes]]"]
-        for key in ("gpu", "engine", "precision", "rows", "configurations", "folds"):
-            lines.append(f"{key} = {_toml_value(getattr(scope, key))}")
+        for key in ("gpu", "engine", "precision", "model", "rows", "configurations", "folds"):
+            if key != "model" or scope.model != ANY:
+                lines.append(f"{key} = {_toml_value(getattr(scope, key))}")
         lines.append("bands = { " + ", ".join(f"{m} = {_toml_value(list(b))}" for m, b in scope.bands.items()) + " }")
         for name in ("error_before", "error_after"):
             stats = getattr(scope, name)
@@ -216,12 +230,14 @@ def active_profiles() -> tuple[Profile, ...]:
 active_profiles.cache_clear = _active.cache_clear  # type: ignore[attr-defined]
 
 
-def scope_for(estimator: str, gpu: str, engine: str, precision: str) -> Optional[tuple[Profile, Scope]]:
-    """The first profile scope for this estimator, GPU, engine and precision, with its profile."""
+def scope_for(estimator: str, gpu: str, engine: str, precision: str,
+              model: Optional[str] = None) -> Optional[tuple[Profile, Scope]]:
+    """The first profile scope for this estimator, GPU, engine and precision (a profile's scope of
+    ``model`` before its scope of every model), with its profile."""
     for profile in active_profiles():
         if profile.estimator != estimator:
             continue
-        scope = profile.scope(gpu, engine, precision)
+        scope = profile.scope(gpu, engine, precision, model)
         if scope is not None:
             return profile, scope
     return None

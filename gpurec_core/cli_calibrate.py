@@ -45,7 +45,7 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
     Per GPU, engine and precision of the runs it fits the factors the runs constrain, cross-validates
     over configurations and writes a profile; use it with --profile, GPUREC_PROFILE or a plugin."""
     from gpurec_core.benchmark_files import read_benchmark_file
-    from gpurec_core.calibration import write_profile
+    from gpurec_core.calibration import ANY, write_profile
     from gpurec_core.plugins import fit_calibration
 
     overrides = _overrides(gpu=gpu, model=model, engine=engine, engine_version=engine_version,
@@ -66,9 +66,11 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
         click.echo(finite_json(profile.model_dump(mode="json")))
         return
     for scope in profile.scopes:
-        click.echo(f"{scope.gpu} / {scope.engine} / {scope.precision}: {scope.rows} values, "
-                   f"{scope.configurations} configurations, "
-                   + (f"{scope.folds}-fold cross-validation" if scope.folds else "too few configurations to cross-validate"))
+        one_model = scope.model != ANY
+        click.echo(f"{scope.gpu} / {scope.engine} / {scope.precision}" + (f" [{scope.model}]" if one_model else "")
+                   + f": {scope.rows} values, {scope.configurations} configurations, "
+                   + (f"{scope.folds}-fold cross-validation" if scope.folds else "too few configurations to cross-validate")
+                   + (" (refitted on this model alone; 'before' is the scope of every model)" if one_model else ""))
         for metric in sorted(set(scope.error_before) | set(scope.error_after)):
             b, a = scope.error_before.get(metric), scope.error_after.get(metric)
             if b and a:

@@ -116,7 +116,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         return
     _print_terminal(result, shown, wide=wide)
     if explain and shown:
-        click.echo(explain_text(shown[0], result.precision))
+        click.echo(explain_text(shown[0], result.precision, result.model_id))
         click.echo("\nColumns:\n" + legend(slos=bool(ttft_slo_ms or itl_slo_ms)))
     if launch:
         for i, item in enumerate(shown, 1):

@@ -241,9 +241,9 @@ def _band_lines(perf) -> list[str]:
             f"      from {bands.source}"]
 
 
-def explain_text(item, precision: str = "") -> str:
-    """Memory and latency breakdown of one candidate, with the inputs of the formulas (``precision``:
-    the weight precision planned, for the calibration profile's scope)."""
+def explain_text(item, precision: str = "", model_id: Optional[str] = None) -> str:
+    """Memory and latency breakdown of one candidate, with the inputs of the formulas (``precision``
+    and ``model_id``: the weight precision and model planned, for the calibration profile's scope)."""
     rec, mem, perf = item.recommendation, item.recommendation.memory, item.performance
     gpu = rec.gpu_spec
     lines = [f"\nWhy {gpu.name} {rec.layout}:",
@@ -265,9 +265,9 @@ def explain_text(item, precision: str = "") -> str:
         lines += _band_lines(perf)
         from gpurec_core.calibration import scope_for
 
-        calibrated = scope_for(perf.estimator, gpu.name, mem.engine, precision)
-        lines.append(f"  calibration: {calibrated[0].describe()} (scope {calibrated[1].gpu}/{calibrated[1].engine}/"
-                     f"{calibrated[1].precision}: {', '.join(f'{k} {v:g}' for k, v in calibrated[1].fitted().items())})"
+        calibrated = scope_for(perf.estimator, gpu.name, mem.engine, precision, model_id)
+        lines.append(f"  calibration: {calibrated[0].describe()} (scope {calibrated[1].label()}: "
+                     f"{', '.join(f'{k} {v:g}' for k, v in calibrated[1].fitted().items())})"
                      if calibrated else "  calibration: none (bundled constants; `gpurec calibrate` fits your runs)")
         lines += [f"    {name}: {value:.3f} ms" for name, value in perf.breakdown.items()]
     if item.saturation is not None and item.saturation.error is None:

@@ -177,3 +177,86 @@ def test_gpurec_calibrate_refuses_what_it_cannot_read_in_one_line(name, expected
     assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "p.toml").exists()
+
+
+def vllm_fp8_rows() -> list[dict]:
+    """vLLM fp8 runs of two models in one (GPU, engine, precision) scope: Llama-3.1-70B (dense, 9
+    configurations) and MiniMax-M2.5 (MoE, 3 configurations)."""
+    with open(SERVING, newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["engine"] == "vllm" and r["precision"] == "fp8"
+                and r["model"] in ("meta-llama/Llama-3.1-70B", "MiniMaxAI/MiniMax-M2.5")]
+
+
+@pytest.fixture(scope="module")
+def two_model_profile(tmp_path_factory, reset_constants):
+    import os
+
+    from gpurec_roofline.constants import load_constants
+
+    os.environ["GPUREC_ROOFLINE_CONSTANTS"] = str(reset_constants)
+    load_constants.cache_clear()
+    try:
+        fitted = fit_calibration(vllm_fp8_rows(), "roofline", files=("serving_h100.csv",), folds=3)
+    finally:
+        del os.environ["GPUREC_ROOFLINE_CONSTANTS"]
+        load_constants.cache_clear()
+    path = tmp_path_factory.mktemp("profile") / "two_models.toml"
+    write_profile(fitted, path)
+    return read_profile(path)
+
+
+def test_a_model_with_runs_of_its_own_gets_its_own_scope(two_model_profile, tmp_path):
+    from gpurec_core.calibration import ANY, scope_for
+
+    scopes = {s.model: s for s in two_model_profile.scopes}
+    every, llama = scopes[ANY], scopes["meta-llama/Llama-3.1-70B"]
+    assert (every.rows, every.configurations) == (120, 12)
+    assert (llama.rows, llama.configurations, llama.folds) == (90, 9, 3)
+    # kept because it predicts Llama's held-out configurations better than the scope of both models
+    # (each fitted without the held-out fold)
+    mean = lambda errors: sum(e.median for e in errors.values()) / len(errors)  # noqa: E731
+    assert mean(llama.error_after) < mean(llama.error_before)
+    # the factors Llama's runs leave alone keep the values fitted on both models
+    fitted_for_both = every.fitted()
+    for factor in llama.factors:
+        if factor.name in fitted_for_both:
+            assert factor.value is not None, factor.name
+    again = tmp_path / "again.toml"
+    write_profile(two_model_profile, again)
+    assert read_profile(again).model_copy(update={"path": ""}) == two_model_profile.model_copy(update={"path": ""})
+    with using_profiles([two_model_profile.path]):
+        assert scope_for("roofline", "H100", "vllm", "fp8", "meta-llama/Llama-3.1-70B")[1] == llama
+        assert scope_for("roofline", "H100", "vllm", "fp8", "Qwen/Qwen3-32B")[1] == every
+        assert scope_for("roofline", "H100", "vllm", "fp8")[1] == every
+
+
+def test_a_models_own_scope_brings_its_estimates_to_its_runs(two_model_profile, reset):
+    """Over Llama-3.1-70B's 90 fixture values (the runs its scope was fitted on), estimates through the
+    profile use Llama's own scope and come closer than with the scope of both models alone; a model
+    without runs of its own (Qwen3-32B fp8) gets the scope of both models."""
+    import statistics
+
+    from gpurec_core.calibration import ANY
+    from gpurec_core.validate_serving import predict_rows
+
+    llama = [r for r in vllm_fp8_rows() if r["model"] == "meta-llama/Llama-3.1-70B"]
+    every_only = two_model_profile.model_copy(update={"scopes": tuple(s for s in two_model_profile.scopes
+                                                                      if s.model == ANY)})
+    path = pathlib.Path(two_model_profile.path).with_name("every_only.toml")
+    write_profile(every_only, path)
+
+    def median_errors(profile_path):
+        with using_profiles([str(profile_path)]):
+            rows = predict_rows(llama, SERVING.parent, "roofline")
+        return {m: statistics.median(r["ape"] for r in rows if r["metric"] == m) for m in ("itl_ms", "ttft_ms")}
+
+    own, shared = median_errors(two_model_profile.path), median_errors(path)
+    assert own != shared  # Llama's estimates go through its own scope
+    # the fit's objective, the mean over metrics of the median error, is lower on the runs it was fitted on
+    assert sum(own.values()) < sum(shared.values()), (own, shared)
+    kwargs = dict(tensor_parallel_size=2, input_length=1024, output_length=1024, concurrency=8, precision="fp8")
+    with using_profiles([str(path)]):
+        shared = estimate_performance("Qwen/Qwen3-32B", "H100", **kwargs)
+    with using_profiles([two_model_profile.path]):
+        same = estimate_performance("Qwen/Qwen3-32B", "H100", **kwargs)
+    assert (same.ttft_ms, same.itl_ms) == (shared.ttft_ms, shared.itl_ms)

@@ -17,6 +17,13 @@ For each scope:
    before (defaults) and after (fitted) are reported per metric, and the 10th/90th percentiles of
    ln(measured / predicted) over the held-out residuals become the scope's uncertainty bands.
    Fewer than :data:`MIN_CONFIGURATIONS` configurations: no validation, and the profile says so.
+4. **One model's scope.** Where the runs of a scope hold several models, each model is refitted on
+   its own runs, starting from the scope's fitted factors, so a model with runs of its own gets the
+   factors of its own kernels (a MoE's grouped GEMMs, an attention variant) and every other model
+   the scope's. With :data:`MIN_CONFIGURATIONS` configurations or more it is cross-validated over
+   them against the scope's factors ("before") and dropped when it predicts the held-out
+   configurations worse (:func:`_mean_median`); with fewer it is kept unvalidated, as a scope of one
+   configuration is.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
 class _Scope:
     """The rows of one (GPU, engine, precision), their problem and their default factors."""
 
-    def __init__(self, rows: list[dict], constants: RooflineConstants, cache: dict) -> None:
+    def __init__(self, rows: list[dict], constants: RooflineConstants, cache: dict,
+                 start: Optional[dict[str, float]] = None) -> None:
         self.rows = rows
         self.constants = constants
         self.cache = cache
@@ -85,6 +93,7 @@ class _Scope:
         self.candidates, self.why = _candidates(rows, prefill_first, layers, has_moe)
         self.defaults = {f.name: factor_value(constants, f.name, self.generation, engine, self.dtype)
                          for f in FACTORS if f.name in self.candidates or f.name in self.why}
+        self.defaults.update({k: v for k, v in (start or {}).items() if k in self.defaults})
 
     def timed(self, factors: dict[str, float]) -> Callable:
         constants = with_factors(self.constants, factors, self.generation, self.engine, self.dtype)
@@ -136,11 +145,19 @@ def _pairs(scope: _Scope, rows: list[dict], factors: dict[str, float]) -> list[t
     return [(metric, pred, meas) for _, metric, pred, meas in problem.predictions(scope.timed(factors)) if meas > 0]
 
 
+def _mean_median(errors: dict[str, ErrorStats]) -> float:
+    """Mean over metrics of the median absolute percentage error: what a model's scope must lower."""
+    medians = [e.median for e in errors.values() if e.median is not None]
+    return float(np.mean(medians)) if medians else math.inf
+
+
 def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineConstants, cache: dict, folds: int,
-              rounds: int, log: Optional[Callable[[str], None]] = None) -> Scope:
-    """Fit and cross-validate one (GPU, engine, precision) scope."""
+              rounds: int, log: Optional[Callable[[str], None]] = None, model: str = ANY,
+              start: Optional[dict[str, float]] = None) -> Scope:
+    """Fit and cross-validate one (GPU, engine, precision) scope, or one model's scope from ``start``
+    (the fitted factors of its scope of every model: what it starts from and is compared with)."""
     gpu, engine, precision = key
-    scope = _Scope(rows, constants, cache)
+    scope = _Scope(rows, constants, cache, start)
     names, why = scope.constrained()
     fitted = scope.fit(scope.problem, names, rounds)
     configs = sorted({configuration_key(r) for r in rows})
@@ -157,22 +174,89 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
             after += _pairs(scope, test, trained)
             if log:
                 log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
+    factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
+                           value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
+                    for n in scope.defaults)
+    return Scope(gpu=gpu, engine=engine, precision=precision, model=model, rows=scope.problem.rows,
+                 configurations=len(configs), folds=k, factors=factors, error_before=_errors(before),
+                 error_after=_errors(after), bands=_bands(after))
+
+
+def _bands(after: list[tuple[str, float, float]]) -> dict[str, tuple[float, float]]:
+    """Metric -> 10th and 90th percentile of ln(measured / predicted) over held-out residuals (5 or more)."""
     bands = {}
     for metric in METRICS:
         residuals = [math.log(meas / pred) for m, pred, meas in after if m == metric and pred > 0]
         if len(residuals) >= 5:
             bands[metric] = (round(float(np.percentile(residuals, 10)), 5), round(float(np.percentile(residuals, 90)), 5))
-    factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
-                           value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
-                    for n in scope.defaults)
-    return Scope(gpu=gpu, engine=engine, precision=precision, rows=scope.problem.rows, configurations=len(configs),
-                 folds=k, factors=factors, error_before=_errors(before), error_after=_errors(after), bands=bands)
+    return bands
+
+
+def _fold_fit(rows: list[dict], constants: RooflineConstants, cache: dict, rounds: int,
+              start: Optional[dict[str, float]] = None) -> tuple[_Scope, dict[str, float]]:
+    """A scope of ``rows`` fitted from ``start`` (or the defaults): the scope and its factors."""
+    scope = _Scope(rows, constants, cache, start)
+    names, _ = scope.constrained()
+    return scope, scope.fit(scope.problem, names, rounds)
+
+
+def model_scopes(key: tuple[str, str, str], rows: list[dict], every: Scope, constants: RooflineConstants,
+                 cache: dict, folds: int, rounds: int, log: Optional[Callable[[str], None]] = None) -> list[Scope]:
+    """The scopes of single models of a scope's runs, each fitted from ``every`` (the scope of all its
+    models); none when the runs hold one model.
+
+    A model with MIN_CONFIGURATIONS configurations or more is cross-validated over them, each fold
+    both ways out of sample: the scope of every model fitted without the fold ("before") and the
+    model's own scope fitted from it on the model's other folds ("after"); the model's scope is
+    dropped when "after" is worse (:func:`_mean_median`)."""
+    by_model: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        try:
+            by_model[_deployment(row, cache)[0].model_id].append(row)
+        except Exception:  # the scope's Problem reports rows it cannot place
+            continue
+    if len(by_model) < 2:
+        return []
+    inherited = every.fitted()
+    start = {f.name: (f.value if f.value is not None else f.default) for f in every.factors}
+    kept = []
+    for model_id, model_rows in sorted(by_model.items()):
+        own = fit_scope(key, model_rows, constants, cache, 0, rounds, log, model=model_id, start=start)
+        configs = sorted({configuration_key(r) for r in model_rows})
+        if len(configs) >= MIN_CONFIGURATIONS:
+            k = min(folds, len(configs))
+            fold_of = {c: i % k for i, c in enumerate(configs)}
+            before: list = []
+            after: list = []
+            for fold in range(k):
+                test = [r for r in model_rows if fold_of[configuration_key(r)] == fold]
+                held = {id(r) for r in test}
+                scope_all, fitted_all = _fold_fit([r for r in rows if id(r) not in held], constants, cache, rounds)
+                scope_own, fitted_own = _fold_fit([r for r in model_rows if id(r) not in held], constants, cache,
+                                                  rounds, start=fitted_all)
+                before += _pairs(scope_all, test, fitted_all)
+                after += _pairs(scope_own, test, fitted_own)
+            own = own.model_copy(update={"folds": k, "error_before": _errors(before), "error_after": _errors(after),
+                                         "bands": _bands(after)})
+            better = _mean_median(own.error_after) < _mean_median(own.error_before)
+            if log:
+                log(f"{'/'.join(key)} [{model_id}]: held-out configurations {_mean_median(own.error_before):.1f}% "
+                    f"with the scope of every model, {_mean_median(own.error_after):.1f}% with its own: "
+                    + ("kept" if better else "dropped"))
+            if not better:
+                continue
+        # a factor the model's runs do not constrain keeps the value fitted for every model
+        kept.append(own.model_copy(update={"factors": tuple(
+            f.model_copy(update={"value": inherited[f.name], "why": ""})
+            if f.value is None and f.name in inherited else f for f in own.factors)}))
+    return kept
 
 
 def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tuple[str, ...] = (), folds: int = 3,
                 rounds: int = 4, constants: Optional[RooflineConstants] = None,
                 log: Optional[Callable[[str], None]] = None) -> Profile:
-    """A roofline calibration profile from serving rows (one scope per GPU, engine and precision)."""
+    """A roofline calibration profile from serving rows: one scope per GPU, engine and precision, each
+    preceded by the scopes of its models that cross-validate better alone (:func:`model_scopes`)."""
     from gpurec_core.api import as_gpu
 
     from gpurec_roofline.fitting import real_deployment
@@ -187,7 +271,9 @@ def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tu
         except Exception:  # the scope's Problem reports rows it cannot place
             precision = cell(row, "precision") or ANY
         by_scope[(gpu, cell(row, "engine") or "vllm", precision)].append(row)
-    scopes = tuple(fit_scope(key, scope_rows, constants, cache, folds, rounds, log)
-                   for key, scope_rows in sorted(by_scope.items()))
+    scopes: list[Scope] = []
+    for key, scope_rows in sorted(by_scope.items()):
+        every = fit_scope(key, scope_rows, constants, cache, folds, rounds, log)
+        scopes += model_scopes(key, scope_rows, every, constants, cache, folds, rounds, log) + [every]
     return Profile(schema_version=SCHEMA_VERSION, estimator="roofline", created=today(), files=tuple(files),
-                   file_dates=tuple(sorted(set(file_dates))), scopes=scopes)
+                   file_dates=tuple(sorted(set(file_dates))), scopes=tuple(scopes))

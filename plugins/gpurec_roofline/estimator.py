@@ -279,8 +279,8 @@ class Deployments:
                 self.after[d] = exc
                 continue
             timed_by = constants
-            found = scope_for(ESTIMATOR_NAME, gpu.name, memory.engine, workload.precision.weight)
-            if found is not None:  # a calibration profile's factors for this GPU, engine and precision
+            found = scope_for(ESTIMATOR_NAME, gpu.name, memory.engine, workload.precision.weight, model.model_id)
+            if found is not None:  # a calibration profile's factors for this GPU, engine, precision (and model)
                 key = (id(found[1]), constants.generation_of(gpu), scheduling, profile.compute_dtype)
                 if key not in calibrated:
                     calibrated[key] = with_factors(constants, found[1].fitted(), *key[1:])
