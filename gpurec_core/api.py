@@ -129,6 +129,10 @@ def check_layout(engine: str, parallelism: Parallelism) -> Parallelism:
                                 f"set it to 1 or choose another engine (`gpurec engines` lists what each runs)")
     tp, ep, dp = (parallelism.tensor_parallel_size, parallelism.expert_parallel_size,
                   parallelism.data_parallel_size)
+    if ep > tp and ep != tp * dp and (tp * dp) % ep == 0:
+        # MoE TP within each EP group (TensorRT-LLM moe_tensor_parallel_size x moe_expert_parallel_size =
+        # the attention ranks): every rank holds 1 / (tp x dp) of the experts, as in wide EP
+        return parallelism.model_copy(update={"expert_parallel_size": tp * dp})
     if ep > tp and ep != tp * dp:
         raise WorkloadError(
             f"expert_parallel_size {ep} is larger than tensor_parallel_size {tp}: the experts then span the "
@@ -136,6 +140,17 @@ def check_layout(engine: str, parallelism: Parallelism) -> Parallelism:
             f"({tp} x {dp} = {tp * dp}); set data_parallel_size={ep // tp if ep % tp == 0 else '?'} or "
             f"expert_parallel_size <= {tp}")
     return parallelism
+
+
+def layout_notes(expert_parallel_size: int, parallelism: Parallelism) -> tuple[str, ...]:
+    """What an estimate says when :func:`check_layout` read ``expert_parallel_size`` as MoE TP x EP."""
+    ep, ranks = expert_parallel_size, parallelism.expert_parallel_size
+    if ep == ranks or ep <= parallelism.tensor_parallel_size:
+        return ()
+    return (f"expert_parallel_size {ep} over {ranks} attention ranks (tensor x data parallel): each expert is also "
+            f"split {ranks // ep}-way within its EP group (TensorRT-LLM moe_tensor_parallel_size x "
+            f"moe_expert_parallel_size = {ranks // ep} x {ep}); planned as the experts sharded over all {ranks} ranks "
+            f"(the same expert weights and FLOPs per GPU), with the expert exchange of wide EP over {ranks} ranks",)
 
 
 def make_parallelism(tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
@@ -188,7 +203,9 @@ def plan_memory(
                       text_only=bool(text_only))
     from gpurec_core.plugins import estimate_memory
 
-    return estimate_memory(arch, spec, parallelism, workload, engine)
+    plan = estimate_memory(arch, spec, parallelism, workload, engine)
+    extra = tuple(n for n in layout_notes(expert_parallel_size, parallelism) if n not in plan.notes)
+    return plan.model_copy(update={"notes": (*plan.notes, *extra)}) if extra else plan
 
 
 def estimate_performance(
@@ -244,8 +261,10 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    if resolved.what_if_note and resolved.what_if_note not in estimate.notes:
-        estimate = estimate.model_copy(update={"notes": (*estimate.notes, resolved.what_if_note)})
+    extra = tuple(n for n in (resolved.what_if_note, *layout_notes(expert_parallel_size, parallelism))
+                  if n and n not in estimate.notes)
+    if extra:
+        estimate = estimate.model_copy(update={"notes": (*estimate.notes, *extra)})
     return estimate
 
 

@@ -12,6 +12,12 @@ Two tables and one rule, tried after the exact id or alias (any case) in ``index
    ``-2025-01-15``) are dropped from, or added to, the name; the first spelling that names an entry
    is used, and the resolution carries a note saying whose config it is. Fine-tuned variants keep
    their base's architecture, so memory and speed transfer; the weights do not matter to either.
+4. **Another publisher** (a guess, always said): a name no entry has under the org typed, but one
+   entry has under another org (a mirror such as ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's
+   ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
+   ``.../DeepSeek-R1-NVFP4``: :data:`EXPORT_SUFFIXES`) whose base name one entry has. The entry's
+   config is used with a note; an export's weight format is not in that config, so the note says to
+   plan it with ``--precision`` (``gpurec validate`` rows carry it in their precision column).
 
 :func:`config_hash` is the identity used for the evidence.
 """
@@ -29,6 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field
 #: '-chat-hf' wins over '-hf'.
 SUFFIXES = ("-chat-hf", "-Instruct", "-it", "-chat", "-hf", "-Base")
 _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
+#: Name suffixes of quantized exports (matched ignoring case, longest first): NVIDIA ModelOpt
+#: (``nvidia/...-FP8``, ``-FP4``, ``-NVFP4``), RedHatAI / neuralmagic llm-compressor (``-FP8-dynamic``,
+#: ``-W4A16``, ``-W8A8``), Qwen and the community's AWQ / GPTQ exports, unsloth's bitsandbytes uploads.
+EXPORT_SUFFIXES = ("-FP8-Dynamic", "-GPTQ-Int4", "-GPTQ-Int8", "-bnb-4bit", "-NVFP4", "-MXFP4", "-W4A16", "-W8A8",
+                   "-GPTQ", "-FP8", "-FP4", "-AWQ", "-Int4", "-Int8")
 _PREFIXES = ("hf.co/", "huggingface.co/", "www.huggingface.co/")
 
 
@@ -71,6 +82,24 @@ def suffix_variants(name: str) -> Iterator[str]:
             break
     for suffix in SUFFIXES:
         yield stem + suffix
+
+
+def export_base(name: str) -> Optional[str]:
+    """``name`` without a quantized export's suffix (:data:`EXPORT_SUFFIXES`), or None when it has none."""
+    for suffix in EXPORT_SUFFIXES:
+        if name.lower().endswith(suffix.lower()) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return None
+
+
+def publisher_note(asked: str, entry_id: str, export: bool) -> str:
+    """What a resolution by another publisher's name says (rule 4)."""
+    if export:
+        return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the model it is a "
+                f"quantized export of, at the precision you give (--precision / the row's precision; without one, "
+                f"{entry_id}'s own); pass a directory holding {asked}'s config.json to use the export's own")
+    return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the same model name under "
+            f"another publisher (a mirror or re-upload); pass a directory holding {asked}'s config.json to use its own")
 
 
 def variant_note(asked: str, entry_id: str) -> Optional[str]:

@@ -33,6 +33,18 @@ def whole_number(text: str) -> int:
     return int(value)
 
 
+def parallel_degree(text: str) -> int:
+    """A parallel degree that may be unused: a whole number >= 1, or 0 read as 1 (not used).
+
+    aiconfigurator-core's silicon_sample.csv, the source of the reference measurements, writes
+    ``moe_ep_size`` 0 (and ``attention_dp_size`` 0) for deployments without expert parallelism
+    (attention data parallelism); no engine runs a degree of 0, so 0 can only mean "not used"."""
+    value = finite_number(text)
+    if value < 0 or value != int(value):
+        raise ValueError(text)
+    return max(1, int(value))
+
+
 def fraction(text: str) -> float:
     """The number in (0, 1] in ``text``; ValueError for anything else."""
     value = finite_number(text)
@@ -57,9 +69,10 @@ def measured(text: str) -> float:
 #: column -> (what the cell must hold, its parser). Columns not listed are text.
 CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     **{column: ("a whole number >= 1", whole_number)
-       for column in ("tp", "pp", "ep", "dp", "isl", "osl", "max_model_len", "max_num_batched_tokens", "max_num_seqs",
-                      *(f"{pool}_{size}" for pool in ("prefill", "decode")
-                        for size in ("workers", "tp", "dp", "ep", "batch")))},
+       for column in ("tp", "isl", "osl", "max_model_len", "max_num_batched_tokens", "max_num_seqs",
+                      *(f"{pool}_{size}" for pool in ("prefill", "decode") for size in ("workers", "tp", "batch")))},
+    **{column: ("a whole number >= 0 (0: not used)", parallel_degree)
+       for column in ("pp", "ep", "dp", *(f"{pool}_{size}" for pool in ("prefill", "decode") for size in ("dp", "ep")))},
     "concurrency": ("a whole number >= 1 or 'max'", concurrency),
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
@@ -87,6 +100,13 @@ def cell_value(row: Row, column: str, path: str, line: int, default: Optional[An
         return parse(text)
     except ValueError:
         raise MeasurementFileError(f"{path}: row {line}, column {column!r}: {text!r} is not {expected}") from None
+
+
+def parsed(row: Row, column: str, default: Optional[Any] = None) -> Any:
+    """The parsed cell of a :data:`CELL_KINDS` column of a row :func:`check_rows` has checked,
+    ``default`` when it is empty."""
+    text = cell(row, column)
+    return CELL_KINDS[column][1](text) if text else default
 
 
 def check_rows(rows: list[Row], kind: str, path: str) -> None:

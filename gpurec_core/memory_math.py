@@ -678,7 +678,8 @@ def _tp_group_constraint(cfg: "ModelConfig") -> Optional[int]:
     return group
 
 
-def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engine: str = "vllm") -> list[str]:
+def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engine: str = "vllm",
+                             expert_parallel_size: int = 1, checkpoint_weights: bool = True) -> list[str]:
     """Why ``tensor_parallel_size`` is not allowed for this model, as sentences ([] = allowed).
 
     Rules from vLLM: ``ModelConfig.verify_with_parallel_config`` (query heads divisible by t);
@@ -688,7 +689,11 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     be a multiple of the quantization group (gptq_marlin / awq_marlin ``verify_marlin_supports_shape``,
     fp8 block ``validate_fp8_block_shape``); Mamba/linear-attention heads divisible by t. The vocabulary
     is padded (to 64) so it never blocks a size. SGLang and TensorRT-LLM apply the same head and
-    width rules.
+    width rules. With expert parallelism of ``e`` ranks the routed experts are split over the EP
+    ranks and each expert only over ``t / e`` ranks (``FusedMoE``: whole experts once ``e >= t``), so
+    the width rules apply to ``moe_intermediate_size / max(1, t / e)``. ``checkpoint_weights``
+    False: the weights planned are not the checkpoint's (a what-if precision), so its quantization
+    group does not bind.
     """
     t = tensor_parallel_size
     problems: list[str] = []
@@ -701,19 +706,19 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
         for g in sorted(kv_sizes):
             if (t <= g and g % t) or (t > g and t % g):
                 problems.append(f"num_key_value_heads={g} is neither divisible by {t} nor a divisor of it")
-    group = _tp_group_constraint(cfg)
+    group = _tp_group_constraint(cfg) if checkpoint_weights else None
     widths = []
     dense = {cfg.dense_intermediate_size_of_layer(g.first) for g in layer_groups(cfg)} - {0}
-    widths += [("intermediate_size", w) for w in sorted(dense)]
+    widths += [("intermediate_size", w, t) for w in sorted(dense)]
     if cfg.is_moe and cfg.moe_intermediate_size:
-        widths.append(("moe_intermediate_size", cfg.moe_intermediate_size))
+        widths.append(("moe_intermediate_size", cfg.moe_intermediate_size, max(1, t // max(1, expert_parallel_size))))
     if cfg.shared_expert_intermediate_size and cfg.num_shared_experts <= 1:
-        widths.append(("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size))
-    for name, width in widths:
-        if width % t:
-            problems.append(f"{name}={width} is not divisible by {t}")
-        elif group and (width // t) % group:
-            problems.append(f"{name}/{t}={width // t} is not a multiple of the quantization group {group}")
+        widths.append(("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size, t))
+    for name, width, split in widths:
+        if width % split:
+            problems.append(f"{name}={width} is not divisible by {split}")
+        elif group and (width // split) % group:
+            problems.append(f"{name}/{split}={width // split} is not a multiple of the quantization group {group}")
     for name, value in (("mamba_num_heads", cfg.mamba_num_heads), ("linear_num_value_heads", cfg.linear_num_value_heads),
                         ("linear_num_key_heads", cfg.linear_num_key_heads)):
         if value and cfg.is_hybrid and value % t:

@@ -118,6 +118,8 @@ def model_report(model: str, *, gpu: str = "H100", tensor_parallel_size: int = 1
         "possible_tensor_parallel_sizes": arch.possible_tensor_parallel_sizes(engine),
         "parameter_breakdown": arch.parameters.model_dump(),
     }
+    if arch.resolution_note:
+        facts["resolved_as"] = arch.resolution_note
     if arch.towers.total:
         facts["multimodal_towers"] = {"vision": arch.towers.vision, "audio": arch.towers.audio,
                                       "projector": arch.towers.projector, "loaded": not text_only}

@@ -51,7 +51,8 @@ from gpurec_core.errors import (
     did_you_mean,
 )
 from gpurec_core.env_settings import env_seconds
-from gpurec_core.catalog_names import CatalogVariant, suffix_variants, variant_note, without_prefix
+from gpurec_core.catalog_names import (CatalogVariant, config_hash, export_base, publisher_note, suffix_variants,
+                                      variant_note, without_prefix)
 from gpurec_core.bounded_read import file_kind, open_regular_file, parse_json_bytes, read_json_file
 
 logger = logging.getLogger(__name__)
@@ -231,12 +232,39 @@ def _resolve_from_catalog(name: str) -> Optional[ResolvedModel]:
 
 def _resolve_catalog_variant_by_suffix(name: str) -> Optional[ResolvedModel]:
     """The first catalog entry or variant named by ``name`` with a chat/instruct suffix or dated
-    revision dropped or added, with a note saying whose config it is; None when none matches."""
+    revision dropped or added, then the one entry of that name under another publisher or of the
+    export's base name (catalog_names rules 3 and 4), with a note saying whose config it is; None
+    when none matches."""
     name = without_prefix(name)
     for spelling in suffix_variants(name):
         found = _resolve_from_catalog(spelling)
         if found is not None:
             return found.model_copy(update={"model_id": name, "note": variant_note(name, found.model_id)})
+    return _resolve_other_publisher(name)
+
+
+def _resolve_other_publisher(name: str) -> Optional[ResolvedModel]:
+    """Rule 4 of :mod:`gpurec_core.catalog_names`: the one catalog name (entry or variant) whose part
+    after the org is ``name``'s, as typed or as its export's base name (each also with a suffix or
+    dated revision dropped or added); None when no name or more than one entry matches."""
+    if "/" not in name:
+        return None
+    catalog = _load_catalog(_catalog_dir())
+    by_repo_name: dict[str, set[str]] = {}
+    for key in (*catalog.by_name, *catalog.variants):
+        if "/" in key:
+            by_repo_name.setdefault(key.split("/", 1)[1], set()).add(key)
+    repo_name = name.split("/", 1)[1]
+    base = export_base(repo_name)
+    for candidate, export in ((repo_name, False), *(((base, True),) if base else ())):
+        for spelling in (candidate, *suffix_variants(candidate)):
+            found = [f for f in map(_resolve_from_catalog, sorted(by_repo_name.get(spelling.lower(), ()))) if f]
+            configs = {config_hash(f.config) for f in found}
+            if len(configs) > 1:
+                return None  # two publishers' models of this name differ: no guess
+            if found:
+                return found[0].model_copy(update={"model_id": name,
+                                                   "note": publisher_note(name, found[0].model_id, export)})
     return None
 
 

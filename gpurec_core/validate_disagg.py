@@ -14,15 +14,14 @@ import pathlib
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, whole_number
-from gpurec_core.validate_serving import _METRIC_FIELD, concurrency_of, kv_cache_dtype_of
+from gpurec_core.measurement_cells import cell, parsed, whole_number
+from gpurec_core.validate_serving import _METRIC_FIELD, concurrency_of, kv_cache_dtype_of, served_precision
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 
 
 def _pool(row: dict, pool: str) -> dict[str, Optional[int]]:
-    return {size: (whole_number(cell(row, f"{pool}_{size}")) if cell(row, f"{pool}_{size}") else None)
-            for size in POOL_COLUMNS}
+    return {size: parsed(row, f"{pool}_{size}") for size in POOL_COLUMNS}
 
 
 def describe_config(row: dict) -> str:
@@ -52,8 +51,7 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         prefill_data_parallel_size=p["dp"] or 1, prefill_expert_parallel_size=p["ep"] or 1, prefill_max_batch=p["batch"],
         decode_workers=d["workers"] or 1, decode_tensor_parallel_size=d["tp"] or 1,
         decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
-        # a measured run served the checkpoint it loaded: a pre-quantized one at its own weights
-        precision=None if model.is_quantized else (cell(row, "precision") or None),
+        precision=served_precision(model, cell(row, "precision") or None),
         kv_cache_dtype=kv_cache_dtype_of(row), engine=cell(row, "engine") or "vllm", estimator=estimator)
 
 

@@ -18,7 +18,7 @@ import pathlib
 from typing import Any, Optional, Union
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, concurrency, whole_number
+from gpurec_core.measurement_cells import cell, concurrency, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -40,8 +40,7 @@ HELD_OUT_BUCKETS = 1
 
 
 def _int_cell(row: dict, key: str, default: int) -> int:
-    text = cell(row, key)
-    return whole_number(text) if text else default
+    return parsed(row, key, default)
 
 
 def concurrency_of(row: dict) -> Union[int, str]:
@@ -106,6 +105,24 @@ def kv_cache_dtype_of(row: dict) -> Optional[str]:
     return None
 
 
+def served_precision(model: Any, label: Optional[str]) -> Optional[str]:
+    """The weight precision a measured run served: the row's label, unless the checkpoint is
+    pre-quantized to a format at least as narrow, which it then served as it is.
+
+    A label wider than the checkpoint names the activations, not a re-export ('fp8' rows of gpt-oss,
+    whose checkpoint is MXFP4, run MXFP4 weights with fp8 activations). A label narrower than the
+    checkpoint names another export of the model: 'fp4' rows of DeepSeek-R1 (an fp8 checkpoint)
+    served an NVFP4 export such as nvidia/DeepSeek-R1-FP4, so they are planned as that what-if.
+    """
+    if not label or not model.is_quantized:
+        return label or None
+    try:
+        narrower = model.resolve_precision(label, None).weight_bytes_per_param < model.precision.weight_bytes_per_param
+    except GpurecError:
+        return None
+    return label if narrower else None
+
+
 def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
     path = cell(row, "model_path")
     if path:
@@ -150,9 +167,7 @@ class _Predictor:
                 kv_cache_dtype=kv, engine=engine, estimator=estimator)
 
         try:
-            # A measured run served the checkpoint it loaded: a pre-quantized one at its own weights (rows
-            # labelled 'fp8' whose checkpoint is gpt-oss's MXFP4 name the activation precision, not a re-export).
-            result = (run(None if self.model(ref).is_quantized else precision), None)
+            result = (run(served_precision(self.model(ref), precision)), None)
         except GpurecError as exc:
             result = (None, f"{type(exc).__name__}: {exc}")
         self.estimates[key] = result

@@ -603,6 +603,44 @@ def build_report() -> str:
     out += ["", "## Other GPUs from their specifications", ""] + other_gpus_section()
     out += ["", "## llm-optimizer's formulas", ""] + llm_optimizer_section(serving_rows)
     out += ["", "## Attention data parallelism (wide EP)", ""] + attention_dp_section()
+    out += ["", "## Rows other publishers measure: which get a prediction", "",
+            "The issue's outside check predicts rows of GPUs, engines and layouts we have not measured, and counts the "
+            "rows left without a prediction. As a proxy for which layouts such rows name, every deployment of "
+            "aiconfigurator-core's `systems/silicon_sample.csv` (the source of the shared files; all its GPUs) was "
+            "written in the serving and disaggregated schemas and predicted. Only the configuration columns were "
+            "read: no measured value of another GPU entered a fit, a test or an error figure. The counts are values "
+            "(two metrics per deployment) without a prediction:",
+            "",
+            "| file | values | before this change | after |",
+            "|---|---:|---:|---:|",
+            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 378 (6.6 %) |",
+            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 472 (14.7 %) |",
+            "",
+            "What changed, each a mechanism with its source (tests/test_other_publishers_and_layouts.py):",
+            "",
+            "- a parallel degree of 0 (`ep`, `dp`, `pp` and the pools' `*_ep`, `*_dp`) means not used, as the source "
+            "file writes `moe_ep_size` 0 for deployments without expert parallelism (it used to make the whole file "
+            "malformed);",
+            "- a precision label narrower than the checkpoint's weights names the export the run served (`fp4` rows of "
+            "the fp8 DeepSeek-R1 checkpoint served an NVFP4 export) and is planned as that what-if; a wider label "
+            "(gpt-oss's `fp8` rows on its MXFP4 checkpoint) still names the activations "
+            "(`validate_serving.served_precision`);",
+            "- expert parallelism keeps experts whole for the quantization-group rule (vLLM FusedMoE splits each expert "
+            "over tp / ep ranks only), and a what-if precision is not held to the checkpoint's groups;",
+            "- MoE tensor parallelism inside expert groups (TensorRT-LLM moe_tp x moe_ep = the attention ranks, "
+            "e.g. attention DP 64 with EP 8) is planned as the experts sharded over every rank, with a note;",
+            "- another publisher's name of a catalog model (ModelScope's `ZhipuAI/GLM-5`, NVIDIA's "
+            "`nvidia/Llama-3.1-8B-Instruct-FP8`) resolves to the entry, with a note (docs/models.md).",
+            "",
+            "What is still refused, and why it stays refused. Aggregated: 210 values whose per-rank widths are not a "
+            "multiple of the fp8 block of 128 (DeepSeek-V3/R1's dense MLP at TP 32-64, 288 or 576 per rank; "
+            "MiniMax-M2.5 fp8 at TP8 without EP, 192), 136 whose TP size does not divide the attention heads "
+            "(DeepSeek's 128 over 12-72 ranks, Qwen3.5-397B's 32 over 64), and 32 whose ranks cannot hold the weights "
+            "as recorded (Qwen3-235B fp8 on one H200 beside a moe_tp of 2). The engines must re-shard those layers in "
+            "ways we have no source for, so gpurec does not guess. Disaggregated: 190 values of heads, 116 of widths, "
+            "and 166 of pools that do not hold the weights, most of them rows that record no layout at all (every "
+            "size 1).",
+            ]
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",
             "- Only H100 SXM was measured: every other GPU's numbers rest on datasheet peaks × the generation factors in "

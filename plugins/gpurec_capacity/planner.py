@@ -285,8 +285,10 @@ def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     if support.mode == "refused":
         raise WorkloadError(support.note)
     cfg = model.config
-    t = parallelism.tensor_parallel_size
-    problems = _memo(model, ("tp_problems", t, engine), lambda: tuple(tensor_parallel_problems(cfg, t, engine)))
+    t, e = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
+    own = workload.precision.what_if_note is None  # the checkpoint's weights, with its quantization groups
+    problems = _memo(model, ("tp_problems", t, engine, e, own),
+                     lambda: tuple(tensor_parallel_problems(cfg, t, engine, e, own)))
     reasons = [f"tensor_parallel_size={t}: {p}" for p in problems]
     if parallelism.pipeline_parallel_size > cfg.num_hidden_layers:
         reasons.append(f"pipeline_parallel_size={parallelism.pipeline_parallel_size} exceeds the "

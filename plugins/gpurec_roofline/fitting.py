@@ -19,8 +19,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from gpurec_core.measurement_cells import cell
-from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of
+from gpurec_core.measurement_cells import cell, parsed
+from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
 from gpurec_roofline.serving import serve
@@ -107,13 +107,14 @@ def fold_of(row: dict, folds: int) -> int:
 
 
 def real_deployment(row: dict, cache: dict):
-    """(model, gpu, parallelism, workload, memory) for a row through gpurec's public pieces; a
-    pre-quantized checkpoint is served at its own weights (as ``gpurec validate`` predicts it)."""
+    """(model, gpu, parallelism, workload, memory) for a row through gpurec's public pieces, at the
+    weights the run served (:func:`gpurec_core.validate_serving.served_precision`, as ``gpurec
+    validate`` predicts it)."""
     from gpurec_core import api
     from gpurec_core.plugins import estimate_memory
 
     def whole(key: str) -> int:
-        return int(cell(row, key) or 1)
+        return parsed(row, key, 1)
     ref = cell(row, "model_path") or cell(row, "model")
     key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
            cell(row, "precision"), kv_cache_dtype_of(row), cell(row, "engine") or "vllm", cell(row, "gpu") or "H100")
@@ -121,7 +122,7 @@ def real_deployment(row: dict, cache: dict):
         model = cache.setdefault(("model", ref), api.as_model(ref))
         gpu = api.as_gpu(cell(row, "gpu") or "H100")
         par = api.make_parallelism(whole("tp"), whole("pp"), whole("ep"), whole("dp"))
-        label = None if model.is_quantized else (cell(row, "precision") or None)
+        label = served_precision(model, cell(row, "precision") or None)
         precision = model.resolve_precision(label, kv_cache_dtype_of(row))
         workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
                               output_length=int(cell(row, "osl")), concurrency=1, precision=precision)

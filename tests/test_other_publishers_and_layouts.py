@@ -1,0 +1,103 @@
+"""Rows other publishers measure, predicted rather than refused (issue 10: every row predicted).
+
+Each case is a deployment a published benchmark ran, which gpurec used to refuse or could not name:
+
+- aiconfigurator-core's silicon_sample.csv (the source of the reference measurements) writes
+  ``moe_ep_size`` 0 for a deployment without expert parallelism (e.g. its row
+  ``qwen3_32b_qwen3_32b_h100_sxm_trtllm_agg_4000x1000_c_tp2_epnone_1``: Qwen3-32B, TP2, moe_ep_size 0).
+- The same file labels DeepSeek-R1 runs on B200 ``fp4`` (gemm and MoE quant mode nvfp4) although the
+  model path is the fp8 checkpoint: those runs served an NVFP4 export.
+- GLM-5 is published as zai-org/GLM-5 on Hugging Face and as ZhipuAI/GLM-5 on ModelScope (GLM-5's
+  README lists both); NVIDIA's ModelOpt exports keep the base name with a suffix
+  (nvidia/Llama-3.1-8B-Instruct-FP8 is the FP8 export of meta-llama/Llama-3.1-8B-Instruct, TensorRT-LLM
+  docs/source/performance/perf-overview.md "FP8 Models").
+- Expert parallelism in vLLM's FusedMoE splits the experts over the EP ranks and each expert over
+  tp / ep ranks only (whole experts once ep >= tp), so fp8-block quantization groups (128) bind the
+  expert width only where an expert is split: Qwen3-235B-A22B-FP8's moe_intermediate_size 1536 at TP8
+  is 192 per rank without EP (not a multiple of 128) and whole with EP8 (its config.json, bundled).
+- TensorRT-LLM splits MoE as moe_tensor_parallel_size x moe_expert_parallel_size over the attention
+  ranks (aiconfigurator rows with attention_dp_size 64, moe_tp_size 8, moe_ep_size 8).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gpurec_core.api import as_model, estimate_performance, plan_memory
+from gpurec_core.errors import EstimationError, WorkloadError
+from gpurec_core.measurement_cells import parallel_degree
+from gpurec_core.validate_serving import predict_rows, served_precision
+
+
+def test_a_parallel_degree_of_zero_means_not_used():
+    assert parallel_degree("0") == 1 and parallel_degree("8") == 8
+    with pytest.raises(ValueError):
+        parallel_degree("-1")
+    row = {"model": "Qwen/Qwen3-32B", "engine": "trtllm", "gpu": "H100", "tp": "2", "ep": "0", "dp": "0",
+           "isl": "4000", "osl": "1000", "concurrency": "8", "precision": "fp8", "metric": "itl_ms", "value": "20"}
+    (out,) = predict_rows([row], ".", "roofline")
+    assert out["error"] is None and out["predicted"] > 0 and out["config"].startswith("tp2 isl4000")
+
+
+def test_a_label_narrower_than_the_checkpoint_is_the_export_the_run_served():
+    r1, gpt_oss = as_model("deepseek-ai/DeepSeek-R1"), as_model("openai/gpt-oss-120b")
+    assert served_precision(r1, "fp4") == "fp4" and served_precision(r1, "nvfp4") == "nvfp4"
+    assert served_precision(r1, "fp8") is None  # its own weights
+    assert served_precision(gpt_oss, "fp8") is None  # MXFP4 weights, fp8 activations
+    assert served_precision(as_model("Qwen/Qwen3-32B"), "fp8") == "fp8"  # a float checkpoint quantized at load
+    row = {"model": "deepseek-ai/DeepSeek-R1", "engine": "sglang", "gpu": "B200", "tp": "4", "ep": "4",
+           "isl": "8192", "osl": "1024", "concurrency": "8", "precision": "fp4", "metric": "itl_ms", "value": "20"}
+    (out,) = predict_rows([row], ".", "roofline")  # 671B at fp8 would not fit on 4 x B200
+    assert out["error"] is None and out["predicted"] > 0
+
+
+@pytest.mark.parametrize("typed, entry, export", [
+    ("ZhipuAI/GLM-5", "zai-org/GLM-5", False),
+    ("zhipuai/GLM-5", "zai-org/GLM-5", False),
+    ("nvidia/Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B-Instruct", True),
+    ("nvidia/DeepSeek-R1-NVFP4", "deepseek-ai/DeepSeek-R1", True),
+])
+def test_another_publishers_name_plans_with_the_entrys_config_and_says_so(typed, entry, export):
+    model, base = as_model(typed), as_model(entry)
+    assert model.model_id == typed and model.num_parameters == base.num_parameters
+    assert f"planned with the config of {entry}" in model.resolution_note
+    assert ("quantized export" in model.resolution_note) == export
+
+
+def test_an_export_planned_at_its_format():
+    plan = plan_memory("nvidia/Llama-3.1-8B-Instruct-FP8", "H100", quantization="fp8", max_model_len=4096)
+    bf16 = plan_memory("meta-llama/Llama-3.1-8B-Instruct", "H100", max_model_len=4096)
+    # 8.03B parameters (model card): about 8 GB of weights at fp8 against 16 GB at bf16, the embedding
+    # and lm_head staying 16-bit
+    assert 0.5 < plan.weights_gib / bf16.weights_gib < 0.6
+
+
+def test_a_name_no_catalog_entry_has_is_still_not_found():
+    from gpurec_core.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError):
+        as_model("someone/NotAModel-FP8")
+
+
+def test_expert_parallelism_keeps_experts_whole_for_the_quantization_groups():
+    kwargs = dict(tensor_parallel_size=8, input_length=1024, output_length=128, concurrency=4, engine="trtllm")
+    with pytest.raises(EstimationError, match="moe_intermediate_size/8=192 is not a multiple of the quantization group 128"):
+        estimate_performance("Qwen/Qwen3-235B-A22B-FP8", "H100", **kwargs)
+    assert estimate_performance("Qwen/Qwen3-235B-A22B-FP8", "H100", expert_parallel_size=8, **kwargs).itl_ms > 0
+
+
+def test_a_what_if_precision_is_not_held_to_the_checkpoints_quantization_groups():
+    kwargs = dict(tensor_parallel_size=8, input_length=1024, output_length=128, concurrency=4)
+    with pytest.raises(EstimationError, match="quantization group 128"):
+        estimate_performance("MiniMaxAI/MiniMax-M2.5", "B200", **kwargs)
+    assert estimate_performance("MiniMaxAI/MiniMax-M2.5", "B200", precision="nvfp4", **kwargs).itl_ms > 0
+
+
+def test_moe_tensor_parallelism_within_expert_groups_is_planned_as_experts_over_every_rank():
+    layout = dict(tensor_parallel_size=1, data_parallel_size=64, max_model_len=4096, engine="trtllm")
+    moe_tp = plan_memory("deepseek-ai/DeepSeek-V3", "B200", expert_parallel_size=8, **layout)
+    wide = plan_memory("deepseek-ai/DeepSeek-V3", "B200", expert_parallel_size=64, **layout)
+    assert moe_tp.weights_gib == wide.weights_gib
+    assert any("split 8-way within its EP group" in n for n in moe_tp.notes)
+    with pytest.raises(WorkloadError, match="must equal"):  # 64 ranks cannot hold 3 EP groups
+        plan_memory("deepseek-ai/DeepSeek-V3", "B200", expert_parallel_size=3, **layout)
