@@ -691,7 +691,11 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     is padded (to 64) so it never blocks a size. SGLang and TensorRT-LLM apply the same head and
     width rules. With expert parallelism of ``e`` ranks the routed experts are split over the EP
     ranks and each expert only over ``t / e`` ranks (``FusedMoE``: whole experts once ``e >= t``), so
-    the width rules apply to ``moe_intermediate_size / max(1, t / e)``. ``checkpoint_weights``
+    the width rules apply to ``moe_intermediate_size / max(1, t / e)``. TensorRT-LLM shrinks the TP of
+    a dense MLP and of the shared experts instead (``_compute_mlp_tp_size`` and
+    ``_compute_shared_expert_tp_size`` of its DeepSeek-V3, GLM-4 and Exaone-MoE models:
+    ``gcd(intermediate_size / block, t)``, 1 under attention DP), so those widths bind only the other
+    engines. ``checkpoint_weights``
     False: the weights planned are not the checkpoint's (a what-if precision), so its quantization
     group does not bind.
     """
@@ -709,10 +713,11 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     group = _tp_group_constraint(cfg) if checkpoint_weights else None
     widths = []
     dense = {cfg.dense_intermediate_size_of_layer(g.first) for g in layer_groups(cfg)} - {0}
-    widths += [("intermediate_size", w, t) for w in sorted(dense)]
+    if engine != "trtllm":
+        widths += [("intermediate_size", w, t) for w in sorted(dense)]
     if cfg.is_moe and cfg.moe_intermediate_size:
         widths.append(("moe_intermediate_size", cfg.moe_intermediate_size, max(1, t // max(1, expert_parallel_size))))
-    if cfg.shared_expert_intermediate_size and cfg.num_shared_experts <= 1:
+    if cfg.shared_expert_intermediate_size and cfg.num_shared_experts <= 1 and engine != "trtllm":
         widths.append(("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size, t))
     for name, width, split in widths:
         if width % split:

@@ -613,8 +613,8 @@ def build_report() -> str:
             "",
             "| file | values | before this change | after |",
             "|---|---:|---:|---:|",
-            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 378 (6.6 %) |",
-            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 472 (14.7 %) |",
+            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) |",
+            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) |",
             "",
             "What changed, each a mechanism with its source (tests/test_other_publishers_and_layouts.py):",
             "",
@@ -627,19 +627,22 @@ def build_report() -> str:
             "(`validate_serving.served_precision`);",
             "- expert parallelism keeps experts whole for the quantization-group rule (vLLM FusedMoE splits each expert "
             "over tp / ep ranks only), and a what-if precision is not held to the checkpoint's groups;",
+            "- TensorRT-LLM runs a dense MLP and the shared experts at gcd(width / block, TP) ranks "
+            "(`_compute_mlp_tp_size`, `_compute_shared_expert_tp_size` of its DeepSeek-V3, GLM-4 and Exaone-MoE "
+            "models), so the block rule does not refuse those widths on TensorRT-LLM;",
             "- MoE tensor parallelism inside expert groups (TensorRT-LLM moe_tp x moe_ep = the attention ranks, "
             "e.g. attention DP 64 with EP 8) is planned as the experts sharded over every rank, with a note;",
             "- another publisher's name of a catalog model (ModelScope's `ZhipuAI/GLM-5`, NVIDIA's "
             "`nvidia/Llama-3.1-8B-Instruct-FP8`) resolves to the entry, with a note (docs/models.md).",
             "",
-            "What is still refused, and why it stays refused. Aggregated: 210 values whose per-rank widths are not a "
-            "multiple of the fp8 block of 128 (DeepSeek-V3/R1's dense MLP at TP 32-64, 288 or 576 per rank; "
-            "MiniMax-M2.5 fp8 at TP8 without EP, 192), 136 whose TP size does not divide the attention heads "
-            "(DeepSeek's 128 over 12-72 ranks, Qwen3.5-397B's 32 over 64), and 32 whose ranks cannot hold the weights "
-            "as recorded (Qwen3-235B fp8 on one H200 beside a moe_tp of 2). The engines must re-shard those layers in "
-            "ways we have no source for, so gpurec does not guess. Disaggregated: 190 values of heads, 116 of widths, "
-            "and 166 of pools that do not hold the weights, most of them rows that record no layout at all (every "
-            "size 1).",
+            "What is still refused, and why it stays refused. Aggregated: 96 values whose per-rank widths are not a "
+            "multiple of the fp8 block of 128 on engines that do not shrink the MLP's TP (SGLang's DeepSeek-V3/R1 at "
+            "TP 32-64, 288 or 576 per rank, unless `--moe-dense-tp-size` is given; MiniMax-M2.5 fp8 on vLLM at TP8 "
+            "without EP, 192), 136 whose TP size does not divide the attention heads (DeepSeek's 128 over 12-72 "
+            "ranks, Qwen3.5-397B's 32 over 64), and 32 whose ranks cannot hold the weights as recorded (Qwen3-235B "
+            "fp8 on one H200 beside a moe_tp of 2). The engines must re-shard those layers in ways the rows do not "
+            "record, so gpurec does not guess. Disaggregated: 190 values of heads, 42 of widths, and 166 of pools "
+            "that do not hold the weights, most of them rows that record no layout at all (every size 1).",
             ]
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",

@@ -101,3 +101,14 @@ def test_moe_tensor_parallelism_within_expert_groups_is_planned_as_experts_over_
     assert any("split 8-way within its EP group" in n for n in moe_tp.notes)
     with pytest.raises(WorkloadError, match="must equal"):  # 64 ranks cannot hold 3 EP groups
         plan_memory("deepseek-ai/DeepSeek-V3", "B200", expert_parallel_size=3, **layout)
+
+
+def test_tensorrt_llm_shrinks_the_tp_of_dense_and_shared_expert_mlps_for_the_fp8_blocks():
+    """DeepSeek-V3's dense MLP (intermediate_size 18432) and shared expert (2048) at TP64 are 288 and 32
+    per rank, not multiples of its 128-wide fp8 blocks: vLLM refuses the layout, TensorRT-LLM runs those
+    MLPs at gcd(width / 128, 64) ranks (_compute_mlp_tp_size, _compute_shared_expert_tp_size of
+    tensorrt_llm/_torch/models/modeling_deepseekv3.py)."""
+    kwargs = dict(tensor_parallel_size=64, expert_parallel_size=8, input_length=1024, output_length=128, concurrency=8)
+    with pytest.raises(EstimationError, match="intermediate_size/64=288 is not a multiple of the quantization group 128"):
+        estimate_performance("deepseek-ai/DeepSeek-V3", "B200", engine="vllm", **kwargs)
+    assert estimate_performance("deepseek-ai/DeepSeek-V3", "B200", engine="trtllm", **kwargs).itl_ms > 0
