@@ -57,8 +57,8 @@ def qwen_vllm_rows() -> list[dict]:
                 if r["model"] == "Qwen/Qwen3-32B" and r["engine"] == "vllm" and r["precision"] == "bf16"]
 
 
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory, reset_constants):
+def fitted_profile(rows: list[dict], name: str, tmp_path_factory, reset_constants):
+    """The profile ``gpurec calibrate`` fits on ``rows`` from the reset H100 factors, written and read back."""
     import os
 
     from gpurec_roofline.constants import load_constants
@@ -66,13 +66,18 @@ def profile(tmp_path_factory, reset_constants):
     os.environ["GPUREC_ROOFLINE_CONSTANTS"] = str(reset_constants)
     load_constants.cache_clear()
     try:
-        fitted = fit_calibration(qwen_vllm_rows(), "roofline", files=("serving_h100.csv",), folds=3)
+        fitted = fit_calibration(rows, "roofline", files=("serving_h100.csv",), folds=3)
     finally:
         del os.environ["GPUREC_ROOFLINE_CONSTANTS"]
         load_constants.cache_clear()
-    path = tmp_path_factory.mktemp("profile") / "h100.toml"
+    path = tmp_path_factory.mktemp("profile") / name
     write_profile(fitted, path)
     return read_profile(path)
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory, reset_constants):
+    return fitted_profile(qwen_vllm_rows(), "h100.toml", tmp_path_factory, reset_constants)
 
 
 def test_the_fit_cross_validates_and_beats_the_defaults(profile):
@@ -189,20 +194,7 @@ def vllm_fp8_rows() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def two_model_profile(tmp_path_factory, reset_constants):
-    import os
-
-    from gpurec_roofline.constants import load_constants
-
-    os.environ["GPUREC_ROOFLINE_CONSTANTS"] = str(reset_constants)
-    load_constants.cache_clear()
-    try:
-        fitted = fit_calibration(vllm_fp8_rows(), "roofline", files=("serving_h100.csv",), folds=3)
-    finally:
-        del os.environ["GPUREC_ROOFLINE_CONSTANTS"]
-        load_constants.cache_clear()
-    path = tmp_path_factory.mktemp("profile") / "two_models.toml"
-    write_profile(fitted, path)
-    return read_profile(path)
+    return fitted_profile(vllm_fp8_rows(), "two_models.toml", tmp_path_factory, reset_constants)
 
 
 def test_a_model_with_runs_of_its_own_gets_its_own_scope(two_model_profile, tmp_path):
@@ -213,7 +205,7 @@ def test_a_model_with_runs_of_its_own_gets_its_own_scope(two_model_profile, tmp_
     assert (every.rows, every.configurations) == (120, 12)
     assert (llama.rows, llama.configurations, llama.folds) == (90, 9, 3)
     # kept because it predicts Llama's held-out configurations better than the scope of both models
-    # (each fitted without the held-out fold)
+    # (each fitted without the held-out fold, on the folds of the scope of both models)
     mean = lambda errors: sum(e.median for e in errors.values()) / len(errors)  # noqa: E731
     assert mean(llama.error_after) < mean(llama.error_before)
     # the factors Llama's runs leave alone keep the values fitted on both models

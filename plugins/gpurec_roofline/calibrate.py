@@ -21,9 +21,9 @@ For each scope:
    its own runs, starting from the scope's fitted factors, so a model with runs of its own gets the
    factors of its own kernels (a MoE's grouped GEMMs, an attention variant) and every other model
    the scope's. With :data:`MIN_CONFIGURATIONS` configurations or more it is cross-validated over
-   them against the scope's factors ("before") and dropped when it predicts the held-out
-   configurations worse (:func:`_mean_median`); with fewer it is kept unvalidated, as a scope of one
-   configuration is.
+   them, both sides out of sample (:func:`model_scopes`), and dropped when it predicts the held-out
+   configurations worse than the scope of every model (:func:`_mean_median`); with fewer it is kept
+   unvalidated, as a scope of one configuration is.
 """
 
 from __future__ import annotations
@@ -156,6 +156,13 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
               start: Optional[dict[str, float]] = None) -> Scope:
     """Fit and cross-validate one (GPU, engine, precision) scope, or one model's scope from ``start``
     (the fitted factors of its scope of every model: what it starts from and is compared with)."""
+    return _fit_scope(key, rows, constants, cache, folds, rounds, log, model, start)[0]
+
+
+def _fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineConstants, cache: dict, folds: int,
+               rounds: int, log: Optional[Callable[[str], None]], model: str,
+               start: Optional[dict[str, float]]) -> tuple[Scope, dict[str, int], list[dict[str, float]]]:
+    """:func:`fit_scope`, with the fold of each configuration and the factors fitted without each fold."""
     gpu, engine, precision = key
     scope = _Scope(rows, constants, cache, start)
     names, why = scope.constrained()
@@ -164,22 +171,22 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
     k = min(folds, len(configs)) if len(configs) >= MIN_CONFIGURATIONS else 0
     before: list = []
     after: list = []
-    if k:
-        fold_of = {c: i % k for i, c in enumerate(configs)}
-        for fold in range(k):
-            train = [r for r in rows if fold_of[configuration_key(r)] != fold]
-            test = [r for r in rows if fold_of[configuration_key(r)] == fold]
-            trained = scope.fit(Problem(train, deployment=lambda row, _: _deployment(row, cache)), names, rounds)
-            before += _pairs(scope, test, scope.defaults)
-            after += _pairs(scope, test, trained)
-            if log:
-                log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
+    fold_of = {c: i % k for i, c in enumerate(configs)} if k else {}
+    trained_without: list[dict[str, float]] = []
+    for fold in range(k):
+        train = [r for r in rows if fold_of[configuration_key(r)] != fold]
+        test = [r for r in rows if fold_of[configuration_key(r)] == fold]
+        trained_without.append(scope.fit(Problem(train, deployment=lambda row, _: _deployment(row, cache)), names, rounds))
+        before += _pairs(scope, test, scope.defaults)
+        after += _pairs(scope, test, trained_without[-1])
+        if log:
+            log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
     factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
                            value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
                     for n in scope.defaults)
-    return Scope(gpu=gpu, engine=engine, precision=precision, model=model, rows=scope.problem.rows,
-                 configurations=len(configs), folds=k, factors=factors, error_before=_errors(before),
-                 error_after=_errors(after), bands=_bands(after))
+    return (Scope(gpu=gpu, engine=engine, precision=precision, model=model, rows=scope.problem.rows,
+                  configurations=len(configs), folds=k, factors=factors, error_before=_errors(before),
+                  error_after=_errors(after), bands=_bands(after)), fold_of, trained_without)
 
 
 def _bands(after: list[tuple[str, float, float]]) -> dict[str, tuple[float, float]]:
@@ -192,23 +199,19 @@ def _bands(after: list[tuple[str, float, float]]) -> dict[str, tuple[float, floa
     return bands
 
 
-def _fold_fit(rows: list[dict], constants: RooflineConstants, cache: dict, rounds: int,
-              start: Optional[dict[str, float]] = None) -> tuple[_Scope, dict[str, float]]:
-    """A scope of ``rows`` fitted from ``start`` (or the defaults): the scope and its factors."""
-    scope = _Scope(rows, constants, cache, start)
-    names, _ = scope.constrained()
-    return scope, scope.fit(scope.problem, names, rounds)
-
-
-def model_scopes(key: tuple[str, str, str], rows: list[dict], every: Scope, constants: RooflineConstants,
-                 cache: dict, folds: int, rounds: int, log: Optional[Callable[[str], None]] = None) -> list[Scope]:
+def model_scopes(key: tuple[str, str, str], rows: list[dict], every: tuple[Scope, dict[str, int], list[dict[str, float]]],
+                 constants: RooflineConstants, cache: dict, rounds: int,
+                 log: Optional[Callable[[str], None]] = None) -> list[Scope]:
     """The scopes of single models of a scope's runs, each fitted from ``every`` (the scope of all its
-    models); none when the runs hold one model.
+    models, with its folds and the factors fitted without each); none when the runs hold one model.
 
-    A model with MIN_CONFIGURATIONS configurations or more is cross-validated over them, each fold
-    both ways out of sample: the scope of every model fitted without the fold ("before") and the
-    model's own scope fitted from it on the model's other folds ("after"); the model's scope is
-    dropped when "after" is worse (:func:`_mean_median`)."""
+    A model whose configurations fall in two folds or more of the scope's cross-validation is
+    validated on the same folds, both sides out of sample: for each fold, the scope of every model
+    fitted without it ("before") against the model's own scope fitted on the model's other folds
+    from those factors ("after"); the model's scope is dropped when "after" is worse
+    (:func:`_mean_median`). No fit is repeated for this: the scope's folds already hold the "before"
+    factors."""
+    scope_all, fold_of, trained_without = every
     by_model: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         try:
@@ -217,27 +220,24 @@ def model_scopes(key: tuple[str, str, str], rows: list[dict], every: Scope, cons
             continue
     if len(by_model) < 2:
         return []
-    inherited = every.fitted()
-    start = {f.name: (f.value if f.value is not None else f.default) for f in every.factors}
+    inherited = scope_all.fitted()
+    start = {f.name: (f.value if f.value is not None else f.default) for f in scope_all.factors}
     kept = []
     for model_id, model_rows in sorted(by_model.items()):
         own = fit_scope(key, model_rows, constants, cache, 0, rounds, log, model=model_id, start=start)
-        configs = sorted({configuration_key(r) for r in model_rows})
-        if len(configs) >= MIN_CONFIGURATIONS:
-            k = min(folds, len(configs))
-            fold_of = {c: i % k for i, c in enumerate(configs)}
+        folds_of_model = sorted({fold_of[configuration_key(r)] for r in model_rows}) if fold_of else []
+        if len(folds_of_model) >= 2:
             before: list = []
             after: list = []
-            for fold in range(k):
+            for fold in folds_of_model:
                 test = [r for r in model_rows if fold_of[configuration_key(r)] == fold]
-                held = {id(r) for r in test}
-                scope_all, fitted_all = _fold_fit([r for r in rows if id(r) not in held], constants, cache, rounds)
-                scope_own, fitted_own = _fold_fit([r for r in model_rows if id(r) not in held], constants, cache,
-                                                  rounds, start=fitted_all)
-                before += _pairs(scope_all, test, fitted_all)
-                after += _pairs(scope_own, test, fitted_own)
-            own = own.model_copy(update={"folds": k, "error_before": _errors(before), "error_after": _errors(after),
-                                         "bands": _bands(after)})
+                train = [r for r in model_rows if fold_of[configuration_key(r)] != fold]
+                own_fold = _Scope(train, constants, cache, trained_without[fold])  # starts where "before" is
+                fitted_own = own_fold.fit(own_fold.problem, own_fold.constrained()[0], rounds)
+                before += _pairs(own_fold, test, own_fold.defaults)
+                after += _pairs(own_fold, test, fitted_own)
+            own = own.model_copy(update={"folds": len(folds_of_model), "error_before": _errors(before),
+                                         "error_after": _errors(after), "bands": _bands(after)})
             better = _mean_median(own.error_after) < _mean_median(own.error_before)
             if log:
                 log(f"{'/'.join(key)} [{model_id}]: held-out configurations {_mean_median(own.error_before):.1f}% "
@@ -273,7 +273,7 @@ def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tu
         by_scope[(gpu, cell(row, "engine") or "vllm", precision)].append(row)
     scopes: list[Scope] = []
     for key, scope_rows in sorted(by_scope.items()):
-        every = fit_scope(key, scope_rows, constants, cache, folds, rounds, log)
-        scopes += model_scopes(key, scope_rows, every, constants, cache, folds, rounds, log) + [every]
+        every = _fit_scope(key, scope_rows, constants, cache, folds, rounds, log, ANY, None)
+        scopes += model_scopes(key, scope_rows, every, constants, cache, rounds, log) + [every[0]]
     return Profile(schema_version=SCHEMA_VERSION, estimator="roofline", created=today(), files=tuple(files),
                    file_dates=tuple(sorted(set(file_dates))), scopes=tuple(scopes))
