@@ -29,7 +29,9 @@ For each scope:
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Optional
 
 import numpy as np
@@ -252,11 +254,20 @@ def model_scopes(key: tuple[str, str, str], rows: list[dict], every: tuple[Scope
     return kept
 
 
+def _scopes_of(job: tuple, cache: Optional[dict] = None, log: Optional[Callable[[str], None]] = None) -> list[Scope]:
+    """One (GPU, engine, precision) scope of :func:`fit_profile`, preceded by the scopes of its models."""
+    key, rows, constants, folds, rounds = job
+    cache = {} if cache is None else cache
+    every = _fit_scope(key, rows, constants, cache, folds, rounds, log, ANY, None)
+    return model_scopes(key, rows, every, constants, cache, rounds, log) + [every[0]]
+
+
 def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tuple[str, ...] = (), folds: int = 3,
                 rounds: int = 4, constants: Optional[RooflineConstants] = None,
                 log: Optional[Callable[[str], None]] = None) -> Profile:
     """A roofline calibration profile from serving rows: one scope per GPU, engine and precision, each
-    preceded by the scopes of its models that cross-validate better alone (:func:`model_scopes`)."""
+    preceded by the scopes of its models that cross-validate better alone (:func:`model_scopes`).
+    The scopes are fitted in parallel processes (one per CPU) unless ``log`` asks to follow them."""
     from gpurec_core.api import as_gpu
 
     from gpurec_roofline.fitting import real_deployment
@@ -271,9 +282,14 @@ def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tu
         except Exception:  # the scope's Problem reports rows it cannot place
             precision = cell(row, "precision") or ANY
         by_scope[(gpu, cell(row, "engine") or "vllm", precision)].append(row)
-    scopes: list[Scope] = []
-    for key, scope_rows in sorted(by_scope.items()):
-        every = _fit_scope(key, scope_rows, constants, cache, folds, rounds, log, ANY, None)
-        scopes += model_scopes(key, scope_rows, every, constants, cache, rounds, log) + [every[0]]
+    jobs = [(key, scope_rows, constants, folds, rounds) for key, scope_rows in sorted(by_scope.items())]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers > 1 and log is None:
+        # the scopes are independent fits: one process each, as many at once as there are CPUs
+        with ProcessPoolExecutor(workers) as pool:
+            fitted = list(pool.map(_scopes_of, jobs))
+    else:
+        fitted = [_scopes_of(job, cache, log) for job in jobs]
+    scopes = [scope for group in fitted for scope in group]
     return Profile(schema_version=SCHEMA_VERSION, estimator="roofline", created=today(), files=tuple(files),
                    file_dates=tuple(sorted(set(file_dates))), scopes=tuple(scopes))
