@@ -4,8 +4,8 @@
 cover, the factors of an estimator that those runs constrain (the estimator's plugin does the fit:
 hook ``fit_calibration``), and writes them with what they were fitted on, their cross-validated
 error before and after, and the residual quantiles that become the uncertainty bands of that GPU.
-A scope may also name one model: the factors refitted on that model's runs alone, kept where they
-cross-validate better on that model than the scope of every model (an engine's kernels for one
+A scope may also name one model: the factors refitted on that model's runs alone, kept unless they
+cross-validate worse on that model than the scope of every model (an engine's kernels for one
 architecture, e.g. a MoE's grouped GEMMs, differ from its dense ones); a deployment of that model
 uses its own scope first, any other model the scope of every model.
 

@@ -691,11 +691,10 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     is padded (to 64) so it never blocks a size. SGLang and TensorRT-LLM apply the same head and
     width rules. With expert parallelism of ``e`` ranks the routed experts are split over the EP
     ranks and each expert only over ``t / e`` ranks (``FusedMoE``: whole experts once ``e >= t``), so
-    the width rules apply to ``moe_intermediate_size / max(1, t / e)``. TensorRT-LLM shrinks the TP of
-    a dense MLP and of the shared experts instead (``_compute_mlp_tp_size`` and
-    ``_compute_shared_expert_tp_size`` of its DeepSeek-V3, GLM-4 and Exaone-MoE models:
-    ``gcd(intermediate_size / block, t)``, 1 under attention DP), so those widths bind only the other
-    engines. ``checkpoint_weights``
+    the width rules apply to ``moe_intermediate_size / max(1, t / e)``. An engine whose
+    ``EngineInfo.mlp_tp_fits_blocks`` is set (TensorRT-LLM: ``gcd(width / block, t)`` ranks, see
+    catalogs/engines/trtllm.toml) shrinks the TP of a dense MLP and of the shared experts instead, so
+    those widths do not bind it. ``checkpoint_weights``
     False: the weights planned are not the checkpoint's (a what-if precision), so its quantization
     group does not bind.
     """
@@ -713,11 +712,12 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
     group = _tp_group_constraint(cfg) if checkpoint_weights else None
     widths = []
     dense = {cfg.dense_intermediate_size_of_layer(g.first) for g in layer_groups(cfg)} - {0}
-    if engine != "trtllm":
+    shrinks_mlp = _mlp_tp_fits_blocks(engine)
+    if not shrinks_mlp:
         widths += [("intermediate_size", w, t) for w in sorted(dense)]
     if cfg.is_moe and cfg.moe_intermediate_size:
         widths.append(("moe_intermediate_size", cfg.moe_intermediate_size, max(1, t // max(1, expert_parallel_size))))
-    if cfg.shared_expert_intermediate_size and cfg.num_shared_experts <= 1 and engine != "trtllm":
+    if cfg.shared_expert_intermediate_size and cfg.num_shared_experts <= 1 and not shrinks_mlp:
         widths.append(("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size, t))
     for name, width, split in widths:
         if width % split:
@@ -729,6 +729,17 @@ def tensor_parallel_problems(cfg: "ModelConfig", tensor_parallel_size: int, engi
         if value and cfg.is_hybrid and value % t:
             problems.append(f"{name}={value} is not divisible by {t}")
     return problems
+
+
+def _mlp_tp_fits_blocks(engine: str) -> bool:
+    """``EngineInfo.mlp_tp_fits_blocks`` of the engine; False for a name no plugin lists."""
+    from gpurec_core.errors import GpurecError
+    from gpurec_core.plugins import engine_info
+
+    try:
+        return engine_info(engine).mlp_tp_fits_blocks
+    except GpurecError:
+        return False
 
 
 def valid_tensor_parallel_sizes(cfg: "ModelConfig", engine: str = "vllm", max_size: Optional[int] = None) -> list[int]:

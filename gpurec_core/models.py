@@ -474,6 +474,9 @@ class EngineInfo(_Value):
     pipeline_parallel: bool = Field(default=True, description="runs pipeline-parallel stages")
     expert_parallel: bool = Field(default=True, description="runs MoE experts expert-parallel")
     data_parallel: bool = Field(default=True, description="runs data-parallel replicas")
+    mlp_tp_fits_blocks: bool = Field(default=False, description="runs a dense MLP and the shared experts at fewer "
+                                     "tensor-parallel ranks when their width per rank would not fit the "
+                                     "checkpoint's quantization blocks, instead of refusing the layout")
     default_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1,
                                                   description="fraction of GPU memory it takes when not told")
     schedules_like: Optional[str] = Field(default=None, description="a built-in engine (vllm, sglang, trtllm) whose "

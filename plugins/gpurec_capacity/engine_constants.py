@@ -68,6 +68,7 @@ class EngineTraits(_Strict):
     pipeline_parallel: bool
     expert_parallel: bool
     data_parallel: bool
+    mlp_tp_fits_blocks: bool = False
     default_gpu_memory_utilization: float = Field(gt=0, le=1)
     source: str = Field(min_length=1)
 
@@ -85,6 +86,7 @@ class _EngineFile(_Strict):
         return EngineInfo(name=self.engine, version=self.version, description=self.description,
                           memory_profile=traits.memory_profile, pipeline_parallel=traits.pipeline_parallel,
                           expert_parallel=traits.expert_parallel, data_parallel=traits.data_parallel,
+                          mlp_tp_fits_blocks=traits.mlp_tp_fits_blocks,
                           default_gpu_memory_utilization=traits.default_gpu_memory_utilization,
                           schedules_like=self.engine, launch=self.launch)
 

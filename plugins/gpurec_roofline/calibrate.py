@@ -20,10 +20,10 @@ For each scope:
 4. **One model's scope.** Where the runs of a scope hold several models, each model is refitted on
    its own runs, starting from the scope's fitted factors, so a model with runs of its own gets the
    factors of its own kernels (a MoE's grouped GEMMs, an attention variant) and every other model
-   the scope's. With :data:`MIN_CONFIGURATIONS` configurations or more it is cross-validated over
-   them, both sides out of sample (:func:`model_scopes`), and dropped when it predicts the held-out
-   configurations worse than the scope of every model (:func:`_mean_median`); with fewer it is kept
-   unvalidated, as a scope of one configuration is.
+   the scope's. A model whose configurations fall in two or more of the scope's folds is validated
+   on those folds, both sides out of sample (:func:`model_scopes`), and dropped when it predicts the
+   held-out configurations worse than the scope of every model (:func:`_mean_median`); a model of
+   one configuration is kept unvalidated, as a scope of one configuration is.
 """
 
 from __future__ import annotations
@@ -155,16 +155,10 @@ def _mean_median(errors: dict[str, ErrorStats]) -> float:
 
 def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineConstants, cache: dict, folds: int,
               rounds: int, log: Optional[Callable[[str], None]] = None, model: str = ANY,
-              start: Optional[dict[str, float]] = None) -> Scope:
+              start: Optional[dict[str, float]] = None) -> tuple[Scope, dict[str, int], list[dict[str, float]]]:
     """Fit and cross-validate one (GPU, engine, precision) scope, or one model's scope from ``start``
-    (the fitted factors of its scope of every model: what it starts from and is compared with)."""
-    return _fit_scope(key, rows, constants, cache, folds, rounds, log, model, start)[0]
-
-
-def _fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineConstants, cache: dict, folds: int,
-               rounds: int, log: Optional[Callable[[str], None]], model: str,
-               start: Optional[dict[str, float]]) -> tuple[Scope, dict[str, int], list[dict[str, float]]]:
-    """:func:`fit_scope`, with the fold of each configuration and the factors fitted without each fold."""
+    (the fitted factors of its scope of every model); with the fold of each configuration and the
+    factors fitted without each fold (what :func:`model_scopes` validates a model's scope against)."""
     gpu, engine, precision = key
     scope = _Scope(rows, constants, cache, start)
     names, why = scope.constrained()
@@ -226,7 +220,7 @@ def model_scopes(key: tuple[str, str, str], rows: list[dict], every: tuple[Scope
     start = {f.name: (f.value if f.value is not None else f.default) for f in scope_all.factors}
     kept = []
     for model_id, model_rows in sorted(by_model.items()):
-        own = fit_scope(key, model_rows, constants, cache, 0, rounds, log, model=model_id, start=start)
+        own = fit_scope(key, model_rows, constants, cache, 0, rounds, log, model=model_id, start=start)[0]
         folds_of_model = sorted({fold_of[configuration_key(r)] for r in model_rows}) if fold_of else []
         if len(folds_of_model) >= 2:
             before: list = []
@@ -258,7 +252,7 @@ def _scopes_of(job: tuple, cache: Optional[dict] = None, log: Optional[Callable[
     """One (GPU, engine, precision) scope of :func:`fit_profile`, preceded by the scopes of its models."""
     key, rows, constants, folds, rounds = job
     cache = {} if cache is None else cache
-    every = _fit_scope(key, rows, constants, cache, folds, rounds, log, ANY, None)
+    every = fit_scope(key, rows, constants, cache, folds, rounds, log)
     return model_scopes(key, rows, every, constants, cache, rounds, log) + [every[0]]
 
 
