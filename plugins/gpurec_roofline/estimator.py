@@ -26,7 +26,7 @@ from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, l
 from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
-from gpurec_roofline.serving import serve
+from gpurec_roofline.serving import serve, users_per_replica
 
 ESTIMATOR_NAME = "roofline"
 
@@ -329,7 +329,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     closed-loop steady state of :func:`serve` for ``ceil(concurrency / replicas)`` users and a KV
     pool of ``memory.kv_cache_tokens`` (:func:`pool_capacity_requests`; how many run at once is the engine's admission rule,
     :func:`gpurec_roofline.serving.admitted_requests`);
-    throughput is multiplied by the replicas. The rows' profiles are stacked
+    throughput is multiplied by the busy replicas (:func:`gpurec_roofline.serving.users_per_replica`). The rows' profiles are stacked
     (:func:`gpurec_roofline.profile.stack_profiles`) and :func:`serve` runs over them in chunks,
     with the same arithmetic per row as for one point. A point that cannot be estimated is not
     ``ok``; ``Estimates.error(i)`` is the error :func:`estimate` raises for it. ``keep_parts=False``
@@ -351,7 +351,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
                                                   "ttft_burst_s")}
     parts_out: Optional[dict[str, np.ndarray]] = {} if keep_parts else None
     scale = deployments.replicas[rows]
-    users = np.ceil(C / scale)
+    users, busy = users_per_replica(C, scale)
     row_engine = deployments.engine_index[rows]
     for e, name in enumerate(deployments.engine_names):  # one serve call per engine (normally one) and chunk
         picked = np.flatnonzero(ok & (row_engine == e))
@@ -367,14 +367,14 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
                                                                           np.maximum(C[sel], 1)))
             result = serve(profile, eff, group_constants.communication, engine, group_constants.kernels, I[sel], O[sel],
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
-                           group_constants.benchmark, scale[sel])
+                           group_constants.benchmark, busy[sel])
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:
                 for key, value in result.parts.items():
                     parts_out.setdefault(key, np.zeros(n))[sel] = value
 
-    ttft_ms, itl_ms, rps = out["ttft_s"] * 1e3, out["itl_s"] * 1e3, out["requests_per_s"] * scale
+    ttft_ms, itl_ms, rps = out["ttft_s"] * 1e3, out["itl_s"] * 1e3, out["requests_per_s"] * busy
     with np.errstate(invalid="ignore"):
         sound = (np.isfinite(ttft_ms) & np.isfinite(itl_ms) & np.isfinite(rps)
                  & (ttft_ms >= 0) & (itl_ms >= 0) & (rps >= 0))

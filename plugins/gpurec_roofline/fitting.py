@@ -23,7 +23,7 @@ from gpurec_core.measurement_cells import cell, parsed
 from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
-from gpurec_roofline.serving import serve
+from gpurec_roofline.serving import serve, users_per_replica
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,10 @@ def real_deployment(row: dict, cache: dict):
     if key not in cache:
         model = cache.setdefault(("model", ref), api.as_model(ref))
         gpu = api.as_gpu(cell(row, "gpu") or "H100")
-        par = api.make_parallelism(whole("tp"), whole("pp"), whole("ep"), whole("dp"))
         label = served_precision(model, cell(row, "precision") or None)
         precision = model.resolve_precision(label, kv_cache_dtype_of(row))
+        par, _ = api.planned_layout(model, cell(row, "engine") or "vllm", whole("tp"), whole("pp"), whole("ep"),
+                                    whole("dp"), precision)
         workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
                               output_length=int(cell(row, "osl")), concurrency=1, precision=precision)
         memory = estimate_memory(model, gpu, par, workload, cell(row, "engine") or "vllm")
@@ -152,16 +153,16 @@ class Problem:
             conc = concurrency_of(row)
             replicas = par.data_parallel_size
             if conc == "max":
-                users = max(1, int(memory.kv_cache_tokens // (I + O)))
+                users, busy = max(1, int(memory.kv_cache_tokens // (I + O))), replicas
             else:
-                users = max(1, math.ceil(conc / replicas))
+                users, busy = (float(x) for x in users_per_replica(conc, replicas))
             pkey = (id(model), gpu.name, par, workload.precision, memory.engine)
             if pkey not in self.profiles:
                 profile = build_profile(model.config, model.parameters, workload.precision, gpu, par)
                 self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision)
             g = groups[pkey]
             for name, value in (("I", I), ("O", O), ("c", users), ("kv", memory.kv_cache_tokens),
-                                ("scale", replicas), ("measured", float(cell(row, "value")))):
+                                ("scale", busy), ("measured", float(cell(row, "value")))):
                 g[name].append(value)
             g["metric"].append(cell(row, "metric"))
             g["index"].append(len(g["index"]))

@@ -95,6 +95,16 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     return total, parts
 
 
+def users_per_replica(concurrency, replicas):
+    """(users on each data-parallel replica, the factor from one replica's request rate to the
+    deployment's): ``ceil(c / r)`` users each, and ``c / ceil(c / r)`` (every user at the rate of a
+    replica holding that many). The factor is ``r`` when r divides c; with fewer users than replicas
+    only ``c`` replicas are busy, so one user on eight DP ranks is not eight users' throughput."""
+    c = np.asarray(concurrency, float)
+    users = np.ceil(c / np.asarray(replicas, float))
+    return users, c / users
+
+
 def prefill_cluster_wait_s(users, prefill_s, engine: EngineConstants):
     """Mean wait of a prompt behind the prompts that arrive together with it (prefill-first engines).
 
@@ -232,7 +242,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
           engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_cache_tokens,
           max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants, replicas=1.0) -> ServingResult:
     """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays);
-    ``replicas`` (data-parallel copies of it behind one client) only sets the client's gap between
+    ``replicas`` (the busy data-parallel copies of it behind one client) only sets the client's gap between
     completions (:func:`client_slot_wait_s`)."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
