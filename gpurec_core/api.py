@@ -20,6 +20,7 @@ from gpurec_core.models import (
     MemoryPlan,
     Parallelism,
     PerformanceEstimate,
+    Precision,
     Workload,
 )
 
@@ -153,6 +154,86 @@ def layout_notes(expert_parallel_size: int, parallelism: Parallelism) -> tuple[s
             f"(the same expert weights and FLOPs per GPU), with the expert exchange of wide EP over {ranks} ranks",)
 
 
+def planned_layout(model, engine: str, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+                   expert_parallel_size: int = 1, data_parallel_size: int = 1,
+                   precision: Optional[Precision] = None,
+                   one_engine: bool = False) -> tuple[Parallelism, tuple[str, ...]]:
+    """The layout planned for the sizes asked, and the notes that say where it differs from them.
+
+    1. :func:`check_layout`: the engine runs each kind of parallelism; EP between TP and TP x DP is
+       MoE TP x EP over the attention ranks (:func:`layout_notes`).
+    2. :func:`attention_data_parallel`: a MoE model whose attention or widths a TP size cannot split
+       runs those GPUs as attention data parallelism with the experts over every rank.
+    3. An EP size that does not divide the experts leaves some ranks one more
+       (:func:`gpurec_core.model_facts.experts_on_fullest_rank`), said in a note.
+
+    ``precision``: the resolved precision (a what-if precision is not held to the checkpoint's
+    quantization groups). ``one_engine``: the DP ranks are one engine instance (a disaggregated
+    pool's worker), whose MoE layers span all of them: vLLM flattens the MoE's TP across the DP
+    ranks when EP is off (vllm/model_executor/layers/fused_moe/config.py
+    ``FusedMoEParallelConfig.make``, ``flatten_tp_across_dp``), SGLang's MoE spans ``--tp`` under
+    ``--enable-dp-attention`` and TensorRT-LLM's moe_tp x moe_ep is the world size; planned as EP
+    over every rank (the same expert weights and FLOPs per GPU).
+    """
+    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
+                                                        expert_parallel_size, data_parallel_size))
+    notes = list(layout_notes(expert_parallel_size, parallelism))
+    ranks = parallelism.tensor_parallel_size * parallelism.data_parallel_size
+    if one_engine and model.config.is_moe and parallelism.data_parallel_size > 1 and \
+            parallelism.expert_parallel_size < ranks:
+        parallelism = parallelism.model_copy(update={"expert_parallel_size": ranks})
+        notes = [f"{parallelism.data_parallel_size} attention DP ranks of one engine share the experts: its MoE layers "
+                 f"span all {ranks} GPUs (vLLM flattens the MoE's TP across DP ranks, SGLang's MoE spans --tp under "
+                 f"--enable-dp-attention, TensorRT-LLM's moe_tp x moe_ep is the world size); planned as EP {ranks}"]
+    wide = attention_data_parallel(model, engine, parallelism, precision)
+    if wide is not None:
+        parallelism, note = wide
+        notes = [note]
+    experts, ep = model.config.num_experts or 0, parallelism.expert_parallel_size
+    if experts and ep > 1 and experts % ep and ep <= experts:
+        from gpurec_core.model_facts import experts_on_fullest_rank
+
+        notes.append(f"{experts} experts over {ep} EP ranks: {experts % ep} ranks hold "
+                     f"{experts_on_fullest_rank(experts, ep)} and the others {experts // ep} (vLLM "
+                     f"determine_expert_map; TensorRT-LLM's MoE load balancer slots and SGLang's redundant "
+                     f"experts fill the same slots); planned for a fullest rank")
+    return parallelism, tuple(notes)
+
+
+def attention_data_parallel(model, engine: str, parallelism: Parallelism,
+                            precision: Optional[Precision] = None) -> Optional[tuple[Parallelism, str]]:
+    """The wide-EP layout of ``parallelism``'s GPUs, with its note, when its TP size cannot split a MoE
+    model (query heads, KV heads or widths: :func:`gpurec_core.memory_math.tensor_parallel_problems`)
+    but one attention rank per GPU can; None otherwise.
+
+    Engines serve such a model on that many GPUs with attention data parallelism and the experts over
+    every rank: TensorRT-LLM ``enable_attention_dp`` (attention TP 1, the MoE over all ranks),
+    SGLang ``--enable-dp-attention --dp N``, vLLM ``--data-parallel-size N --enable-expert-parallel``.
+    DeepSeek's 128 heads on 36 GB200s, say, cannot be split 36 ways but run as 36 attention ranks.
+    Dense models and engines without expert or data parallelism keep the refusal.
+    """
+    from gpurec_core.memory_math import tensor_parallel_problems
+    from gpurec_core.plugins import engine_info
+
+    tp, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
+    cfg = model.config
+    if tp <= 1 or parallelism.data_parallel_size > 1 or not cfg.is_moe:
+        return None
+    info = engine_info(engine)
+    if not (info.data_parallel and info.expert_parallel):
+        return None
+    own = precision is None or precision.what_if_note is None
+    problems = tensor_parallel_problems(cfg, tp, engine, ep, own)
+    if not problems or tensor_parallel_problems(cfg, 1, engine, tp, own) or tp > (cfg.num_experts or 0):
+        return None
+    wide = parallelism.model_copy(update={"tensor_parallel_size": 1, "data_parallel_size": tp,
+                                          "expert_parallel_size": tp})
+    return wide, (f"tensor_parallel_size={tp} cannot split this model ({problems[0]}); engines run {tp} GPUs of a "
+                  f"MoE model as attention data parallelism with the experts over every rank (TensorRT-LLM "
+                  f"enable_attention_dp, SGLang --enable-dp-attention --dp {tp}, vLLM --data-parallel-size {tp} "
+                  f"--enable-expert-parallel): planned as {tp} attention ranks of TP 1 with EP {tp}")
+
+
 def make_parallelism(tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
                      expert_parallel_size: int = 1, data_parallel_size: int = 1) -> Parallelism:
     return _build(Parallelism, "parallelism", tensor_parallel_size=tensor_parallel_size,
@@ -193,9 +274,9 @@ def plan_memory(
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
     check_engine(engine)
-    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
-                                                        expert_parallel_size, data_parallel_size))
     precision = arch.resolve_precision(quantization or dtype, kv_cache_dtype)
+    parallelism, notes = planned_layout(arch, engine, tensor_parallel_size, pipeline_parallel_size,
+                                        expert_parallel_size, data_parallel_size, precision)
     context = max_model_len if max_model_len is not None else arch.max_context_length()
     workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
                       max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
@@ -204,7 +285,7 @@ def plan_memory(
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)
-    extra = tuple(n for n in layout_notes(expert_parallel_size, parallelism) if n not in plan.notes)
+    extra = tuple(n for n in notes if n not in plan.notes)
     return plan.model_copy(update={"notes": (*plan.notes, *extra)}) if extra else plan
 
 
@@ -242,9 +323,9 @@ def estimate_performance(
     spec = as_gpu(gpu)
     check_engine(engine)
     check_estimator(estimator)
-    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
-                                                        expert_parallel_size, data_parallel_size))
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
+    parallelism, notes = planned_layout(arch, engine, tensor_parallel_size, pipeline_parallel_size,
+                                        expert_parallel_size, data_parallel_size, resolved)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
     workload = _build(Workload, "workload", concurrency=1, **base)
@@ -261,8 +342,7 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    extra = tuple(n for n in (resolved.what_if_note, *layout_notes(expert_parallel_size, parallelism))
-                  if n and n not in estimate.notes)
+    extra = tuple(n for n in (resolved.what_if_note, *notes) if n and n not in estimate.notes)
     if extra:
         estimate = estimate.model_copy(update={"notes": (*estimate.notes, *extra)})
     return estimate
@@ -318,7 +398,7 @@ def estimate_disaggregated(
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=concurrency, gpu_memory_utilization=gpu_memory_utilization, precision=resolved,
                       text_only=bool(text_only))
-    pools, plans = [], []
+    pools, plans, layout_text = [], [], []
     for role, gpu, workers, tp, dp, ep, batch in (
             ("prefill", prefill_gpu, prefill_workers, prefill_tensor_parallel_size, prefill_data_parallel_size,
              prefill_expert_parallel_size, prefill_max_batch),
@@ -326,11 +406,14 @@ def estimate_disaggregated(
              decode_tensor_parallel_size, decode_data_parallel_size, decode_expert_parallel_size, decode_max_batch)):
         check_positive(f"{role}_workers", workers, maximum=MAX_REPLICAS)
         check_positive(f"{role}_max_batch", batch, allow_none=True, maximum=MAX_CONCURRENCY)
-        parallelism = check_layout(engine, make_parallelism(tp, 1, ep, dp))
+        parallelism, notes = planned_layout(arch, engine, tp, 1, ep, dp, resolved, one_engine=True)
+        layout_text += [f"{role} pool: {note}" for note in notes]
         pool = _build(Pool, f"{role} pool", role=role, gpu=as_gpu(gpu), parallelism=parallelism, workers=workers,
                       max_batch=batch)
         pools.append(pool)
         plans.append(estimate_memory(arch, pool.gpu, parallelism, workload, engine))
     deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
                         engine=engine, kv_link=kv_link)
-    return _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
+    estimate = _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
+    extra = tuple(n for n in layout_text if n not in estimate.notes)
+    return estimate.model_copy(update={"notes": (*estimate.notes, *extra)}) if extra else estimate

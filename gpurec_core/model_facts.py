@@ -151,6 +151,19 @@ def expert_padding_factor(cfg: "ModelConfig", tensor_parallel_size: int, expert_
     return padded_width * padded_hidden / (width * hidden)
 
 
+def experts_on_fullest_rank(num_experts: int, expert_parallel_size: int) -> int:
+    """Routed experts on the fullest of ``expert_parallel_size`` EP ranks: ``ceil(E / e)``.
+
+    vLLM spreads a remainder over the first ranks (vllm/model_executor/layers/fused_moe/layer.py
+    ``determine_expert_map``: ``E // e`` experts each, one more on the first ``E % e`` ranks), so 256
+    experts over 36 ranks put 8 on four ranks and 7 on the rest; TensorRT-LLM's MoE load balancer
+    (``num_slots``, a multiple of the EP size) and SGLang's ``--ep-num-redundant-experts`` fill the
+    same slots with redundant copies. Rank 0, the one planned, is a fullest rank.
+    """
+    e = max(1, int(expert_parallel_size))
+    return -(-int(num_experts) // e)
+
+
 def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: int, expert_parallel_size: int) -> float:
     """Fraction of a component's parameters that one GPU holds, as vLLM shards it.
 
@@ -160,8 +173,9 @@ def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: 
     - attention: split over TP (``ColumnParallelLinear`` / ``RowParallelLinear``), except MLA's
       ``q_a_proj`` / ``kv_a_proj_with_mqa`` (``ReplicatedLinear``) and K/V projections whose heads
       are replicated when t > g (``QKVParallelLinear``: each rank keeps ``max(1, g/t)`` heads);
-    - routed experts: ``1 / max(t, e)`` (``FusedMoE``: split over EP ranks, each expert
-      TP-sharded over t / e ranks when e < t);
+    - routed experts: ``ceil(E / e) / E / max(1, t / e)`` (``FusedMoE``: split over EP ranks, each
+      expert TP-sharded over t / e ranks when e < t; :func:`experts_on_fullest_rank`), which is
+      ``1 / max(t, e)`` when e divides the E experts;
     - latent-MoE projections (hidden -> latent -> hidden around the routed experts): replicated,
       the experts taking the full latent on every rank (vllm/model_executor/models/nemotron_h.py
       ``NemotronHMoE``: ``fc1_latent_proj`` / ``fc2_latent_proj`` are ``ReplicatedLinear``; Kimi K3's
@@ -181,7 +195,9 @@ def rank_share(cfg: "ModelConfig", comp: WeightComponent, tensor_parallel_size: 
         rest = 1.0 - comp.replicated_fraction - comp.kv_fraction
         return rest / t + comp.replicated_fraction + comp.kv_fraction * kv_share
     if comp.kind == "routed_experts":
-        return 1.0 / max(t, e)
+        if not cfg.num_experts:
+            return 1.0 / max(t, e)
+        return experts_on_fullest_rank(cfg.num_experts, e) / cfg.num_experts / max(1, t // max(1, e))
     if comp.kind in ("router", "norms", "latent_projections"):
         return 1.0
     return 1.0 / t

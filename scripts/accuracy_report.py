@@ -611,10 +611,11 @@ def build_report() -> str:
             "read: no measured value of another GPU entered a fit, a test or an error figure. The counts are values "
             "(two metrics per deployment) without a prediction:",
             "",
-            "| file | values | before this change | after |",
-            "|---|---:|---:|---:|",
-            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) |",
-            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) |",
+            "| file | values | at first | with the rules below, but refusing TP sizes that cannot split the "
+            "model | now |",
+            "|---|---:|---:|---:|---:|",
+            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) | 32 (0.6 %) |",
+            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) | 106 (3.3 %) |",
             "",
             "What changed, each a mechanism with its source (tests/test_other_publishers_and_layouts.py):",
             "",
@@ -633,16 +634,27 @@ def build_report() -> str:
             "- MoE tensor parallelism inside expert groups (TensorRT-LLM moe_tp x moe_ep = the attention ranks, "
             "e.g. attention DP 64 with EP 8) is planned as the experts sharded over every rank, with a note;",
             "- another publisher's name of a catalog model (ModelScope's `ZhipuAI/GLM-5`, NVIDIA's "
-            "`nvidia/Llama-3.1-8B-Instruct-FP8`) resolves to the entry, with a note (docs/models.md).",
+            "`nvidia/Llama-3.1-8B-Instruct-FP8`) resolves to the entry, with a note (docs/models.md);",
+            "- a TP size that cannot split a MoE model (DeepSeek's 128 heads over 12-72 GB200s, Qwen3.5-397B's 32 over "
+            "64 H200s, DeepSeek's dense MLP at 288 per rank against 128-wide fp8 blocks on SGLang, MiniMax-M2.5's "
+            "experts at 192 on vLLM without EP) is planned as attention data parallelism over those GPUs with the "
+            "experts over every rank, with a note (`api.attention_data_parallel`): no engine runs such a TP, and "
+            "all three run that many GPUs of a MoE model this way (TensorRT-LLM `enable_attention_dp`, SGLang "
+            "`--enable-dp-attention`, vLLM `--data-parallel-size --enable-expert-parallel`). Attention TP 1 is a "
+            "choice: it is TensorRT-LLM's, and the DeepSeek layouts of the engines' wide-EP guides; a run with "
+            "attention TP 2 or 4 inside each DP rank would read less KV per GPU and differ. Dense models keep the "
+            "refusal, since their only alternative is whole replicas;",
+            "- an EP size that does not divide the experts is served with one more expert on the first E mod e ranks "
+            "(vLLM `determine_expert_map`; TensorRT-LLM's load-balancer slots and SGLang's redundant experts fill "
+            "the same slots), planned for a fullest rank; it used to be refused;",
+            "- the attention-DP ranks of one disaggregated worker share its experts (vLLM flattens the MoE's TP "
+            "across DP ranks, `FusedMoEParallelConfig.make`; SGLang's MoE spans `--tp` under "
+            "`--enable-dp-attention`; TensorRT-LLM's moe_tp x moe_ep is the world size), so a pool recorded as "
+            "attention DP 8 without EP is planned with the experts over its 8 GPUs, not as 8 replicas.",
             "",
-            "What is still refused, and why it stays refused. Aggregated: 96 values whose per-rank widths are not a "
-            "multiple of the fp8 block of 128 on engines that do not shrink the MLP's TP (SGLang's DeepSeek-V3/R1 at "
-            "TP 32-64, 288 or 576 per rank, unless `--moe-dense-tp-size` is given; MiniMax-M2.5 fp8 on vLLM at TP8 "
-            "without EP, 192), 136 whose TP size does not divide the attention heads (DeepSeek's 128 over 12-72 "
-            "ranks, Qwen3.5-397B's 32 over 64), and 32 whose ranks cannot hold the weights as recorded (Qwen3-235B "
-            "fp8 on one H200 beside a moe_tp of 2). The engines must re-shard those layers in ways the rows do not "
-            "record, so gpurec does not guess. Disaggregated: 190 values of heads, 42 of widths, and 166 of pools "
-            "that do not hold the weights, most of them rows that record no layout at all (every size 1).",
+            "What is still refused: aggregated, 32 values whose GPUs cannot hold the weights as recorded "
+            "(Qwen3-235B-A22B-FP8 on one H200; DeepSeek-V3/R1 fp8 on four B200s); disaggregated, 106 values of "
+            "pools that do not hold the weights, most of them rows that record no layout at all (every size 1).",
             ]
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",

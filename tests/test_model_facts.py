@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import gpurec_core
-from gpurec_core.api import as_model
+from gpurec_core.api import as_model, planned_layout
 from gpurec_core.memory_math import GIB
 from gpurec_core.models import Parallelism
 from gpurec_core.resolve import list_catalog_models
@@ -41,7 +41,8 @@ def test_memory_plan_and_roofline_use_the_same_bytes(model_id):
         for tp in (1, 2, 4, 8):
             plan = gpurec_core.plan_memory(arch, H100, tensor_parallel_size=tp, quantization=quantization,
                                            kv_cache_dtype=kv, max_model_len=4096)
-            profile = build_profile(arch.config, arch.parameters, precision, H100, Parallelism(tensor_parallel_size=tp),
+            layout, _ = planned_layout(arch, "vllm", tp, precision=precision)  # the layout the plan is of
+            profile = build_profile(arch.config, arch.parameters, precision, H100, layout,
                                     towers_loaded(arch, text_only=False))
             held = plan.weights_gib * GIB - rope_cache_bytes(arch.config, precision)
             assert profile.weight_bytes_held == pytest.approx(held, rel=1e-9), (quantization, kv, tp)

@@ -17,15 +17,22 @@ Each case is a deployment a published benchmark ran, which gpurec used to refuse
   is 192 per rank without EP (not a multiple of 128) and whole with EP8 (its config.json, bundled).
 - TensorRT-LLM splits MoE as moe_tensor_parallel_size x moe_expert_parallel_size over the attention
   ranks (aiconfigurator rows with attention_dp_size 64, moe_tp_size 8, moe_ep_size 8).
+- The same file records DeepSeek-R1 on GB200 at tp_size 12 to 72 (e.g. its row
+  ``2026_04_06_deepseek_r1_gb200_trtllm_fp4_agg_1024x1024_c32_tp36_ep1_11``): 128 query heads do not
+  split 36 ways, and 256 experts do not divide over 36 ranks. The engines run such GPUs as attention
+  data parallelism with the experts over every rank, and vLLM spreads a remainder of experts over the
+  first ranks (``determine_expert_map``: E // e each, one more on the first E % e).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from gpurec_core.api import as_model, estimate_performance, plan_memory
+from gpurec_core.api import as_model, estimate_disaggregated, estimate_performance, plan_memory
 from gpurec_core.errors import EstimationError, WorkloadError
 from gpurec_core.measurement_cells import parallel_degree
+from gpurec_core.memory_math import tensor_parallel_problems
+from gpurec_core.model_facts import experts_on_fullest_rank
 from gpurec_core.validate_serving import predict_rows, served_precision
 
 
@@ -80,17 +87,22 @@ def test_a_name_no_catalog_entry_has_is_still_not_found():
 
 
 def test_expert_parallelism_keeps_experts_whole_for_the_quantization_groups():
+    cfg = as_model("Qwen/Qwen3-235B-A22B-FP8").config
+    assert tensor_parallel_problems(cfg, 8, "trtllm") == [
+        "moe_intermediate_size/8=192 is not a multiple of the quantization group 128"]
+    assert tensor_parallel_problems(cfg, 8, "trtllm", expert_parallel_size=8) == []
     kwargs = dict(tensor_parallel_size=8, input_length=1024, output_length=128, concurrency=4, engine="trtllm")
-    with pytest.raises(EstimationError, match="moe_intermediate_size/8=192 is not a multiple of the quantization group 128"):
-        estimate_performance("Qwen/Qwen3-235B-A22B-FP8", "H100", **kwargs)
-    assert estimate_performance("Qwen/Qwen3-235B-A22B-FP8", "H100", expert_parallel_size=8, **kwargs).itl_ms > 0
+    estimate = estimate_performance("Qwen/Qwen3-235B-A22B-FP8", "H100", expert_parallel_size=8, **kwargs)
+    assert estimate.itl_ms > 0 and not any("attention data parallelism" in n for n in estimate.notes)
 
 
 def test_a_what_if_precision_is_not_held_to_the_checkpoints_quantization_groups():
+    cfg = as_model("MiniMaxAI/MiniMax-M2.5").config
+    assert any("quantization group 128" in p for p in tensor_parallel_problems(cfg, 8, "vllm"))
+    assert tensor_parallel_problems(cfg, 8, "vllm", checkpoint_weights=False) == []
     kwargs = dict(tensor_parallel_size=8, input_length=1024, output_length=128, concurrency=4)
-    with pytest.raises(EstimationError, match="quantization group 128"):
-        estimate_performance("MiniMaxAI/MiniMax-M2.5", "B200", **kwargs)
-    assert estimate_performance("MiniMaxAI/MiniMax-M2.5", "B200", precision="nvfp4", **kwargs).itl_ms > 0
+    estimate = estimate_performance("MiniMaxAI/MiniMax-M2.5", "B200", precision="nvfp4", **kwargs)
+    assert estimate.itl_ms > 0 and not any("attention data parallelism" in n for n in estimate.notes)
 
 
 def test_moe_tensor_parallelism_within_expert_groups_is_planned_as_experts_over_every_rank():
@@ -108,7 +120,59 @@ def test_tensorrt_llm_shrinks_the_tp_of_dense_and_shared_expert_mlps_for_the_fp8
     per rank, not multiples of its 128-wide fp8 blocks: vLLM refuses the layout, TensorRT-LLM runs those
     MLPs at gcd(width / 128, 64) ranks (_compute_mlp_tp_size, _compute_shared_expert_tp_size of
     tensorrt_llm/_torch/models/modeling_deepseekv3.py)."""
+    cfg = as_model("deepseek-ai/DeepSeek-V3").config
+    assert "intermediate_size/64=288 is not a multiple of the quantization group 128" in \
+        tensor_parallel_problems(cfg, 64, "vllm", expert_parallel_size=8)
+    assert tensor_parallel_problems(cfg, 64, "trtllm", expert_parallel_size=8) == []
     kwargs = dict(tensor_parallel_size=64, expert_parallel_size=8, input_length=1024, output_length=128, concurrency=8)
-    with pytest.raises(EstimationError, match="intermediate_size/64=288 is not a multiple of the quantization group 128"):
-        estimate_performance("deepseek-ai/DeepSeek-V3", "B200", engine="vllm", **kwargs)
-    assert estimate_performance("deepseek-ai/DeepSeek-V3", "B200", engine="trtllm", **kwargs).itl_ms > 0
+    trtllm = estimate_performance("deepseek-ai/DeepSeek-V3", "B200", engine="trtllm", **kwargs)
+    assert trtllm.itl_ms > 0 and not any("attention data parallelism" in n for n in trtllm.notes)
+
+
+def test_a_tp_size_that_cannot_split_a_moe_model_runs_as_attention_data_parallelism():
+    """DeepSeek-R1 on 36 GB200s (the aiconfigurator row in the module docstring): 128 heads / 36 is not
+    whole, so the deployment is planned as 36 attention ranks of TP 1 with the 256 experts over all 36,
+    the layout TensorRT-LLM's enable_attention_dp runs; the plan is the same as asking for it."""
+    cfg = as_model("deepseek-ai/DeepSeek-R1").config
+    assert (cfg.num_attention_heads, cfg.num_experts) == (128, 256)  # config.json: n_routed_experts 256
+    assert "num_attention_heads=128 is not divisible by 36" in tensor_parallel_problems(cfg, 36, "trtllm")
+    common = dict(input_length=1024, output_length=1024, concurrency=32, precision="nvfp4", engine="trtllm")
+    asked = estimate_performance("deepseek-ai/DeepSeek-R1", "GB200", tensor_parallel_size=36, **common)
+    wide = estimate_performance("deepseek-ai/DeepSeek-R1", "GB200", tensor_parallel_size=1, data_parallel_size=36,
+                                expert_parallel_size=36, **common)
+    assert (asked.itl_ms, asked.ttft_ms) == (wide.itl_ms, wide.ttft_ms)
+    assert any("planned as 36 attention ranks of TP 1 with EP 36" in n for n in asked.notes)
+    assert any("4 ranks hold 8 and the others 7" in n for n in asked.notes)  # 256 = 36 x 7 + 4
+
+
+def test_a_dense_model_keeps_the_refusal_of_a_tp_size_that_cannot_split_it():
+    with pytest.raises(EstimationError, match="num_attention_heads=64 is not divisible by 48"):
+        estimate_performance("meta-llama/Llama-3.1-70B", "H100", tensor_parallel_size=48, input_length=1024,
+                             output_length=128, engine="trtllm")
+
+
+def test_experts_an_ep_size_does_not_divide_fill_the_first_ranks_one_more():
+    """vLLM's determine_expert_map gives each of e ranks E // e experts and the first E % e one more;
+    Qwen1.5-MoE-A2.7B has 60 experts (config.json num_experts 60; 24 layers, hidden 2048,
+    moe_intermediate_size 1408), so at EP8 rank 0 holds 8 experts where TP8 gives each rank 7.5."""
+    assert [experts_on_fullest_rank(256, e) for e in (1, 8, 36, 72)] == [256, 32, 8, 4]
+    common = dict(tensor_parallel_size=8, max_model_len=4096)
+    ep8 = plan_memory("Qwen/Qwen1.5-MoE-A2.7B-Chat", "H100", expert_parallel_size=8, **common)
+    tp8 = plan_memory("Qwen/Qwen1.5-MoE-A2.7B-Chat", "H100", **common)
+    expert_bytes = 24 * 3 * 2048 * 1408 * 2  # gate, up and down of one bf16 expert in every layer
+    assert ep8.fits and ep8.weights_gib - tp8.weights_gib == pytest.approx((8 - 7.5) * expert_bytes / 2**30, abs=1e-9)
+    assert any("60 experts over 8 EP ranks: 4 ranks hold 8 and the others 7" in n for n in ep8.notes)
+    too_wide = plan_memory("Qwen/Qwen1.5-MoE-A2.7B-Chat", "H100", tensor_parallel_size=1, data_parallel_size=64,
+                           expert_parallel_size=64, max_model_len=4096)
+    assert not too_wide.fits and "expert_parallel_size=64 exceeds the 60 experts" in too_wide.reason
+
+
+def test_a_disaggregated_workers_attention_dp_ranks_share_its_experts():
+    """A pool worker of attention DP 8 without EP (aiconfigurator's disaggregated rows of DeepSeek-V3 on
+    B200 with prefill_attention_dp_size 8, prefill_moe_ep_size 0) is one engine whose MoE spans all
+    8 GPUs (vLLM flattens the MoE's TP across DP ranks): 671B parameters fit, where 8 replicas would not."""
+    estimate = estimate_disaggregated(
+        "deepseek-ai/DeepSeek-V3", "B200", input_length=1024, output_length=1024, concurrency=16,
+        prefill_data_parallel_size=8, decode_data_parallel_size=8, decode_expert_parallel_size=8, engine="sglang")
+    assert estimate.itl_ms > 0
+    assert any(n.startswith("prefill pool: 8 attention DP ranks of one engine share the experts") for n in estimate.notes)

@@ -293,8 +293,11 @@ def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     if parallelism.pipeline_parallel_size > cfg.num_hidden_layers:
         reasons.append(f"pipeline_parallel_size={parallelism.pipeline_parallel_size} exceeds the "
                        f"{cfg.num_hidden_layers} decoder layers")
-    if parallelism.expert_parallel_size > 1 and cfg.num_experts and cfg.num_experts % parallelism.expert_parallel_size:
-        reasons.append(f"expert_parallel_size={parallelism.expert_parallel_size} does not divide the {cfg.num_experts} experts")
+    if cfg.num_experts and parallelism.expert_parallel_size > cfg.num_experts:
+        # fewer experts than EP ranks leaves ranks without any (an EP size that does not divide the experts
+        # is served unevenly: model_facts.experts_on_fullest_rank)
+        reasons.append(f"expert_parallel_size={parallelism.expert_parallel_size} exceeds the {cfg.num_experts} "
+                       f"experts: some ranks would hold none; use at most {cfg.num_experts}")
     if workload.precision.kv_cache_dtype == "fp8" and not gpu.supports_fp8:
         # 'auto' would keep a checkpoint's own fp8 cache (memory_math.apply_precision_overrides): name a
         # 16-bit cache instead, fp16 on a chip without bf16 units (V100, T4).
