@@ -380,7 +380,9 @@ def estimate_disaggregated(
     request's KV cache shipped between them, ``concurrency`` users in a closed loop.
 
     Each pool's ``*_data_parallel_size`` and ``*_expert_parallel_size`` work as in
-    :func:`estimate_performance` (EP = TP x DP is wide EP within a worker). ``kv_link``: 'nvlink',
+    :func:`estimate_performance` (EP = TP x DP is wide EP within a worker), except that a worker's
+    attention-DP ranks of a MoE model always share its experts (:func:`planned_layout`
+    ``one_engine``): a worker is one engine instance. ``kv_link``: 'nvlink',
     'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
     transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
     """

@@ -329,8 +329,9 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     closed-loop steady state of :func:`serve` for ``ceil(concurrency / replicas)`` users and a KV
     pool of ``memory.kv_cache_tokens`` (:func:`pool_capacity_requests`; how many run at once is the engine's admission rule,
     :func:`gpurec_roofline.serving.admitted_requests`);
-    throughput is multiplied by the busy replicas (:func:`gpurec_roofline.serving.users_per_replica`). The rows' profiles are stacked
-    (:func:`gpurec_roofline.profile.stack_profiles`) and :func:`serve` runs over them in chunks,
+    throughput is multiplied by the busy replicas (:func:`gpurec_roofline.serving.users_per_replica`).
+    The rows' profiles are stacked (:func:`gpurec_roofline.profile.stack_profiles`) and :func:`serve`
+    runs over them in chunks,
     with the same arithmetic per row as for one point. A point that cannot be estimated is not
     ``ok``; ``Estimates.error(i)`` is the error :func:`estimate` raises for it. ``keep_parts=False``
     drops the decode-step breakdown (for sweeps).
