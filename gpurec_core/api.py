@@ -111,7 +111,8 @@ def check_estimator(estimator: str) -> str:
 
 
 def check_engine(engine: str) -> str:
-    """The engine name, checked against every plugin's ``list_engines`` (near names suggested)."""
+    """The engine's own name for ``engine`` (its name or an alias, any case: 'TRT-LLM' is trtllm), checked
+    against every plugin's ``list_engines`` (near names suggested)."""
     from gpurec_core.plugins import engine_info
 
     return engine_info(engine).name
@@ -273,7 +274,7 @@ def plan_memory(
     check_positive("max_model_len", max_model_len, allow_none=True, maximum=MAX_TOKENS)
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
-    check_engine(engine)
+    engine = check_engine(engine)
     precision = arch.resolve_precision(quantization or dtype, kv_cache_dtype)
     parallelism, notes = planned_layout(arch, engine, tensor_parallel_size, pipeline_parallel_size,
                                         expert_parallel_size, data_parallel_size, precision)
@@ -321,7 +322,7 @@ def estimate_performance(
     """
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
-    check_engine(engine)
+    engine = check_engine(engine)
     check_estimator(estimator)
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     parallelism, notes = planned_layout(arch, engine, tensor_parallel_size, pipeline_parallel_size,
@@ -390,7 +391,7 @@ def estimate_disaggregated(
     from gpurec_core.plugins import estimate_disaggregated as _estimate, estimate_memory
 
     arch = as_model(model, hf_token)
-    check_engine(engine)
+    engine = check_engine(engine)
     check_estimator(estimator)
     if kv_link not in ("auto", "nvlink", "network"):
         raise WorkloadError(f"kv_link must be 'auto', 'nvlink' or 'network', got {kv_link!r:.40}")

@@ -186,9 +186,10 @@ def engines_command(as_json: bool) -> None:
         kinds = ["TP"] + [k for k, runs in (("PP", i.pipeline_parallel), ("EP", i.expert_parallel),
                                              ("DP", i.data_parallel)) if runs]
         return " ".join(kinds)
-    rows = [[i.name, i.version, i.provided_by, layouts(i), " ".join(i.launch.command) if i.launch else "-",
-             i.memory_profile] for i in infos]
-    _console().print(_table("engines", ["name", "version", "plugin", "layouts", "launcher", "memory profile"], rows))
+    rows = [[i.name, ", ".join(i.aliases) or "-", i.version, i.provided_by, layouts(i),
+             " ".join(i.launch.command) if i.launch else "-", i.memory_profile] for i in infos]
+    _console().print(_table("engines", ["name", "also", "version", "plugin", "layouts", "launcher", "memory profile"],
+                            rows))
 
 
 @cli.command("estimators")

@@ -89,6 +89,20 @@ def cell(row: Row, column: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def engine_of(row: Row) -> str:
+    """The row's engine as gpurec names it, ``vllm`` when the cell is empty: 'TensorRT-LLM', 'TRT-LLM' or
+    'SGLang' in another publisher's file is trtllm or sglang (:func:`gpurec_core.plugins.engine_info`).
+    A name no plugin lists is kept, for the estimate to report with its near names."""
+    from gpurec_core.errors import GpurecError
+    from gpurec_core.plugins import engine_info
+
+    name = cell(row, "engine") or "vllm"
+    try:
+        return engine_info(name).name
+    except GpurecError:
+        return name
+
+
 def cell_value(row: Row, column: str, path: str, line: int, default: Optional[Any] = None) -> Any:
     """The parsed cell of a :data:`CELL_KINDS` column, ``default`` when it is empty;
     MeasurementFileError naming the file, row, column and value when it is malformed."""

@@ -468,6 +468,8 @@ class EngineInfo(_Value):
     """A serving engine a plugin can plan memory for: its profile, the layouts it runs, its launcher."""
 
     name: str = Field(min_length=1, description="name users pass as engine=...")
+    aliases: tuple[str, ...] = Field(default=(), description="other names benchmark files and users give it "
+                                     "(matched ignoring case, spaces, '-', '_' and '.', as the name is)")
     version: str = Field(default="", description="the engine version the memory profile follows")
     description: str = Field(default="", description="one line on the engine")
     memory_profile: str = Field(default="", description="how the engine budgets GPU memory, in one line")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 import warnings
@@ -494,16 +495,29 @@ def list_engines(pm: Optional[GpurecPluginManager] = None) -> list[EngineInfo]:
     return sorted(_owned(pm, "list_engines", EngineInfo, "engine").values(), key=lambda i: i.name)
 
 
+def engine_key(name: str) -> str:
+    """How engine names are matched: ``TensorRT-LLM``, ``tensorrt_llm`` and ``TRT-LLM`` differ from their
+    keys only in case and the separators benchmark files write (spaces, '-', '_', '.')."""
+    return re.sub(r"[\s\-_.]+", "", name).lower()
+
+
 def engine_info(engine: str, pm: Optional[GpurecPluginManager] = None) -> EngineInfo:
-    """The engine named ``engine``; a :class:`WorkloadError` suggesting near names otherwise."""
+    """The engine named ``engine``, by its name or an alias (:func:`engine_key`: 'vLLM', 'SGLang',
+    'TRT-LLM', 'TensorRT-LLM' find vllm, sglang, trtllm); a :class:`WorkloadError` suggesting near names
+    otherwise."""
     pm = pm or get_plugin_manager()
     engines = _owned(pm, "list_engines", EngineInfo, "engine")
     info = engines.get(engine) if isinstance(engine, str) else None
+    if info is None and isinstance(engine, str):
+        by_key = pm.derived("engine_keys", lambda: {engine_key(n): i for i in engines.values()
+                                                    for n in (i.name, *i.aliases)})
+        info = by_key.get(engine_key(engine))
     if info is None:
         from gpurec_core.errors import WorkloadError
 
         names = sorted(engines)
-        raise WorkloadError(f"unknown engine {engine!r:.80}.{did_you_mean(str(engine)[:200], names)} "
+        spellings = names + sorted({a for i in engines.values() for a in i.aliases})
+        raise WorkloadError(f"unknown engine {engine!r:.80}.{did_you_mean(str(engine)[:200], spellings)} "
                             f"Choose one of {', '.join(names)} (`gpurec engines` lists them)")
     return info
 

@@ -503,7 +503,7 @@ def recommend_gpus(
     _validate_arguments(input_length, output_length, context_length, batch_size, gpu_memory_utilization,
                         max_tensor_parallel, max_gpus, ttft_slo_ms, itl_slo_ms, target_throughput_tokens_per_sec,
                         target_requests_per_sec, pipeline_parallel)
-    check_engine(engine)
+    engine = check_engine(engine)
     if pipeline_parallel is not None:
         check_layout(engine, Parallelism(pipeline_parallel_size=pipeline_parallel))
     arch = as_model(model, hf_token)

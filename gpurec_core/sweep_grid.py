@@ -134,7 +134,7 @@ def sweep(
     from gpurec_core.plugins import estimate_performance_batch, gpu_catalog
     from gpurec_core.recommend import _plan
 
-    check_engine(engine)
+    engine = check_engine(engine)
     check_estimator(estimator)
     if isinstance(models, str) or not isinstance(models, Sequence):
         models = [models]

@@ -14,7 +14,7 @@ import pathlib
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, parsed, whole_number
+from gpurec_core.measurement_cells import cell, engine_of, parsed, whole_number
 from gpurec_core.validate_serving import _METRIC_FIELD, concurrency_of, kv_cache_dtype_of, served_precision
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
@@ -52,7 +52,7 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         decode_workers=d["workers"] or 1, decode_tensor_parallel_size=d["tp"] or 1,
         decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
         precision=served_precision(model, cell(row, "precision") or None),
-        kv_cache_dtype=kv_cache_dtype_of(row), engine=cell(row, "engine") or "vllm", estimator=estimator)
+        kv_cache_dtype=kv_cache_dtype_of(row), engine=engine_of(row), estimator=estimator)
 
 
 def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> list[dict]:
@@ -65,7 +65,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
         metric = cell(row, "metric")
         value = cell(row, "value")
         record: dict[str, Any] = {"model": cell(row, "model") or cell(row, "model_path"),
-                                  "engine": cell(row, "engine") or "vllm", "metric": metric,
+                                  "engine": engine_of(row), "metric": metric,
                                   "measured": float(value) if value else None, "predicted": None, "ape": None,
                                   "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),

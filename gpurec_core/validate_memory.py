@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError, MeasurementFileError
-from gpurec_core.measurement_cells import cell, cell_value
+from gpurec_core.measurement_cells import cell, cell_value, engine_of
 
 MEMORY_METRICS = ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib",
                   "kv_cache_tokens", "max_concurrency")
@@ -56,7 +56,7 @@ def _plan_for(row: dict[str, Any], csv_dir: Path, path: str, line: int, models: 
         model = as_model(key)
         models[key] = model
     gpu = as_gpu(cell(row, "gpu"))
-    engine = check_engine(cell(row, "engine") or "vllm")
+    engine = check_engine(engine_of(row))
     parallelism = make_parallelism(
         tensor_parallel_size=cell_value(row, "tp", path, line, 1),
         pipeline_parallel_size=cell_value(row, "pp", path, line, 1),
@@ -108,7 +108,7 @@ def predict_rows(rows: list[dict[str, Any]], csv_dir: Path, estimator: Optional[
             except GpurecError as exc:
                 plans[key] = exc
         plan = plans[key]
-        record = {"row": line, "model": cell(row, "model"), "engine": cell(row, "engine") or "vllm",
+        record = {"row": line, "model": cell(row, "model"), "engine": engine_of(row),
                   "config": describe(row), "metric": metric, "measured": measured, "predicted": None,
                   "ape": None, "error": None, "source": cell(row, "source")}
         if isinstance(plan, Exception):

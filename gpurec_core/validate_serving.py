@@ -18,7 +18,7 @@ import pathlib
 from typing import Any, Optional, Union
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, concurrency, parsed
+from gpurec_core.measurement_cells import cell, concurrency, engine_of, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -100,7 +100,7 @@ def kv_cache_dtype_of(row: dict) -> Optional[str]:
         return kv
     if cell(row, "checkpoint").startswith("nvidia/"):
         return "fp8"
-    if cell(row, "engine") == "trtllm" and cell(row, "precision") == "fp8":
+    if engine_of(row) == "trtllm" and cell(row, "precision") == "fp8":
         return "fp8"
     return None
 
@@ -134,7 +134,7 @@ def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
     return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", _int_cell(row, "tp", 1), _int_cell(row, "pp", 1),
             _int_cell(row, "ep", 1), _int_cell(row, "dp", 1), _int_cell(row, "isl", 1), _int_cell(row, "osl", 1), concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
-            cell(row, "engine") or "vllm", estimator)
+            engine_of(row), estimator)
 
 
 class _Predictor:
@@ -190,7 +190,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
         measured = float(measured_text) if measured_text else None
         record: dict[str, Any] = {
             "model": cell(row, "model") or cell(row, "model_path"),
-            "engine": cell(row, "engine") or "vllm",
+            "engine": engine_of(row),
             "metric": metric,
             "measured": measured,
             "predicted": None,

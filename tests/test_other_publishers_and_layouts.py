@@ -33,6 +33,7 @@ from gpurec_core.errors import EstimationError, WorkloadError
 from gpurec_core.measurement_cells import parallel_degree
 from gpurec_core.memory_math import tensor_parallel_problems
 from gpurec_core.model_facts import experts_on_fullest_rank
+from gpurec_core.plugins import engine_info
 from gpurec_core.validate_serving import predict_rows, served_precision
 
 
@@ -176,3 +177,26 @@ def test_a_disaggregated_workers_attention_dp_ranks_share_its_experts():
         prefill_data_parallel_size=8, decode_data_parallel_size=8, decode_expert_parallel_size=8, engine="sglang")
     assert estimate.itl_ms > 0
     assert any(n.startswith("prefill pool: 8 attention DP ranks of one engine share the experts") for n in estimate.notes)
+
+
+@pytest.mark.parametrize("written, engine", [
+    ("TensorRT-LLM", "trtllm"), ("TRT-LLM", "trtllm"), ("tensorrt_llm", "trtllm"),  # the project's own spellings
+    ("trt", "trtllm"), ("dynamo-trt", "trtllm"), ("dynamo-sglang", "sglang"),  # InferenceMAX's framework names
+    ("vLLM", "vllm"), ("SGLang", "sglang"),
+])
+def test_other_publishers_names_of_an_engine_find_it(written, engine):
+    assert engine_info(written).name == engine
+
+
+def test_a_row_naming_the_engine_another_way_is_predicted_as_that_engine():
+    """A TensorRT-LLM row written 'TensorRT-LLM' gets the trtllm prediction, its ModelOpt fp8 KV rule
+    included (validate_serving.kv_cache_dtype_of), and the API takes the name too."""
+    row = {"model": "Qwen/Qwen3-32B", "engine": "TensorRT-LLM", "gpu": "H100", "tp": "2", "isl": "1024",
+           "osl": "128", "concurrency": "8", "precision": "fp8", "metric": "itl_ms", "value": "10"}
+    spelled, own = predict_rows([row, dict(row, engine="trtllm")], ".", "roofline")
+    assert spelled["error"] is None and spelled["engine"] == "trtllm" and spelled["predicted"] == own["predicted"]
+    kwargs = dict(tensor_parallel_size=2, input_length=1024, output_length=128, concurrency=8, precision="fp8")
+    assert estimate_performance("Qwen/Qwen3-32B", "H100", engine="TRT-LLM", **kwargs).itl_ms == \
+        estimate_performance("Qwen/Qwen3-32B", "H100", engine="trtllm", **kwargs).itl_ms
+    with pytest.raises(WorkloadError, match="unknown engine 'tensor-rt'. Did you mean"):
+        estimate_performance("Qwen/Qwen3-32B", "H100", engine="tensor-rt", **kwargs)

@@ -70,6 +70,7 @@ class EngineTraits(_Strict):
     data_parallel: bool
     mlp_tp_fits_blocks: bool = False
     default_gpu_memory_utilization: float = Field(gt=0, le=1)
+    aliases: tuple[str, ...] = ()
     source: str = Field(min_length=1)
 
 
@@ -83,7 +84,7 @@ class _EngineFile(_Strict):
     def info(self) -> EngineInfo:
         """This engine as the ``list_engines`` hook describes it."""
         traits = self.engine_info
-        return EngineInfo(name=self.engine, version=self.version, description=self.description,
+        return EngineInfo(name=self.engine, aliases=traits.aliases, version=self.version, description=self.description,
                           memory_profile=traits.memory_profile, pipeline_parallel=traits.pipeline_parallel,
                           expert_parallel=traits.expert_parallel, data_parallel=traits.data_parallel,
                           mlp_tp_fits_blocks=traits.mlp_tp_fits_blocks,

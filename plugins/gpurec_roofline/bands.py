@@ -315,7 +315,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
     (Little's law). ``table`` (default: the bundled one) only sets the bands the estimates carry;
     the regimes do not depend on it.
     """
-    from gpurec_core.measurement_cells import cell, check_rows
+    from gpurec_core.measurement_cells import cell, check_rows, engine_of
     from gpurec_core.validate import read_measurements
     from gpurec_core.validate_serving import _Predictor, calibration_split
 
@@ -341,7 +341,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
                 failed += 1
                 continue
             base = dict(line=line, model=cell(row, "model") or cell(row, "model_path"),
-                        engine=cell(row, "engine") or "vllm", split=calibration_split(row))
+                        engine=engine_of(row), split=calibration_split(row))
             out.append(Residual(metric=metric, regime=estimate.bands.regimes[metric], measured=measured,
                                 predicted=predicted, **base))
             if cell(row, "concurrency").lower() != "max":

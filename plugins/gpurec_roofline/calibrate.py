@@ -37,7 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Profile, Scope, today
-from gpurec_core.measurement_cells import cell
+from gpurec_core.measurement_cells import cell, engine_of
 from gpurec_core.validate_serving import concurrency_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
 from gpurec_roofline.fitting import FACTORS, SPECS, Problem, configuration_key, descend, factor_value, with_factors
@@ -275,7 +275,7 @@ def fit_profile(rows: list[dict], *, files: tuple[str, ...] = (), file_dates: tu
             precision = real_deployment(row, cache)[3].precision.weight
         except Exception:  # the scope's Problem reports rows it cannot place
             precision = cell(row, "precision") or ANY
-        by_scope[(gpu, cell(row, "engine") or "vllm", precision)].append(row)
+        by_scope[(gpu, engine_of(row), precision)].append(row)
     jobs = [(key, scope_rows, constants, folds, rounds) for key, scope_rows in sorted(by_scope.items())]
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers > 1 and log is None:

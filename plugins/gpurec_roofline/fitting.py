@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from gpurec_core.measurement_cells import cell, parsed
+from gpurec_core.measurement_cells import cell, engine_of, parsed
 from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
@@ -117,17 +117,17 @@ def real_deployment(row: dict, cache: dict):
         return parsed(row, key, 1)
     ref = cell(row, "model_path") or cell(row, "model")
     key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
-           cell(row, "precision"), kv_cache_dtype_of(row), cell(row, "engine") or "vllm", cell(row, "gpu") or "H100")
+           cell(row, "precision"), kv_cache_dtype_of(row), engine_of(row), cell(row, "gpu") or "H100")
     if key not in cache:
         model = cache.setdefault(("model", ref), api.as_model(ref))
         gpu = api.as_gpu(cell(row, "gpu") or "H100")
         label = served_precision(model, cell(row, "precision") or None)
         precision = model.resolve_precision(label, kv_cache_dtype_of(row))
-        par, _ = api.planned_layout(model, cell(row, "engine") or "vllm", whole("tp"), whole("pp"), whole("ep"),
+        par, _ = api.planned_layout(model, engine_of(row), whole("tp"), whole("pp"), whole("ep"),
                                     whole("dp"), precision)
         workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
                               output_length=int(cell(row, "osl")), concurrency=1, precision=precision)
-        memory = estimate_memory(model, gpu, par, workload, cell(row, "engine") or "vllm")
+        memory = estimate_memory(model, gpu, par, workload, engine_of(row))
         cache[key] = (model, gpu, par, workload, memory)
     return cache[key]
 
