@@ -650,7 +650,12 @@ def build_report() -> str:
             "- the attention-DP ranks of one disaggregated worker share its experts (vLLM flattens the MoE's TP "
             "across DP ranks, `FusedMoEParallelConfig.make`; SGLang's MoE spans `--tp` under "
             "`--enable-dp-attention`; TensorRT-LLM's moe_tp x moe_ep is the world size), so a pool recorded as "
-            "attention DP 8 without EP is planned with the experts over its 8 GPUs, not as 8 replicas.",
+            "attention DP 8 without EP is planned with the experts over its 8 GPUs, not as 8 replicas;",
+            "- an engine named as other publishers write it is that engine: names match ignoring case and "
+            "separators (`vLLM`, `SGLang`, `TRT-LLM`, `TensorRT-LLM`), and the engine catalogs list aliases with "
+            "their sources (InferenceMAX's framework names `trt`, `dynamo-trt`, `dynamo-sglang`); such a row used "
+            "to get no prediction (the proxy files above spell the engines as gpurec does, so this is not in "
+            "their counts).",
             "",
             "What is still refused: aggregated, 32 values whose GPUs cannot hold the weights as recorded "
             "(Qwen3-235B-A22B-FP8 on one H200; DeepSeek-V3/R1 fp8 on four B200s); disaggregated, 106 values of "
