@@ -15,7 +15,8 @@ Two tables and one rule, tried after the exact id or alias (any case) in ``index
 4. **Another publisher** (a guess, always said): a name no entry has under the org typed, but one
    entry has under another org (a mirror such as ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's
    ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
-   ``.../DeepSeek-R1-NVFP4``: :data:`EXPORT_SUFFIXES`) whose base name one entry has. The entry's
+   ``.../DeepSeek-R1-NVFP4``, ``amd/...-FP8-KV``, ``nvidia/...-FP4-V2``: :data:`EXPORT_SUFFIXES` and the
+   qualifiers after them) whose base name one entry has. The entry's
    config is used with a note; an export's weight format is not in that config, so the note says to
    plan it with ``--precision`` (``gpurec validate`` rows carry it in their precision column).
 
@@ -37,9 +38,17 @@ SUFFIXES = ("-chat-hf", "-Instruct", "-it", "-chat", "-hf", "-Base")
 _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
 #: Name suffixes of quantized exports (matched ignoring case, longest first): NVIDIA ModelOpt
 #: (``nvidia/...-FP8``, ``-FP4``, ``-NVFP4``), RedHatAI / neuralmagic llm-compressor (``-FP8-dynamic``,
-#: ``-W4A16``, ``-W8A8``), Qwen and the community's AWQ / GPTQ exports, unsloth's bitsandbytes uploads.
+#: ``-W4A16``, ``-W8A8``), AMD Quark (``amd/...-FP8-KV``, ``-MXFP4-Preview``), Qwen and the community's
+#: AWQ / GPTQ exports, unsloth's bitsandbytes uploads. Not ``-BF16``: a bf16 re-save of a quantized
+#: release (``lmsys/gpt-oss-120b-bf16``) is wider than the entry's config says, and a row's ``bf16`` label
+#: on an MXFP4 entry names its activations (validate_serving.served_precision), so it is not guessed.
 EXPORT_SUFFIXES = ("-FP8-Dynamic", "-GPTQ-Int4", "-GPTQ-Int8", "-bnb-4bit", "-NVFP4", "-MXFP4", "-W4A16", "-W8A8",
                    "-GPTQ", "-FP8", "-FP4", "-AWQ", "-Int4", "-Int8")
+#: What publishers write after an export's format (matched ignoring case, any number): AMD Quark's
+#: ``-KV`` (calibrated KV-cache scales, ``amd/Llama-3.3-70B-Instruct-FP8-KV``) and ``-Preview``
+#: (``amd/DeepSeek-R1-0528-MXFP4-Preview``), and a re-export's version (``nvidia/DeepSeek-R1-0528-FP4-V2``,
+#: the checkpoint of SemiAnalysis InferenceMAX's DeepSeek-R1 FP4 runs).
+_EXPORT_QUALIFIER = re.compile(r"-(kv|preview|v\d+)$", re.IGNORECASE)
 _PREFIXES = ("hf.co/", "huggingface.co/", "www.huggingface.co/")
 
 
@@ -85,10 +94,14 @@ def suffix_variants(name: str) -> Iterator[str]:
 
 
 def export_base(name: str) -> Optional[str]:
-    """``name`` without a quantized export's suffix (:data:`EXPORT_SUFFIXES`), or None when it has none."""
+    """``name`` without an export's format suffix (:data:`EXPORT_SUFFIXES`) and the qualifiers after it
+    (``-KV``, ``-Preview``, ``-V2``), or None when it has no format suffix."""
+    stem = name
+    while _EXPORT_QUALIFIER.search(stem):
+        stem = _EXPORT_QUALIFIER.sub("", stem)
     for suffix in EXPORT_SUFFIXES:
-        if name.lower().endswith(suffix.lower()) and len(name) > len(suffix):
-            return name[:-len(suffix)]
+        if stem.lower().endswith(suffix.lower()) and len(stem) > len(suffix):
+            return stem[:-len(suffix)]
     return None
 
 

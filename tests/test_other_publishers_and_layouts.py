@@ -64,6 +64,10 @@ def test_a_label_narrower_than_the_checkpoint_is_the_export_the_run_served():
     ("zhipuai/GLM-5", "zai-org/GLM-5", False),
     ("nvidia/Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B-Instruct", True),
     ("nvidia/DeepSeek-R1-NVFP4", "deepseek-ai/DeepSeek-R1", True),
+    # names benchmark tables use: SemiAnalysis InferenceMAX's DeepSeek-R1 FP4 checkpoint, AMD Quark exports
+    ("nvidia/DeepSeek-R1-0528-FP4-V2", "deepseek-ai/DeepSeek-R1-0528", True),
+    ("amd/DeepSeek-R1-0528-MXFP4-Preview", "deepseek-ai/DeepSeek-R1-0528", True),
+    ("amd/Llama-3.3-70B-Instruct-FP8-KV", "meta-llama/Llama-3.3-70B-Instruct", True),
 ])
 def test_another_publishers_name_plans_with_the_entrys_config_and_says_so(typed, entry, export):
     model, base = as_model(typed), as_model(entry)
@@ -85,6 +89,8 @@ def test_a_name_no_catalog_entry_has_is_still_not_found():
 
     with pytest.raises(ModelNotFoundError):
         as_model("someone/NotAModel-FP8")
+    with pytest.raises(ModelNotFoundError):  # a bf16 re-save of the MXFP4 gpt-oss is wider than its config says
+        as_model("lmsys/gpt-oss-120b-bf16")
 
 
 def test_expert_parallelism_keeps_experts_whole_for_the_quantization_groups():
