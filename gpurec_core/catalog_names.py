@@ -1,6 +1,6 @@
 """How what a user types finds a bundled model: variants that share a config, and forgiving spellings.
 
-Two tables and one rule, tried after the exact id or alias (any case) in ``index.toml``:
+Four rules, tried in order after the exact id or alias (any case) in ``index.toml``:
 
 1. **Variants** (``catalogs/models/aliases.toml``): an id whose ``config.json`` is JSON-identical to
    a catalog entry's (an instruct model and its base, a dated re-upload), each with the evidence of

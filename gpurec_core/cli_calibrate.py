@@ -67,8 +67,7 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
         return
     for scope in profile.scopes:
         one_model = scope.model != ANY
-        click.echo(f"{scope.gpu} / {scope.engine} / {scope.precision}" + (f" [{scope.model}]" if one_model else "")
-                   + f": {scope.rows} values, {scope.configurations} configurations, "
+        click.echo(f"{scope.label()}: {scope.rows} values, {scope.configurations} configurations, "
                    + (f"{scope.folds}-fold cross-validation" if scope.folds else "too few configurations to cross-validate")
                    + (" (refitted on this model alone; 'before' is the scope of every model)" if one_model else ""))
         for metric in sorted(set(scope.error_before) | set(scope.error_after)):

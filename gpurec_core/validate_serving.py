@@ -39,10 +39,6 @@ HELD_OUT_MODELS = frozenset({
 HELD_OUT_BUCKETS = 1
 
 
-def _int_cell(row: dict, key: str, default: int) -> int:
-    return parsed(row, key, default)
-
-
 def concurrency_of(row: dict) -> Union[int, str]:
     text = cell(row, "concurrency")
     return concurrency(text) if text else 1
@@ -50,13 +46,13 @@ def concurrency_of(row: dict) -> Union[int, str]:
 
 def describe_config(row: dict) -> str:
     """A short label of a row's deployment, e.g. ``"tp2 isl1024 osl128 c16 fp8"``."""
-    parts = [f"tp{_int_cell(row, 'tp', 1)}"]
-    if _int_cell(row, "pp", 1) > 1:
-        parts.append(f"pp{_int_cell(row, 'pp', 1)}")
-    if _int_cell(row, "dp", 1) > 1:
-        parts.append(f"dp{_int_cell(row, 'dp', 1)}")
-    if _int_cell(row, "ep", 1) > 1:
-        parts.append(f"ep{_int_cell(row, 'ep', 1)}")
+    parts = [f"tp{parsed(row, 'tp', 1)}"]
+    if parsed(row, "pp", 1) > 1:
+        parts.append(f"pp{parsed(row, 'pp', 1)}")
+    if parsed(row, "dp", 1) > 1:
+        parts.append(f"dp{parsed(row, 'dp', 1)}")
+    if parsed(row, "ep", 1) > 1:
+        parts.append(f"ep{parsed(row, 'ep', 1)}")
     parts += [f"isl{cell(row, 'isl')}", f"osl{cell(row, 'osl')}", f"c{concurrency_of(row)}"]
     if cell(row, "precision"):
         parts.append(cell(row, "precision"))
@@ -131,8 +127,9 @@ def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
 
 
 def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
-    return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", _int_cell(row, "tp", 1), _int_cell(row, "pp", 1),
-            _int_cell(row, "ep", 1), _int_cell(row, "dp", 1), _int_cell(row, "isl", 1), _int_cell(row, "osl", 1), concurrency_of(row),
+    return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", parsed(row, "tp", 1), parsed(row, "pp", 1),
+            parsed(row, "ep", 1), parsed(row, "dp", 1), parsed(row, "isl", 1), parsed(row, "osl", 1),
+            concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
             engine_of(row), estimator)
 

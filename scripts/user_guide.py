@@ -183,6 +183,20 @@ for c in (1, 16, 64, "max"):
     print(f"concurrency {perf.concurrency}: TTFT {perf.ttft_ms:.1f} ms, ITL {perf.itl_ms:.2f} ms, "
           f"{perf.output_tokens_per_sec:,.0f} output tok/s ({perf.bottleneck}-bound)")
 """),
+    ("A layout the engines run another way", (
+        "A layout no engine runs as asked is planned as the one the engines run on those GPUs, and the "
+        "estimate's `notes` say so: a tensor-parallel size that cannot split a MoE model (its heads, or a "
+        "width against its quantization blocks) becomes attention data parallelism with the experts over "
+        "every rank, and an expert-parallel size that does not divide the experts puts one more on the "
+        "first ranks, as vLLM's `determine_expert_map` does. Dense models keep the refusal."), """\
+from gpurec_core import estimate_performance
+
+perf = estimate_performance("deepseek-ai/DeepSeek-R1", "GB200", tensor_parallel_size=36, precision="nvfp4",
+                            engine="trtllm", input_length=1024, output_length=1024, concurrency=32)
+print(f"TTFT {perf.ttft_ms:.1f} ms, ITL {perf.itl_ms:.2f} ms, {perf.output_tokens_per_sec:,.0f} output tok/s")
+for note in perf.notes[1:]:  # the first says that nvfp4 needs an NVFP4 export of this fp8 checkpoint
+    print("-", note)
+"""),
     ("SLOs and target load", "", """\
 from gpurec_core import recommend_gpus
 

@@ -201,7 +201,8 @@ class Api:
             raise ApiError(400, f"rank must be between 1 and {shown} (the rows shown), got {rank}")
         item = result.recommendations[rank - 1]
         slos = result.workload.get("ttft_slo_ms") is not None or result.workload.get("itl_slo_ms") is not None
-        return {"rank": rank, "text": explain_text(item, result.precision, result.model_id).strip("\n"), "legend": legend(slos=slos)}
+        text = explain_text(item, result.precision, result.model_id).strip("\n")
+        return {"rank": rank, "text": text, "legend": legend(slos=slos)}
 
     # -- lookups ----------------------------------------------------------------------------------
 

@@ -115,19 +115,19 @@ def real_deployment(row: dict, cache: dict):
 
     def whole(key: str) -> int:
         return parsed(row, key, 1)
-    ref = cell(row, "model_path") or cell(row, "model")
+    ref, engine = cell(row, "model_path") or cell(row, "model"), engine_of(row)
     key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
-           cell(row, "precision"), kv_cache_dtype_of(row), engine_of(row), cell(row, "gpu") or "H100")
+           cell(row, "precision"), kv_cache_dtype_of(row), engine, cell(row, "gpu") or "H100")
     if key not in cache:
         model = cache.setdefault(("model", ref), api.as_model(ref))
         gpu = api.as_gpu(cell(row, "gpu") or "H100")
         label = served_precision(model, cell(row, "precision") or None)
         precision = model.resolve_precision(label, kv_cache_dtype_of(row))
-        par, _ = api.planned_layout(model, engine_of(row), whole("tp"), whole("pp"), whole("ep"),
+        par, _ = api.planned_layout(model, engine, whole("tp"), whole("pp"), whole("ep"),
                                     whole("dp"), precision)
         workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
                               output_length=int(cell(row, "osl")), concurrency=1, precision=precision)
-        memory = estimate_memory(model, gpu, par, workload, engine_of(row))
+        memory = estimate_memory(model, gpu, par, workload, engine)
         cache[key] = (model, gpu, par, workload, memory)
     return cache[key]
 
