@@ -4,7 +4,10 @@ reference data: aiconfigurator-core 0.12.0 silicon_sample.csv, H100)."""
 
 from __future__ import annotations
 
+import csv
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -12,7 +15,9 @@ from gpurec_core.api import estimate_disaggregated, estimate_performance, plan_m
 from gpurec_core.errors import WorkloadError
 from gpurec_core.validate import validate_file
 
-DISAGG = pathlib.Path(__file__).parent / "fixtures" / "measurements" / "serving_disagg_h100.csv"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DISAGG = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100.csv"
+AS_RUN = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100_as_run.csv"
 KW = dict(input_length=2048, output_length=512)
 
 
@@ -63,6 +68,43 @@ def test_the_shared_xpyd_file_is_predicted_row_by_row():
     assert report.kind == "disaggregated" and report.n_rows == 66 and report.n_errors == 0
     assert any(r.config.startswith("1P(tp1 dp16 ep16 b1) 3D(tp16 ep16 b10)") for r in report.rows)
 
+
+def test_the_as_run_file_keeps_every_measurement_and_changes_only_layouts():
+    """scripts/disagg_as_run.py writes the rows whose InferenceX recipes are known with those recipes'
+    pool layouts: the measured values and everything else stay those of the recorded file."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "disagg_as_run.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+    def workload(row):
+        return row["model"], row["engine"], row["isl"], row["osl"], row["concurrency"], row["metric"]
+
+    with DISAGG.open(newline="") as f:
+        recorded = {workload(r): r for r in csv.DictReader(f)}
+    with AS_RUN.open(newline="") as f:
+        as_run = list(csv.DictReader(f))
+    assert len(as_run) == 24
+    for row in as_run:
+        before = recorded[workload(row)]
+        changed = {k for k in row if row[k] != before[k]}
+        assert changed <= {f"{pool}_{size}" for pool in ("prefill", "decode")
+                           for size in ("workers", "tp", "dp", "ep", "batch")} | {"source"}
+        assert row["source"].startswith(before["source"]) and "recipes/trtllm/h100-fp8/" in row["source"]
+
+
+@pytest.mark.parametrize("isl, users, slots_per_worker, measured_ttft_ms", [
+    (1024, 6, 1, 12345.082), (1024, 9, 2, 7137.267), (8192, 6, 1, 13693.258)])
+def test_users_beyond_the_decode_slots_wait_for_one(isl, users, slots_per_worker, measured_ttft_ms):
+    """InferenceX's H100 DeepSeek runs (recipe ctx1_gen3_tep16_batch1/2: 3 decode workers of max batch
+    1 or 2) put 6 or 9 closed-loop users on 3 or 6 decode slots: the users left over wait for a slot,
+    about one request's decode each. Measured TTFT from serving_disagg_h100.csv (aiconfigurator-core
+    0.12.0, DeepSeek-V3 config 494 rows); the recipe's batch from scripts/disagg_as_run.py."""
+    e = estimate_disaggregated("deepseek-ai/DeepSeek-V3", "H100", input_length=isl, output_length=1024,
+                               concurrency=users, prefill_tensor_parallel_size=1, prefill_data_parallel_size=16,
+                               prefill_expert_parallel_size=16, prefill_max_batch=1, decode_workers=3,
+                               decode_tensor_parallel_size=16, decode_expert_parallel_size=16,
+                               decode_max_batch=slots_per_worker, precision="fp8", engine="trtllm")
+    assert e.time_to_first_token_ms == pytest.approx(measured_ttft_ms, rel=0.25)
 
 def test_recommend_ranks_both_modes_with_mixed_gpu_pools():
     """`gpurec recommend meta-llama/Llama-3.1-70B --disagg --prefill-gpus H200 --decode-gpus H100` (issue 14)."""
