@@ -463,7 +463,8 @@ def disaggregated_section() -> list[str]:
     lines = [f"`gpurec validate {DISAGG_CSV.relative_to(ROOT)}` ({recorded.n_rows} values, {recorded.n_errors} without "
              "a prediction) and `scripts/disagg_as_run.py`'s "
              f"`{DISAGG_AS_RUN_CSV.relative_to(ROOT)}`: the {as_run.n_rows} values whose runs' recipes are published "
-             "(SemiAnalysis InferenceX `dsr1-fp8-h100-dynamo-trt`, the campaign aiconfigurator imported them from), "
+             "(SemiAnalysis InferenceX `dsr1-fp8-h100-dynamo-trt`, the campaign aiconfigurator imported them from, "
+             "and the NVIDIA/srt-slurm recipes it names), "
              "measured values unchanged, pool layouts as the recipes set them. The script's docstring gives the "
              "evidence; the SGLang rows (MTP speculative decoding) and four DeepSeek-R1 rows (MTP only) are left out.",
              "", "| rows | metric | n | median APE % | p90 APE % |", "|---|---|---:|---:|---:|"]

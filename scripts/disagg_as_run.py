@@ -9,15 +9,20 @@ whose H100 disaggregated DeepSeek rows were imported from SemiAnalysis Inference
 924, 1845, 4916, and ``measured=2026-02-08T01:24:15Z`` three seconds after InferenceX commit
 ``66d6a351a`` (2026-02-08 01:24:12 UTC, "fix: h100 dsr1 fp8 dynamo trtllm model prefix") which ran
 the ``dsr1-fp8-h100-dynamo-trt`` entry of ``.github/configs/nvidia-master.yaml``). That entry names, for
-each concurrency, the recipe that ran (``CONFIG_FILE=recipes/trtllm/h100-fp8/...``): its workers,
-attention DP (``dp-attn``), max batch per rank and speculative decoding. The import lost some of them:
+each concurrency, the recipe that ran (``CONFIG_FILE=recipes/trtllm/h100-fp8/...``, files of
+NVIDIA/srt-slurm, unchanged since its commit ``5063eb43`` "Merge sa-submission-q1-2026", whose
+``benchmark.concurrencies`` is each row's concurrency): workers, ``enable_attention_dp``,
+``max_batch_size`` per rank, ``kv_cache_config.dtype`` and speculative decoding. The import lost some:
 
 * the DeepSeek-V3 rows record the decode max batch as concurrency / workers (2, 3, 10, 20, 77) where
   the recipes set 1, 2, 8, 16, 64 (``..._tep16_batch1_...`` and so on): InferenceX runs about 1.2 users per
   slot, so a quarter to half of the users wait for a decode slot;
 * the DeepSeek-R1 rows record one TP16 worker per pool with DP 1; the recipes of the concurrencies
   that ran without speculative decoding (924, 1845, 4916; 308 at 8k in) use attention DP 16 in both
-  pools (``dep16``), 3 decode workers or 2 prefill workers.
+  pools (``dep16``), 3 decode workers or 2 prefill workers;
+* every recipe stores the KV cache in fp8 (``kv_cache_config.dtype: fp8``) and caps a prefill rank
+  at 2 requests for 1k prompts, 1 for 8k (``max_batch_size``); the file leaves both empty (R1) or
+  records prefill batch 1 (V3).
 
 Only the rows whose run can be named without doubt are written, measured values unchanged, with
 the recipe in ``source``. Left out, with the reason: the R1 concurrencies that InferenceX ran only
@@ -42,25 +47,27 @@ RECORDED = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100.c
 AS_RUN = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100_as_run.csv"
 
 CONFIG = ("SemiAnalysisAI/InferenceX .github/configs/nvidia-master.yaml at 66d6a351a, "
-          "dsr1-fp8-h100-dynamo-trt")
+          "dsr1-fp8-h100-dynamo-trt; NVIDIA/srt-slurm at 5063eb43")
+KV_CACHE_DTYPE = "fp8"  # kv_cache_config.dtype of every recipe below
 
 # (model, isl, osl, concurrency) -> pool columns as run, and the recipe file that ran.
-# Pools: (workers, tp, dp, ep, batch); tp is attention TP per DP rank, batch the max batch per rank.
+# Pools: (workers, tp, dp, ep, batch); tp is attention TP per DP rank, batch the max batch per rank
+# (max_batch_size of the recipe's prefill and decode engines).
 DEP16 = (1, 16, 16)  # tp 1, dp 16, ep 16: InferenceX "tp: 16, ep: 16, dp-attn: true"
 TEP16 = (16, 1, 16)  # tp 16, dp 1, ep 16: "dp-attn: false"
 AS_RUN_LAYOUTS = {
-    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 6): ((1, *DEP16, 1), (3, *TEP16, 1), "1k1k/stp/ctx1_gen3_tep16_batch1_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 9): ((1, *DEP16, 1), (3, *TEP16, 2), "1k1k/stp/ctx1_gen3_tep16_batch2_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 30): ((1, *DEP16, 1), (3, *TEP16, 8), "1k1k/stp/ctx1_gen3_tep16_batch8_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 60): ((1, *DEP16, 1), (3, *TEP16, 16), "1k1k/stp/ctx1_gen3_tep16_batch16_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 6): ((1, *DEP16, 2), (3, *TEP16, 1), "1k1k/stp/ctx1_gen3_tep16_batch1_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 9): ((1, *DEP16, 2), (3, *TEP16, 2), "1k1k/stp/ctx1_gen3_tep16_batch2_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 30): ((1, *DEP16, 2), (3, *TEP16, 8), "1k1k/stp/ctx1_gen3_tep16_batch8_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-V3", 1024, 1024, 60): ((1, *DEP16, 2), (3, *TEP16, 16), "1k1k/stp/ctx1_gen3_tep16_batch16_eplb0_mtp0.yaml"),
     ("deepseek-ai/DeepSeek-V3", 8192, 1024, 6): ((1, *DEP16, 1), (3, *TEP16, 1), "8k1k/stp/ctx1_gen3_tep16_batch1_eplb0_mtp0.yaml"),
     ("deepseek-ai/DeepSeek-V3", 8192, 1024, 9): ((1, *DEP16, 1), (3, *TEP16, 2), "8k1k/stp/ctx1_gen3_tep16_batch2_eplb0_mtp0.yaml"),
     ("deepseek-ai/DeepSeek-V3", 8192, 1024, 30): ((1, *DEP16, 1), (3, *TEP16, 8), "8k1k/stp/ctx1_gen3_tep16_batch8_eplb0_mtp0.yaml"),
     ("deepseek-ai/DeepSeek-V3", 8192, 1024, 154): ((1, *DEP16, 1), (2, *TEP16, 64), "8k1k/stp/ctx1_gen2_tep16_batch64_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 924): ((1, *DEP16, None), (3, *DEP16, 16), "1k1k/stp/ctx1_gen3_dep16_batch16_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 1845): ((1, *DEP16, None), (3, *DEP16, 32), "1k1k/stp/ctx1_gen3_dep16_batch32_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 4916): ((2, *DEP16, None), (1, *DEP16, 256), "1k1k/stp/ctx2_gen1_dep16_batch256_eplb0_mtp0.yaml"),
-    ("deepseek-ai/DeepSeek-R1", 8192, 1024, 308): ((2, *DEP16, None), (1, *DEP16, 16), "8k1k/stp/ctx2_gen1_dep16_batch16_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 924): ((1, *DEP16, 2), (3, *DEP16, 16), "1k1k/stp/ctx1_gen3_dep16_batch16_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 1845): ((1, *DEP16, 2), (3, *DEP16, 32), "1k1k/stp/ctx1_gen3_dep16_batch32_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-R1", 1024, 1024, 4916): ((2, *DEP16, 2), (1, *DEP16, 256), "1k1k/stp/ctx2_gen1_dep16_batch256_eplb0_mtp0.yaml"),
+    ("deepseek-ai/DeepSeek-R1", 8192, 1024, 308): ((2, *DEP16, 1), (1, *DEP16, 16), "8k1k/stp/ctx2_gen1_dep16_batch16_eplb0_mtp0.yaml"),
 }
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 
@@ -84,7 +91,8 @@ def as_run_text() -> str:
         prefill, decode, recipe = layout
         for pool, sizes in (("prefill", prefill), ("decode", decode)):
             for name, size in zip(POOL_COLUMNS, sizes):
-                row[f"{pool}_{name}"] = "" if size is None else str(size)
+                row[f"{pool}_{name}"] = str(size)
+        row["kv_cache_dtype"] = KV_CACHE_DTYPE
         row["source"] = f"{row['source']}; layout as run: {CONFIG}, recipes/trtllm/h100-fp8/{recipe}"
         writer.writerow(row)
     return out.getvalue()

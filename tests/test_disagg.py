@@ -88,22 +88,24 @@ def test_the_as_run_file_keeps_every_measurement_and_changes_only_layouts():
         before = recorded[workload(row)]
         changed = {k for k in row if row[k] != before[k]}
         assert changed <= {f"{pool}_{size}" for pool in ("prefill", "decode")
-                           for size in ("workers", "tp", "dp", "ep", "batch")} | {"source"}
+                           for size in ("workers", "tp", "dp", "ep", "batch")} | {"kv_cache_dtype", "source"}
         assert row["source"].startswith(before["source"]) and "recipes/trtllm/h100-fp8/" in row["source"]
 
 
 @pytest.mark.parametrize("isl, users, slots_per_worker, measured_ttft_ms", [
     (1024, 6, 1, 12345.082), (1024, 9, 2, 7137.267), (8192, 6, 1, 13693.258)])
 def test_users_beyond_the_decode_slots_wait_for_one(isl, users, slots_per_worker, measured_ttft_ms):
-    """InferenceX's H100 DeepSeek runs (recipe ctx1_gen3_tep16_batch1/2: 3 decode workers of max batch
-    1 or 2) put 6 or 9 closed-loop users on 3 or 6 decode slots: the users left over wait for a slot,
-    about one request's decode each. Measured TTFT from serving_disagg_h100.csv (aiconfigurator-core
-    0.12.0, DeepSeek-V3 config 494 rows); the recipe's batch from scripts/disagg_as_run.py."""
+    """InferenceX's H100 DeepSeek runs (NVIDIA/srt-slurm recipe ctx1_gen3_tep16_batch1/2: 3 decode
+    workers of max_batch_size 1 or 2, fp8 KV cache) put 6 or 9 closed-loop users on 3 or 6 decode slots:
+    the users left over wait for a slot, about one request's decode each. Measured TTFT from
+    serving_disagg_h100.csv (aiconfigurator-core 0.12.0, DeepSeek-V3 config 494 rows); the recipes'
+    settings from scripts/disagg_as_run.py."""
     e = estimate_disaggregated("deepseek-ai/DeepSeek-V3", "H100", input_length=isl, output_length=1024,
                                concurrency=users, prefill_tensor_parallel_size=1, prefill_data_parallel_size=16,
-                               prefill_expert_parallel_size=16, prefill_max_batch=1, decode_workers=3,
-                               decode_tensor_parallel_size=16, decode_expert_parallel_size=16,
-                               decode_max_batch=slots_per_worker, precision="fp8", engine="trtllm")
+                               prefill_expert_parallel_size=16, prefill_max_batch=2 if isl == 1024 else 1,
+                               decode_workers=3, decode_tensor_parallel_size=16, decode_expert_parallel_size=16,
+                               decode_max_batch=slots_per_worker, precision="fp8", kv_cache_dtype="fp8",
+                               engine="trtllm")
     assert e.time_to_first_token_ms == pytest.approx(measured_ttft_ms, rel=0.25)
 
 def test_recommend_ranks_both_modes_with_mixed_gpu_pools():
