@@ -125,14 +125,27 @@ class ModelArchitecture:
     # -- precision (from the infer_precision hook) ------------------------------------------
     @property
     def precision(self):
-        """The inferred :class:`gpurec_core.Precision` (cached)."""
+        """The inferred :class:`gpurec_core.Precision` (cached): the infer_precision hook's reading of the
+        config, or, for an export planned with its base model's config, the format its name gives."""
         if self._precision is None:
             with self._lock:
                 if self._precision is None:
                     from gpurec_core.plugins import infer_precision
 
-                    self._precision = infer_precision(self)
+                    self._precision = self._as_export(infer_precision(self))
         return self._precision
+
+    def _as_export(self, inferred):
+        """``inferred`` re-stored in the format of the export this model stands for (its name's suffix,
+        :func:`gpurec_core.catalog_names.export_format`): the same path as ``precision=``, said in the source."""
+        export = self._resolved.export_format
+        if export is None:
+            return inferred
+        from gpurec_core.memory_math import apply_precision_overrides, assumed_export_storage
+
+        planned = apply_precision_overrides(self, inferred, export.weight, export.kv_cache_dtype)
+        return planned.model_copy(update={"what_if_note": None, "source": (
+            f"{self.model_id}: {export.describe()}, stored as a typical export: {assumed_export_storage(export.weight)}")})
 
     @property
     def is_quantized(self) -> bool:

@@ -17,8 +17,9 @@ Four rules, tried in order after the exact id or alias (any case) in ``index.tom
    ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
    ``.../DeepSeek-R1-NVFP4``, ``amd/...-FP8-KV``, ``nvidia/...-FP4-V2``: :data:`EXPORT_SUFFIXES` and the
    qualifiers after them) whose base name one entry has. The entry's
-   config is used with a note; an export's weight format is not in that config, so the note says to
-   plan it with ``--precision`` (``gpurec validate`` rows carry it in their precision column).
+   config is used with a note, and an export is planned in the format its name gives
+   (:func:`export_format`: ``-FP8`` fp8 weights, ``-NVFP4`` NVFP4, ...), with the fp8 KV cache its
+   publisher ships where the name or the publisher's tool says so; ``--precision`` still overrides.
 
 :func:`config_hash` is the identity used for the evidence.
 """
@@ -36,14 +37,24 @@ from pydantic import BaseModel, ConfigDict, Field
 #: '-chat-hf' wins over '-hf'.
 SUFFIXES = ("-chat-hf", "-Instruct", "-it", "-chat", "-hf", "-Base")
 _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
-#: Name suffixes of quantized exports (matched ignoring case, longest first): NVIDIA ModelOpt
-#: (``nvidia/...-FP8``, ``-FP4``, ``-NVFP4``), RedHatAI / neuralmagic llm-compressor (``-FP8-dynamic``,
-#: ``-W4A16``, ``-W8A8``), AMD Quark (``amd/...-FP8-KV``, ``-MXFP4-Preview``), Qwen and the community's
-#: AWQ / GPTQ exports, unsloth's bitsandbytes uploads. Not ``-BF16``: a bf16 re-save of a quantized
-#: release (``lmsys/gpt-oss-120b-bf16``) is wider than the entry's config says, and a row's ``bf16`` label
-#: on an MXFP4 entry names its activations (validate_serving.served_precision), so it is not guessed.
-EXPORT_SUFFIXES = ("-FP8-Dynamic", "-GPTQ-Int4", "-GPTQ-Int8", "-bnb-4bit", "-NVFP4", "-MXFP4", "-W4A16", "-W8A8",
-                   "-GPTQ", "-FP8", "-FP4", "-AWQ", "-Int4", "-Int8")
+#: Name suffixes of quantized exports and the weight format each names (matched ignoring case, longest
+#: first), as the precision gpurec plans it in (``--precision`` names): NVIDIA ModelOpt (``nvidia/...-FP8``;
+#: ``-FP4`` / ``-NVFP4`` are NVFP4, the ``quant_algo`` of nvidia/DeepSeek-R1-FP4's hf_quant_config.json),
+#: RedHatAI / neuralmagic llm-compressor (``-FP8-dynamic``, ``-W4A16``, ``-W8A8``: int8 weights and
+#: activations), AMD Quark (``amd/...-FP8-KV``, ``-MXFP4-Preview``), Qwen's and the community's AWQ / GPTQ
+#: exports (4-bit groups unless ``-Int8``), unsloth's bitsandbytes uploads (NF4: planned as 4-bit groups,
+#: an approximation of its absmax blocks). Not ``-BF16``: a bf16 re-save of a quantized release
+#: (``lmsys/gpt-oss-120b-bf16``) is wider than the entry's config says, and a row's ``bf16`` label on an
+#: MXFP4 entry names its activations (validate_serving.served_precision), so it is not guessed.
+EXPORT_FORMATS = {"-FP8-Dynamic": "fp8", "-GPTQ-Int4": "int4", "-GPTQ-Int8": "int8", "-bnb-4bit": "int4",
+                  "-NVFP4": "nvfp4", "-MXFP4": "mxfp4", "-W4A16": "int4", "-W8A8": "int8", "-GPTQ": "int4",
+                  "-FP8": "fp8", "-FP4": "nvfp4", "-AWQ": "int4", "-Int4": "int4", "-Int8": "int8"}
+EXPORT_SUFFIXES = tuple(sorted(EXPORT_FORMATS, key=len, reverse=True))
+#: Publishers whose exports ship an fp8 KV cache with every FP8 or FP4 export: NVIDIA's ModelOpt
+#: exports (``examples/llm_ptq/hf_ptq.py --kv_cache_qformat`` defaults to fp8; every nvidia/ export in the
+#: reference data sets ``kv_cache_quant_algo: FP8`` in its hf_quant_config.json). AMD Quark says so in
+#: the name instead (``-KV``: "FP8 KV cache", amd/Llama-3.3-70B-Instruct-FP8-KV's model card).
+_FP8_KV_PUBLISHERS = ("nvidia",)
 #: What publishers write after an export's format (matched ignoring case, any number): AMD Quark's
 #: ``-KV`` (calibrated KV-cache scales, ``amd/Llama-3.3-70B-Instruct-FP8-KV``) and ``-Preview``
 #: (``amd/DeepSeek-R1-0528-MXFP4-Preview``), and a re-export's version (``nvidia/DeepSeek-R1-0528-FP4-V2``,
@@ -93,24 +104,65 @@ def suffix_variants(name: str) -> Iterator[str]:
         yield stem + suffix
 
 
-def export_base(name: str) -> Optional[str]:
-    """``name`` without an export's format suffix (:data:`EXPORT_SUFFIXES`) and the qualifiers after it
-    (``-KV``, ``-Preview``, ``-V2``), or None when it has no format suffix."""
-    stem = name
-    while _EXPORT_QUALIFIER.search(stem):
-        stem = _EXPORT_QUALIFIER.sub("", stem)
+class ExportFormat(BaseModel):
+    """What an export's name says of its checkpoint: the weight format and, where known, an fp8 KV cache."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weight: str = Field(description="weight precision as gpurec plans it (fp8, nvfp4, mxfp4, int8, int4)")
+    kv_cache_dtype: Optional[str] = Field(default=None, description="'fp8' when the export ships an fp8 KV cache")
+    suffix: str = Field(description="the name's format suffix, as matched")
+
+    def describe(self) -> str:
+        kv = ", fp8 KV cache" if self.kv_cache_dtype else ""
+        return f"{self.weight} weights{kv} (the name's {self.suffix})"
+
+
+def _export_parts(name: str) -> tuple[str, list[str]]:
+    """``name`` without the qualifiers after an export's format (``-KV``, ``-Preview``, ``-V2``), and them."""
+    stem, qualifiers = name, []
+    while (found := _EXPORT_QUALIFIER.search(stem)):
+        qualifiers.append(found.group(1).lower())
+        stem = stem[:found.start()]
+    return stem, qualifiers
+
+
+def _format_suffix(stem: str) -> Optional[str]:
     for suffix in EXPORT_SUFFIXES:
         if stem.lower().endswith(suffix.lower()) and len(stem) > len(suffix):
-            return stem[:-len(suffix)]
+            return suffix
     return None
 
 
-def publisher_note(asked: str, entry_id: str, export: bool) -> str:
+def export_base(name: str) -> Optional[str]:
+    """``name`` without an export's format suffix (:data:`EXPORT_SUFFIXES`) and the qualifiers after it
+    (``-KV``, ``-Preview``, ``-V2``), or None when it has no format suffix."""
+    stem, _ = _export_parts(name)
+    suffix = _format_suffix(stem)
+    return stem[:-len(suffix)] if suffix else None
+
+
+def export_format(model_id: str) -> Optional[ExportFormat]:
+    """The format an export's id names (``org/name``), or None when the name has no format suffix.
+
+    The weights are :data:`EXPORT_FORMATS`' entry for the suffix; the KV cache is fp8 for a ``-KV``
+    qualifier and for the FP8 / FP4 exports of :data:`_FP8_KV_PUBLISHERS`."""
+    org, _, repo = model_id.strip().rpartition("/")
+    stem, qualifiers = _export_parts(repo)
+    suffix = _format_suffix(stem)
+    if suffix is None:
+        return None
+    weight = EXPORT_FORMATS[suffix]
+    fp8_kv = "kv" in qualifiers or (org.lower() in _FP8_KV_PUBLISHERS and weight in ("fp8", "nvfp4"))
+    return ExportFormat(weight=weight, kv_cache_dtype="fp8" if fp8_kv else None, suffix=suffix)
+
+
+def publisher_note(asked: str, entry_id: str, export: Optional[ExportFormat]) -> str:
     """What a resolution by another publisher's name says (rule 4)."""
-    if export:
+    if export is not None:
         return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the model it is a "
-                f"quantized export of, at the precision you give (--precision / the row's precision; without one, "
-                f"{entry_id}'s own); pass a directory holding {asked}'s config.json to use the export's own")
+                f"quantized export of, at {export.describe()} unless --precision / --kv-cache-dtype (or a row's "
+                f"columns) say otherwise; pass a directory holding {asked}'s config.json to use the export's own")
     return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the same model name under "
             f"another publisher (a mirror or re-upload); pass a directory holding {asked}'s config.json to use its own")
 

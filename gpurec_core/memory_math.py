@@ -807,6 +807,11 @@ _ASSUMED_EXPORTS: dict[str, tuple[str, float, Optional[int], float, float, bool,
 _EXPORT_NAMES = {"fp8": "FP8", "int8": "INT8 (W8A8)", "int4": "INT4 (W4A16)", "nvfp4": "NVFP4", "mxfp4": "MXFP4"}
 
 
+def assumed_export_storage(weight: str) -> str:
+    """How the typical ``weight`` export stores its weights (``_ASSUMED_EXPORTS``' source line)."""
+    return _ASSUMED_EXPORTS[weight][-1]
+
+
 def assumed_export_precision(base: Precision, weight: str, hidden_size: int) -> Precision:
     """``base`` re-stored as the typical ``weight`` export (see ``_ASSUMED_EXPORTS``)."""
     compute, bits, group, scale, zero, per_channel, source = _ASSUMED_EXPORTS[weight]

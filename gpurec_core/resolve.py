@@ -51,8 +51,8 @@ from gpurec_core.errors import (
     did_you_mean,
 )
 from gpurec_core.env_settings import env_seconds
-from gpurec_core.catalog_names import (CatalogVariant, config_hash, export_base, publisher_note, suffix_variants,
-                                      variant_note, without_prefix)
+from gpurec_core.catalog_names import (CatalogVariant, ExportFormat, config_hash, export_base, export_format,
+                                       publisher_note, suffix_variants, variant_note, without_prefix)
 from gpurec_core.bounded_read import file_kind, open_regular_file, parse_json_bytes, read_json_file
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,9 @@ class ResolvedModel(BaseModel):
     )
     note: Optional[str] = Field(
         default=None, description="how the name was matched when it was not found as typed (a variant's config)"
+    )
+    export_format: Optional[ExportFormat] = Field(
+        default=None, description="the format an export's name gives when its base model's config stands in for it"
     )
 
 
@@ -256,14 +259,14 @@ def _resolve_other_publisher(name: str) -> Optional[ResolvedModel]:
             by_repo_name.setdefault(key.split("/", 1)[1], set()).add(key)
     repo_name = name.split("/", 1)[1]
     base = export_base(repo_name)
-    for candidate, export in ((repo_name, False), *(((base, True),) if base else ())):
+    for candidate, export in ((repo_name, None), *(((base, export_format(name)),) if base else ())):
         for spelling in (candidate, *suffix_variants(candidate)):
             found = [f for f in map(_resolve_from_catalog, sorted(by_repo_name.get(spelling.lower(), ()))) if f]
             configs = {config_hash(f.config) for f in found}
             if len(configs) > 1:
                 return None  # two publishers' models of this name differ: no guess
             if found:
-                return found[0].model_copy(update={"model_id": name,
+                return found[0].model_copy(update={"model_id": name, "export_format": export,
                                                    "note": publisher_note(name, found[0].model_id, export)})
     return None
 

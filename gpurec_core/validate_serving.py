@@ -17,6 +17,7 @@ import hashlib
 import pathlib
 from typing import Any, Optional, Union
 
+from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import cell, concurrency, engine_of, parsed
 
@@ -81,9 +82,10 @@ def calibration_split(row: dict) -> str:
 def kv_cache_dtype_of(row: dict) -> Optional[str]:
     """The row's KV-cache dtype, or None for the engine default.
 
-    An empty cell with an NVIDIA ModelOpt export as ``checkpoint`` (``nvidia/...``) means fp8:
-    every ModelOpt export in the reference data sets ``kv_cache_quant_algo: FP8`` in its
-    hf_quant_config.json, and TensorRT-LLM serves the KV cache in that dtype.
+    An empty cell with an export that ships an fp8 KV cache as ``checkpoint`` means fp8
+    (:func:`gpurec_core.catalog_names.export_format`: NVIDIA ModelOpt's FP8 / FP4 exports, whose
+    hf_quant_config.json sets ``kv_cache_quant_algo: FP8``, and AMD Quark's ``-KV`` exports); the
+    engines serve the KV cache in that dtype.
 
     An empty cell on a TensorRT-LLM row quantized to fp8 from a float checkpoint means fp8 too:
     TensorRT-LLM serves fp8 from a ModelOpt export (it does not quantize a bf16 checkpoint
@@ -94,8 +96,9 @@ def kv_cache_dtype_of(row: dict) -> Optional[str]:
     kv = cell(row, "kv_cache_dtype")
     if kv:
         return kv
-    if cell(row, "checkpoint").startswith("nvidia/"):
-        return "fp8"
+    export = export_format(cell(row, "checkpoint"))
+    if export is not None and export.kv_cache_dtype:
+        return export.kv_cache_dtype
     if engine_of(row) == "trtllm" and cell(row, "precision") == "fp8":
         return "fp8"
     return None

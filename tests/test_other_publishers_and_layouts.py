@@ -77,11 +77,46 @@ def test_another_publishers_name_plans_with_the_entrys_config_and_says_so(typed,
 
 
 def test_an_export_planned_at_its_format():
-    plan = plan_memory("nvidia/Llama-3.1-8B-Instruct-FP8", "H100", quantization="fp8", max_model_len=4096)
+    plan = plan_memory("nvidia/Llama-3.1-8B-Instruct-FP8", "H100", max_model_len=4096)
     bf16 = plan_memory("meta-llama/Llama-3.1-8B-Instruct", "H100", max_model_len=4096)
     # 8.03B parameters (model card): about 8 GB of weights at fp8 against 16 GB at bf16, the embedding
-    # and lm_head staying 16-bit
+    # and lm_head staying 16-bit; the name alone says fp8, --precision need not
     assert 0.5 < plan.weights_gib / bf16.weights_gib < 0.6
+
+
+def test_an_export_is_planned_in_the_format_its_name_gives():
+    """nvidia/Llama-3.3-70B-Instruct-FP8 is Llama-3.3-70B-Instruct in FP8 with an fp8 KV cache (its
+    hf_quant_config.json: quant_algo FP8, kv_cache_quant_algo FP8). Planned with the base's config.json:
+    the linear weights at 1 byte, the untied embedding and lm_head (128,256 x 8,192 each) at 2, and a
+    token of KV 80 layers x 8 KV heads x 128 x 2 (K, V) x 1 byte = 163,840 bytes."""
+    export, base = as_model("nvidia/Llama-3.3-70B-Instruct-FP8"), as_model("meta-llama/Llama-3.3-70B-Instruct")
+    embed = 128_256 * 8_192
+    assert export.model_memory_gb() * 2**30 == pytest.approx(base.num_parameters - 2 * embed + 2 * embed * 2, rel=1e-3)
+    assert export.get_kv_cache_detail(1, 1).full_attention_bytes_per_token == 163_840
+    assert "at fp8 weights, fp8 KV cache (the name's -FP8)" in export.resolution_note
+    # what a user says still wins: --kv-cache-dtype bf16, and --precision bf16 is vLLM's --dtype
+    assert export.resolve_precision(None, "bf16").kv_cache_dtype == "bf16"
+    assert export.resolve_precision("bf16").weight == "fp8"
+
+
+@pytest.mark.parametrize("typed, weight, kv", [
+    ("nvidia/DeepSeek-R1-0528-FP4-V2", "nvfp4", "fp8"),  # ModelOpt FP4 is NVFP4 (nvidia/DeepSeek-R1-FP4's quant_algo)
+    ("nvidia/DeepSeek-R1-NVFP4", "nvfp4", "fp8"),
+    ("amd/DeepSeek-R1-0528-MXFP4-Preview", "mxfp4", "bf16"),  # the fp8 base re-stored: an export's what-if
+    ("amd/Llama-3.3-70B-Instruct-FP8-KV", "fp8", "fp8"),  # Quark's -KV: an fp8 KV cache
+    ("Qwen/Qwen3-32B-AWQ", "int4", "bf16"),
+])
+def test_other_exports_by_their_names(typed, weight, kv):
+    precision = as_model(typed).precision
+    assert (precision.weight, precision.kv_cache_dtype) == (weight, kv)
+
+
+def test_the_fp4_export_of_deepseek_r1_fits_four_b200s_without_a_precision_argument():
+    """Issue 10's what-if asked by the export's own name: 671B parameters at NVFP4 (4.5 bits with the
+    fp8 scale per 16) are about 380 GB, which 4 x 180 GB of B200 hold (B200 datasheet)."""
+    estimate = estimate_performance("nvidia/DeepSeek-R1-0528-FP4-V2", "B200", tensor_parallel_size=4,
+                                    input_length=1024, output_length=1024, concurrency=16, engine="trtllm")
+    assert estimate.error is None and estimate.time_to_first_token_ms > 0
 
 
 def test_a_name_no_catalog_entry_has_is_still_not_found():
