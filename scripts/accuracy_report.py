@@ -437,8 +437,8 @@ def attention_dp_section() -> list[str]:
         lines.append(f"| {metric} | {s.n} | {fmt(s.median_ape)} | {fmt(s.p90_ape)} |")
     lines += ["", "The `dp` column makes each DP rank a TP4 group serving its share of the users with its own KV "
               "pool, while a GPU's 1/16 of the experts serves the routed tokens of every busy rank and the "
-              "all-to-alls cross the two nodes (scale-out bandwidth and `scale_out_latency_us`, which was fitted on "
-              "the disaggregated file's cross-node rows, not on these). TTFT follows; so does ITL at one or two users "
+              "all-to-alls cross the two nodes (scale-out bandwidth and `scale_out_alltoall_latency_us`, 70 us, which "
+              "these rows' ITL at one or two users brackets between 55 and 70 us). TTFT follows; so does ITL at one or two users "
               "(12.3-13 ms predicted, 10-14.5 ms measured). Beyond that it does not: measured ITL rises to 26-32 ms at "
               "16 users where the model adds only the extra expert work and a few MB of all-to-all per step (to "
               "15-17 ms). The rest, about 1 ms per user, is not explained by any GPU-side mechanism here (it may be "
@@ -629,7 +629,8 @@ def build_report() -> str:
             "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff).",
             "- TP: 2 all-reduces per layer, each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
             "wide EP (EP > TP): dispatch + combine all-to-all per MoE layer instead of its all-reduce (EP ≤ TP keeps "
-            "the all-reduce); a group larger than a node uses the NIC's bandwidth and `scale_out_latency_us`; PP: P "
+            "the all-reduce); a group larger than a node uses the NIC's bandwidth and `scale_out_allreduce_latency_us` / "
+            "`scale_out_alltoall_latency_us`; PP: P "
             "stage-steps of a 1/P micro-batch + (P−1) sends.",
             "- EP decode reads the busiest rank's experts: E/ep × min(1, q + z(ep)·√(q(1−q)·ep/E)) "
             "(`step.busiest_rank_touched_fraction`); routed-expert FLOPs run at `moe_compute_efficiency` × the "

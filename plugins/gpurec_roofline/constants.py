@@ -64,8 +64,12 @@ class CommunicationConstants(_Strict):
     fallback_link_source: str = Field(min_length=1)
     scale_out_gb_s_per_direction: float = Field(gt=0, description="per-GPU network bandwidth between nodes, GB/s each way")
     scale_out_source: str = Field(min_length=1)
-    scale_out_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one collective (all-reduce or all-to-all) that crosses nodes, us")
-    scale_out_latency_source: str = Field(min_length=1)
+    scale_out_allreduce_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one all-reduce of a "
+                                                  "tensor-parallel group that crosses nodes, us")
+    scale_out_allreduce_latency_source: str = Field(min_length=1)
+    scale_out_alltoall_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one MoE all-to-all "
+                                                 "(dispatch or combine) of an expert-parallel group that crosses nodes, us")
+    scale_out_alltoall_latency_source: str = Field(min_length=1)
     kv_transfer_latency_us: float = Field(default=0.0, ge=0, le=1_000_000, description="fixed cost of shipping one "
                                           "request's KV cache from a prefill to a decode worker (handshake, "
                                           "block lookup, completion notice), us")

@@ -179,7 +179,7 @@ def allreduce_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communic
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = 2.0 * (ranks - 1) / ranks * np.asarray(message_bytes, float)
     # A TP group larger than a node reduces over the scale-out network: its per-GPU NIC bounds the ring.
-    latency = np.where(crosses_nodes, comm.scale_out_latency_us, comm.allreduce_latency_us) * 1e-6
+    latency = np.where(crosses_nodes, comm.scale_out_allreduce_latency_us, comm.allreduce_latency_us) * 1e-6
     link = np.where(crosses_nodes, comm.scale_out_gb_s_per_direction, link_gb_s)
     seconds = latency + volume / (link * GIGA * comm.link_efficiency)
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
@@ -195,7 +195,7 @@ def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communica
     if np.ndim(ranks) == 0 and ranks <= 1:
         return np.zeros_like(np.asarray(message_bytes, float))
     volume = (ranks - 1) / ranks * np.asarray(message_bytes, float)
-    latency = np.where(crosses_nodes, comm.scale_out_latency_us, comm.alltoall_latency_us) * 1e-6
+    latency = np.where(crosses_nodes, comm.scale_out_alltoall_latency_us, comm.alltoall_latency_us) * 1e-6
     link = np.where(crosses_nodes, comm.scale_out_gb_s_per_direction, link_gb_s)
     seconds = latency + volume / (link * GIGA * comm.link_efficiency)
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
