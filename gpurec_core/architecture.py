@@ -144,8 +144,11 @@ class ModelArchitecture:
         from gpurec_core.memory_math import apply_precision_overrides, assumed_export_storage
 
         planned = apply_precision_overrides(self, inferred, export.weight, export.kv_cache_dtype)
-        return planned.model_copy(update={"what_if_note": None, "source": (
-            f"{self.model_id}: {export.describe()}, stored as a typical export: {assumed_export_storage(export.weight)}")})
+        if planned.weight == inferred.weight and planned.weight_bytes_per_param == inferred.weight_bytes_per_param:
+            source = f"{inferred.source}; {self.model_id}: {export.describe()}"  # the base's own format
+        else:
+            source = f"{self.model_id}: {export.describe()}, stored as a typical export: {assumed_export_storage(export.weight)}"
+        return planned.model_copy(update={"what_if_note": None, "source": source})
 
     @property
     def is_quantized(self) -> bool:

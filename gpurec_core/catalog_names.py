@@ -111,7 +111,7 @@ class ExportFormat(BaseModel):
 
     weight: str = Field(description="weight precision as gpurec plans it (fp8, nvfp4, mxfp4, int8, int4)")
     kv_cache_dtype: Optional[str] = Field(default=None, description="'fp8' when the export ships an fp8 KV cache")
-    suffix: str = Field(description="the name's format suffix, as matched")
+    suffix: str = Field(description="the name's format suffix, as the name spells it")
 
     def describe(self) -> str:
         kv = ", fp8 KV cache" if self.kv_cache_dtype else ""
@@ -154,17 +154,18 @@ def export_format(model_id: str) -> Optional[ExportFormat]:
         return None
     weight = EXPORT_FORMATS[suffix]
     fp8_kv = "kv" in qualifiers or (org.lower() in _FP8_KV_PUBLISHERS and weight in ("fp8", "nvfp4"))
-    return ExportFormat(weight=weight, kv_cache_dtype="fp8" if fp8_kv else None, suffix=suffix)
+    return ExportFormat(weight=weight, kv_cache_dtype="fp8" if fp8_kv else None, suffix=stem[-len(suffix):])
 
 
-def publisher_note(asked: str, entry_id: str, export: Optional[ExportFormat]) -> str:
-    """What a resolution by another publisher's name says (rule 4)."""
-    if export is not None:
-        return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the model it is a "
-                f"quantized export of, at {export.describe()} unless --precision / --kv-cache-dtype (or a row's "
-                f"columns) say otherwise; pass a directory holding {asked}'s config.json to use the export's own")
-    return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, the same model name under "
-            f"another publisher (a mirror or re-upload); pass a directory holding {asked}'s config.json to use its own")
+def publisher_note(asked: str, entry_id: str, export: bool, fmt: Optional[ExportFormat]) -> str:
+    """What a resolution by another publisher's name says (rule 4): ``export`` when the entry is the
+    model ``asked`` exports, ``fmt`` the format its name gives (planned unless the user says otherwise)."""
+    what = ("the model it is a quantized export of" if export
+            else "the same model name under another publisher (a mirror, a re-upload or an export)")
+    planned = (f", at {fmt.describe()} unless --precision / --kv-cache-dtype (or a row's columns) say otherwise"
+               if fmt is not None else "")
+    return (f"{asked} is not in the bundled catalog; planned with the config of {entry_id}, {what}{planned}; pass a "
+            f"directory holding {asked}'s config.json to use its own")
 
 
 def variant_note(asked: str, entry_id: str) -> Optional[str]:

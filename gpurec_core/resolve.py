@@ -258,16 +258,16 @@ def _resolve_other_publisher(name: str) -> Optional[ResolvedModel]:
         if "/" in key:
             by_repo_name.setdefault(key.split("/", 1)[1], set()).add(key)
     repo_name = name.split("/", 1)[1]
-    base = export_base(repo_name)
-    for candidate, export in ((repo_name, None), *(((base, export_format(name)),) if base else ())):
+    base, fmt = export_base(repo_name), export_format(name)
+    for candidate, export in ((repo_name, False), *(((base, True),) if base else ())):
         for spelling in (candidate, *suffix_variants(candidate)):
             found = [f for f in map(_resolve_from_catalog, sorted(by_repo_name.get(spelling.lower(), ()))) if f]
             configs = {config_hash(f.config) for f in found}
             if len(configs) > 1:
                 return None  # two publishers' models of this name differ: no guess
             if found:
-                return found[0].model_copy(update={"model_id": name, "export_format": export,
-                                                   "note": publisher_note(name, found[0].model_id, export)})
+                return found[0].model_copy(update={"model_id": name, "export_format": fmt,
+                                                   "note": publisher_note(name, found[0].model_id, export, fmt)})
     return None
 
 

@@ -105,6 +105,8 @@ def test_an_export_is_planned_in_the_format_its_name_gives():
     ("amd/DeepSeek-R1-0528-MXFP4-Preview", "mxfp4", "bf16"),  # the fp8 base re-stored: an export's what-if
     ("amd/Llama-3.3-70B-Instruct-FP8-KV", "fp8", "fp8"),  # Quark's -KV: an fp8 KV cache
     ("Qwen/Qwen3-32B-AWQ", "int4", "bf16"),
+    # the name of a catalog entry (Qwen's block-fp8 release) under NVIDIA: its own fp8, and ModelOpt's fp8 KV
+    ("nvidia/Qwen3-235B-A22B-FP8", "fp8", "fp8"),
 ])
 def test_other_exports_by_their_names(typed, weight, kv):
     precision = as_model(typed).precision
