@@ -286,7 +286,7 @@ def plan_memory(
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)
-    extra = tuple(n for n in notes if n not in plan.notes)
+    extra = tuple(n for n in (arch.resolution_note, *notes) if n and n not in plan.notes)
     return plan.model_copy(update={"notes": (*plan.notes, *extra)}) if extra else plan
 
 
@@ -343,7 +343,7 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    extra = tuple(n for n in (resolved.what_if_note, *notes) if n and n not in estimate.notes)
+    extra = tuple(n for n in (arch.resolution_note, resolved.what_if_note, *notes) if n and n not in estimate.notes)
     if extra:
         estimate = estimate.model_copy(update={"notes": (*estimate.notes, *extra)})
     return estimate
@@ -418,5 +418,5 @@ def estimate_disaggregated(
     deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
                         engine=engine, kv_link=kv_link)
     estimate = _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
-    extra = tuple(n for n in layout_text if n not in estimate.notes)
+    extra = tuple(n for n in (arch.resolution_note, *layout_text) if n and n not in estimate.notes)
     return estimate.model_copy(update={"notes": (*estimate.notes, *extra)}) if extra else estimate
