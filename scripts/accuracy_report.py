@@ -682,7 +682,9 @@ def build_report() -> str:
             "e.g. attention DP 64 with EP 8) is planned as the experts sharded over every rank, with a note;",
             "- another publisher's name of a catalog model (ModelScope's `ZhipuAI/GLM-5`, NVIDIA's "
             "`nvidia/Llama-3.1-8B-Instruct-FP8`, AMD's `amd/Llama-3.3-70B-Instruct-FP8-KV`, InferenceMAX's "
-            "`nvidia/DeepSeek-R1-0528-FP4-V2`) resolves to the entry, with a note (docs/models.md);",
+            "`nvidia/DeepSeek-R1-0528-FP4-V2`) resolves to the entry, with a note (docs/models.md), and an export is "
+            "planned in the format its name gives (fp8, NVFP4, MXFP4, int8, int4 weights; the fp8 KV cache NVIDIA's "
+            "FP8/FP4 exports and Quark's `-KV` ones ship) unless the row's precision says otherwise;",
             "- a TP size that cannot split a MoE model (DeepSeek's 128 heads over 12-72 GB200s, Qwen3.5-397B's 32 over "
             "64 H200s, DeepSeek's dense MLP at 288 per rank against 128-wide fp8 blocks on SGLang, MiniMax-M2.5's "
             "experts at 192 on vLLM without EP) is planned as attention data parallelism over those GPUs with the "
