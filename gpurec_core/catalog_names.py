@@ -40,6 +40,7 @@ _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
 #: Name suffixes of quantized exports and the weight format each names (matched ignoring case, longest
 #: first), as the precision gpurec plans it in (``--precision`` names): NVIDIA ModelOpt (``nvidia/...-FP8``;
 #: ``-FP4`` / ``-NVFP4`` are NVFP4, the ``quant_algo`` of nvidia/DeepSeek-R1-FP4's hf_quant_config.json),
+#: ``-MXFP8`` fp8 with e8m0 scales per 32 (MiniMaxAI/MiniMax-M3-MXFP8's quant_method mxfp8),
 #: RedHatAI / neuralmagic llm-compressor (``-FP8-dynamic``, ``-W4A16``, ``-W8A8``: int8 weights and
 #: activations), AMD Quark (``amd/...-FP8-KV``, ``-MXFP4-Preview``), Qwen's and the community's AWQ / GPTQ
 #: exports (4-bit groups unless ``-Int8``), unsloth's bitsandbytes uploads (NF4: planned as 4-bit groups,
@@ -47,7 +48,7 @@ _DATED = re.compile(r"-(\d{4}|\d{6}|\d{4}-\d{2}(-\d{2})?)$")
 #: (``lmsys/gpt-oss-120b-bf16``) is wider than the entry's config says, and a row's ``bf16`` label on an
 #: MXFP4 entry names its activations (validate_serving.served_precision), so it is not guessed.
 EXPORT_FORMATS = {"-FP8-Dynamic": "fp8", "-GPTQ-Int4": "int4", "-GPTQ-Int8": "int8", "-bnb-4bit": "int4",
-                  "-NVFP4": "nvfp4", "-MXFP4": "mxfp4", "-W4A16": "int4", "-W8A8": "int8", "-GPTQ": "int4",
+                  "-NVFP4": "nvfp4", "-MXFP4": "mxfp4", "-MXFP8": "fp8", "-W4A16": "int4", "-W8A8": "int8", "-GPTQ": "int4",
                   "-FP8": "fp8", "-FP4": "nvfp4", "-AWQ": "int4", "-Int4": "int4", "-Int8": "int8"}
 EXPORT_SUFFIXES = tuple(sorted(EXPORT_FORMATS, key=len, reverse=True))
 #: Publishers whose exports ship an fp8 KV cache with every FP8 or FP4 export: NVIDIA's ModelOpt

@@ -67,6 +67,14 @@ def test_gpt_oss_mxfp4_experts_only_match_the_checkpoint():
     assert _weights("openai/gpt-oss-20b") == pytest.approx(13_761_264_768, rel=5e-3)
 
 
+def test_mxfp8_is_fp8_with_a_one_byte_scale_per_32():
+    # MiniMaxAI/MiniMax-M3-MXFP8's config.json (bundled): quant_method "mxfp8", weight_block_size [1, 32];
+    # OCP MX spec: e4m3 values, one e8m0 (1-byte) scale per 32 -> 1 + 1/32 bytes per quantized weight.
+    p = as_model("MiniMaxAI/MiniMax-M3-MXFP8").precision
+    assert (p.weight, p.compute_dtype) == ("fp8", "fp8")
+    assert p.weight_bytes_per_param == pytest.approx(1 + 1 / 32)
+
+
 def test_awq_storage_includes_scales_and_zero_points():
     # AutoAWQ GEMM layout: int32 qweight packs 8 nibbles (0.5 B), plus an fp16 scale and a 4-bit
     # zero point per 128 inputs: 0.5 + (2 + 0.5) / 128 = 0.51953125 bytes per weight.

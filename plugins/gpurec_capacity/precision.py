@@ -193,6 +193,10 @@ def infer_precision_from_model(model: Any) -> Precision:
         return make("mxfp4", quantized_bytes_per_param(4, 32, 1.0), "fp4",
                     "MXFP4 experts (e8m0 scale per 32), other modules unquantized",
                     modules + ("*self_attn*", "*.mlp.router", "*shared_expert*", "*.mlp.gate_proj", "*.mlp.up_proj", "*.mlp.down_proj"))
+    if method == "mxfp8":
+        # OCP MX: fp8 e4m3 values with one e8m0 (1-byte) scale per 32 (vLLM's mxfp8 quantization method;
+        # the checkpoint's weight_block_size [1, 32] says the same)
+        return make("fp8", quantized_bytes_per_param(8, 32, 1.0), "fp8", "MXFP8, e8m0 scale per 32")
     if method == "fbgemm_fp8":
         bpp = quantized_bytes_per_param(8, None, 4.0, 0, cfg.hidden_size)
         return make("fp8", bpp, "fp8", "FP8 with per-channel fp32 scales (fbgemm)")
