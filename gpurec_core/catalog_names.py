@@ -52,9 +52,10 @@ EXPORT_FORMATS = {"-FP8-Dynamic": "fp8", "-GPTQ-Int4": "int4", "-GPTQ-Int8": "in
                   "-FP8": "fp8", "-FP4": "nvfp4", "-AWQ": "int4", "-Int4": "int4", "-Int8": "int8"}
 EXPORT_SUFFIXES = tuple(sorted(EXPORT_FORMATS, key=len, reverse=True))
 #: Publishers whose exports ship an fp8 KV cache with every FP8 or FP4 export: NVIDIA's ModelOpt
-#: exports (``examples/llm_ptq/hf_ptq.py --kv_cache_qformat`` defaults to fp8; every nvidia/ export in the
-#: reference data sets ``kv_cache_quant_algo: FP8`` in its hf_quant_config.json). AMD Quark says so in
-#: the name instead (``-KV``: "FP8 KV cache", amd/Llama-3.3-70B-Instruct-FP8-KV's model card).
+#: exports (``examples/llm_ptq/hf_ptq.py --kv_cache_qformat`` defaults to fp8; all 23 bundled nvidia/
+#: exports of one format, FP8 or NVFP4, set an fp8 KV cache, and 3 of the 6 MIXED_PRECISION ones). AMD
+#: Quark says so in the name instead (``-KV``: "FP8 KV cache", amd/Llama-3.3-70B-Instruct-FP8-KV's
+#: model card).
 _FP8_KV_PUBLISHERS = ("nvidia",)
 #: What publishers write after an export's format (matched ignoring case, any number): AMD Quark's
 #: ``-KV`` (calibrated KV-cache scales, ``amd/Llama-3.3-70B-Instruct-FP8-KV``) and ``-Preview``

@@ -113,6 +113,25 @@ def test_other_exports_by_their_names(typed, weight, kv):
     assert (precision.weight, precision.kv_cache_dtype) == (weight, kv)
 
 
+def test_the_fp8_kv_rule_for_nvidia_exports_agrees_with_every_bundled_one():
+    """catalog_names' rule that an nvidia/ FP8 or FP4 export ships an fp8 KV cache, checked against the
+    real exports in the catalog (their own config.json / hf_quant_config.json): every single-format one."""
+    from gpurec_core.catalog_names import export_format
+    from gpurec_core.resolve import list_catalog_models
+
+    checked = 0
+    for entry in list_catalog_models():
+        fmt = export_format(entry["id"]) if entry["id"].startswith("nvidia/") else None
+        if fmt is None:
+            continue
+        precision = as_model(entry["id"]).precision
+        if "mixed" in precision.source:
+            continue  # MIXED_PRECISION exports (DeepSeek-V4, MiniMax-M3) state their own KV choice
+        assert (precision.weight, precision.kv_cache_dtype) == (fmt.weight, fmt.kv_cache_dtype), entry["id"]
+        checked += 1
+    assert checked >= 20
+
+
 def test_the_fp4_export_of_deepseek_r1_fits_four_b200s_without_a_precision_argument():
     """Issue 10's what-if asked by the export's own name: 671B parameters at NVFP4 (4.5 bits with the
     fp8 scale per 16) are about 380 GB, which 4 x 180 GB of B200 hold (B200 datasheet)."""
