@@ -605,7 +605,7 @@ def build_report() -> str:
             "- **SGLang DeepSeek-R1 disaggregated rows are MTP runs** (InferenceX commit `78d48618f`, see "
             "'Disaggregated deployments' below): measured ITL at one user grows from 9.1 ms (1024 in) to 17.8 ms "
             "(8192 in), far more than the KV reads those tokens add; speculative decoding's draft and verify "
-            "steps, and its acceptance, are not modelled, so these rows read 35-45 % fast at long context.",
+            "steps, and its acceptance, are not modelled: at 1-8 users these rows read 39-47 % slow with 1024-token prompts (12.7-14.4 ms predicted, 9.1-9.8 ms measured: MTP's accepted tokens shorten the step per token) and 20-28 % fast with 8192-token ones.",
             "- **MXFP4 on Hopper** runs as W4A16 (Marlin / triton matmul_ogs): the matmuls use the bf16 peak and "
             "efficiency, the routed experts at the engine's grouped-GEMM rate.",
             "- **Saturation throughput** uses the engine's default scheduler limits; trtllm-bench tunes "
