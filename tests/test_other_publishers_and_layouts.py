@@ -244,6 +244,8 @@ def test_a_disaggregated_workers_attention_dp_ranks_share_its_experts():
 @pytest.mark.parametrize("written, engine", [
     ("TensorRT-LLM", "trtllm"), ("TRT-LLM", "trtllm"), ("tensorrt_llm", "trtllm"),  # the project's own spellings
     ("trt", "trtllm"), ("dynamo-trt", "trtllm"), ("dynamo-sglang", "sglang"),  # InferenceMAX's framework names
+    # InferenceX's configs/*-master.yaml: vLLM and SGLang images run under these framework names
+    ("dynamo-vllm", "vllm"), ("vllm-disagg", "vllm"), ("llmd-vllm", "vllm"), ("sglang-disagg", "sglang"),
     ("vLLM", "vllm"), ("SGLang", "sglang"),
 ])
 def test_other_publishers_names_of_an_engine_find_it(written, engine):
