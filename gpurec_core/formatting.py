@@ -251,7 +251,7 @@ def explain_text(item, precision: str = "", model_id: Optional[str] = None) -> s
              f"{_figure(gpu.bf16_tflops, '')} / fp8 {_figure(gpu.fp8_tflops_dense, '')} dense TFLOPS, "
              f"{gpu.interconnect or 'no interconnect given'} {_figure(gpu.interconnect_gb_s, 'GB/s')}",
              f"  memory per GPU ({mem.engine}): budget {mem.budget_gib:.2f} GiB = {mem.total_gib:g} x "
-             f"{item.deployment.gpu_memory_utilization:g}",
+             f"{mem.budget_gib / mem.total_gib if mem.total_gib else 0:.3g}",
              f"    - weights {mem.weights_gib:.2f} - activation peak {mem.activation_gib:.2f} - non-torch "
              f"{mem.non_torch_gib:.2f} = KV pool {mem.kv_cache_gib:.2f} GiB",
              f"    KV {mem.kv_bytes_per_token:,.0f} bytes/token -> {mem.kv_cache_tokens:,} tokens in blocks of "
