@@ -241,6 +241,12 @@ def constants_section() -> list[str]:
         f"| communication.p2p_latency_us | {m.p2p_latency_us:g} | assumption | {m.p2p_latency_source} |",
     ]
     for name, e in c.engines.items():
+        if e.timed_like:  # an engine without measurements: a measured engine's fitted values, not fitted again
+            lines.append(f"| engines.{name}.* (overheads, clustering, MoE rate) | those of {e.timed_like} | assumed "
+                         f"(no {name} measurement) | {e.source} |")
+            lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
+                         f"{e.max_num_seqs} | engine default | {e.source} |")
+            continue
         for field in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms"):
             lines.append(f"| engines.{name}.{field} | {getattr(e, field):g} | fitted | {e.source} |")
         if e.prefill_first:
@@ -703,9 +709,13 @@ def build_report() -> str:
             "attention DP 8 without EP is planned with the experts over its 8 GPUs, not as 8 replicas;",
             "- an engine named as other publishers write it is that engine: names match ignoring case and "
             "separators (`vLLM`, `SGLang`, `TRT-LLM`, `TensorRT-LLM`), and the engine catalogs list aliases with "
-            "their sources (InferenceMAX's framework names `trt`, `dynamo-trt`, `dynamo-sglang`); such a row used "
+            "their sources (InferenceX's framework names `trt`, `dynamo-trt`, `dynamo-sglang`, `dynamo-vllm`, "
+            "`vllm-disagg`, `llmd-vllm`, `sglang-disagg`, each running that engine's image); such a row used "
             "to get no prediction (the proxy files above spell the engines as gpurec does, so this is not in "
-            "their counts).",
+            "their counts). ATOM, AMD's engine (InferenceX's `atom` and `atom-disagg` on MI355X), is an engine "
+            "of its own: memory as its model_runner.py sizes the KV pool, scheduling as its scheduler.py runs "
+            "(prefill first, admission on the prompt's blocks, 16,384 tokens and 512 sequences by default), and "
+            "SGLang's fitted overheads, a guess, since no ATOM row is in the project data.",
             "",
             "What is still refused: aggregated, 32 values whose GPUs cannot hold the weights as recorded "
             "(Qwen3-235B-A22B-FP8 on one H200; DeepSeek-V3/R1 fp8 on four B200s); disaggregated, 106 values of "

@@ -1,4 +1,4 @@
-"""Engine constants from ``catalogs/engines/{vllm,sglang,trtllm}.toml``, validated by pydantic.
+"""Engine constants from ``catalogs/engines/{vllm,sglang,trtllm,atom}.toml``, validated by pydantic.
 
 Each constant is a table ``{value = ..., source = "..."}`` (tables of values use ``values`` or
 ``rows``). A malformed file raises :class:`gpurec_core.errors.CatalogError` naming the file, the
@@ -138,7 +138,16 @@ class TrtllmConstants(_EngineFile):
     non_torch_tp_gib: TPTable
 
 
-SCHEMAS: dict[str, type[_EngineFile]] = {"vllm": VllmConstants, "sglang": SglangConstants, "trtllm": TrtllmConstants}
+class AtomConstants(_EngineFile):
+    gpu_memory_utilization: Constant
+    safety_margin_fraction: Constant
+    block_size: Constant
+    max_num_batched_tokens: Constant
+    max_num_seqs: Constant
+
+
+SCHEMAS: dict[str, type[_EngineFile]] = {"vllm": VllmConstants, "sglang": SglangConstants, "trtllm": TrtllmConstants,
+                                         "atom": AtomConstants}
 
 _cache: dict[tuple[str, str], _EngineFile] = {}
 _lock = threading.Lock()
@@ -162,7 +171,7 @@ def parse_engine_file(path: Path, engine: str) -> _EngineFile:
 
 
 def engine_constants(engine: str, path: Optional[Path] = None):
-    """Validated constants of ``engine`` ('vllm', 'sglang', 'trtllm'), cached per file."""
+    """Validated constants of ``engine`` ('vllm', 'sglang', 'trtllm', 'atom'), cached per file."""
     if engine not in SCHEMAS:
         raise CatalogError(f"no engine constants for {engine!r}; known: {', '.join(SCHEMAS)}")
     path = path or (catalog_path("engines") / f"{engine}.toml")

@@ -564,4 +564,36 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
                    _precheck(model, gpu, parallelism, workload, "trtllm"), notes, precision)
 
 
-PLANNERS = {"vllm": plan_vllm, "sglang": plan_sglang, "trtllm": plan_trtllm}
+def plan_atom(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
+    """ATOM plan of rank 0 (atom/model_engine/model_runner.py, KV sizing)::
+
+        budget = total x gpu_memory_utilization
+        kv     = budget - (torch peak + non-torch + CUDA-graph estimate + 0.02 x total)
+
+    vLLM's form with the CUDA graphs and a 2% safety margin inside the budget, so it is planned as
+    vLLM's plan at ``gpu_memory_utilization - 0.02 - CUDA graphs / total`` with ATOM's own batch
+    defaults (16,384 tokens, 512 sequences) and 16-token blocks; the activation peak, non-torch
+    memory and CUDA-graph pool are vLLM's estimates (assumed: ATOM is not measured here)."""
+    consts = engine_constants("atom", _engine_file("atom"))
+    vconsts = engine_constants("vllm", _engine_file("vllm"))
+    tokens = workload.max_num_batched_tokens or int(consts.max_num_batched_tokens.value)
+    seqs = workload.max_num_seqs or int(consts.max_num_seqs.value)
+    util = workload.gpu_memory_utilization
+    stage0 = iter_layers_of_stage(model.config.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
+    graphs = vllm_cuda_graph_gib(len(stage0), parallelism, vconsts)
+    effective = util - consts.safety_margin_fraction.value - graphs / gpu.memory_gib
+    if effective <= 0:
+        raise WorkloadError(f"ATOM's safety margin and CUDA graphs ({graphs:.2f} GiB) leave nothing of "
+                            f"{gpu.name}'s {gpu.memory_gib:g} GiB at gpu_memory_utilization {util:g}; raise it")
+    plan = plan_vllm(model, gpu, parallelism, workload.model_copy(update={
+        "max_num_batched_tokens": min(tokens, seqs * workload.context_length) if not workload.max_num_batched_tokens
+        else tokens, "max_num_seqs": seqs, "gpu_memory_utilization": effective}))
+    note = (f"ATOM: max_num_batched_tokens={tokens}, max_num_seqs={seqs}, block_size={int(consts.block_size.value)}; "
+            f"budget = {util:g} x total less a {consts.safety_margin_fraction.value:g} x total safety margin and the "
+            f"{graphs:.2f} GiB CUDA-graph pool (atom/model_engine/model_runner.py); activation, non-torch and "
+            "CUDA-graph sizes are vLLM's estimates (assumed)")
+    notes = (note,) + tuple(n for n in plan.notes if not n.startswith("vLLM "))
+    return plan.model_copy(update={"engine": "atom", "notes": notes, "cuda_graph_gib": graphs})
+
+
+PLANNERS = {"vllm": plan_vllm, "sglang": plan_sglang, "trtllm": plan_trtllm, "atom": plan_atom}

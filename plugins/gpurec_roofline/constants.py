@@ -97,6 +97,8 @@ class EngineConstants(_Strict):
     prefill_clustering_exponent: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: cluster size grows like users**exponent (1: lockstep)")
     moe_compute_efficiency: float = Field(default=1.0, gt=0, le=1, description="the engine's routed-expert (grouped MoE GEMM) FLOP rate as a fraction of its dense GEMM rate")
     moe_compute_source: str = Field(default="not measured: dense rate assumed", min_length=1, description="where moe_compute_efficiency comes from")
+    timed_like: Optional[str] = Field(default=None, description="an unmeasured engine's entry names the measured engine "
+                                      "whose fitted constants it takes (every field it does not set itself)")
     source: str = Field(min_length=1)
 
 
@@ -139,8 +141,29 @@ class RooflineConstants(_Strict):
         return entry
 
 
+def _inherit_timing(engines: object, where: str) -> object:
+    """``[engines.X]`` entries with ``timed_like = "Y"`` take every field of ``[engines.Y]`` they do not
+    set (an engine without measurements of its own runs on a measured engine's fitted constants, which
+    are stored once, in Y's entry)."""
+    if not isinstance(engines, dict):
+        return engines
+    resolved = dict(engines)
+    for name, entry in engines.items():
+        base = entry.get("timed_like") if isinstance(entry, dict) else None
+        if base is None:
+            continue
+        parent = engines.get(base)
+        if not isinstance(parent, dict) or "timed_like" in parent:
+            raise CatalogError(f"{where}: entry engines.{name}.timed_like: {base!r} is not a measured engine's "
+                               f"entry; name one of {', '.join(sorted(n for n, e in engines.items() if isinstance(e, dict) and 'timed_like' not in e))}")
+        resolved[name] = {**parent, **entry}
+    return resolved
+
+
 def parse_constants(data: dict, where: str) -> RooflineConstants:
     """Validate a parsed roofline.toml; errors name the file, the entry and the field."""
+    if isinstance(data, dict) and "engines" in data:
+        data = {**data, "engines": _inherit_timing(data["engines"], where)}
     try:
         constants = RooflineConstants.model_validate(data)
     except ValidationError as exc:
