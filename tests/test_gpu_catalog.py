@@ -59,6 +59,15 @@ def test_aliases_case_insensitive(alias):
     assert get_gpu_spec(alias).name == "H100"
 
 
+@pytest.mark.parametrize("system, name", [("h100_sxm", "H100"), ("h200_sxm", "H200"), ("b200_sxm", "B200"),
+                                           ("b300_sxm", "B300"), ("gb200", "GB200"), ("gb300", "GB300"),
+                                           ("a100_sxm", "A100"), ("l40s", "L40S"),
+                                           ("rtx_pro_6000_server", "RTX_PRO_6000")])
+def test_aiconfigurator_system_names_find_the_gpu(system, name):
+    """aiconfigurator-core's systems/<name>.yaml and its silicon data name GPUs this way."""
+    assert get_gpu_spec(system).name == name
+
+
 def test_mi300x_by_lower_case():
     # AMD Instinct MI300X: 192 GB HBM3, 5.3 TB/s.
     spec = get_gpu_spec("mi300x")
