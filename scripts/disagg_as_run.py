@@ -98,20 +98,24 @@ def as_run_text() -> str:
     return out.getvalue()
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(path: Path, text: str, script: str, argv=None, description: str = "") -> int:
+    """Write ``text`` to ``path``, or with ``--check`` exit 1 when the file differs from it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="only check that the as-run file is current")
     args = parser.parse_args(argv)
-    text = as_run_text()
     if args.check:
-        current = AS_RUN.read_text() if AS_RUN.exists() else ""
+        current = path.read_text() if path.exists() else ""
         if current != text:
-            print(f"{AS_RUN.relative_to(ROOT)} is out of date: run python scripts/disagg_as_run.py", file=sys.stderr)
+            print(f"{path.relative_to(ROOT)} is out of date: run python scripts/{script}", file=sys.stderr)
             return 1
         return 0
-    AS_RUN.write_text(text)
-    print(f"wrote {AS_RUN.relative_to(ROOT)} ({text.count(chr(10)) - 1} rows)")
+    path.write_text(text)
+    print(f"wrote {path.relative_to(ROOT)} ({text.count(chr(10)) - 1} rows)")
     return 0
+
+
+def main(argv=None) -> int:
+    return write_or_check(AS_RUN, as_run_text(), "disagg_as_run.py", argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

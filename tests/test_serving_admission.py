@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import csv
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
 from gpurec_core.api import estimate_performance, plan_memory
 from gpurec_core.errors import WorkloadError
-from gpurec_core.validate import validate_file
+from gpurec_core.validate import read_measurements, validate_file
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "measurements"
 SERVING = FIXTURES / "serving_h100.csv"
 ATTN_DP = FIXTURES / "serving_attn_dp_h100.csv"
+ATTN_DP_AS_RUN = FIXTURES / "serving_attn_dp_h100_as_run.csv"
 
 
 def measured(path: pathlib.Path, **where) -> dict[str, float]:
@@ -87,6 +91,28 @@ def test_the_wide_ep_file_is_predicted_with_its_dp_column():
     report = validate_file(ATTN_DP)
     assert report.n_rows == 30 and report.n_errors == 0
     assert all("dp4 ep16" in r.config for r in report.rows)
+
+
+def test_the_wide_ep_rows_as_run_have_the_benchmarks_concurrency():
+    """scripts/attn_dp_as_run.py: the shared file records one DP rank's batch as its concurrency
+    (aiconfigurator's silicon_concurrency is batch_size x attention_dp_size); the as-run file has
+    the benchmark's users, dp x recorded, and the measured values unchanged."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "attn_dp_as_run.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (_, recorded), (_, as_run) = read_measurements(ATTN_DP), read_measurements(ATTN_DP_AS_RUN)
+    assert [int(r["concurrency"]) * int(r["dp"]) for r in recorded] == [int(r["concurrency"]) for r in as_run]
+    assert [r["value"] for r in recorded] == [r["value"] for r in as_run]
+
+
+def test_wide_ep_itl_at_one_user_per_rank():
+    """MiniMax-M2.5, vLLM 0.18, DP4 x TP4 EP16 over two H100 nodes, 4 users (one per DP rank), 1024 in /
+    1024 out: measured ITL 10.089 ms (aiconfigurator-core 0.12.0 silicon_sample.csv id
+    2026_04_06_minimax_m2_5_h100_sxm_vllm_fp8_agg_1024x1024_c4_tp4_ep4_1357). The step is mostly the
+    cross-node all-to-alls' latency (scale_out_alltoall_latency_us, read off these rows)."""
+    est = estimate_performance("MiniMaxAI/MiniMax-M2.5", "H100", tensor_parallel_size=4, expert_parallel_size=16,
+                               data_parallel_size=4, input_length=1024, output_length=1024, concurrency=4)
+    assert est.itl_ms == pytest.approx(10.089, rel=0.15)
 
 
 def test_shared_h100_file_meets_the_issue_targets():
