@@ -259,6 +259,8 @@ def constants_section() -> list[str]:
                          f"(0.5 random arrival, 1 closed-loop, 2 async scheduling) | {e.source} |")
         lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
                      f"{e.max_num_seqs} | engine default | {e.source} |")
+        lines.append(f"| engines.{name}.wide_ep_collectives | {e.wide_ep_collectives} | engine default | "
+                     f"{e.wide_ep_collectives_source} |")
     b = c.benchmark
     lines.append(f"| benchmark.requests_per_user | {b.requests_per_user:g} | fitted | {b.source} |")
     lines.append(f"| benchmark.client_slot_wait | {b.client_slot_wait:g} | client convention | vllm bench serve starts "
@@ -469,20 +471,19 @@ def attention_dp_section() -> list[str]:
     low = [r for c, r in itl.items() if " c4 " in f" {c} " or " c8 " in f" {c} "]
     high = [r for c, r in itl.items() if " c64 " in f" {c} "]
     lines += ["", "Each DP rank is a TP4 group serving its share of the users with its own KV pool, while a GPU's "
-              "1/16 of the experts serves the routed tokens of every busy rank and the all-to-alls cross the two "
-              f"nodes (scale-out bandwidth and `scale_out_alltoall_latency_us`, {latency:g} us, read off these rows' "
-              "ITL at one and two users per rank as run: "
-              f"{span(low, 'predicted')} ms predicted, {span(low, 'measured')} ms measured). At 16 users per rank "
+              "1/16 of the experts serves the routed tokens of every busy rank. vLLM's default exchange "
+              "(`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`) all-gathers the hidden "
+              "states of the busy ranks over the DP group (H bytes per token: a rank's own tokens and the others' "
+              "decodes), reduce-scatters the expert outputs back and keeps the TP all-reduce; across the two nodes "
+              f"each collective costs `scale_out_alltoall_latency_us` ({latency:g} us) plus its bytes at the NIC's "
+              "bandwidth. That latency is read off these rows' ITL at one and two users per rank as run "
+              f"({span(low, 'predicted')} ms predicted, {span(low, 'measured')} ms measured). Timed instead as "
+              "all-to-alls of k x H bytes per token, a lone 8,192-token prompt read about 1.9x slow: every token was "
+              "charged its 8 experts' copies over the NIC. At 16 users per rank "
               f"measured ITL is {span(high, 'measured')} ms against {span(high, 'predicted')} ms predicted: "
-              "the model adds the extra expert work and the all-to-all bytes per step, and the rest is not "
-              "explained by a GPU-side mechanism here (it may be vLLM's DP coordination or its all-to-all backend, "
-              "allgather_reducescatter by default); it is left unfitted. As run, TTFT reads slow at one user per rank "
-              "with 8,192-token prompts (about 1.9x): most of the predicted prefill is the cross-node expert "
-              "traffic, k x H bytes per token at the NIC's bandwidth, which is more than these runs moved (DeepEP's "
-              "normal kernels send a token over RDMA once per remote node and forward it over NVLink, DeepSeek-V3 "
-              "report section 3.2.2; vLLM's default backend all-gathers the ranks' tokens instead); "
-              "which backend ran is not recorded, so it is not modelled further. The two rows at 64 users with 8,192-token "
-              "prompts or outputs measured 20 s and 32 s TTFT, queueing that neither their KV pool "
+              "about 1 ms per user beyond the expert work and the bytes, not explained by a GPU-side mechanism here "
+              "(it may be vLLM's DP coordination); it is left unfitted. The rows with 8,192-token prompts or "
+              "outputs at 32-64 users measured 3 s, 20 s and 32 s TTFT, queueing that neither their KV pool "
               f"({pool.kv_cache_tokens / 1e6:.2f} M tokens per rank against {16 * 9216 / 1e6:.2f} M for 16 requests "
               "of 9,216 tokens) nor vLLM's scheduler defaults explain; they stay far off."]
     return lines

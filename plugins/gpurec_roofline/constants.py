@@ -97,6 +97,11 @@ class EngineConstants(_Strict):
     prefill_clustering_exponent: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: cluster size grows like users**exponent (1: lockstep)")
     moe_compute_efficiency: float = Field(default=1.0, gt=0, le=1, description="the engine's routed-expert (grouped MoE GEMM) FLOP rate as a fraction of its dense GEMM rate")
     moe_compute_source: str = Field(default="not measured: dense rate assumed", min_length=1, description="where moe_compute_efficiency comes from")
+    wide_ep_collectives: Literal["all_to_all", "allgather_reducescatter"] = Field(
+        default="all_to_all", description="how an MoE layer whose experts span DP ranks moves tokens: 'all_to_all' (each "
+        "token to its k experts' ranks and back) or 'allgather_reducescatter' (every DP rank's hidden states gathered "
+        "to every rank, the outputs reduce-scattered back, the TP all-reduce of the MoE output kept)")
+    wide_ep_collectives_source: str = Field(default="not set", min_length=1)
     timed_like: Optional[str] = Field(default=None, description="an unmeasured engine's entry names the measured engine "
                                       "whose fitted constants it takes (every field it does not set itself)")
     source: str = Field(min_length=1)

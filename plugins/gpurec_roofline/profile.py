@@ -197,7 +197,8 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
     wide_ep = ep > tp
     if tp > 1:
         # One all-reduce after attention and one after the MLP of each layer (Megatron-LM TP,
-        # Shoeybi et al. 2019). With wide EP the MoE layer's all-reduce becomes a dispatch + combine.
+        # Shoeybi et al. 2019). With wide EP the MoE layer's all-reduce becomes a dispatch + combine
+        # (an engine that all-gathers instead keeps it: step.communication_time_s).
         allreduces = 2.0 * layers - (moe_per_stage if wide_ep else 0.0)
     if wide_ep:
         alltoalls = 2.0 * moe_per_stage
@@ -219,8 +220,8 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls,
         # Wide EP: the tp GPUs of a DP rank hold the same hidden states after attention and each
-        # dispatches 1/tp of the rank's tokens (SGLang DP attention, DeepEP-style dispatch;
-        # an assumption for vLLM's backends).
+        # dispatches 1/tp of the rank's tokens (DeepEP-style dispatch; vLLM's default backend
+        # all-gathers instead: EngineConstants.wide_ep_collectives).
         alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES / (tp if ep > tp else 1),
     )
 

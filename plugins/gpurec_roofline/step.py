@@ -201,19 +201,37 @@ def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communica
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
-def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens):
-    """TP all-reduces (2 per layer) and EP all-to-alls (2 per MoE layer) of one step on one stage."""
+def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens, decode_seqs=0.0,
+                         collectives: str = "all_to_all"):
+    """TP all-reduces (2 per layer) and the wide-EP MoE exchange (2 collectives per MoE layer) of one
+    step on one stage. ``tokens`` are this rank's (decodes plus prefill chunk), ``decode_seqs`` its
+    decodes: every busy DP rank decodes the same batch in the step, while a prefill chunk is its own.
+
+    ``collectives`` is the engine's wide-EP exchange (``EngineConstants.wide_ep_collectives``):
+
+    * ``all_to_all``: each token goes to its k experts' ranks and back, k x H bytes (DeepEP-style).
+    * ``allgather_reducescatter`` (vLLM's default ``--all2all-backend``,
+      ``vllm/distributed/device_communicators/all2all.py`` ``AgRsAll2AllManager``): the hidden states
+      of every busy DP rank (H bytes per token: this rank's tokens and the others' decodes) are
+      all-gathered over the DP group and the expert outputs reduce-scattered back; the MoE output is
+      still all-reduced over the rank's TP group like a dense MLP's.
+    """
     link = profile.link_gb_s_per_direction
     if link is None:  # a stacked profile has the fallback filled in already
         link = comm.fallback_link_gb_s_per_direction
     tokens = np.asarray(tokens, float)
-    t = profile.allreduces_per_step * allreduce_time_s(tokens * profile.allreduce_bytes_per_token,
-                                                       profile.tensor_parallel, link, comm,
-                                                       profile.allreduce_crosses_nodes)
-    t = t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
-                                                         profile.expert_parallel, link, comm,
-                                                         profile.alltoall_crosses_nodes)
-    return t
+    reduce = allreduce_time_s(tokens * profile.allreduce_bytes_per_token, profile.tensor_parallel, link, comm,
+                              profile.allreduce_crosses_nodes)
+    t = profile.allreduces_per_step * reduce
+    if collectives == "allgather_reducescatter":
+        dp_group = np.maximum(1.0, np.asarray(profile.expert_parallel, float) / profile.tensor_parallel)
+        gathered = (tokens + (profile.expert_token_multiplier - 1.0) * np.asarray(decode_seqs, float)) \
+            * profile.allreduce_bytes_per_token
+        exchange = alltoall_time_s(gathered, dp_group, link, comm, profile.alltoall_crosses_nodes)
+        return t + profile.alltoalls_per_step * exchange + profile.alltoalls_per_step / 2.0 * reduce
+    return t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
+                                                            profile.expert_parallel, link, comm,
+                                                            profile.alltoall_crosses_nodes)
 
 
 def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: float, sequences):
@@ -236,7 +254,7 @@ def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Com
     gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, engine.moe_compute_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
     act = activation_time_s(profile, eff, tokens)
-    comm_t = communication_time_s(profile, comm, tokens)
+    comm_t = communication_time_s(profile, comm, tokens, d, engine.wide_ep_collectives)
     over = overhead_time_s(engine, kernels, profile.layers_per_stage, d + ps)
     total = gemm + attn_decode + attn_prefill + act + comm_t + over
     parts = {"gemm": gemm, "gemm_compute": gemm_compute, "gemm_memory": gemm_memory,
