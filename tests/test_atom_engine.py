@@ -71,3 +71,22 @@ def test_timed_like_must_name_a_measured_engine():
     data = {"engines": {"sglang": {"step_overhead_ms": 1.0}, "atom": {"timed_like": "tgi"}}}
     with pytest.raises(CatalogError, match=r"engines\.atom\.timed_like: 'tgi' is not a measured engine's entry"):
         parse_constants(data, "roofline.toml")
+
+
+@pytest.mark.parametrize("model_id", ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-20b"])
+def test_atom_estimates_obey_the_physical_floors(model_id):
+    """The floors of tests/test_physical_bounds.py (datasheet peaks, no efficiency factor) hold for
+    ATOM on MI355X too: ITL >= the bytes a decode step streams, TTFT >= the prompt's FLOPs at peak,
+    throughput <= users / ITL."""
+    from gpurec_core import get_gpu_spec
+    from gpurec_core.api import as_model
+    from gpurec_core.models import Parallelism
+    from physical_bounds_helpers import deployment_floors
+
+    arch, gpu = as_model(model_id), get_gpu_spec("MI355X")
+    floors = deployment_floors(arch, arch.resolve_precision(None, None), Parallelism(tensor_parallel_size=1), gpu, 1024)
+    for users in (1, 32):
+        est = estimate_performance(arch, "MI355X", engine="atom", tensor_parallel_size=1, input_length=1024,
+                                   output_length=256, concurrency=users)
+        assert est.itl_ms >= floors.itl_ms and est.ttft_ms >= floors.ttft_ms
+        assert est.throughput_tokens_per_sec <= users * 1000 / est.itl_ms * (1 + 1e-6)
