@@ -276,3 +276,25 @@ def test_experts_tp_sharded_when_ep_below_tp():
                       quantization="fp8", max_model_len=8192)
     assert ep2.fits
     assert ep2.weights_gib == pytest.approx(ep4.weights_gib, rel=1e-6)
+
+
+def test_a_plan_that_misses_by_the_default_memory_fraction_says_the_fraction_that_fits():
+    """Both engines refuse to start when their default budget cannot hold one request (vLLM's
+    'No available memory for the cache blocks', SGLang's 'Not enough memory. Please try to increase
+    --mem-fraction-static'); the plan names the fraction that would, and that fraction fits.
+
+    Qwen3-32B bf16 on one H100 at its full 40,960-token context: one request's KV is 10 GiB
+    (64 layers x 8 KV heads x 128 x 2 x 2 bytes = 262,144 B per token, config.json); DeepSeek-V3 fp8
+    on 4 GB200 under SGLang: 157.5 GiB of weights per GPU against SGLang's default 0.859 x 182.9 GiB."""
+    from gpurec_core import plan_memory
+
+    for model, gpu, tp, engine, context in (("Qwen/Qwen3-32B", "H100", 1, "vllm", None),
+                                            ("deepseek-ai/DeepSeek-V3", "GB200", 4, "sglang", 2048)):
+        plan = plan_memory(model, gpu, tensor_parallel_size=tp, engine=engine, max_model_len=context)
+        assert not plan.fits
+        flag = "--gpu-memory-utilization" if engine == "vllm" else "--mem-fraction-static"
+        fraction = float(plan.reason.split(flag + " ")[1].split()[0])
+        assert plan_memory(model, gpu, tensor_parallel_size=tp, engine=engine, max_model_len=context,
+                           gpu_memory_utilization=fraction).fits
+    qwen = plan_memory("Qwen/Qwen3-32B", "H100", engine="vllm")
+    assert qwen.kv_bytes_per_token == 262_144

@@ -319,7 +319,8 @@ def precision_notes(precision: Optional[Precision], gpu: GPUSpec, engine: str) -
 def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation: float, non_torch: float,
             cuda_graph: float, available: float, tokens: int, kv_per_token: float, block_size: int,
             max_model_len: int, concurrency: float, need_one_request: float, reasons: list[str],
-            notes: list[str], precision: Optional[Precision] = None) -> MemoryPlan:
+            notes: list[str], precision: Optional[Precision] = None, remedy: str = "") -> MemoryPlan:
+    """The plan; ``remedy`` (how the engine would start after all) follows the reasons it does not fit."""
     reasons = list(reasons)
     notes = list(notes) + precision_notes(precision, gpu, engine)
     if available <= 0:
@@ -329,6 +330,8 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
     elif need_one_request > available:
         reasons.append(f"one {max_model_len}-token request needs {need_one_request / GIB:.2f} GiB of KV cache but "
                        f"only {available / GIB:.2f} GiB is left; lower max_model_len or add GPUs")
+    if reasons and remedy:
+        reasons.append(remedy)
     return MemoryPlan(
         engine=engine, total_gib=gpu.memory_gib, budget_gib=budget / GIB, weights_gib=weights / GIB,
         activation_gib=activation / GIB, non_torch_gib=non_torch / GIB, cuda_graph_gib=cuda_graph,
@@ -412,8 +415,17 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
                      "GPUs without NVLink SHARP likely need less")
     kv_per_token = facts[0][6]
     cuda_graph = vllm_cuda_graph_gib(len(layers0), parallelism, consts)
+    remedy = ""
+    if workload.gpu_memory_utilization == 0.9 and need_one > 0:
+        # vLLM refuses to start when the budget cannot hold one request; the fraction that would (and leaves
+        # the CUDA-graph pool its headroom) is the fix its own error message points to.
+        total = gpu.memory_gib * GIB
+        needed = math.ceil(max((st[1] + st[2] + st[3] + need_one) / total for st in stages) * 100) / 100
+        if 0.9 < needed and needed + cuda_graph * GIB / total <= 1:
+            remedy = (f"--gpu-memory-utilization {needed:.2f} would hold the weights and one {max_model_len}-token "
+                      f"request, leaving {(1 - needed) * gpu.memory_gib:.2f} GiB for the {cuda_graph:.2f} GiB CUDA-graph pool")
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
-                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision)
+                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision, remedy)
 
 
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
@@ -478,9 +490,19 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     if pool_note:
         notes.append(pool_note)
     need_one = per_token * max_model_len + state
+    remedy = ""
+    if workload.gpu_memory_utilization == 0.9 and available < need_one and pre > 0:
+        # SGLang refuses to start ("Not enough memory. Please try to increase --mem-fraction-static"): say the
+        # fraction that would hold the weights and one request, and how much of its activation reserve is left.
+        needed = math.ceil((weights + need_one) / pre * 100) / 100
+        if needed < 1:
+            remedy = (f"SGLang's default mem_fraction_static on {gpu.name} is {mfs}; --mem-fraction-static {needed:.2f} "
+                      f"(gpu_memory_utilization={needed:.2f}) would hold the weights and one {max_model_len}-token "
+                      f"request, leaving {pre * (1 - needed) / GIB:.2f} GiB of the {reserve / GIB:.2f} GiB SGLang "
+                      "reserves for activations and CUDA graphs")
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
                    max_model_len, concurrency, need_one,
-                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision)
+                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision, remedy)
 
 
 #: Architectures SGLang gives a separate sliding-window pool (configs/model_config.py
