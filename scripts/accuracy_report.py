@@ -771,9 +771,19 @@ def build_report() -> str:
             "- The start-up burst term models the benchmark client (all users start at once, R requests each), not "
             "the hardware; the estimator's breakdown reports `ttft_steady` for a server that is already running, "
             "and an open-loop (Poisson) client would see M/D/1-style queueing instead.",
-            "- Both `arrival_wait_steps` sit at their upper bound (2 length-biased steps): the calibration rows wait a "
+            "- vLLM's `arrival_wait_steps` sits at its upper bound (2 length-biased steps): the calibration rows wait a "
             "little more than the step in flight explains (cohorts of requests that arrive one step apart, which the "
-            "mean-value model does not track).",
+            "mean-value model does not track). Measured vLLM TTFT does not grow as outputs shorten (more prompts per "
+            "step) while the length-biased wait does; a mean (unbiased) step in flight, since closed-loop arrivals "
+            "follow completions, fits the calibration rows worse (loss 0.076 to 0.082 or more at every "
+            "arrival_wait_steps tried), so it was not adopted.",
+            "- ATOM (AMD) has no measurement here: its scheduling follows its code (prefill first, admission on the "
+            "prompt's blocks, its defaults) but its overheads and prompt clustering are SGLang's fitted values, a "
+            "guess; SGLang's clustering was fitted on fixed-length benchmarks and may overstate TTFT where lengths "
+            "vary (InferenceX draws them from [0.8 L, L]).",
+            "- `concurrency` is read as the users of the whole deployment. The attention-DP reference rows record one "
+            "DP rank's batch there instead (section above); data imported the same way is planned at 1 / dp of its "
+            "load.",
             "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
             "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
