@@ -20,13 +20,11 @@ benchmark's ``silicon_concurrency``) and the evidence in ``source``.
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from disagg_as_run import ROOT, write_or_check  # noqa: E402
+from disagg_as_run import ROOT, rewritten_csv, write_or_check  # noqa: E402
 
 RECORDED = ROOT / "tests" / "fixtures" / "measurements" / "serving_attn_dp_h100.csv"
 AS_RUN = ROOT / "tests" / "fixtures" / "measurements" / "serving_attn_dp_h100_as_run.csv"
@@ -34,19 +32,16 @@ EVIDENCE = ("concurrency as run: aiconfigurator-core 0.12.0 silicon_sample.csv s
             "attention_dp_size (the recorded concurrency is batch_size, one DP rank's)")
 
 
+def as_run_row(row: dict) -> bool:
+    """A recorded row with its concurrency multiplied by its ``dp`` and the evidence in ``source``."""
+    row["concurrency"] = str(int(row["concurrency"]) * int(row["dp"] or 1))
+    row["source"] = f"{row['source']}; {EVIDENCE}"
+    return True
+
+
 def as_run_text() -> str:
-    """The as-run CSV: every recorded row with its concurrency multiplied by its ``dp``."""
-    with RECORDED.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames, list(reader)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        row["concurrency"] = str(int(row["concurrency"]) * int(row["dp"] or 1))
-        row["source"] = f"{row['source']}; {EVIDENCE}"
-        writer.writerow(row)
-    return out.getvalue()
+    """The as-run CSV: every recorded row at the benchmark's concurrency."""
+    return rewritten_csv(RECORDED, as_run_row)
 
 
 def main(argv=None) -> int:

@@ -76,26 +76,36 @@ def key(row: dict) -> tuple:
     return row["model"], int(row["isl"]), int(row["osl"]), int(row["concurrency"])
 
 
-def as_run_text() -> str:
-    """The as-run CSV: the recorded rows that have a named recipe, pool columns from it."""
-    with RECORDED.open(newline="") as f:
+def rewritten_csv(path: Path, change) -> str:
+    """``path``'s rows as CSV text after ``change(row)``, which edits a row in place and returns False to
+    leave it out; the columns and their order are kept."""
+    with path.open(newline="") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames, list(reader)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        layout = AS_RUN_LAYOUTS.get(key(row)) if row["engine"] == "trtllm" else None
-        if layout is None:
-            continue
-        prefill, decode, recipe = layout
-        for pool, sizes in (("prefill", prefill), ("decode", decode)):
-            for name, size in zip(POOL_COLUMNS, sizes):
-                row[f"{pool}_{name}"] = str(size)
-        row["kv_cache_dtype"] = KV_CACHE_DTYPE
-        row["source"] = f"{row['source']}; layout as run: {CONFIG}, recipes/trtllm/h100-fp8/{recipe}"
-        writer.writerow(row)
+    writer.writerows(row for row in rows if change(row))
     return out.getvalue()
+
+
+def as_run_row(row: dict) -> bool:
+    """A recorded row with a named recipe gets its pool columns, KV-cache dtype and source; False otherwise."""
+    layout = AS_RUN_LAYOUTS.get(key(row)) if row["engine"] == "trtllm" else None
+    if layout is None:
+        return False
+    prefill, decode, recipe = layout
+    for pool, sizes in (("prefill", prefill), ("decode", decode)):
+        for name, size in zip(POOL_COLUMNS, sizes):
+            row[f"{pool}_{name}"] = str(size)
+    row["kv_cache_dtype"] = KV_CACHE_DTYPE
+    row["source"] = f"{row['source']}; layout as run: {CONFIG}, recipes/trtllm/h100-fp8/{recipe}"
+    return True
+
+
+def as_run_text() -> str:
+    """The as-run CSV: the recorded rows that have a named recipe, pool columns from it."""
+    return rewritten_csv(RECORDED, as_run_row)
 
 
 def write_or_check(path: Path, text: str, script: str, argv=None, description: str = "") -> int:
