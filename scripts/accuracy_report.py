@@ -472,7 +472,8 @@ def attention_dp_section() -> list[str]:
     high = [r for c, r in itl.items() if " c64 " in f" {c} "]
     lines += ["", "Each DP rank is a TP4 group serving its share of the users with its own KV pool, while a GPU's "
               "1/16 of the experts serves the routed tokens of every busy rank. vLLM's default exchange "
-              "(`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`) all-gathers the hidden "
+              "(`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`; SGLang's DP attention "
+              "does the same by default) all-gathers the hidden "
               "states of the busy ranks over the DP group (H bytes per token: a rank's own tokens and the others' "
               "decodes), reduce-scatters the expert outputs back and keeps the TP all-reduce; across the two nodes "
               f"each collective costs `scale_out_alltoall_latency_us` ({latency:g} us) plus its bytes at the NIC's "

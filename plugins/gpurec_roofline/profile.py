@@ -220,8 +220,8 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls,
         # Wide EP: the tp GPUs of a DP rank hold the same hidden states after attention and each
-        # dispatches 1/tp of the rank's tokens (DeepEP-style dispatch; vLLM's default backend
-        # all-gathers instead: EngineConstants.wide_ep_collectives).
+        # dispatches 1/tp of the rank's tokens (DeepEP-style dispatch; vLLM's and SGLang's defaults
+        # gather the ranks' hidden states instead: EngineConstants.wide_ep_collectives).
         alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES / (tp if ep > tp else 1),
     )
 

@@ -211,10 +211,11 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
 
     * ``all_to_all``: each token goes to its k experts' ranks and back, k x H bytes (DeepEP-style).
     * ``allgather_reducescatter`` (vLLM's default ``--all2all-backend``,
-      ``vllm/distributed/device_communicators/all2all.py`` ``AgRsAll2AllManager``): the hidden states
-      of every busy DP rank (H bytes per token: this rank's tokens and the others' decodes) are
-      all-gathered over the DP group and the expert outputs reduce-scattered back; the MoE output is
-      still all-reduced over the rank's TP group like a dense MLP's.
+      ``vllm/distributed/device_communicators/all2all.py`` ``AgRsAll2AllManager``; SGLang's DP
+      attention, ``layers/dp_attention.py`` dp_gather / dp_scatter): the hidden states of every busy
+      DP rank (H bytes per token: this rank's tokens and the others' decodes) are all-gathered over
+      the DP group and the expert outputs reduce-scattered back; the MoE output is still all-reduced
+      over the rank's TP group like a dense MLP's.
     """
     link = profile.link_gb_s_per_direction
     if link is None:  # a stacked profile has the fallback filled in already
