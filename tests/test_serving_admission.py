@@ -155,3 +155,19 @@ def test_contradicting_runs_are_flagged_not_dropped():
     assert {r.metric for r in run} == {"itl_ms", "ttft_ms"} and all(r.predicted for r in run)
     assert "4.449 ms at 512 users" in run[0].flag or "4.449 ms at 512 users" in run[1].flag
     assert report.n_flagged == len(flagged) and all(r.model == "openai/gpt-oss-120b" for r in flagged)
+
+
+def test_a_vllm_prefill_pool_gathers_every_ranks_prompts():
+    """In a disaggregated prefill pool every attention-DP rank prefills in the same step, so vLLM's default
+    all-gather moves all ranks' prompt tokens to every GPU; across two nodes that is why vLLM's docs
+    (serving/expert_parallel_deployment, Backend Selection Guide) point multi-node prefill to
+    deepep_high_throughput. The same DP16 EP16 pools on TensorRT-LLM (a DeepEP-style all-to-all, k
+    copies of a rank's own tokens) prefill faster, although its fixed request overhead is larger."""
+    from gpurec_core import estimate_disaggregated
+
+    layout = dict(input_length=8192, output_length=1024, concurrency=64, prefill_tensor_parallel_size=1,
+                  prefill_data_parallel_size=16, prefill_expert_parallel_size=16, decode_tensor_parallel_size=1,
+                  decode_data_parallel_size=16, decode_expert_parallel_size=16)
+    vllm = estimate_disaggregated("deepseek-ai/DeepSeek-R1", "H100", engine="vllm", **layout)
+    trtllm = estimate_disaggregated("deepseek-ai/DeepSeek-R1", "H100", engine="trtllm", **layout)
+    assert vllm.ttft_ms > 1.5 * trtllm.ttft_ms

@@ -30,7 +30,7 @@ step at the decode unit's batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     c = np.maximum(np.asarray(users, float), 1.0)
     M = np.maximum(np.asarray(max_num_batched_tokens, float), 1.0)
     units_p, units_d = np.asarray(prefill.units, float), np.asarray(decode.units, float)
-    p_args = (prefill.profile, prefill.efficiency, comm, engine, kernels)
+    p_args = (replace(prefill.profile, ranks_prefill_together=True), prefill.efficiency, comm, engine, kernels)
     d_args = (decode.profile, decode.efficiency, comm, engine, kernels)
 
     chunks = np.ceil(I / M)

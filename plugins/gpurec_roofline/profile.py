@@ -81,6 +81,7 @@ class DeploymentProfile:
     expert_token_multiplier: float   # tokens a GPU's experts serve per token of its own rank: the busy DP ranks when the experts span them (wide EP, at most ep / tp), else 1
     alltoall_crosses_nodes: bool     # the EP group spans more GPUs than one node holds: all-to-alls use the scale-out network
     allreduce_crosses_nodes: bool    # the TP group spans more GPUs than one node holds: all-reduces use the scale-out network
+    ranks_prefill_together: bool = False  # every busy DP rank prefills in the same step (a disaggregated prefill pool), not only decodes
 
 
 def compute_dtype_on(gpu: GPUSpec, precision: Precision) -> tuple[str, float]:

@@ -205,7 +205,8 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
                          collectives: str = "all_to_all"):
     """TP all-reduces (2 per layer) and the wide-EP MoE exchange (2 collectives per MoE layer) of one
     step on one stage. ``tokens`` are this rank's (decodes plus prefill chunk), ``decode_seqs`` its
-    decodes: every busy DP rank decodes the same batch in the step, while a prefill chunk is its own.
+    decodes: every busy DP rank decodes the same batch in the step, while a prefill chunk is its own,
+    except in a prefill pool, whose ranks all prefill (``DeploymentProfile.ranks_prefill_together``).
 
     ``collectives`` is the engine's wide-EP exchange (``EngineConstants.wide_ep_collectives``):
 
@@ -226,8 +227,8 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
     t = profile.allreduces_per_step * reduce
     if collectives == "allgather_reducescatter":
         dp_group = np.maximum(1.0, np.asarray(profile.expert_parallel, float) / profile.tensor_parallel)
-        gathered = (tokens + (profile.expert_token_multiplier - 1.0) * np.asarray(decode_seqs, float)) \
-            * profile.allreduce_bytes_per_token
+        others = np.where(profile.ranks_prefill_together, tokens, np.asarray(decode_seqs, float))
+        gathered = (tokens + (profile.expert_token_multiplier - 1.0) * others) * profile.allreduce_bytes_per_token
         exchange = alltoall_time_s(gathered, dp_group, link, comm, profile.alltoall_crosses_nodes)
         return t + profile.alltoalls_per_step * exchange + profile.alltoalls_per_step / 2.0 * reduce
     return t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
