@@ -6,6 +6,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from typing import Any, Optional
@@ -356,6 +357,13 @@ def _print_report(console, title: str, report, worst: int) -> None:
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")
+    with_dp = [r for r in data.get("rows", []) if data.get("kind") == "serving"
+               and re.search(r"\bdp([2-9]|\d{2,})\b", r.get("config") or "")]
+    if with_dp:
+        console.print(f"{len(with_dp)} row(s) with attention data parallelism: `concurrency` is read as the users of the "
+                      "whole deployment, split over the dp ranks; a file that records one rank's batch there (as "
+                      "aiconfigurator-core's batch_size does) needs concurrency x dp (docs/accuracy.md, 'Attention data "
+                      "parallelism').")
 
 
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402

@@ -171,3 +171,18 @@ def test_a_vllm_prefill_pool_gathers_every_ranks_prompts():
     vllm = estimate_disaggregated("deepseek-ai/DeepSeek-R1", "H100", engine="vllm", **layout)
     trtllm = estimate_disaggregated("deepseek-ai/DeepSeek-R1", "H100", engine="trtllm", **layout)
     assert vllm.ttft_ms > 1.5 * trtllm.ttft_ms
+
+
+def test_validate_says_how_it_reads_concurrency_on_attention_dp_rows():
+    """The CLI names the reading of `concurrency` under attention DP (the deployment's users, split over the
+    ranks) on an aggregated file with a dp column, and not on the disaggregated file, whose concurrency is
+    the benchmark's users (InferenceX's recipes: benchmark.concurrencies)."""
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+
+    runner = CliRunner()
+    wide = runner.invoke(cli, ["validate", str(ATTN_DP)], terminal_width=400)
+    assert wide.exit_code == 0 and "30 row(s) with attention data parallelism" in " ".join(wide.output.split())
+    disagg = runner.invoke(cli, ["validate", str(FIXTURES / "serving_disagg_h100.csv")], terminal_width=400)
+    assert disagg.exit_code == 0 and "attention data parallelism" not in disagg.output
