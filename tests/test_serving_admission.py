@@ -37,14 +37,23 @@ def ape(predicted: float, actual: float) -> float:
 
 
 def test_engines_admit_by_their_own_rule():
-    """TensorRT-LLM's GUARANTEED_NO_EVICT reserves input + output per request; vLLM V1 and SGLang hold
-    what the request has, input + output/2 on average (roofline.toml admission sources)."""
-    kwargs = dict(tensor_parallel_size=2, input_length=1024, output_length=8192, concurrency=256, precision="fp8")
-    for engine, held in (("trtllm", 1024 + 8192), ("vllm", 1024 + 8192 / 2), ("sglang", 1024 + 8192 / 2)):
+    """TensorRT-LLM's GUARANTEED_NO_EVICT reserves input + output per request; vLLM V1 holds what the
+    request has, input + output/2 on average; SGLang's PrefillAdder admits a newcomer only when its prompt
+    and whole output, clipped at CLIP_MAX_NEW_TOKENS = 4096, fit beside the running requests' tokens and
+    new_token_ratio (decayed to 0.7 x 0.14 = 0.098) x their remaining output (roofline.toml admission
+    sources)."""
+    I, O = 1024, 8192
+    kwargs = dict(tensor_parallel_size=2, input_length=I, output_length=O, concurrency=256, precision="fp8")
+    running = {
+        "trtllm": lambda pool: pool // (I + O),
+        "vllm": lambda pool: pool // (I + O / 2),
+        "sglang": lambda pool: (pool - I - 4096) // (I + O / 2 + 0.098 * 4096) + 1,
+    }
+    for engine, rule in running.items():
         memory = plan_memory("meta-llama/Llama-3.1-70B", "H100", tensor_parallel_size=2, quantization="fp8",
-                             max_model_len=1024 + 8192, engine=engine)
+                             max_model_len=I + O, engine=engine)
         estimate = estimate_performance("meta-llama/Llama-3.1-70B", "H100", engine=engine, **kwargs)
-        assert estimate.max_batch_size == memory.kv_cache_tokens // held, engine
+        assert estimate.max_batch_size == rule(memory.kv_cache_tokens), engine
 
 
 def test_vllm_preemption_moves_the_wait_into_the_token_stream():

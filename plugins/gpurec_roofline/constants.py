@@ -91,6 +91,11 @@ class EngineConstants(_Strict):
         "prompt plus an adaptive share of its remaining output fit; retraction only when that estimate fails) or "
         "'full_reservation' (blocks for input + output are reserved up front; nothing is ever evicted)")
     admission_source: str = Field(min_length=1, description="the scheduler code or documentation the admission rule comes from")
+    reserve_ratio: float = Field(default=0.0, ge=0, le=1, description="'reserve_ratio' engines: share of a running "
+                                 "request's remaining output the admission check still reserves once the ratio has "
+                                 "decayed (SGLang's new_token_ratio floor)")
+    reserve_clip_tokens: int = Field(default=4096, ge=1, description="'reserve_ratio' engines: most output tokens the "
+                                     "admission check counts for one request (SGLang's CLIP_MAX_NEW_TOKENS)")
     arrival_wait_steps: float = Field(default=1.0, ge=0, le=50, description="mixed-step engines: how much of the length-biased step in flight (E[T^2]/E[T]) a new request waits before its first chunk, in steps")
     prefill_clustering: float = Field(default=0.0, ge=0, le=100, description="prefill-first engines: coefficient of the wait behind prompts arriving in the same cluster")
     prefill_in_decode_fraction: float = Field(default=1.0, ge=0, le=1, description="prefill-first engines: share of other users' prefill time that falls inside a request's decode phase")

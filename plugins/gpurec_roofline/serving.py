@@ -194,16 +194,26 @@ def admitted_requests(engine: EngineConstants, kv_cache_tokens, input_length, ou
 
     * ``full_reservation`` (TensorRT-LLM's GUARANTEED_NO_EVICT): every running request holds blocks
       for its whole ``I + O`` tokens, so ``floor(pool / (I + O))`` run.
-    * ``current_tokens`` (vLLM V1) and ``reserve_ratio`` (SGLang): a request holds blocks only for
-      the tokens it has; at staggered stages a running request holds ``I + O/2`` on average (Kwon et
-      al., PagedAttention, SOSP 2023), so the pool sustains ``floor(pool / (I + O/2))`` running
-      requests. vLLM admits more when their prompts fit and preempts the excess as the running ones
-      grow: the engine's throughput is that of the sustained batch.
+    * ``current_tokens`` (vLLM V1): a request holds blocks only for the tokens it has; at staggered
+      stages a running request holds ``I + O/2`` on average (Kwon et al., PagedAttention, SOSP 2023),
+      so the pool sustains ``floor(pool / (I + O/2))`` running requests. vLLM admits more when their
+      prompts fit and preempts the excess as the running ones grow: the engine's throughput is that
+      of the sustained batch.
+    * ``reserve_ratio`` (SGLang ``PrefillAdder.add_one_req``): a newcomer is admitted only when its
+      prompt and its whole output ``C = min(O, reserve_clip_tokens)`` fit beside what the running
+      requests hold (``I + O/2`` each) and still reserve (``r x min(O/2, C)`` each, r the decayed
+      ``new_token_ratio``): ``n = floor((pool - I - C) / (I + O/2 + r min(O/2, C))) + 1`` run.
     """
     I = np.asarray(input_length, float)
     O = np.asarray(output_length, float)
+    pool = np.asarray(kv_cache_tokens, dtype=float)
+    if engine.admission == "reserve_ratio":
+        clip = np.minimum(O, float(engine.reserve_clip_tokens))
+        held = I + O / 2.0 + engine.reserve_ratio * np.minimum(O / 2.0, clip)
+        fits = pool >= I + clip
+        return np.where(fits, np.floor_divide(np.maximum(pool - I - clip, 0.0), np.maximum(1.0, held)) + 1.0, 0.0)
     held = I + O if engine.admission == "full_reservation" else I + O / 2.0
-    return np.floor_divide(np.asarray(kv_cache_tokens, dtype=float), np.maximum(1.0, held))
+    return np.floor_divide(pool, np.maximum(1.0, held))
 
 
 def wait_before_first_token(engine: EngineConstants, input_length, output_length):
