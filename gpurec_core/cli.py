@@ -354,6 +354,9 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(f"{len(flagged)} row(s) flagged as measurements that contradict their own configuration "
                       f"(predicted and counted above; without them the farthest is {data['max_ratio_unflagged']:.1f}x off), "
                       f"e.g. {flagged[0].get('model')} {flagged[0].get('config')}: {flagged[0].get('flag')}")
+    noted = [r for r in data.get("rows", []) if r.get("note") and not r.get("error")]
+    if noted:
+        console.print(f"{len(noted)} row(s) {noted[0]['note']}, e.g. {noted[0].get('model')} {noted[0].get('config')}.")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

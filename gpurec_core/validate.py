@@ -61,6 +61,7 @@ class ValidationRow(BaseModel):
     ratio: Optional[float] = Field(default=None, description="how many times off: max(predicted/measured, measured/predicted)")
     flag: Optional[str] = Field(default=None, description="why the measurement contradicts others of the same configuration")
     error: Optional[str] = Field(default=None, description="why no prediction could be made")
+    note: Optional[str] = Field(default=None, description="an assumption about the measured run the prediction rests on")
     source: str = Field(default="", description="the row's source column")
 
 

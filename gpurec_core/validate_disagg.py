@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import cell, engine_of, parsed, whole_number
-from gpurec_core.validate_serving import _METRIC_FIELD, concurrency_of, kv_cache_dtype_of, served_precision
+from gpurec_core.validate_serving import _METRIC_FIELD, as_started, concurrency_of, kv_cache_dtype_of, served_precision
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 
@@ -35,7 +35,8 @@ def describe_config(row: dict) -> str:
             f"c{concurrency_of(row)} {cell(row, 'precision')}").strip()
 
 
-def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) -> Any:
+def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) -> tuple[Any, Optional[str]]:
+    """The estimate and, when the pools only start above the engine's default memory fraction, a note."""
     from gpurec_core.api import as_model, estimate_disaggregated
 
     ref = str((csv_dir / cell(row, "model_path")).resolve()) if cell(row, "model_path") else cell(row, "model")
@@ -44,7 +45,7 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
     model = models[ref]
     p, d = _pool(row, "prefill"), _pool(row, "decode")
     conc = concurrency_of(row)
-    return estimate_disaggregated(
+    return as_started(lambda fraction: estimate_disaggregated(
         model, cell(row, "gpu") or "H100", input_length=whole_number(cell(row, "isl")),
         output_length=whole_number(cell(row, "osl")), concurrency=conc if isinstance(conc, int) else 1,
         prefill_workers=p["workers"] or 1, prefill_tensor_parallel_size=p["tp"] or 1,
@@ -52,14 +53,15 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         decode_workers=d["workers"] or 1, decode_tensor_parallel_size=d["tp"] or 1,
         decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
         precision=served_precision(model, cell(row, "precision") or None),
-        kv_cache_dtype=kv_cache_dtype_of(row), engine=engine_of(row), estimator=estimator)
+        kv_cache_dtype=kv_cache_dtype_of(row), gpu_memory_utilization=fraction, engine=engine_of(row),
+        estimator=estimator))
 
 
 def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> list[dict]:
     """One record per row (``model, engine, metric, measured, predicted, ape, config, error, gpu,
     concurrency, source, split``), as :func:`gpurec_core.validate_serving.predict_rows` gives."""
     models: dict = {}
-    cache: dict[str, tuple[Optional[Any], Optional[str]]] = {}
+    cache: dict[str, tuple[Optional[Any], Optional[str], Optional[str]]] = {}
     out = []
     for row in rows:
         metric = cell(row, "metric")
@@ -77,10 +79,12 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
         key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))
         if key not in cache:
             try:
-                cache[key] = (_estimate(row, pathlib.Path(csv_dir), estimator, models), None)
+                cache[key] = _estimate(row, pathlib.Path(csv_dir), estimator, models) + (None,)
             except GpurecError as exc:
-                cache[key] = (None, f"{type(exc).__name__}: {exc}")
-        estimate, error = cache[key]
+                cache[key] = (None, None, f"{type(exc).__name__}: {exc}")
+        estimate, note, error = cache[key]
+        if note:
+            record["note"] = note
         if estimate is None:
             record["error"] = error
         else:

@@ -18,7 +18,7 @@ import pathlib
 from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
-from gpurec_core.errors import GpurecError
+from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.measurement_cells import cell, concurrency, engine_of, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
@@ -122,6 +122,30 @@ def served_precision(model: Any, label: Optional[str]) -> Optional[str]:
     return label if narrower else None
 
 
+#: The memory fraction (vLLM --gpu-memory-utilization, SGLang --mem-fraction-static) a measured run is
+#: planned at when the engine's default cannot start its deployment: the run did start, so it was launched
+#: with a higher one. 0.95 is what SemiAnalysis InferenceX's launch scripts set then
+#: (benchmarks/single_node/fixed_seq_len/dsr1_fp8_b200.sh: DeepSeek-R1 fp8 on 4 B200 with SGLang,
+#: MEM_FRAC_STATIC=0.95; 0.95 is also its most common --gpu-memory-utilization above vLLM's 0.9, in 27
+#: launches), an assumption about the unrecorded setting, said in the row's note.
+STARTED_RUN_MEMORY_FRACTION = 0.95
+
+
+def as_started(run: Any) -> tuple[Any, Optional[str]]:
+    """``run(gpu_memory_utilization)`` at the engine's default; when the deployment does not fit there,
+    again at :data:`STARTED_RUN_MEMORY_FRACTION`. Returns the estimate and a note (None at the default);
+    the first error is raised when neither fits."""
+    try:
+        return run(0.9), None
+    except EstimationError as first:
+        try:
+            estimate = run(STARTED_RUN_MEMORY_FRACTION)
+        except GpurecError:
+            raise first from None
+    return estimate, (f"planned at memory fraction {STARTED_RUN_MEMORY_FRACTION}: the engine's default does not "
+                      "start this deployment, so the measured run set a higher one (InferenceX's value)")
+
+
 def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
     path = cell(row, "model_path")
     if path:
@@ -144,7 +168,7 @@ class _Predictor:
         self.csv_dir = csv_dir
         self.estimator = estimator
         self.models: dict[str, Any] = {}
-        self.estimates: dict[tuple, tuple[Optional[Any], Optional[str]]] = {}
+        self.estimates: dict[tuple, tuple[Optional[Any], Optional[str], Optional[str]]] = {}
 
     def model(self, ref: str):
         if ref not in self.models:
@@ -160,16 +184,17 @@ class _Predictor:
         ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, estimator = key
         from gpurec_core.api import estimate_performance
 
-        def run(weights: Optional[str]):
+        def run(fraction: float):
             return estimate_performance(
                 self.model(ref), gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
-                data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc, precision=weights,
-                kv_cache_dtype=kv, engine=engine, estimator=estimator)
+                data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc,
+                precision=served_precision(self.model(ref), precision), kv_cache_dtype=kv,
+                gpu_memory_utilization=fraction, engine=engine, estimator=estimator)
 
         try:
-            result = (run(served_precision(self.model(ref), precision)), None)
+            result = as_started(run) + (None,)
         except GpurecError as exc:
-            result = (None, f"{type(exc).__name__}: {exc}")
+            result = (None, None, f"{type(exc).__name__}: {exc}")
         self.estimates[key] = result
         return result
 
@@ -206,7 +231,9 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"
             out.append(record)
             continue
-        estimate, error = predictor.estimate(row)
+        estimate, note, error = predictor.estimate(row)
+        if note:
+            record["note"] = note
         if estimate is None:
             record["error"] = error
         else:

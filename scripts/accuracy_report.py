@@ -618,9 +618,15 @@ def build_report() -> str:
             "between tokens (in the measured ITL). That split is a modelling assumption, not fitted; on the two "
             "KV-bound vLLM configurations of the shared file (Llama-3.1-70B TP2 and MiniMax-M2.5 TP4, 1024 in / "
             "8192 out, 64 users) it puts 24-27 % of the wait before the first token where the measurement shows "
-            "about a quarter. SGLang admits with a reserve of new_token_ratio x output (0.7 decaying to 0.098) and "
-            "retracts when that fails: the calibration rows (Qwen3-32B TP1, 16 users) show its queue waiting "
-            "before admission (ITL of a small batch, TTFT growing with the output length), so its wait is all TTFT. "
+            "about a quarter. SGLang admits a newcomer only when its prompt and its whole output C = min(O, 4096) fit "
+            "beside what the running requests hold and new_token_ratio (decayed to 0.098) x their remaining output "
+            "(PrefillAdder.add_one_req), so its pool runs floor((pool - I - C) / (I + O/2 + 0.098 min(O/2, C))) + 1 "
+            "requests, and retracts when decode runs out of memory; a queued request waits before admission, so its "
+            "wait is all TTFT. The SGLang 0.5.8 TP1 rows (Qwen3-32B bf16, 16 users) queue more than that: their "
+            "measured TTFT and ITL imply 2-5 requests in flight (Little's law: users x decode time / (TTFT + decode "
+            "time)) where the pool of the default mem_fraction_static holds about 14 of them, as if their KV pool "
+            "were about 8k tokens instead of 19.7k; the benchmark's engine settings are not published, so the cause "
+            "is not identified. "
             "No TTFT exceeds the serial bound: every other user's request prefilled and decoded one after another. "
             "TensorRT-LLM fp8 rows quantized from a float checkpoint are served from a ModelOpt export, whose KV "
             "cache is fp8 unless told otherwise (hf_ptq.py --kv_cache_qformat default fp8), so they are predicted "
@@ -630,7 +636,15 @@ def build_report() -> str:
             "running batch only grows); every metric of that run is flagged, predicted and counted, and the report "
             "also gives the figures without them. On the shared file these are the gpt-oss-120b vLLM runs at 512 "
             "users (TTFT 20-460 s with a 4-15 ms ITL, faster than the same configuration at 64 users: the client, "
-            "not the engine, limited the requests in flight) and one 64-user run that contradicts its 32-user run.",
+            "not the engine, limited the requests in flight) and one 64-user run that contradicts its 32-user run. "
+            "Little's law on those runs' own TTFT and ITL (users x decode time / (TTFT + decode time), decode time "
+            "= (osl - 1) x ITL) puts 96-106 requests in flight in all nine 512-user configurations (TP2, 4 and 8; "
+            "1k and 8k prompts and outputs) although their KV pools hold 198 to all 512 of them: a cap of about "
+            "100 requests in flight whatever the deployment, the default connection-pool size of the usual Python "
+            "benchmark clients (aiohttp TCPConnector limit=100; httpx Limits max_connections=100). The ITL rule "
+            "leaves three of those configurations unflagged (TP2 1k/8k and 8k/1k, TP4 1k/8k, measured at 0.11.2): "
+            "two of them are the farthest rows of the file (462 s and 303 s of TTFT against 74 s and 0.5 s "
+            "predicted).",
             "- **MoE layers.** (1) Communication by layout: experts inside a tensor-parallel group (EP = TP, no "
             "attention DP) exchange nothing but the all-reduce a dense MLP has (vLLM `FusedMoEParallelConfig."
             "use_all2all_kernels` is `dp_size > 1 and use_ep`; TensorRT-LLM's MoE all-to-all needs "
@@ -708,8 +722,8 @@ def build_report() -> str:
             "| file | values | at first | with the rules below, but refusing TP sizes that cannot split the "
             "model | now |",
             "|---|---:|---:|---:|---:|",
-            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) | 32 (0.6 %) |",
-            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) | 106 (3.3 %) |",
+            "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) | 20 (0.3 %) |",
+            "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) | 88 (2.7 %) |",
             "",
             "What changed, each a mechanism with its source (tests/test_other_publishers_and_layouts.py):",
             "",
@@ -756,11 +770,19 @@ def build_report() -> str:
             "their counts). ATOM, AMD's engine (InferenceX's `atom` and `atom-disagg` on MI355X), is an engine "
             "of its own: memory as its model_runner.py sizes the KV pool, scheduling as its scheduler.py runs "
             "(prefill first, admission on the prompt's blocks, 16,384 tokens and 512 sequences by default), and "
-            "SGLang's fitted overheads, a guess, since no ATOM row is in the project data.",
+            "SGLang's fitted overheads, a guess, since no ATOM row is in the project data;",
+            "- a measured deployment that the engine's default memory fraction cannot start (SGLang's "
+            "mem_fraction_static leaves DeepSeek-V3/R1 fp8 on four B200s or GB200s no KV pool) did start, so it was "
+            "launched with a higher fraction: it is planned at 0.95, the value InferenceX's launch scripts set then "
+            "(`dsr1_fp8_b200.sh` runs exactly that deployment with `--mem-fraction-static 0.95`; 0.95 is also its "
+            "most common `--gpu-memory-utilization` above vLLM's 0.9), and the row says so "
+            "(`validate_serving.STARTED_RUN_MEMORY_FRACTION`; `gpurec validate` prints how many rows). This is "
+            "an assumption about a setting the rows do not record. 12 aggregated and 18 disaggregated values.",
             "",
-            "What is still refused: aggregated, 32 values whose GPUs cannot hold the weights as recorded "
-            "(Qwen3-235B-A22B-FP8 on one H200; DeepSeek-V3/R1 fp8 on four B200s); disaggregated, 106 values of "
-            "pools that do not hold the weights, most of them rows that record no layout at all (every size 1).",
+            "What is still refused: aggregated, 20 values whose GPUs cannot hold the weights as recorded "
+            "(Qwen3-235B-A22B-FP8 on one H200: the source records attention TP 1 with MoE TP 2 or 4 and no "
+            "attention-DP size); disaggregated, 88 values of pools that do not hold the weights, rows that record "
+            "no layout at all (every size 1).",
             ]
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",

@@ -264,3 +264,23 @@ def test_a_row_naming_the_engine_another_way_is_predicted_as_that_engine():
         estimate_performance("Qwen/Qwen3-32B", "H100", engine="trtllm", **kwargs).itl_ms
     with pytest.raises(WorkloadError, match="unknown engine 'tensor-rt'. Did you mean"):
         estimate_performance("Qwen/Qwen3-32B", "H100", engine="tensor-rt", **kwargs)
+
+
+def test_a_run_the_default_memory_fraction_cannot_start_is_planned_at_a_higher_one():
+    """SemiAnalysis InferenceX's benchmarks/single_node/fixed_seq_len/dsr1_fp8_b200.sh serves DeepSeek-R1 fp8
+    on 4 B200s with SGLang at TP4 (8192 in / 1024 out, up to 32 users) with --mem-fraction-static 0.95:
+    SGLang's default on B200 leaves the weights no room for a KV pool, so gpurec refuses that launch, but a
+    measured row of the run is planned at 0.95 and says so (validate_serving.STARTED_RUN_MEMORY_FRACTION)."""
+    kwargs = dict(tensor_parallel_size=4, input_length=8192, output_length=1024, concurrency=32, precision="fp8",
+                  engine="sglang")
+    with pytest.raises(EstimationError, match="--mem-fraction-static 0.9"):
+        estimate_performance("deepseek-ai/DeepSeek-R1", "B200", **kwargs)
+    assert plan_memory("deepseek-ai/DeepSeek-R1", "B200", tensor_parallel_size=4, max_model_len=9216,
+                       gpu_memory_utilization=0.95, engine="sglang").fits
+    row = {"model": "deepseek-ai/DeepSeek-R1", "engine": "sglang", "gpu": "B200", "tp": "4", "isl": "8192",
+           "osl": "1024", "concurrency": "32", "precision": "fp8", "metric": "itl_ms", "value": "10"}
+    (record,) = predict_rows([row], ".", "roofline")
+    assert record["error"] is None and record["predicted"] > 0
+    assert "memory fraction 0.95" in record["note"]
+    assert record["predicted"] == estimate_performance("deepseek-ai/DeepSeek-R1", "B200", gpu_memory_utilization=0.95,
+                                                       **kwargs).itl_ms

@@ -331,7 +331,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
             metric = cell(row, "metric")
             if metric not in METRICS:
                 continue
-            estimate, _ = predictor.estimate(row)
+            estimate = predictor.estimate(row)[0]
             if estimate is None or estimate.bands is None:
                 failed += 1
                 continue
