@@ -364,9 +364,9 @@ def _print_report(console, title: str, report, worst: int) -> None:
                and re.search(r"\bdp([2-9]|\d{2,})\b", r.get("config") or "")]
     if with_dp:
         console.print(f"{len(with_dp)} row(s) with attention data parallelism: `concurrency` is read as the users of the "
-                      "whole deployment, split over the dp ranks; a file that records one rank's batch there (as "
-                      "aiconfigurator-core's batch_size does) needs concurrency x dp (docs/accuracy.md, 'Attention data "
-                      "parallelism').")
+                      "whole deployment, split over the dp ranks, on tp x dp x pp GPUs; rows copied from "
+                      "aiconfigurator-core's silicon_sample.csv may record one rank's batch (its batch_size), the GPU "
+                      "count as tp and tp x dp as ep (docs/accuracy.md, 'Attention data parallelism').")
 
 
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402

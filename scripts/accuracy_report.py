@@ -434,9 +434,6 @@ def ratio_section(report) -> list[str]:
     return lines
 
 
-ATTN_DP_AS_RUN_CSV = FIXTURES / "serving_attn_dp_h100_as_run.csv"
-
-
 def span(rows, attr: str) -> str:
     """'low-high' of one attribute (measured or predicted) over some report rows, 1 decimal."""
     values = [getattr(r, attr) for r in rows]
@@ -444,49 +441,54 @@ def span(rows, attr: str) -> str:
 
 
 def attention_dp_section() -> list[str]:
-    """The attention-DP file as recorded and at the concurrency its runs used."""
-    from gpurec_core import plan_memory
-    from gpurec_core.validate import validate_file
+    """The attention-DP file as recorded, and what its rows are: twins of the TP4 EP4 rows of the serving file."""
+    import csv
+    import statistics
+
+    from gpurec_core.validate import read_measurements, validate_file
     from gpurec_roofline.constants import load_constants
 
-    recorded, as_run = validate_file(ATTN_DP_CSV), validate_file(ATTN_DP_AS_RUN_CSV)
-    latency = load_constants().communication.scale_out_alltoall_latency_us
-    pool = plan_memory("MiniMaxAI/MiniMax-M2.5", "H100", tensor_parallel_size=4, data_parallel_size=4,
-                       expert_parallel_size=16, max_model_len=9216)
-    lines = [f"`gpurec validate {ATTN_DP_CSV.relative_to(ROOT)}` (MiniMax-M2.5 fp8, vLLM 0.18, attention DP4 x TP4 "
-             f"with EP16 over 16 H100s): {recorded.n_rows} rows, {recorded.n_errors} without a prediction.", "",
-             "The file's `concurrency` is the batch of one DP rank, not the benchmark's users: in "
-             "aiconfigurator-core's silicon_sample.csv, where these rows come from, every one of them has "
-             "`silicon_concurrency` = `batch_size` x `attention_dp_size` (its id ends `_c64_tp4_ep4_...` where the "
-             "file says 16), while on rows without attention DP the two are equal. gpurec reads `concurrency` as the "
-             "users of the whole deployment and splits them over the `dp` ranks, so as recorded each rank is "
-             "planned with a quarter of its users. `scripts/attn_dp_as_run.py` writes the rows with the "
-             f"benchmark's concurrency (`{ATTN_DP_AS_RUN_CSV.relative_to(ROOT)}`, measured values unchanged):", "",
-             "| rows | metric | n | median APE % | p90 APE % | more than 5x off |", "|---|---|---:|---:|---:|---:|"]
-    for name, report in (("as recorded", recorded), ("as run", as_run)):
-        for metric, s in report.metrics.items():
-            far = sum(1 for r in report.rows if r.metric == metric and r.ratio and r.ratio > 5)
-            lines.append(f"| {name} | {metric} | {s.n} | {fmt(s.median_ape)} | {fmt(s.p90_ape)} | {far} |")
-    itl = {r.config: r for r in as_run.rows if r.metric == "itl_ms"}
-    low = [r for c, r in itl.items() if " c4 " in f" {c} " or " c8 " in f" {c} "]
-    high = [r for c, r in itl.items() if " c64 " in f" {c} "]
-    lines += ["", "Each DP rank is a TP4 group serving its share of the users with its own KV pool, while a GPU's "
-              "1/16 of the experts serves the routed tokens of every busy rank. vLLM's default exchange "
-              "(`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`; SGLang's DP attention "
-              "does the same by default) all-gathers the hidden "
-              "states of the busy ranks over the DP group (H bytes per token: a rank's own tokens and the others' "
-              "decodes), reduce-scatters the expert outputs back and keeps the TP all-reduce; across the two nodes "
-              f"each collective costs `scale_out_alltoall_latency_us` ({latency:g} us) plus its bytes at the NIC's "
-              "bandwidth. That latency is read off these rows' ITL at one and two users per rank as run "
-              f"({span(low, 'predicted')} ms predicted, {span(low, 'measured')} ms measured). Timed instead as "
-              "all-to-alls of k x H bytes per token, a lone 8,192-token prompt read about 1.9x slow: every token was "
-              "charged its 8 experts' copies over the NIC. At 16 users per rank "
-              f"measured ITL is {span(high, 'measured')} ms against {span(high, 'predicted')} ms predicted: "
-              "about 1 ms per user beyond the expert work and the bytes, not explained by a GPU-side mechanism here "
-              "(it may be vLLM's DP coordination); it is left unfitted. The rows with 8,192-token prompts or "
-              "outputs at 32-64 users measured 3 s, 20 s and 32 s TTFT, queueing that neither their KV pool "
-              f"({pool.kv_cache_tokens / 1e6:.2f} M tokens per rank against {16 * 9216 / 1e6:.2f} M for 16 requests "
-              "of 9,216 tokens) nor vLLM's scheduler defaults explain; they stay far off."]
+    recorded = validate_file(ATTN_DP_CSV)
+    comm = load_constants().communication
+    with open(SERVING_CSV, newline="") as handle:
+        narrow = {(r["isl"], r["osl"], r["concurrency"], r["metric"]): float(r["value"])
+                  for r in csv.DictReader(handle) if r["model"] == "MiniMaxAI/MiniMax-M2.5" and (r["tp"], r["ep"]) == ("4", "4")}
+    _, rows = read_measurements(ATTN_DP_CSV)
+    gaps = {m: [abs(float(r["value"]) / narrow[(r["isl"], r["osl"], str(4 * int(r["concurrency"])), m)] - 1) * 100
+                for r in rows if r["metric"] == m] for m in ("itl_ms", "ttft_ms")}
+    lines = [f"`gpurec validate {ATTN_DP_CSV.relative_to(ROOT)}` (MiniMax-M2.5 fp8, vLLM 0.18, recorded as attention "
+             f"DP4 x TP4 with EP16, i.e. 16 H100s): {recorded.n_rows} rows, {recorded.n_errors} without a prediction, "
+             "every one planned with its `dp` column:", "",
+             "| metric | n | median APE % | p90 APE % | more than 5x off |", "|---|---:|---:|---:|---:|"]
+    for metric, s in recorded.metrics.items():
+        far = sum(1 for r in recorded.rows if r.metric == metric and r.ratio and r.ratio > 5)
+        lines.append(f"| {metric} | {s.n} | {fmt(s.median_ape)} | {fmt(s.p90_ape)} | {far} |")
+    lines += ["", "**These rows are not a wide-EP measurement.** They come from aiconfigurator-core's silicon_sample.csv "
+              "(rows `2026_04_06_minimax_m2_5_h100_sxm_vllm_fp8_agg_<isl>x<osl>_c<N>_tp4_ep4_...`), whose id gives "
+              "TP4 EP4 and N users; the file took `batch_size` (N / 4) as `concurrency`, `attention_dp_size` 4 as `dp` "
+              "and `moe_ep_size` 16 as `ep`. Their values are those of the MiniMax-M2.5 TP4 EP4 rows of "
+              "`serving_h100.csv` (the `2026_03_25` campaign, 4 GPUs) at N = 4 x the recorded concurrency: median "
+              f"difference {statistics.median(gaps['itl_ms']):.1f} % in ITL and {statistics.median(gaps['ttft_ms']):.1f} % "
+              "in TTFT over the 15 pairs (e.g. 10.089 vs 10.120 ms ITL at 1024/1024 and 4 users; 20,067 vs 20,026 ms TTFT "
+              "at 1024/8192 and 64 users, where the 4-GPU KV pool makes the queue). The same 4-GPU deployment was "
+              "measured twice. aiconfigurator writes its InferenceX-sourced attention-DP rows the same way: MiniMax-M2.5 "
+              "fp8 on B300 with vLLM at 512 users (its config 734) has `tp_size` 4, `attention_dp_size` 4, `moe_ep_size` "
+              "16 and `batch_size` 128 = 512 / 4, while InferenceX runs these benchmarks on one 8-GPU node and launches "
+              "a DP-attention configuration of `tp` GPUs as `--tensor-parallel-size=1 --data-parallel-size=$TP "
+              "--enable-expert-parallel` (benchmarks/single_node/fixed_seq_len/deprecated/minimaxm2.5_fp4_b200.sh). "
+              "Read as recorded (16 GPUs, a quarter of the users) "
+              "the rows that queue for KV cache (20 s and 32 s TTFT at 64 users with 8k outputs or prompts) cannot be "
+              "explained; read as 4 GPUs they are serving_h100.csv's MiniMax-M2.5 rows, whose errors are in 'Per model' above.", "",
+              "So the project data hold no aggregated cross-node MoE exchange. Earlier versions read "
+              "`scale_out_alltoall_latency_us` off these rows as 16 GPUs over two nodes (70, then 40 us); it is now "
+              f"half of the cross-node all-reduce's fixed cost ({comm.scale_out_alltoall_latency_us:g} us = "
+              f"{comm.scale_out_allreduce_latency_us:g} / 2: an all-reduce is a reduce-scatter then an all-gather), which "
+              "the disaggregated TP16 decode rows as run fit. The wide-EP mechanisms rest on the engines' code: vLLM's "
+              "default exchange (`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`; "
+              "SGLang's DP attention does the same) all-gathers the busy DP ranks' hidden states (H bytes per token), "
+              "reduce-scatters the expert outputs and keeps the TP all-reduce; TensorRT-LLM's attention DP dispatches "
+              "and combines k x H bytes per token. The only measured attention-DP deployments are the DeepSeek-R1 DEP16 "
+              "pools of the disaggregated file (next section)."]
     return lines
 
 
@@ -804,9 +806,13 @@ def build_report() -> str:
             "prompt's blocks, its defaults) but its overheads and prompt clustering are SGLang's fitted values, a "
             "guess; SGLang's clustering was fitted on fixed-length benchmarks and may overstate TTFT where lengths "
             "vary (InferenceX draws them from [0.8 L, L]).",
-            "- `concurrency` is read as the users of the whole deployment. The attention-DP reference rows record one "
-            "DP rank's batch there instead (section above); data imported the same way is planned at 1 / dp of its "
-            "load.",
+            "- `concurrency` is read as the users of the whole deployment, and `tp`, `dp`, `ep` as the layout. The "
+            "attention-DP reference rows record one rank's batch, the GPU count as `tp` and tp x dp as `ep`, copied "
+            "from aiconfigurator's encoding (section above); data imported the same way is planned as a deployment "
+            "dp times larger at 1 / dp of its users per GPU, and gpurec cannot tell from the columns alone.",
+            "- No aggregated wide-EP deployment (attention DP with experts over more GPUs than one node) is measured "
+            "here: the cross-node exchange's fixed cost is half the fitted cross-node all-reduce's, by the "
+            "collectives' structure, not a fit; the exchange itself follows the engines' code.",
             "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
             "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
