@@ -645,8 +645,8 @@ def build_report() -> str:
             "100 requests in flight whatever the deployment, the default connection-pool size of the usual Python "
             "benchmark clients (aiohttp TCPConnector limit=100; httpx Limits max_connections=100). The ITL rule "
             "leaves three of those configurations unflagged (TP2 1k/8k and 8k/1k, TP4 1k/8k, measured at 0.11.2): "
-            "two of them are the farthest rows of the file (462 s and 303 s of TTFT against 74 s and 0.5 s "
-            "predicted).",
+            "among them the farthest row of the file (TP4, 303 s of TTFT against 0.5 s predicted) and TP2's 462 s "
+            "against 74 s.",
             "- **MoE layers.** (1) Communication by layout: experts inside a tensor-parallel group (EP = TP, no "
             "attention DP) exchange nothing but the all-reduce a dense MLP has (vLLM `FusedMoEParallelConfig."
             "use_all2all_kernels` is `dp_size > 1 and use_ep`; TensorRT-LLM's MoE all-to-all needs "
