@@ -1,9 +1,10 @@
 """``gpurec validate FILE.csv``: predict every row of a measurement file and report the error.
 
-Two schemas are recognised by their columns (see the data README): memory files (``dtype`` /
+Three schemas are recognised by their columns (docs/validate.md): memory files (``dtype`` /
 ``quantization`` columns, metrics such as ``kv_cache_gib``) are predicted by
 :mod:`gpurec_core.validate_memory`; serving files (``isl`` / ``osl`` columns, metrics ``ttft_ms``,
-``itl_ms``, ``output_tok_s``) by ``gpurec_core.validate_serving`` with the chosen estimator.
+``itl_ms``, ``output_tok_s``) by ``gpurec_core.validate_serving`` with the chosen estimator;
+disaggregated files (``prefill_*`` / ``decode_*`` pool columns) by ``gpurec_core.validate_disagg``.
 Errors are absolute percentage errors in percent (APE = |predicted - measured| / |measured| x 100).
 
 The JSON shape (``ValidationReport.to_dict()``)::
@@ -13,7 +14,8 @@ The JSON shape (``ValidationReport.to_dict()``)::
      "by_engine": {"vllm": {"kv_cache_gib": {...}, ...}},
      "by_model":  {"meta-llama/Llama-3.1-8B-Instruct": {"kv_cache_gib": {...}, ...}},
      "rows":  [{"row": 2, "model": ..., "engine": ..., "config": ..., "metric": ..., "measured": ...,
-                "predicted": ..., "ape": ..., "error": null, "source": ...}, ...],
+                "predicted": ..., "ape": ..., "ratio": ..., "flag": null, "note": null, "error": null,
+                "source": ...}, ...],
      "worst": [... the rows with the largest APE ...]}
 """
 

@@ -1,6 +1,6 @@
 """Predict the rows of a disaggregated-serving CSV (prefill and decode pools, xPyD) with an estimator.
 
-The schema (``data/README.md``): ``model, checkpoint, precision, kv_cache_dtype, engine,
+The schema (docs/validate.md): ``model, checkpoint, precision, kv_cache_dtype, engine,
 engine_version, gpu, isl, osl, concurrency, prefill_workers, prefill_tp, prefill_dp, prefill_ep,
 prefill_batch, decode_workers, decode_tp, decode_dp, decode_ep, decode_batch, metric, value,
 source``. Each pool has ``*_workers`` engine instances of ``*_tp x *_dp`` GPUs (an empty cell: 1

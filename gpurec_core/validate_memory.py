@@ -1,7 +1,7 @@
 """Predict every row of a memory measurement CSV (``vllm_memory_h100.csv`` schema).
 
 Columns: ``model, model_path, checkpoint, dtype, quantization, kv_cache_dtype, engine,
-engine_version, gpu, tp, pp, max_model_len, gpu_memory_utilization, max_num_batched_tokens,
+engine_version, gpu, tp, pp, ep, max_model_len, gpu_memory_utilization, max_num_batched_tokens,
 max_num_seqs, metric, value, source``; empty cells mean "engine default". Metrics are per GPU
 (rank 0): ``weights_gib, activation_gib, non_torch_gib, cuda_graph_gib, kv_cache_gib,
 kv_cache_tokens, max_concurrency``.

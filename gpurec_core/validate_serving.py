@@ -1,6 +1,6 @@
 """Predict the rows of a serving-measurement CSV (TTFT, ITL, output throughput) with an estimator.
 
-The serving schema (``data/README.md``): ``model, model_path, checkpoint, precision,
+The serving schema (docs/validate.md): ``model, model_path, checkpoint, precision,
 kv_cache_dtype, engine, engine_version, gpu, tp, pp, ep, isl, osl, concurrency, metric, value,
 source``; metrics ``ttft_ms``, ``itl_ms``, ``output_tok_s``; ``concurrency=max`` rows are the
 saturation throughput of the whole deployment. ``gpurec_core.validate`` dispatches serving CSVs

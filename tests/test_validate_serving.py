@@ -88,3 +88,29 @@ def test_calibration_half_meets_the_per_engine_targets():
     assert set(by) >= {("vllm", "ttft_ms"), ("trtllm", "ttft_ms"), ("sglang", "ttft_ms"), ("trtllm", "output_tok_s")}
     for (engine, metric), apes in by.items():
         assert statistics.median(apes) <= targets[metric], (engine, metric, statistics.median(apes))
+
+
+def test_docs_list_the_columns_the_readers_take():
+    """docs/validate.md's schema table names the columns of the serving and memory readers, and the
+    disaggregated file's pool columns (validate_serving.SERVING_COLUMNS, validate_memory._CONFIG_COLUMNS,
+    validate_disagg.POOL_COLUMNS)."""
+    import re
+
+    from gpurec_core.validate_disagg import POOL_COLUMNS
+    from gpurec_core.validate_memory import _CONFIG_COLUMNS, MEMORY_METRICS
+    from gpurec_core.validate_serving import SERVING_COLUMNS, SERVING_METRICS
+
+    table = {line.split("|")[1].strip(): line for line in (ROOT / "docs" / "validate.md").read_text().splitlines()
+             if line.startswith("| ") and "`" in line}
+
+    def names(line: str, cell: int) -> list[str]:
+        return re.findall(r"[a-z_]+", line.split("|")[cell].replace("`", ""))
+
+    serving = next(v for k, v in table.items() if k.startswith("serving"))
+    assert names(serving, 3)[:len(SERVING_COLUMNS)] == list(SERVING_COLUMNS)
+    assert names(serving, 4) == list(SERVING_METRICS)
+    memory = next(v for k, v in table.items() if k.startswith("memory"))
+    assert names(memory, 4)[-len(MEMORY_METRICS):] == list(MEMORY_METRICS)
+    assert set(_CONFIG_COLUMNS) <= set(names(memory, 3))
+    disagg = next(v for k, v in table.items() if k.startswith("disaggregated"))
+    assert all(f"{pool}_{size}" in names(disagg, 3) for pool in ("prefill", "decode") for size in POOL_COLUMNS)
