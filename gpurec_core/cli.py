@@ -315,7 +315,10 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
 @json_option
 @profile_option
 def validate_command(csv_file: str, estimators: tuple[str, ...], worst: int, as_json: bool) -> None:
-    """Predict every row of a measurement CSV and report the error per metric."""
+    """Predict every row of a measurement CSV and report the error per metric.
+
+    Memory, serving and disaggregated files are told apart by their columns; docs/validate.md
+    lists them and says how each row is read."""
     from gpurec_core.validate import validate_file
 
     reports = {name: validate_file(csv_file, estimator=name) for name in estimators}
