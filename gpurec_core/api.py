@@ -235,6 +235,12 @@ def attention_data_parallel(model, engine: str, parallelism: Parallelism,
                   f"--enable-expert-parallel): planned as {tp} attention ranks of TP 1 with EP {tp}")
 
 
+def with_notes(result, *notes: Optional[str]):
+    """``result`` (a plan or an estimate) with the ``notes`` it does not carry yet appended (empty ones skipped)."""
+    extra = tuple(dict.fromkeys(n for n in notes if n and n not in result.notes))
+    return result.model_copy(update={"notes": (*result.notes, *extra)}) if extra else result
+
+
 def make_parallelism(tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
                      expert_parallel_size: int = 1, data_parallel_size: int = 1) -> Parallelism:
     return _build(Parallelism, "parallelism", tensor_parallel_size=tensor_parallel_size,
@@ -286,8 +292,7 @@ def plan_memory(
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)
-    extra = tuple(n for n in (arch.resolution_note, *notes) if n and n not in plan.notes)
-    return plan.model_copy(update={"notes": (*plan.notes, *extra)}) if extra else plan
+    return with_notes(plan, arch.resolution_note, *notes)
 
 
 def estimate_performance(
@@ -343,10 +348,7 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    extra = tuple(n for n in (arch.resolution_note, resolved.what_if_note, *notes) if n and n not in estimate.notes)
-    if extra:
-        estimate = estimate.model_copy(update={"notes": (*estimate.notes, *extra)})
-    return estimate
+    return with_notes(estimate, arch.resolution_note, resolved.what_if_note, *notes)
 
 
 def estimate_disaggregated(
@@ -418,5 +420,4 @@ def estimate_disaggregated(
     deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
                         engine=engine, kv_link=kv_link)
     estimate = _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
-    extra = tuple(n for n in (arch.resolution_note, *layout_text) if n and n not in estimate.notes)
-    return estimate.model_copy(update={"notes": (*estimate.notes, *extra)}) if extra else estimate
+    return with_notes(estimate, arch.resolution_note, *layout_text)

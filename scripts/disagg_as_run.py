@@ -43,6 +43,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpurec_core.validate_disagg import POOL_COLUMNS  # noqa: E402
+
 RECORDED = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100.csv"
 AS_RUN = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100_as_run.csv"
 
@@ -69,24 +74,10 @@ AS_RUN_LAYOUTS = {
     ("deepseek-ai/DeepSeek-R1", 1024, 1024, 4916): ((2, *DEP16, 2), (1, *DEP16, 256), "1k1k/stp/ctx2_gen1_dep16_batch256_eplb0_mtp0.yaml"),
     ("deepseek-ai/DeepSeek-R1", 8192, 1024, 308): ((2, *DEP16, 1), (1, *DEP16, 16), "8k1k/stp/ctx2_gen1_dep16_batch16_eplb0_mtp0.yaml"),
 }
-POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 
 
 def key(row: dict) -> tuple:
     return row["model"], int(row["isl"]), int(row["osl"]), int(row["concurrency"])
-
-
-def rewritten_csv(path: Path, change) -> str:
-    """``path``'s rows as CSV text after ``change(row)``, which edits a row in place and returns False to
-    leave it out; the columns and their order are kept."""
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames, list(reader)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(row for row in rows if change(row))
-    return out.getvalue()
 
 
 def as_run_row(row: dict) -> bool:
@@ -104,28 +95,32 @@ def as_run_row(row: dict) -> bool:
 
 
 def as_run_text() -> str:
-    """The as-run CSV: the recorded rows that have a named recipe, pool columns from it."""
-    return rewritten_csv(RECORDED, as_run_row)
-
-
-def write_or_check(path: Path, text: str, script: str, argv=None, description: str = "") -> int:
-    """Write ``text`` to ``path``, or with ``--check`` exit 1 when the file differs from it."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--check", action="store_true", help="only check that the as-run file is current")
-    args = parser.parse_args(argv)
-    if args.check:
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            print(f"{path.relative_to(ROOT)} is out of date: run python scripts/{script}", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(text)
-    print(f"wrote {path.relative_to(ROOT)} ({text.count(chr(10)) - 1} rows)")
-    return 0
+    """The as-run CSV: the recorded rows that have a named recipe, pool columns from it; the recorded
+    file's columns and their order are kept."""
+    with RECORDED.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row for row in rows if as_run_row(row))
+    return out.getvalue()
 
 
 def main(argv=None) -> int:
-    return write_or_check(AS_RUN, as_run_text(), "disagg_as_run.py", argv, __doc__.splitlines()[0])
+    """Write the as-run file, or with ``--check`` exit 1 when it differs from what this would write."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that the as-run file is current")
+    args = parser.parse_args(argv)
+    text = as_run_text()
+    if args.check:
+        if (AS_RUN.read_text() if AS_RUN.exists() else "") != text:
+            print(f"{AS_RUN.relative_to(ROOT)} is out of date: run python scripts/disagg_as_run.py", file=sys.stderr)
+            return 1
+        return 0
+    AS_RUN.write_text(text)
+    print(f"wrote {AS_RUN.relative_to(ROOT)} ({text.count(chr(10)) - 1} rows)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -67,13 +67,21 @@ class CommunicationConstants(_Strict):
     scale_out_allreduce_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one all-reduce of a "
                                                   "tensor-parallel group that crosses nodes, us")
     scale_out_allreduce_latency_source: str = Field(min_length=1)
-    scale_out_alltoall_latency_us: float = Field(ge=0, le=10_000, description="fixed cost of one MoE all-to-all "
-                                                 "(dispatch or combine) of an expert-parallel group that crosses nodes, us")
-    scale_out_alltoall_latency_source: str = Field(min_length=1)
     kv_transfer_latency_us: float = Field(default=0.0, ge=0, le=1_000_000, description="fixed cost of shipping one "
                                           "request's KV cache from a prefill to a decode worker (handshake, "
                                           "block lookup, completion notice), us")
     kv_transfer_latency_source: str = Field(default="not set")
+
+    @property
+    def scale_out_alltoall_latency_us(self) -> float:
+        """Fixed cost of one MoE exchange phase (all-gather, reduce-scatter, dispatch or combine) of an
+        expert-parallel group that crosses nodes, us: half of ``scale_out_allreduce_latency_us``, since an
+        all-reduce is a reduce-scatter followed by an all-gather over the same NICs. Derived, not fitted:
+        the project data hold no aggregated cross-node MoE exchange (serving_attn_dp_h100.csv records
+        4-GPU runs, docs/accuracy.md "Attention data parallelism"). For scale: DeepEP's low-latency
+        internode kernels take 77-118 us (dispatch) and 114-195 us (combine) at EP8-EP16 for 128 tokens
+        per rank of 7168 hidden, top-8, mostly bandwidth (deepseek-ai/DeepEP README)."""
+        return self.scale_out_allreduce_latency_us / 2.0
 
 
 class EngineConstants(_Strict):
