@@ -4,27 +4,28 @@ Usage: ``python scripts/fit_bands.py [CSV] [--out PATH] [--check]``
 
 Every serving row of the CSV (default: tests/fixtures/measurements/serving_h100.csv) is predicted
 through the public ``estimate_performance`` path, as ``gpurec validate`` does, and classified into
-its regime by the estimator itself (:mod:`gpurec_roofline.bands`). On the *calibration* rows only
-(``gpurec_core.validate_serving.calibration_split``), for each engine (and ``default``, every
-engine pooled) x metric x regime, q10 and q90 are the 10th and 90th percentiles (numpy's linear
-interpolation) of log(measured / predicted):
+its regime by the estimator itself (:mod:`gpurec_roofline.bands`). On every row that
+``gpurec_core.validate_serving.inconsistent_runs`` does not flag, calibration and held-out alike,
+for each engine (and ``default``, every engine pooled) x metric x regime, q10 and q90 are the 10th
+and 90th percentiles of log(measured / predicted) (``gpurec_roofline.bands.fitted_cells``):
 
 * a cell with fewer than MIN_ROWS rows takes the band of the next coarser cell: the engine's rows of
   every regime, then every engine's rows of that regime, then every engine's rows;
-* a band narrower than the floor of its metric is widened about its midpoint to the floor. The floor
-  is the q90 - q10 width of every engine's calibration rows of that metric pooled: one engine's
-  calibration rows come from one or two models on one engine version, and the estimator's constants
-  were fitted on those same rows, so their own spread understates the spread on a model it was not
-  fitted on; the pooled spread over all engines and models is the narrowest band the calibration
-  data support.
+* a band narrower than the floor of its metric (the q90 - q10 width of every engine's rows of that
+  metric pooled) is widened about its midpoint to the floor: one engine's rows come from a few
+  models, so their own spread understates what a model it has not seen will show;
 * output_tok_s: besides the few measured throughputs, every configuration with measured TTFT and ITL
   at a fixed concurrency contributes the throughput they imply in a closed loop (Little's law,
   ``gpurec_roofline.bands.residuals``).
 
-Coverage (share of measurements inside their band) on the calibration rows, the held-out rows and
-all rows is written into the file's header and printed. ``--check`` exits 1 when the file differs
-from what this run would write (the date line aside). Deterministic: the same estimator and CSV give
-the same file. Takes a few seconds.
+Why every row and not only the estimator's calibration half: a band describes the estimator's error
+on models, and the half it was fitted on holds two models whose error it has absorbed; the measured
+throughputs of that half are nine rows of one model. What a band promises on an unseen model is
+measured instead by leaving each model's rows out of the fit in turn and checking them against the
+band the other models give (``coverage(..., model_held_out=True)``). Both coverages, in-sample and
+with the model held out, are written into the file's header and printed. ``--check`` exits 1 when
+the file differs from what this run would write (the date line aside). Deterministic: the same
+estimator and CSV give the same file. Takes a few seconds.
 """
 
 from __future__ import annotations
@@ -35,21 +36,17 @@ import hashlib
 import pathlib
 import sys
 
-import numpy as np
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
 from gpurec_core.catalogs import tomllib  # noqa: E402
-from gpurec_roofline.bands import (ALL, BANDS_FILE, BURST_SHARE, DEFAULT_ENGINE, METRICS, PREFILL_SHARE,  # noqa: E402
-                                   REGIMES, Residual, coverage, parse_bands, placeholder_table, residuals)
+from gpurec_roofline.bands import (BANDS_FILE, BURST_SHARE, METRICS, MIN_ROWS, PREFILL_SHARE,  # noqa: E402
+                                   Residual, coverage, fitted_cells, parse_bands, placeholder_table, residuals)
 
 DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
 DEFAULT_OUT = ROOT / "catalogs" / "engines" / BANDS_FILE
-#: Fewest rows a cell is fitted on by itself.
-MIN_ROWS = 20
 SCHEMA_VERSION = 1
 
 
@@ -60,75 +57,31 @@ def _relative(path: pathlib.Path) -> str:
         return str(path)
 
 
-def _quantiles(values: list[float]) -> tuple[float, float]:
-    q10, q90 = np.percentile(np.asarray(values, dtype=float), [10, 90])
-    return float(q10), float(q90)
-
-
-def fit(items: list[Residual]) -> tuple[dict, dict[str, float]]:
-    """engine -> metric -> regime -> cell (q10, q90, n, fitted_on, note), and the floor of each metric."""
-    cal = [r for r in items if r.split == "calibration"]
-
-    def values(engine: str, metric: str, regime: str) -> list[float]:
-        return [r.log_ratio for r in cal if r.metric == metric and engine in (DEFAULT_ENGINE, r.engine)
-                and regime in (ALL, r.regime)]
-
-    floors = {}
-    for metric in METRICS:
-        pooled = values(DEFAULT_ENGINE, metric, ALL)
-        if len(pooled) < MIN_ROWS:
-            raise SystemExit(f"only {len(pooled)} calibration rows of {metric}: fewer than {MIN_ROWS}, "
-                             "no band can be fitted")
-        q10, q90 = _quantiles(pooled)
-        floors[metric] = q90 - q10
-    engines = sorted({r.engine for r in cal}) + [DEFAULT_ENGINE]
-    table: dict = {}
-    for engine in engines:
-        for metric in METRICS:
-            for regime in REGIMES[metric] + (ALL,):
-                own = values(engine, metric, regime)
-                chain = [(engine, regime), (engine, ALL), (DEFAULT_ENGINE, regime), (DEFAULT_ENGINE, ALL)]
-                chain = list(dict.fromkeys(chain))
-                source = next((e, r) for e, r in chain if len(values(e, metric, r)) >= MIN_ROWS)
-                used = values(source[0], metric, source[1])
-                q10, q90 = _quantiles(used)
-                notes = []
-                if source != (engine, regime):
-                    notes.append(f"{len(own)} row{'' if len(own) == 1 else 's'} < {MIN_ROWS}: band of "
-                                 f"{source[0]}.{metric}.{source[1]}")
-                if q90 - q10 < floors[metric]:
-                    mid = (q10 + q90) / 2
-                    notes.append(f"widened from [{q10:.4f}, {q90:.4f}] to the floor {floors[metric]:.4f}")
-                    q10, q90 = mid - floors[metric] / 2, mid + floors[metric] / 2
-                table.setdefault(engine, {}).setdefault(metric, {})[regime] = {
-                    "q10": round(q10, 4), "q90": round(q90, 4), "n": len(own),
-                    "fitted_on": f"{source[0]}.{metric}.{source[1]} ({len(used)} rows)", "note": "; ".join(notes)}
-    return table, floors
-
-
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _coverage_lines(items: list[Residual], table) -> list[str]:
     lines = []
-    for derived in (False, True):
-        for c in coverage(items, table, derived=derived):
-            if c.engine != "all" or (derived and c.metric != "output_tok_s"):
-                continue
-            what = "derived (Little's law)" if derived else "measured"
-            lines.append(f"{c.metric:<13} {what:<23} {c.split:<12} {c.covered:>4}/{c.n:<4} = {c.fraction:6.1%}")
+    for held_out in (False, True):
+        for derived in (False, True):
+            for c in coverage(items, table, derived=derived, model_held_out=held_out):
+                if c.engine != "all" or c.split != "all" or (derived and c.metric != "output_tok_s"):
+                    continue
+                what = "derived (Little's law)" if derived else "measured"
+                fit = "its model held out" if held_out else "in-sample"
+                lines.append(f"{c.metric:<13} {what:<23} {fit:<19} {c.covered:>4}/{c.n:<4} = {c.fraction:6.1%}")
     return lines
 
 
 def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str) -> str:
     """The text of roofline_bands.toml."""
-    table, floors = fit(items)
+    table, floors = fitted_cells(items)
     digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
-    cal = [r for r in items if r.split == "calibration"]
+    used = [r for r in items if not r.flagged]
     def count(metric: str) -> str:
-        measured = sum(1 for r in cal if r.metric == metric and not r.derived)
-        derived = sum(1 for r in cal if r.metric == metric and r.derived)
+        measured = sum(1 for r in used if r.metric == metric and not r.derived)
+        derived = sum(1 for r in used if r.metric == metric and r.derived)
         return f"{metric} {measured}" + (f" + {derived} derived" if derived else "")
     counts = ", ".join(count(m) for m in METRICS)
     header = [
@@ -136,7 +89,8 @@ def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str
         f"# GENERATED by `python scripts/fit_bands.py` on {date}. Do not edit by hand: re-run the script.",
         f"# Measurements: {_relative(csv_path)} (sha256 {digest[:16]}...), {len(items)} residuals, "
         f"{failed} rows without a prediction.",
-        f"# Fitted on the calibration rows only (gpurec_core.validate_serving.calibration_split): {counts}.",
+        f"# Fitted on every row not flagged by gpurec_core.validate_serving.inconsistent_runs "
+        f"({sum(r.flagged for r in items)} flagged), calibration and held-out: {counts}.",
         "# Band of an estimate = (estimate x exp(q10), estimate x exp(q90)); gpurec_roofline/bands.py reads this file.",
         "#",
         "# Regimes (gpurec_roofline.bands.classify, per replica):",
@@ -149,20 +103,20 @@ def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str
         f"# A cell with fewer than {MIN_ROWS} rows takes the band of the next coarser cell: engine.all, then",
         "# default.<regime>, then default.all ('fitted_on' and 'note' say which). default = every engine pooled,",
         "# for engines without rows here.",
-        "# Floor: a band narrower than its metric's pooled calibration width (every engine, every regime) is",
-        "# widened about its midpoint to that width: one engine's calibration rows come from one or two models",
-        "# and the constants were fitted on them, so their own spread understates the spread on other models.",
+        "# Floor: a band narrower than its metric's pooled width (every engine, every regime) is widened about",
+        "# its midpoint to that width: one engine's rows come from a few models, so their own spread understates",
+        "# what a model it has not seen will show.",
         "# output_tok_s also uses, per configuration with measured TTFT and ITL at a fixed concurrency c, the",
         "# closed-loop throughput they imply: c x osl / (TTFT + (osl - 1) x ITL) (Little's law).",
         "#",
-        "# Coverage (share inside the band) at generation:",
+        "# Coverage (share inside the band) at generation, in-sample and with each model's rows left out of the fit:",
     ]
     body = [f"schema_version = {SCHEMA_VERSION}", "", "[meta]",
             f"generated = {_toml_string(date)}",
             f"generator = {_toml_string('scripts/fit_bands.py')}",
             f"measurements = {_toml_string(_relative(csv_path))}",
             f"measurements_sha256 = {_toml_string(digest)}",
-            f"rows = {_toml_string('calibration')}",
+            f"rows = {_toml_string('unflagged')}",
             f"min_rows = {MIN_ROWS}",
             "floor = { " + ", ".join(f"{m} = {round(floors[m], 4)}" for m in METRICS) + " }"]
     for engine, metrics in table.items():

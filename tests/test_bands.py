@@ -97,20 +97,32 @@ def test_regimes_follow_what_dominates_the_estimate():
     assert B.classify(**{**base, "prefill_interference_ms": 2.5})["itl_ms"] == "loaded"
 
 
-@pytest.mark.parametrize("metric", [
-    "ttft_ms",
-    "itl_ms",
-    pytest.param("output_tok_s", marks=pytest.mark.xfail(strict=True, reason=(
-        "measured throughput is TensorRT-LLM's max-throughput tables, mostly held out: the estimator overestimates "
-        "their MoE rows (Llama-4 Scout/Maverick, Qwen3-235B), an error the few calibration rows (Llama-3.1-8B) "
-        "cannot see, so coverage is well below 70 % (docs/accuracy.md, Uncertainty bands)"))),
-])
-def test_coverage_on_the_shared_file_is_about_80_percent(residuals, metric):
+@pytest.mark.parametrize("model_held_out", [False, True], ids=["in-sample", "model-held-out"])
+@pytest.mark.parametrize("metric", ["ttft_ms", "itl_ms", "output_tok_s"])
+def test_coverage_on_the_shared_file_is_about_80_percent(residuals, metric, model_held_out):
+    """In-sample against the bundled table, and with each model's rows left out of the fit (the band a
+    model would get had it never been measured). Measured throughput (61 rows, TensorRT-LLM's
+    max-throughput tables and NIM's) is the weakest: the estimator overestimates Llama-4's saturation
+    2-3x, which the other models' bands do not reach (docs/accuracy.md, Uncertainty bands)."""
     items, failed = residuals
     assert failed == 0
-    overall = next(c for c in B.coverage(items) if c.engine == "all" and c.metric == metric and c.split == "all")
+    overall = next(c for c in B.coverage(items, model_held_out=model_held_out)
+                   if c.engine == "all" and c.metric == metric and c.split == "all")
     assert overall.n >= 50
     assert 0.70 <= overall.fraction <= 0.90, f"{metric}: {overall.covered}/{overall.n} = {overall.fraction:.1%}"
+
+
+def test_runs_the_itl_rule_flags_are_not_fitted_on(residuals):
+    """The gpt-oss-120b vLLM runs whose ITL falls below 0.7 x that at fewer users (the shared file: six
+    at 512 users, one at 64; e.g. 4.449 ms at 512 users against 14.392 ms at 64, TP8 8192 in / 1024
+    out) are flagged by
+    gpurec_core.validate_serving.inconsistent_runs; the fit leaves them (and their derived throughputs)
+    out, so the bands describe runs that measured what the row says."""
+    items, _ = residuals
+    flagged = [r for r in items if r.flagged and not r.derived]
+    assert len(flagged) == 14
+    assert {r.model for r in flagged} == {"openai/gpt-oss-120b"} and {r.engine for r in flagged} == {"vllm"}
+    assert B.fitted_cells(items) == B.fitted_cells([r for r in items if not r.flagged])
 
 
 def test_derived_throughput_coverage_and_its_definition(residuals):

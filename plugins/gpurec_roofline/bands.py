@@ -6,10 +6,13 @@ percentiles of ``log(measured / predicted)`` over validation rows of the same en
 regime, as factors of the point estimate (p10 = estimate x exp(q10), p90 = estimate x exp(q90)).
 
 The percentiles live in ``catalogs/engines/roofline_bands.toml``, which ``scripts/fit_bands.py``
-generates (never edited by hand) from the *calibration* rows
-(:func:`gpurec_core.validate_serving.calibration_split`) of
-``tests/fixtures/measurements/serving_h100.csv``; :func:`coverage` reports how many measurements
-fall inside their band on the calibration rows, the held-out rows and all rows (docs/accuracy.md).
+generates (never edited by hand) with :func:`fitted_cells` from every row of
+``tests/fixtures/measurements/serving_h100.csv`` that :func:`gpurec_core.validate_serving.inconsistent_runs`
+does not flag, calibration and held-out alike: a band describes the estimator's error on models,
+and the held-out models (MoE, 70B-405B dense, MXFP4) are the ones that show it. :func:`coverage`
+reports how many measurements fall inside their band, both for the bundled table (in-sample) and
+with each model's rows left out of the fit (``model_held_out``: the band a model would get had it
+never been measured, the figure to expect on a new model; docs/accuracy.md).
 
 Regimes (:func:`classify`) are read off the estimate itself, per replica:
 
@@ -23,10 +26,13 @@ Regimes (:func:`classify`) are read off the estimate itself, per replica:
 * throughput: ``saturated`` when the users fill the KV pool (at least the whole requests it holds)
   or queue; else ``closed_loop``.
 
-A table cell with fewer than ``min_rows`` rows is not fitted on its own: it takes the band of the
-next coarser cell (the engine's rows of every regime, then every engine's rows of that regime, then
-every engine's rows), and the table says so in its ``fitted_on`` and ``note``. An engine without
-rows in the table (one a plugin adds) takes the ``default`` cells, fitted on every engine's rows.
+A table cell with fewer than :data:`MIN_ROWS` rows is not fitted on its own: it takes the band of
+the next coarser cell (the engine's rows of every regime, then every engine's rows of that regime,
+then every engine's rows), and the table says so in its ``fitted_on`` and ``note``. A band narrower
+than its metric's *floor* (the width of every engine's rows pooled) is widened to it about its
+midpoint: one engine's rows come from a few models (SGLang's from one), so their own spread
+understates what a model it has not seen will show. An engine without rows in the table (one a
+plugin adds) takes the ``default`` cells, fitted on every engine's rows.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpurec_core.catalogs import catalog_path, read_catalog_toml
@@ -64,6 +71,8 @@ DEFAULT_ENGINE = "default"
 BURST_SHARE = 0.5
 #: ITL is "loaded" when prefill and stalls make up at least this share of the mean step.
 PREFILL_SHARE = 0.25
+#: Fewest rows a cell is fitted on by itself (p10 and p90 of fewer rows rest on one or two of them).
+MIN_ROWS = 20
 
 
 class _Strict(BaseModel):
@@ -299,6 +308,7 @@ class Residual:
     measured: float
     predicted: float
     derived: bool = False  # throughput implied by the row's measured TTFT and ITL (closed-loop Little's law)
+    flagged: bool = False  # its run contradicts the same configuration at fewer users (inconsistent_runs)
 
     @property
     def log_ratio(self) -> float:
@@ -313,15 +323,17 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
     ITL but no measured throughput gives a *derived* throughput, ``c x osl / (TTFT + (osl - 1) x
     ITL)``: in a closed loop each of the ``c`` users completes one request per TTFT + (osl - 1) ITL
     (Little's law). ``table`` (default: the bundled one) only sets the bands the estimates carry;
-    the regimes do not depend on it.
+    the regimes do not depend on it. Rows of a run :func:`~gpurec_core.validate_serving.inconsistent_runs`
+    flags are returned with ``flagged`` set (and are not fitted on).
     """
     from gpurec_core.measurement_cells import cell, check_rows, engine_of
     from gpurec_core.validate import read_measurements
-    from gpurec_core.validate_serving import _Predictor, calibration_split
+    from gpurec_core.validate_serving import _Predictor, calibration_split, inconsistent_runs
 
     path = Path(path)
     _, rows = read_measurements(path)
     check_rows(rows, "serving", str(path))
+    flags = inconsistent_runs(rows)
     predictor = _Predictor(path.parent, "roofline")
     out: list[Residual] = []
     failed = 0
@@ -341,7 +353,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
                 failed += 1
                 continue
             base = dict(line=line, model=cell(row, "model") or cell(row, "model_path"),
-                        engine=engine_of(row), split=calibration_split(row))
+                        engine=engine_of(row), split=calibration_split(row), flagged=(line - 2) in flags)
             out.append(Residual(metric=metric, regime=estimate.bands.regimes[metric], measured=measured,
                                 predicted=predicted, **base))
             if cell(row, "concurrency").lower() != "max":
@@ -381,22 +393,92 @@ class Coverage:
         return self.covered / self.n if self.n else None
 
 
+def _quantiles(values: list[float]) -> tuple[float, float]:
+    """10th and 90th percentiles (numpy's linear interpolation between order statistics)."""
+    q10, q90 = np.percentile(np.asarray(values, dtype=float), [10, 90])
+    return float(q10), float(q90)
+
+
+def fitted_cells(items: list[Residual]) -> tuple[dict, dict[str, float]]:
+    """engine -> metric -> regime -> cell (q10, q90, n, fitted_on, note) fitted on the unflagged
+    residuals ``items``, and each metric's floor (module docstring: sparse cells, floor)."""
+    used = [r for r in items if not r.flagged]
+    by_cell: dict[tuple[str, str, str], list[float]] = {}
+    for r in used:
+        for engine in (DEFAULT_ENGINE, r.engine):
+            for regime in (ALL, r.regime):
+                by_cell.setdefault((engine, r.metric, regime), []).append(r.log_ratio)
+
+    def values(engine: str, metric: str, regime: str) -> list[float]:
+        return by_cell.get((engine, metric, regime), [])
+
+    floors = {}
+    for metric in METRICS:
+        pooled = values(DEFAULT_ENGINE, metric, ALL)
+        if len(pooled) < MIN_ROWS:
+            raise ValueError(f"only {len(pooled)} rows of {metric}: fewer than {MIN_ROWS}, no band can be fitted")
+        q10, q90 = _quantiles(pooled)
+        floors[metric] = q90 - q10
+    table: dict = {}
+    for engine in sorted({r.engine for r in used}) + [DEFAULT_ENGINE]:
+        for metric in METRICS:
+            for regime in REGIMES[metric] + (ALL,):
+                own = values(engine, metric, regime)
+                chain = list(dict.fromkeys([(engine, regime), (engine, ALL), (DEFAULT_ENGINE, regime),
+                                            (DEFAULT_ENGINE, ALL)]))
+                source = next((e, g) for e, g in chain if len(values(e, metric, g)) >= MIN_ROWS)
+                rows = values(source[0], metric, source[1])
+                q10, q90 = _quantiles(rows)
+                notes = []
+                if source != (engine, regime):
+                    notes.append(f"{len(own)} row{'' if len(own) == 1 else 's'} < {MIN_ROWS}: band of "
+                                 f"{source[0]}.{metric}.{source[1]}")
+                if q90 - q10 < floors[metric]:
+                    mid = (q10 + q90) / 2
+                    notes.append(f"widened from [{q10:.4f}, {q90:.4f}] to the floor {floors[metric]:.4f}")
+                    q10, q90 = mid - floors[metric] / 2, mid + floors[metric] / 2
+                table.setdefault(engine, {}).setdefault(metric, {})[regime] = {
+                    "q10": round(q10, 4), "q90": round(q90, 4), "n": len(own),
+                    "fitted_on": f"{source[0]}.{metric}.{source[1]} ({len(rows)} rows)", "note": "; ".join(notes)}
+    return table, floors
+
+
+def fitted_table(items: list[Residual], **meta: str) -> BandsTable:
+    """The :class:`BandsTable` of :func:`fitted_cells` (``meta`` fills the descriptive fields)."""
+    cells, floors = fitted_cells(items)
+    described = {"generated": "-", "generator": "gpurec_roofline.bands.fitted_table", "measurements": "-",
+                 "measurements_sha256": "-", "rows": "unflagged", **meta}
+    return parse_bands({"schema_version": 1, "meta": {**described, "min_rows": MIN_ROWS, "floor": floors},
+                        "bands": cells}, "fitted table")
+
+
+def _inside_with_model_held_out(items: list[Residual]) -> list[bool]:
+    """For each residual, whether it lies inside the band of a table fitted without its model's rows."""
+    tables = {model: fitted_table([r for r in items if r.model != model]) for model in {r.model for r in items}}
+    return [inside(r, tables[r.model]) for r in items]
+
+
 def coverage(items: list[Residual], table: Optional[BandsTable] = None, *,
-             derived: bool = False) -> list[Coverage]:
+             derived: bool = False, model_held_out: bool = False) -> list[Coverage]:
     """Share of measurements inside their p10-p90 band per engine (and all engines) x metric x split
-    (calibration, held-out, all). ``derived``: the derived throughputs instead of the measurements."""
-    table = table or current_table()
-    picked = [r for r in items if r.derived == derived]
-    engines = sorted({r.engine for r in picked}) + ["all"]
+    (calibration, held-out, all). ``derived``: the derived throughputs instead of the measurements.
+    ``model_held_out``: each residual against a table fitted on the other models' rows (``table``
+    unused), the coverage to expect on a model the table has not seen."""
+    if model_held_out:
+        hits = _inside_with_model_held_out(items)
+    else:
+        table = table or current_table()
+        hits = [inside(r, table) for r in items]
+    picked = [(r, hit) for r, hit in zip(items, hits) if r.derived == derived]
+    engines = sorted({r.engine for r, _ in picked}) + ["all"]
     out = []
     for metric in METRICS:
         for engine in engines:
             for split in ("calibration", "held-out", "all"):
-                subset = [r for r in picked if r.metric == metric and engine in ("all", r.engine)
+                subset = [hit for r, hit in picked if r.metric == metric and engine in ("all", r.engine)
                           and split in ("all", r.split)]
                 if subset:
-                    out.append(Coverage(engine, metric, split, len(subset), sum(inside(r, table) for r in subset),
-                                        derived))
+                    out.append(Coverage(engine, metric, split, len(subset), sum(subset), derived))
     return out
 
 
