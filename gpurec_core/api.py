@@ -310,6 +310,8 @@ def estimate_performance(
     kv_cache_dtype: Optional[str] = None,
     max_model_len: Optional[int] = None,
     gpu_memory_utilization: float = 0.9,
+    max_num_batched_tokens: Optional[int] = None,
+    max_num_seqs: Optional[int] = None,
     engine: str = "vllm",
     estimator: str = "roofline",
     hf_token: Optional[str] = None,
@@ -318,7 +320,10 @@ def estimate_performance(
     """Serving performance of one deployment at ``concurrency`` users in a closed loop.
 
     ``concurrency="max"`` estimates the saturation point: the largest concurrency the KV pool
-    holds at ``input_length + output_length`` tokens per request.
+    holds at ``input_length + output_length`` tokens per request. ``max_num_batched_tokens`` and
+    ``max_num_seqs`` are the engine's token budget per step and cap on running requests (vLLM's
+    names; TensorRT-LLM's max_num_tokens and max_batch_size, SGLang's chunked_prefill_size and
+    max_running_requests); None keeps the engine's defaults.
 
     ``data_parallel_size`` DP ranks share the users evenly and each has its own KV pool; for a MoE
     model with ``expert_parallel_size = tensor_parallel_size x data_parallel_size`` the ranks share
@@ -333,7 +338,8 @@ def estimate_performance(
     parallelism, notes = planned_layout(arch, engine, tensor_parallel_size, pipeline_parallel_size,
                                         expert_parallel_size, data_parallel_size, resolved)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
-                gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
+                gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
+                max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only))
     workload = _build(Workload, "workload", concurrency=1, **base)
     from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
 

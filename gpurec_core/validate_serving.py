@@ -146,6 +146,18 @@ def as_started(run: Any) -> tuple[Any, Optional[str]]:
                       "start this deployment, so the measured run set a higher one (InferenceX's value)")
 
 
+def benchmark_limits(model: Any, gpu: str, precision: Optional[str], kv_cache_dtype: Optional[str], tp: int, pp: int,
+                     input_length: int, output_length: int, fraction: float) -> tuple[int, int]:
+    """(max_num_seqs, max_num_batched_tokens) of a TensorRT-LLM ``concurrency=max`` row: its max-throughput
+    tables are ``trtllm-bench throughput`` runs, which set the engine's limits by their own heuristic
+    (:mod:`gpurec_core.trtllm_bench`) at the run's KV memory fraction."""
+    from gpurec_core.api import as_gpu
+    from gpurec_core.trtllm_bench import throughput_run_limits
+
+    resolved = model.resolve_precision(precision, kv_cache_dtype)
+    return throughput_run_limits(model, as_gpu(gpu), resolved, tp, pp, input_length, output_length, fraction)
+
+
 def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
     path = cell(row, "model_path")
     if path:
@@ -185,11 +197,16 @@ class _Predictor:
         from gpurec_core.api import estimate_performance
 
         def run(fraction: float):
+            served = served_precision(self.model(ref), precision)
+            batch = tokens = None
+            if engine == "trtllm" and conc == "max":
+                # trtllm-bench's --tp counts every GPU of a stage; attention DP is an option on top of it.
+                batch, tokens = benchmark_limits(self.model(ref), gpu, served, kv, tp * dp, pp, isl, osl, fraction)
             return estimate_performance(
                 self.model(ref), gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
                 data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc,
-                precision=served_precision(self.model(ref), precision), kv_cache_dtype=kv,
-                gpu_memory_utilization=fraction, engine=engine, estimator=estimator)
+                precision=served, kv_cache_dtype=kv, gpu_memory_utilization=fraction,
+                max_num_batched_tokens=tokens, max_num_seqs=batch, engine=engine, estimator=estimator)
 
         try:
             result = as_started(run) + (None,)

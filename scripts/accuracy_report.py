@@ -129,7 +129,8 @@ def explain(record: dict) -> str:
     if "mxfp4" in config:
         reasons.append("MXFP4 weights on Hopper run through dequantizing kernels whose efficiency is not calibrated")
     if metric == "output_tok_s" and conc == "max":
-        reasons.append("saturation: trtllm-bench tunes max_batch_size/max_num_tokens per point; we use engine defaults")
+        reasons.append("saturation: planned with trtllm-bench's own max_batch_size / max_num_tokens "
+                       "(gpurec_core.trtllm_bench), which do not limit these runs below the KV pool")
     return "; ".join(reasons) or "no specific cause identified"
 
 
@@ -680,8 +681,10 @@ def build_report() -> str:
             "steps, and its acceptance, are not modelled: at 1-8 users these rows read 39-47 % slow with 1024-token prompts (12.7-14.4 ms predicted, 9.1-9.8 ms measured: MTP's accepted tokens shorten the step per token) and 20-28 % fast with 8192-token ones.",
             "- **MXFP4 on Hopper** runs as W4A16 (Marlin / triton matmul_ogs): the matmuls use the bf16 peak and "
             "efficiency, the routed experts at the engine's grouped-GEMM rate.",
-            "- **Saturation throughput** uses the engine's default scheduler limits; trtllm-bench tunes "
-            "max_batch_size/max_num_tokens per point. For NVIDIA ModelOpt FP8 exports (`checkpoint` nvidia/…) the KV "
+            "- **Saturation throughput** of TensorRT-LLM's max-throughput tables is planned with the limits "
+            "`trtllm-bench throughput` sets itself (`gpurec_core.trtllm_bench`, after its `tuning.py`: max_batch_size "
+            "from its own KV estimate, capped at 4096; max_num_tokens from it and the lengths; prompts unchunked). On "
+            "this file they admit at least the KV pool's requests, so the error is not the scheduler's limits. For NVIDIA ModelOpt FP8 exports (`checkpoint` nvidia/…) the KV "
             "cache is fp8 (every ModelOpt export in the reference data sets `kv_cache_quant_algo: FP8`), which doubles "
             "the KV pool and halves KV reads — without it the dense-model saturation error was ~35 %.",
             ]
@@ -825,8 +828,11 @@ def build_report() -> str:
             "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
             "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
-            "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated (uniform routing and our "
-            "interleaved-MoE layout are optimistic).",
+            "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated 1.5-3x. Not by trtllm-bench's "
+            "limits (planned as the tool sets them). The tables' page (perf-overview.md @00f37686) runs MoE models "
+            "with `--ep` and `enable_attention_dp`, which the rows do not record; planned as attention DP8 with EP8, "
+            "Maverick at 1000 in / 1000 out still reads 23.8k tok/s against 9.7k measured. Uniform routing and our "
+            "interleaved-MoE layout are optimistic; no sourced mechanism accounts for the rest.",
             ]
     return "\n".join(out) + "\n"
 
