@@ -61,20 +61,14 @@ def parameter_elements(model, precision) -> float:
     return elements + model.towers.total
 
 
-def _round_batch(raw: float) -> int:
-    if raw < 256:
-        return max(64, 32 * math.ceil(raw / 32))
-    if raw < 1024:
-        return 128 * math.ceil(raw / 128)
-    return 256 * math.ceil(raw / 256)
+#: finetune_setting's rounding: (below this, round up to a multiple of this, at least this), in order.
+BATCH_ROUNDING = ((256, 32, 64), (1024, 128, 0), (math.inf, 256, 0))
+TOKEN_ROUNDING = ((4096, 256, 2048), (8192, 512, 0), (math.inf, 1024, 0))
 
 
-def _round_tokens(raw: float) -> int:
-    if raw < 4096:
-        return max(2048, 256 * math.ceil(raw / 256))
-    if raw < 8192:
-        return 512 * math.ceil(raw / 512)
-    return 1024 * math.ceil(raw / 1024)
+def _rounded(raw: float, rounding) -> int:
+    _, step, least = next(rule for rule in rounding if raw < rule[0])
+    return max(least, step * math.ceil(raw / step))
 
 
 def throughput_run_limits(model, gpu, precision, tensor_parallel_size: int, pipeline_parallel_size: int,
@@ -93,6 +87,6 @@ def throughput_run_limits(model, gpu, precision, tensor_parallel_size: int, pipe
         free = gpu.memory_gib * 2**30 * gpus - parameter_elements(model, precision) * WEIGHT_BYTES_PER_ELEMENT[fmt]
         requests = max(free, 0.0) * kv_fraction / (bytes_per_token * (input_length + output_length))
         raw_batch = min(requests, 4096) / pipeline_parallel_size
-        batch = _round_batch(raw_batch)
-        tokens = _round_tokens(min(raw_batch * (1 + input_length / output_length), 32768))
+        batch = _rounded(raw_batch, BATCH_ROUNDING)
+        tokens = _rounded(min(raw_batch * (1 + input_length / output_length), 32768), TOKEN_ROUNDING)
     return batch, max(tokens, input_length + batch)
