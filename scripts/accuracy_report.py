@@ -652,8 +652,11 @@ def build_report() -> str:
             "Little's law on those runs' own TTFT and ITL (users x decode time / (TTFT + decode time), decode time "
             "= (osl - 1) x ITL) puts 96-106 requests in flight in all nine 512-user configurations (TP2, 4 and 8; "
             "1k and 8k prompts and outputs) although their KV pools hold 198 to all 512 of them: a cap of about "
-            "100 requests in flight whatever the deployment, the default connection-pool size of the usual Python "
-            "benchmark clients (aiohttp TCPConnector limit=100; httpx Limits max_connections=100). The ITL rule "
+            "100 requests in flight whatever the deployment. 100 is the default connection-pool size of a shared "
+            "aiohttp session (TCPConnector limit=100) and of httpx (Limits max_connections=100), but which client "
+            "measured these runs is not recorded, and InferenceX's current one (utils/bench_serving/"
+            "backend_request_func.py) opens a session per request, so has no such cap: the cause is not "
+            "confirmed. The ITL rule "
             "leaves three of those configurations unflagged (TP2 1k/8k and 8k/1k, TP4 1k/8k, measured at 0.11.2): "
             "among them the farthest row of the file (TP4, 303 s of TTFT against 0.5 s predicted) and TP2's 462 s "
             "against 74 s.",
