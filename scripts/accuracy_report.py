@@ -834,8 +834,13 @@ def build_report() -> str:
             "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated 1.5-3x. Not by trtllm-bench's "
             "limits (planned as the tool sets them). The tables' page (perf-overview.md @00f37686) runs MoE models "
             "with `--ep` and `enable_attention_dp`, which the rows do not record; planned as attention DP8 with EP8, "
-            "Maverick at 1000 in / 1000 out still reads 23.8k tok/s against 9.7k measured. Uniform routing and our "
-            "interleaved-MoE layout are optimistic; no sourced mechanism accounts for the rest.",
+            "Maverick at 1000 in / 1000 out still reads 23.8k tok/s against 9.7k measured. The same page's v0.21 "
+            "edition warns that Llama 4 performance on sequences shorter than 8,192 tokens is affected by an issue "
+            "introduced in v0.21 and shows v0.20's figures instead (H100 Maverick 128/4096: 11,163 tok/s, "
+            "1000/2000: 10,556; the v0.20 page, e.g. the copy in dominicshanshan/TensorRT-LLM @ab4143e1); our rows, "
+            "from the 1.0 page, read 6,744 and 9,151 there, so they likely measure that regression. Even v0.20's "
+            "figures are 1.7-2.2x below our estimates (19.3k, 22.9k): uniform routing and our interleaved-MoE "
+            "layout are optimistic, and no sourced mechanism accounts for the rest.",
             ]
     return "\n".join(out) + "\n"
 
