@@ -839,7 +839,7 @@ def build_report() -> str:
             "introduced in v0.21 and shows v0.20's figures instead (H100 Maverick 128/4096: 11,163 tok/s, "
             "1000/2000: 10,556; the v0.20 page, e.g. the copy in dominicshanshan/TensorRT-LLM @ab4143e1); our rows, "
             "from the 1.0 page, read 6,744 and 9,151 there, so they likely measure that regression. Even v0.20's "
-            "figures are 1.7-2.2x below our estimates (19.3k, 22.9k): uniform routing and our interleaved-MoE "
+            "figures are 1.8-2.2x below our estimates (19.5k, 23.1k): uniform routing and our interleaved-MoE "
             "layout are optimistic, and no sourced mechanism accounts for the rest.",
             ]
     return "\n".join(out) + "\n"
