@@ -143,7 +143,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     csv_path = pathlib.Path(args.csv)
     items, failed = residuals(csv_path, table=placeholder_table())  # regimes only: independent of the old file
-    text = render(csv_path, items, failed, datetime.date.today().isoformat())
+    try:
+        text = render(csv_path, items, failed, datetime.date.today().isoformat())
+    except ValueError as exc:  # too few rows to fit a band
+        raise SystemExit(f"{csv_path}: {exc}") from None
     out = pathlib.Path(args.out)
     if args.check:
         same = out.exists() and _without_date(out.read_text()) == _without_date(text)

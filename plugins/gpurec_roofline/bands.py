@@ -427,8 +427,8 @@ def fitted_cells(items: list[Residual]) -> tuple[dict, dict[str, float]]:
                 chain = list(dict.fromkeys([(engine, regime), (engine, ALL), (DEFAULT_ENGINE, regime),
                                             (DEFAULT_ENGINE, ALL)]))
                 source = next((e, g) for e, g in chain if len(values(e, metric, g)) >= MIN_ROWS)
-                rows = values(source[0], metric, source[1])
-                q10, q90 = _quantiles(rows)
+                fitted_on = values(source[0], metric, source[1])
+                q10, q90 = _quantiles(fitted_on)
                 notes = []
                 if source != (engine, regime):
                     notes.append(f"{len(own)} row{'' if len(own) == 1 else 's'} < {MIN_ROWS}: band of "
@@ -439,17 +439,16 @@ def fitted_cells(items: list[Residual]) -> tuple[dict, dict[str, float]]:
                     q10, q90 = mid - floors[metric] / 2, mid + floors[metric] / 2
                 table.setdefault(engine, {}).setdefault(metric, {})[regime] = {
                     "q10": round(q10, 4), "q90": round(q90, 4), "n": len(own),
-                    "fitted_on": f"{source[0]}.{metric}.{source[1]} ({len(rows)} rows)", "note": "; ".join(notes)}
+                    "fitted_on": f"{source[0]}.{metric}.{source[1]} ({len(fitted_on)} rows)", "note": "; ".join(notes)}
     return table, floors
 
 
-def fitted_table(items: list[Residual], **meta: str) -> BandsTable:
-    """The :class:`BandsTable` of :func:`fitted_cells` (``meta`` fills the descriptive fields)."""
+def fitted_table(items: list[Residual]) -> BandsTable:
+    """The :class:`BandsTable` of :func:`fitted_cells`, in memory (scripts/fit_bands.py writes the file)."""
     cells, floors = fitted_cells(items)
-    described = {"generated": "-", "generator": "gpurec_roofline.bands.fitted_table", "measurements": "-",
-                 "measurements_sha256": "-", "rows": "unflagged", **meta}
-    return parse_bands({"schema_version": 1, "meta": {**described, "min_rows": MIN_ROWS, "floor": floors},
-                        "bands": cells}, "fitted table")
+    meta = {"generated": "-", "generator": "gpurec_roofline.bands.fitted_table", "measurements": "-",
+            "measurements_sha256": "-", "rows": "unflagged", "min_rows": MIN_ROWS, "floor": floors}
+    return parse_bands({"schema_version": 1, "meta": meta, "bands": cells}, "fitted table")
 
 
 def _inside_with_model_held_out(items: list[Residual]) -> list[bool]:
