@@ -158,25 +158,46 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
               start: Optional[dict[str, float]] = None) -> tuple[Scope, dict[str, int], list[dict[str, float]]]:
     """Fit and cross-validate one (GPU, engine, precision) scope, or one model's scope from ``start``
     (the fitted factors of its scope of every model); with the fold of each configuration and the
-    factors fitted without each fold (what :func:`model_scopes` validates a model's scope against)."""
+    factors fitted without each fold (what :func:`model_scopes` validates a model's scope against).
+
+    Cross-validation also guards the fit: when the factors fitted without a fold predict its held-out
+    configurations worse, in median, on a metric than the defaults do, the factors that only that
+    metric constrains (``FactorSpec.metric``) keep their defaults and the rest is fitted and validated
+    again; the profile says why. A user's few runs can fit a TTFT overhead that explains them and no
+    other configuration (docs/calibrate.md)."""
     gpu, engine, precision = key
     scope = _Scope(rows, constants, cache, start)
     names, why = scope.constrained()
-    fitted = scope.fit(scope.problem, names, rounds)
     configs = sorted({configuration_key(r) for r in rows})
     k = min(folds, len(configs)) if len(configs) >= MIN_CONFIGURATIONS else 0
-    before: list = []
-    after: list = []
     fold_of = {c: i % k for i, c in enumerate(configs)} if k else {}
-    trained_without: list[dict[str, float]] = []
-    for fold in range(k):
-        train = [r for r in rows if fold_of[configuration_key(r)] != fold]
-        test = [r for r in rows if fold_of[configuration_key(r)] == fold]
-        trained_without.append(scope.fit(Problem(train, deployment=lambda row, _: _deployment(row, cache)), names, rounds))
-        before += _pairs(scope, test, scope.defaults)
-        after += _pairs(scope, test, trained_without[-1])
-        if log:
-            log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
+
+    def cross_validate(names: list[str]) -> tuple[list, list, list[dict[str, float]]]:
+        """(default, fitted) predictions of each fold's held-out rows, and the factors fitted without it."""
+        before: list = []
+        after: list = []
+        trained_without: list[dict[str, float]] = []
+        for fold in range(k):
+            train = [r for r in rows if fold_of[configuration_key(r)] != fold]
+            test = [r for r in rows if fold_of[configuration_key(r)] == fold]
+            trained_without.append(scope.fit(Problem(train, deployment=lambda row, _: _deployment(row, cache)),
+                                             names, rounds))
+            before += _pairs(scope, test, scope.defaults)
+            after += _pairs(scope, test, trained_without[-1])
+            if log:
+                log(f"{gpu}/{engine}/{precision}: fold {fold + 1}/{k} fitted on {len(train)} rows, tested on {len(test)}")
+        return before, after, trained_without
+
+    before, after, trained_without = cross_validate(names)
+    for metric in ("ttft_ms", "itl_ms"):
+        b, a = _errors(before).get(metric), _errors(after).get(metric)
+        own = [n for n in names if SPECS[n].metric == metric]
+        if b and a and own and a.median > b.median:
+            names = [n for n in names if n not in own]
+            why.update({n: (f"fitting it made the held-out {metric} error worse (median {b.median:.1f}% -> "
+                            f"{a.median:.1f}%), so the default is kept") for n in own})
+            before, after, trained_without = cross_validate(names)
+    fitted = scope.fit(scope.problem, names, rounds)
     factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
                            value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
                     for n in scope.defaults)

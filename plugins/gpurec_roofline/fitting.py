@@ -35,27 +35,28 @@ class FactorSpec:
     low: float
     high: float
     needs: str         # what data constrain it (for the report when they are missing)
+    metric: str        # the measured metric that constrains it: "itl_ms" or "ttft_ms"
     also_start_at: tuple[float, ...] = ()  # values that start a second descent (a separate valley)
 
 
 #: Every factor a calibration may fit, with the physical range it may take (the ranges of the bundled
 #: H100 fit; efficiencies are fractions of the GPU's datasheet peaks).
 FACTORS: tuple[FactorSpec, ...] = (
-    FactorSpec("bandwidth_efficiency", "efficiency", 0.40, 0.90, "ITL rows"),
-    FactorSpec("compute_efficiency", "efficiency", 0.20, 0.85, "TTFT rows"),
-    FactorSpec("attention_efficiency", "efficiency", 0.20, 0.85, "TTFT rows with prompts of 4096 tokens or more"),
-    FactorSpec("per_layer_overhead_us", "kernels", 0.0, 60.0, "ITL rows of models with different layer counts"),
-    FactorSpec("allreduce_latency_us", "communication", 2.0, 60.0, "ITL rows with tensor parallelism"),
-    FactorSpec("step_overhead_ms", "engines", 0.0, 10.0, "ITL rows"),
-    FactorSpec("per_sequence_overhead_us", "engines", 0.0, 100.0, "ITL rows at two concurrencies or more"),
-    FactorSpec("request_overhead_ms", "engines", 0.0, 300.0, "TTFT rows"),
-    FactorSpec("arrival_wait_steps", "engines", 0.5, 2.0, "TTFT rows with more than one user (mixed-step engines)"),
-    FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)"),
-    FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)"),
-    FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user"),
+    FactorSpec("bandwidth_efficiency", "efficiency", 0.40, 0.90, "ITL rows", "itl_ms"),
+    FactorSpec("compute_efficiency", "efficiency", 0.20, 0.85, "TTFT rows", "ttft_ms"),
+    FactorSpec("attention_efficiency", "efficiency", 0.20, 0.85, "TTFT rows with prompts of 4096 tokens or more", "ttft_ms"),
+    FactorSpec("per_layer_overhead_us", "kernels", 0.0, 60.0, "ITL rows of models with different layer counts", "itl_ms"),
+    FactorSpec("allreduce_latency_us", "communication", 2.0, 60.0, "ITL rows with tensor parallelism", "itl_ms"),
+    FactorSpec("step_overhead_ms", "engines", 0.0, 10.0, "ITL rows", "itl_ms"),
+    FactorSpec("per_sequence_overhead_us", "engines", 0.0, 100.0, "ITL rows at two concurrencies or more", "itl_ms"),
+    FactorSpec("request_overhead_ms", "engines", 0.0, 300.0, "TTFT rows", "ttft_ms"),
+    FactorSpec("arrival_wait_steps", "engines", 0.5, 2.0, "TTFT rows with more than one user (mixed-step engines)", "ttft_ms"),
+    FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)", "ttft_ms"),
+    FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)", "itl_ms"),
+    FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user", "ttft_ms"),
     # 1 is a client that times the wait for a slot: from 0 the per-request overhead absorbs the gap first
-    FactorSpec("client_slot_wait", "benchmark", 0.0, 1.5, "TTFT rows with more than one user", (1.0,)),
-    FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more"),
+    FactorSpec("client_slot_wait", "benchmark", 0.0, 1.5, "TTFT rows with more than one user", "ttft_ms", (1.0,)),
+    FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more", "ttft_ms"),
 )
 SPECS = {f.name: f for f in FACTORS}
 
