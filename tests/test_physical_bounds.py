@@ -12,6 +12,8 @@ layouts are skipped and counted. Each estimate must then satisfy:
   (TP x peak bandwidth);
 - TTFT >= the largest stage's prompt matmul + attention FLOPs / dense peak of the compute dtype,
   and >= 2 x active matmul parameters x prompt tokens / (every GPU of the replica x peak);
+- TTFT at C users <= (C - 1) x (the request alone: TTFT + (O - 1) x ITL at one user) + TTFT at one
+  user (every other request served alone first);
 - throughput <= concurrency x 1000 / ITL; throughput x E2E <= concurrency x output tokens
   (Little's law; xfail at C=32, see BURST_TTFT_VS_STEADY_THROUGHPUT); forwarded tokens/s x FLOPs
   per token <= each GPU's peak;
@@ -307,6 +309,26 @@ def test_throughput_obeys_littles_law_in_steady_state(survey: Survey) -> None:
         if e.throughput_tokens_per_sec > ceiling * (1 + RTOL):
             violations.append(f"{p}: {e.throughput_tokens_per_sec:.6g} tok/s > C x O / steady E2E = {ceiling:.6g}")
     assert not violations, _report("Little's law (steady state)", violations)
+
+
+def test_ttft_at_most_every_other_request_served_alone_first(survey: Survey) -> None:
+    """Issue 10, item 1: TTFT is bounded by physics. A scheduler that keeps the GPUs busy cannot make a
+    request wait longer than every other user's request served alone, one after another, before its own:
+    TTFT(C) <= (C - 1) x (TTFT(1) + (O - 1) x ITL(1)) + TTFT(1), from the same deployment's estimate at
+    one user (the start-up burst and every queue included)."""
+    alone = {(p.model_id, p.gpu, p.tp, p.pp, p.kv_cache_dtype): p.estimate for p in survey.points if p.concurrency == 1}
+    violations, checked = [], 0
+    for p in survey.points:
+        one = alone.get((p.model_id, p.gpu, p.tp, p.pp, p.kv_cache_dtype))
+        if p.concurrency == 1 or one is None:
+            continue
+        checked += 1
+        request_ms = one.time_to_first_token_ms + (OUTPUT - 1) * one.inter_token_latency_ms
+        ceiling = (p.concurrency - 1) * request_ms + one.time_to_first_token_ms
+        if p.estimate.time_to_first_token_ms > ceiling * (1 + RTOL):
+            violations.append(f"{p}: TTFT {p.estimate.time_to_first_token_ms:.6g} ms > serial {ceiling:.6g} ms")
+    assert checked >= len(alone) // 2
+    assert not violations, _report("the serial TTFT bound", violations)
 
 
 def test_throughput_within_each_gpus_peak_flops(survey: Survey) -> None:
