@@ -56,22 +56,21 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
     metrics = {cell(r, "metric") for r in rows}
     concurrencies = {concurrency_of(r) for r in rows}
     multi_user = any(c == "max" or (isinstance(c, int) and c > 1) for c in concurrencies)
-    present = {
-        "bandwidth_efficiency": "itl_ms" in metrics,
-        "compute_efficiency": "ttft_ms" in metrics,
-        "attention_efficiency": "ttft_ms" in metrics and any(int(cell(r, "isl") or 0) >= 4096 for r in rows),
-        "per_layer_overhead_us": "itl_ms" in metrics and len(layer_counts) > 1,
-        "allreduce_latency_us": "itl_ms" in metrics and any(int(cell(r, "tp") or 1) > 1 for r in rows),
-        "step_overhead_ms": "itl_ms" in metrics,
-        "per_sequence_overhead_us": "itl_ms" in metrics and len(concurrencies) > 1,
-        "request_overhead_ms": "ttft_ms" in metrics,
-        "arrival_wait_steps": "ttft_ms" in metrics and multi_user and not prefill_first,
-        "prefill_clustering": "ttft_ms" in metrics and multi_user and prefill_first,
-        "prefill_in_decode_fraction": "itl_ms" in metrics and multi_user and prefill_first,
-        "requests_per_user": "ttft_ms" in metrics and multi_user,
-        "client_slot_wait": "ttft_ms" in metrics and multi_user,
-        "moe_compute_efficiency": has_moe and "ttft_ms" in metrics and any(int(cell(r, "isl") or 0) >= 4096 for r in rows),
+    long_prompts = any(int(cell(r, "isl") or 0) >= 4096 for r in rows)
+    # beyond rows of the factor's own metric (FactorSpec.metric), what else its data need
+    also = {
+        "attention_efficiency": long_prompts,
+        "per_layer_overhead_us": len(layer_counts) > 1,
+        "allreduce_latency_us": any(int(cell(r, "tp") or 1) > 1 for r in rows),
+        "per_sequence_overhead_us": len(concurrencies) > 1,
+        "arrival_wait_steps": multi_user and not prefill_first,
+        "prefill_clustering": multi_user and prefill_first,
+        "prefill_in_decode_fraction": multi_user and prefill_first,
+        "requests_per_user": multi_user,
+        "client_slot_wait": multi_user,
+        "moe_compute_efficiency": has_moe and long_prompts,
     }
+    present = {f.name: f.metric in metrics and also.get(f.name, True) for f in FACTORS}
     why = {name: f"needs {SPECS[name].needs}" for name, ok in present.items() if not ok}
     return [name for name, ok in present.items() if ok], why
 
