@@ -530,7 +530,9 @@ def _parse_deepseek_v4(f: _Fields) -> dict[str, Any]:
     ``sliding_window`` (sliding_attention), 4 = compressed sparse attention with an indexer, 128 =
     heavily compressed attention; both of the latter also keep the sliding window and are
     represented as full_attention. ``compress_ratios`` has one extra entry for the MTP layer.
-    Every layer is MoE (the first ``num_hash_layers`` route by token-id hash).
+    Every layer is MoE (the first ``num_hash_layers`` route by token-id hash). ``expert_dtype: "fp4"``
+    (the released Flash and Pro) stores the routed experts MXFP4 beside the FP8 block weights that
+    ``quantization_config`` describes; the -Base checkpoints omit it and store the experts FP8.
     """
     out = _core(f)
     layers = out["num_hidden_layers"]
@@ -569,8 +571,17 @@ def _parse_deepseek_v4(f: _Fields) -> dict[str, Any]:
         intermediate_size=0,
         router_bias=True,
         num_mtp_layers=mtp,
+        expert_weight_dtype=_expert_dtype(f),
     )
     return out
+
+
+def _expert_dtype(f: _Fields) -> Optional[str]:
+    """config.json ``expert_dtype`` ("fp4" or "fp8"; absent = None)."""
+    value = f.text("expert_dtype")
+    if value is not None and value not in ("fp4", "fp8"):
+        raise f.fail("expert_dtype", "must be 'fp4' or 'fp8'", value)
+    return value
 
 
 def _parse_minimax_lightning(f: _Fields) -> dict[str, Any]:

@@ -297,8 +297,11 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
     console = _console()
     rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())]
             for k, v in facts.items() if k not in ("precision", "parameter_breakdown")]
-    rows.append(["precision", f"{arch.precision.weight} weights ({arch.precision.weight_bytes_per_param:g} B/param), "
-                              f"KV {arch.precision.kv_cache_dtype}, {arch.precision.source}"])
+    precision = arch.precision
+    experts = (f", routed experts {precision.routed_expert_weight} ({precision.routed_expert_bytes_per_param:g} B/param)"
+               if precision.routed_expert_weight else "")
+    rows.append(["precision", f"{precision.weight} weights ({precision.weight_bytes_per_param:g} B/param){experts}, "
+                              f"KV {precision.kv_cache_dtype}, {precision.source}"])
     console.print(_table(arch.model_id, ["fact", "value"], rows))
     plan_rows = [[k, _plain(v)] for k, v in plan.model_dump().items() if k not in ("notes",)]
     plan_rows += [["note", n] for n in plan.notes]

@@ -400,16 +400,17 @@ def weight_components(cfg: "ModelConfig", params: "ParameterCount", precision: P
 
 
 def component_bytes(component: WeightComponent, precision: Precision) -> float:
-    """Bytes of one component: quantized share x weight_bytes_per_param + the rest x unquantized bytes."""
+    """Bytes of one component: quantized share x its kind's bytes per quantized parameter
+    (:meth:`Precision.quantized_bytes_per_param`) + the rest x unquantized bytes."""
     q = component.params * (1.0 - component.unquantized_fraction)
     u = component.params * component.unquantized_fraction
-    return q * precision.weight_bytes_per_param + u * precision.unquantized_bytes_per_param
+    return q * precision.quantized_bytes_per_param(component.kind) + u * precision.unquantized_bytes_per_param
 
 
 def weights_bytes(cfg: "ModelConfig", params: "ParameterCount", precision: Precision) -> float:
     """Bytes of all weights of the model (one copy, no parallelism), scales included.
 
-    ``quantized linear params x weight_bytes_per_param + everything else x unquantized_bytes_per_param``,
+    ``quantized linear params x their bytes per param + everything else x unquantized_bytes_per_param``,
     where "everything else" is the embedding, lm_head, norms and routers plus any module the
     checkpoint's ``modules_to_not_convert`` / ``ignore`` / ``exclude_modules`` names (see
     :func:`weight_components`). For an unquantized checkpoint it is ``total params x dtype bytes``

@@ -159,6 +159,10 @@ class ModelConfig(BaseModel):
     mamba_ssm_dtype: Optional[Literal["float32", "float16", "bfloat16"]] = Field(
         default=None, description="dtype the checkpoint asks for its SSM / recurrent state (Qwen3.5 'mamba_ssm_dtype', "
         "Nemotron-H 'mamba_ssm_cache_dtype'); None = not stated")
+    expert_weight_dtype: Optional[Literal["fp4", "fp8"]] = Field(
+        default=None, description="config.json 'expert_dtype' (DeepSeek-V4): 'fp4' = the routed experts are stored "
+        "MXFP4 (e2m1 with an e8m0 scale per 32) while the checkpoint's quantization_config covers the other "
+        "linear weights; None or 'fp8' = the experts are stored like those")
     num_mtp_layers: int = Field(
         default=0, ge=0, le=MAX_LAYERS, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
         "and not counted in parameters (usable for speculative decoding)")

@@ -130,7 +130,7 @@ def moe_kernel_padding(cfg: "ModelConfig", precision: Precision, gpu: Optional["
     picks): FlashInfer-TRTLLM on Blackwell and the ROCm kernels round both to 256; the Triton
     kernel on Hopper and older rounds the width to 64 and keeps the hidden size.
     """
-    if not cfg.is_moe or precision.weight != "mxfp4":
+    if not cfg.is_moe or precision.expert_weight != "mxfp4":
         return (1, 1)
     if gpu is not None and ((gpu.architecture or "").startswith("Blackwell") or gpu.manufacturer == "AMD"):
         return (256, 256)

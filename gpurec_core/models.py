@@ -150,6 +150,11 @@ class Precision(_Value):
 
     weight: WeightPrecisionName = Field(description="precision of the quantized linear weights")
     weight_bytes_per_param: float = Field(gt=0, le=8, description="bytes per quantized weight, scales included")
+    routed_expert_weight: Optional[WeightPrecisionName] = Field(
+        default=None, description="format of the routed experts when the checkpoint stores them unlike its other "
+        "quantized weights (DeepSeek-V4: MXFP4 experts beside FP8 blocks); None = ``weight``")
+    routed_expert_bytes_per_param: Optional[float] = Field(
+        default=None, gt=0, le=8, description="bytes per routed-expert weight in that format, scales included")
     unquantized_dtype: WeightPrecisionName = Field(default="bf16", description="dtype of modules left unquantized")
     unquantized_bytes_per_param: float = Field(default=2.0, gt=0, le=8, description="bytes per unquantized parameter")
     compute_dtype: str = Field(default="bf16", description="dtype the matmuls run in (bf16, fp16, fp8, fp4, int8)")
@@ -166,6 +171,17 @@ class Precision(_Value):
     @property
     def is_quantized(self) -> bool:
         return self.quant_method is not None or self.weight in ("fp8", "int8", "int4", "nvfp4", "mxfp4")
+
+    @property
+    def expert_weight(self) -> str:
+        """The format the routed experts are stored in."""
+        return self.routed_expert_weight or self.weight
+
+    def quantized_bytes_per_param(self, kind: str) -> float:
+        """Bytes per quantized parameter of a weight component of ``kind`` (``routed_experts``, ``attention`` ...)."""
+        if kind == "routed_experts" and self.routed_expert_bytes_per_param is not None:
+            return self.routed_expert_bytes_per_param
+        return self.weight_bytes_per_param
 
 
 class Parallelism(_Value):

@@ -56,7 +56,7 @@ def parameter_elements(model, precision) -> float:
         return float(model.parameters.total + model.towers.total)
     elements = 0.0
     for c in weight_components(model.config, model.parameters, precision):
-        elements += c.params * (1.0 - c.unquantized_fraction) * precision.weight_bytes_per_param
+        elements += c.params * (1.0 - c.unquantized_fraction) * precision.quantized_bytes_per_param(c.kind)
         elements += c.params * c.unquantized_fraction
     return elements + model.towers.total
 

@@ -112,11 +112,18 @@ def served_precision(model: Any, label: Optional[str]) -> Optional[str]:
     whose checkpoint is MXFP4, run MXFP4 weights with fp8 activations). A label narrower than the
     checkpoint names another export of the model: 'fp4' rows of DeepSeek-R1 (an fp8 checkpoint)
     served an NVFP4 export such as nvidia/DeepSeek-R1-FP4, so they are planned as that what-if.
+    Narrower means fewer stored bytes of the whole model: DeepSeek-V4's checkpoint (MXFP4 experts,
+    FP8 elsewhere) is narrower than an NVFP4 export of it, so its 'fp4' rows served it as it is.
     """
     if not label or not model.is_quantized:
         return label or None
+    from gpurec_core.memory_math import weights_bytes
+
+    def stored(precision: Any) -> float:
+        return weights_bytes(model.config, model.parameters, precision)
+
     try:
-        narrower = model.resolve_precision(label, None).weight_bytes_per_param < model.precision.weight_bytes_per_param
+        narrower = stored(model.resolve_precision(label, None)) < stored(model.precision)
     except GpurecError:
         return None
     return label if narrower else None

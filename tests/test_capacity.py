@@ -298,3 +298,54 @@ def test_a_plan_that_misses_by_the_default_memory_fraction_says_the_fraction_tha
                            gpu_memory_utilization=fraction).fits
     qwen = plan_memory("Qwen/Qwen3-32B", "H100", engine="vllm")
     assert qwen.kv_bytes_per_token == 262_144
+
+
+# DeepSeek-V4's released checkpoints store the routed experts in FP4 (config.json ``expert_dtype: "fp4"``)
+# beside FP8 128x128-block weights. The Hub's safetensors metadata of deepseek-ai/DeepSeek-V4-Pro lists
+# 786,381,668,352 I8 elements (two e2m1 values per byte) and 49,150,268,416 F8_E8M0 scales (one per 32);
+# its files total 864.7 GB, DeepSeek-V4-Flash's 159.6 GB (figures read through the project's search tool
+# from a public GitHub survey of those repositories that quotes the Hub; the Hub is unreachable here).
+# Both checkpoints carry one MTP layer (num_nextn_predict_layers 1) that gpurec does not count.
+V4_PRO_I8_ELEMENTS = 786_381_668_352
+V4_PRO_E8M0_SCALES = 49_150_268_416
+V4_FILES_GB = {"deepseek-ai/DeepSeek-V4-Pro": 864.7, "deepseek-ai/DeepSeek-V4-Flash": 159.6}
+
+
+def test_deepseek_v4_routed_experts_are_counted_and_stored_as_the_checkpoint_stores_them():
+    """Routed experts (61 layers + the MTP layer's) = two values per I8 element, and their bytes (MXFP4: half a
+    byte per value + a one-byte e8m0 scale per 32) = the I8 + F8_E8M0 bytes of the checkpoint."""
+    from gpurec_core.memory_math import component_bytes, weight_components
+
+    model = as_model("deepseek-ai/DeepSeek-V4-Pro")
+    cfg, precision = model.config, model.precision
+    assert cfg.expert_weight_dtype == "fp4" and cfg.num_mtp_layers == 1
+    mtp_layer_experts = cfg.num_experts * 3 * cfg.hidden_size * cfg.moe_intermediate_size
+    assert model.parameters.routed_experts + mtp_layer_experts == 2 * V4_PRO_I8_ELEMENTS
+    expert_bytes = sum(component_bytes(c, precision) for c in weight_components(cfg, model.parameters, precision)
+                       if c.kind == "routed_experts")
+    stored = expert_bytes * (model.parameters.routed_experts + mtp_layer_experts) / model.parameters.routed_experts
+    assert stored == pytest.approx(V4_PRO_I8_ELEMENTS + V4_PRO_E8M0_SCALES, rel=1e-4)
+
+
+@pytest.mark.parametrize("model_id", sorted(V4_FILES_GB))
+def test_deepseek_v4_weights_are_mxfp4_experts_and_fp8_blocks(model_id):
+    """Weights + the MTP layer's experts (MXFP4: 0.5 B + one 1-byte scale per 32 values) fall within 1 % of
+    the checkpoint's files; all-FP8 weights would be 1.8x them."""
+    from gpurec_core.memory_math import quantized_bytes_per_param, weights_bytes
+
+    model = as_model(model_id)
+    cfg, precision = model.config, model.precision
+    assert (precision.weight, precision.routed_expert_weight, precision.compute_dtype) == ("fp8", "mxfp4", "fp8")
+    mtp_experts = cfg.num_experts * 3 * cfg.hidden_size * cfg.moe_intermediate_size * quantized_bytes_per_param(4, 32, 1.0)
+    total = weights_bytes(cfg, model.parameters, precision) + mtp_experts
+    assert total / 1e9 == pytest.approx(V4_FILES_GB[model_id], rel=0.01)
+
+
+def test_deepseek_v4_pro_fits_the_deployments_the_engines_run():
+    """vLLM's DeepSeek-V4 recipe serves Pro on 8 H200s (TP8; SemiAnalysis InferenceX configs/nvidia-master.yaml
+    dsv4-fp8-h200-vllm, "DeepSeek-V4-Pro H200 recipe from https://vllm.ai/blog/deepseek-v4"); its -Base
+    checkpoint (no expert_dtype: FP8 experts, about 1.6 TB) does not fit there."""
+    assert gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro", "H200", tensor_parallel_size=8, max_model_len=16384).fits
+    base = gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro-Base", "H200", tensor_parallel_size=8, max_model_len=16384)
+    assert as_model("deepseek-ai/DeepSeek-V4-Pro-Base").precision.weight == "fp8" and not base.fits
+

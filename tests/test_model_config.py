@@ -257,6 +257,14 @@ def test_deepseek_v4_compression_pattern():
     assert cfg.hc_mult == 4 and cfg.num_mtp_layers == 1
 
 
+def test_deepseek_v4_expert_dtype():
+    # the released checkpoints store their routed experts in FP4; the -Base ones omit the field
+    assert load("deepseek-ai/DeepSeek-V4-Flash").expert_weight_dtype == "fp4"
+    assert load("deepseek-ai/DeepSeek-V4-Flash-Base").expert_weight_dtype is None
+    with pytest.raises(ModelConfigError, match="expert_dtype.*'fp4' or 'fp8'"):
+        parse_hf_config(dict(raw_config("deepseek-ai/DeepSeek-V4-Flash"), expert_dtype="int2"))
+
+
 def test_mimo_v2_flash_sliding_layers_have_their_own_kv_heads():
     cfg = load("XiaomiMiMo/MiMo-V2-Flash")
     assert cfg.layer_types[:2] == ("full_attention", "sliding_attention")

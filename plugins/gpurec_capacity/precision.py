@@ -210,8 +210,19 @@ def infer_precision_from_model(model: Any) -> Precision:
         block = q.get("weight_block_size")
         if block:
             bpp = quantized_bytes_per_param(8, int(block[0]) * int(block[-1]), 4.0)
-            return make("fp8", bpp, "fp8", f"FP8 e4m3 with fp32 scales per {block[0]}x{block[-1]} block")
-        return make("fp8", 1.0, "fp8", "FP8 e4m3, per-tensor scales")
+            why = f"FP8 e4m3 with fp32 scales per {block[0]}x{block[-1]} block"
+        else:
+            bpp, why = 1.0, "FP8 e4m3, per-tensor scales"
+        if cfg.expert_weight_dtype == "fp4":
+            # DeepSeek-V4's released checkpoints: routed experts in MXFP4 (e2m1 + an e8m0 scale per 32),
+            # the other linear weights in this FP8 format (model card: "FP4 + FP8 Mixed"; vLLM picks the
+            # expert kernels from expert_dtype, vllm/model_executor/models/deepseek_v4.py). The matmuls take
+            # the checkpoint's FP8 activations (activation_scheme dynamic, e4m3), so they are planned at
+            # the FP8 rate: the FP4 rate needs both operands in FP4.
+            fp4 = quantized_bytes_per_param(4, 32, 1.0)
+            return make("fp8", bpp, "fp8", f"{why}; routed experts MXFP4, e8m0 scale per 32 (expert_dtype fp4)"
+                        ).model_copy(update=dict(routed_expert_weight="mxfp4", routed_expert_bytes_per_param=fp4))
+        return make("fp8", bpp, "fp8", why)
 
     if groups or method in ("compressed-tensors", "modelopt") or algo:
         fmt = str(q.get("format") or "")
