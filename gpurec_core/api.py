@@ -157,8 +157,7 @@ def layout_notes(expert_parallel_size: int, parallelism: Parallelism) -> tuple[s
 
 def planned_layout(model, engine: str, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
                    expert_parallel_size: int = 1, data_parallel_size: int = 1,
-                   precision: Optional[Precision] = None,
-                   one_engine: bool = False) -> tuple[Parallelism, tuple[str, ...]]:
+                   precision: Optional[Precision] = None) -> tuple[Parallelism, tuple[str, ...]]:
     """The layout planned for the sizes asked, and the notes that say where it differs from them.
 
     1. :func:`check_layout`: the engine runs each kind of parallelism; EP between TP and TP x DP is
@@ -169,19 +168,18 @@ def planned_layout(model, engine: str, tensor_parallel_size: int = 1, pipeline_p
        (:func:`gpurec_core.model_facts.experts_on_fullest_rank`), said in a note.
 
     ``precision``: the resolved precision (a what-if precision is not held to the checkpoint's
-    quantization groups). ``one_engine``: the DP ranks are one engine instance (a disaggregated
-    pool's worker), whose MoE layers span all of them: vLLM flattens the MoE's TP across the DP
-    ranks when EP is off (vllm/model_executor/layers/fused_moe/config.py
+    quantization groups). ``data_parallel_size`` counts attention DP ranks of one engine instance,
+    whose MoE layers span all of them whatever EP size is given: vLLM flattens the MoE's TP across
+    the DP ranks when EP is off (vllm/model_executor/layers/fused_moe/config.py
     ``FusedMoEParallelConfig.make``, ``flatten_tp_across_dp``), SGLang's MoE spans ``--tp`` under
     ``--enable-dp-attention`` and TensorRT-LLM's moe_tp x moe_ep is the world size; planned as EP
-    over every rank (the same expert weights and FLOPs per GPU).
+    over every rank (the same expert weights and FLOPs per GPU). A dense model's DP ranks are replicas.
     """
     parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
                                                         expert_parallel_size, data_parallel_size))
     notes = list(layout_notes(expert_parallel_size, parallelism))
     ranks = parallelism.tensor_parallel_size * parallelism.data_parallel_size
-    if one_engine and model.config.is_moe and parallelism.data_parallel_size > 1 and \
-            parallelism.expert_parallel_size < ranks:
+    if model.config.is_moe and parallelism.data_parallel_size > 1 and parallelism.expert_parallel_size < ranks:
         parallelism = parallelism.model_copy(update={"expert_parallel_size": ranks})
         notes = [f"{parallelism.data_parallel_size} attention DP ranks of one engine share the experts: its MoE layers "
                  f"span all {ranks} GPUs (vLLM flattens the MoE's TP across DP ranks, SGLang's MoE spans --tp under "
@@ -389,9 +387,8 @@ def estimate_disaggregated(
     request's KV cache shipped between them, ``concurrency`` users in a closed loop.
 
     Each pool's ``*_data_parallel_size`` and ``*_expert_parallel_size`` work as in
-    :func:`estimate_performance` (EP = TP x DP is wide EP within a worker), except that a worker's
-    attention-DP ranks of a MoE model always share its experts (:func:`planned_layout`
-    ``one_engine``): a worker is one engine instance. ``kv_link``: 'nvlink',
+    :func:`estimate_performance` (EP = TP x DP is wide EP within a worker; a worker's attention-DP
+    ranks of a MoE model share its experts, :func:`planned_layout`). ``kv_link``: 'nvlink',
     'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
     transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
     """
@@ -417,7 +414,7 @@ def estimate_disaggregated(
              decode_tensor_parallel_size, decode_data_parallel_size, decode_expert_parallel_size, decode_max_batch)):
         check_positive(f"{role}_workers", workers, maximum=MAX_REPLICAS)
         check_positive(f"{role}_max_batch", batch, allow_none=True, maximum=MAX_CONCURRENCY)
-        parallelism, notes = planned_layout(arch, engine, tp, 1, ep, dp, resolved, one_engine=True)
+        parallelism, notes = planned_layout(arch, engine, tp, 1, ep, dp, resolved)
         layout_text += [f"{role} pool: {note}" for note in notes]
         pool = _build(Pool, f"{role} pool", role=role, gpu=as_gpu(gpu), parallelism=parallelism, workers=workers,
                       max_batch=batch)

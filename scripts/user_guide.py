@@ -188,7 +188,11 @@ for c in (1, 16, 64, "max"):
         "estimate's `notes` say so: a tensor-parallel size that cannot split a MoE model (its heads, or a "
         "width against its quantization blocks) becomes attention data parallelism with the experts over "
         "every rank, and an expert-parallel size that does not divide the experts puts one more on the "
-        "first ranks, as vLLM's `determine_expert_map` does. Dense models keep the refusal."), """\
+        "first ranks, as vLLM's `determine_expert_map` does. Dense models keep the refusal. The attention "
+        "data-parallel ranks of a MoE model (`data_parallel_size`) are one engine whose MoE layers span "
+        "all of them whatever `expert_parallel_size` says (vLLM flattens the MoE's TP across the DP ranks, "
+        "SGLang's MoE spans `--tp` under `--enable-dp-attention`), so they are planned with the experts over "
+        "every rank; a dense model's data-parallel ranks are replicas."), """\
 from gpurec_core import estimate_performance
 
 perf = estimate_performance("deepseek-ai/DeepSeek-R1", "GB200", tensor_parallel_size=36, precision="nvfp4",

@@ -284,3 +284,17 @@ def test_a_run_the_default_memory_fraction_cannot_start_is_planned_at_a_higher_o
     assert "memory fraction 0.95" in record["note"]
     assert record["predicted"] == estimate_performance("deepseek-ai/DeepSeek-R1", "B200", gpu_memory_utilization=0.95,
                                                        **kwargs).itl_ms
+
+
+def test_attention_dp_ranks_without_expert_parallelism_share_the_experts():
+    """SGLang ``--tensor-parallel-size 4 --dp 4 --enable-dp-attention`` without ``--ep-size`` serves
+    DeepSeek-V4-Pro on 4 MI355Xs at --mem-fraction-static 0.90 (SemiAnalysis InferenceX
+    benchmarks/single_node/fixed_seq_len/dsv4_fp4_mi355x_sglang.sh @843c6254, config dsv4-fp4-mi355x-sglang
+    {tp: 4, dp-attn: true}): the MoE layers span the 4 GPUs (SGLang's MoE spans --tp under
+    --enable-dp-attention), where 4 replicas of the ~850 GB checkpoint would not fit."""
+    layout = dict(tensor_parallel_size=1, data_parallel_size=4, engine="sglang", max_model_len=9216)
+    shared = plan_memory("deepseek-ai/DeepSeek-V4-Pro", "MI355X", gpu_memory_utilization=0.90, **layout)
+    wide = plan_memory("deepseek-ai/DeepSeek-V4-Pro", "MI355X", gpu_memory_utilization=0.90, expert_parallel_size=4,
+                       **layout)
+    assert shared.fits and shared.weights_gib == wide.weights_gib
+    assert any("4 attention DP ranks of one engine share the experts" in n for n in shared.notes)
