@@ -128,9 +128,12 @@ def moe_kernel_padding(cfg: "ModelConfig", precision: Precision, gpu: Optional["
     Only MXFP4 experts are padded (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py
     ``mxfp4_round_up_hidden_size_and_intermediate_size``, by the backend ``select_mxfp4_moe_backend``
     picks): FlashInfer-TRTLLM on Blackwell and the ROCm kernels round both to 256; the Triton
-    kernel on Hopper and older rounds the width to 64 and keeps the hidden size.
+    kernel on Hopper and older rounds the width to 64 and keeps the hidden size. DeepSeek-V4's MXFP4
+    routed experts (``Precision.routed_expert_weight``) go through vLLM's deep_gemm MoE backend instead
+    (the canada-quant/DeepSeek-V4-Pro-NVFP4-FP8-MTP model card benchmarks "upstream MXFP4 + deep_gemm"),
+    so they are not padded.
     """
-    if not cfg.is_moe or precision.expert_weight != "mxfp4":
+    if not cfg.is_moe or precision.weight != "mxfp4":
         return (1, 1)
     if gpu is not None and ((gpu.architecture or "").startswith("Blackwell") or gpu.manufacturer == "AMD"):
         return (256, 256)

@@ -172,11 +172,6 @@ class Precision(_Value):
     def is_quantized(self) -> bool:
         return self.quant_method is not None or self.weight in ("fp8", "int8", "int4", "nvfp4", "mxfp4")
 
-    @property
-    def expert_weight(self) -> str:
-        """The format the routed experts are stored in."""
-        return self.routed_expert_weight or self.weight
-
     def quantized_bytes_per_param(self, kind: str) -> float:
         """Bytes per quantized parameter of a weight component of ``kind`` (``routed_experts``, ``attention`` ...)."""
         if kind == "routed_experts" and self.routed_expert_bytes_per_param is not None:

@@ -349,3 +349,18 @@ def test_deepseek_v4_pro_fits_the_deployments_the_engines_run():
     base = gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro-Base", "H200", tensor_parallel_size=8, max_model_len=16384)
     assert as_model("deepseek-ai/DeepSeek-V4-Pro-Base").precision.weight == "fp8" and not base.fits
 
+
+
+def test_nvidias_deepseek_v4_nvfp4_conversion_keeps_the_fp8_blocks_outside_the_experts():
+    """nvidia/DeepSeek-V4-Pro-NVFP4 (hf_quant_config producer "dsv4-nvfp4-experts") lists only the 61 layers'
+    routed experts in quantized_layers (NVFP4, group 16) and keeps the base's quant_method fp8 with
+    128x128 weight blocks: the attention and shared experts its ignore list names stay FP8, as in the
+    released checkpoint, so the two differ only in the experts' format (0.5625 vs 0.53125 B/param)."""
+    from gpurec_core.memory_math import weights_bytes
+
+    nvfp4, native = as_model("nvidia/DeepSeek-V4-Pro-NVFP4"), as_model("deepseek-ai/DeepSeek-V4-Pro")
+    assert (nvfp4.precision.weight, nvfp4.precision.routed_expert_weight) == ("fp8", "nvfp4")
+    assert nvfp4.precision.routed_expert_bytes_per_param == 0.5625
+    difference = weights_bytes(nvfp4.config, nvfp4.parameters, nvfp4.precision) - \
+        weights_bytes(native.config, native.parameters, native.precision)
+    assert difference == pytest.approx(native.parameters.routed_experts * (0.5625 - 0.53125), rel=1e-9)

@@ -138,6 +138,31 @@ def _effective_mixed(model: Any, rules: list[tuple[Any, float]], default_bpp: Op
     return q_bytes / q_params if q_params else None
 
 
+def _fp4_routed_experts(make: Any, fp8_bpp: float, fp8_why: str, layer_rules: dict[str, Any]) -> Precision:
+    """DeepSeek-V4 (config.json ``expert_dtype: "fp4"``): routed experts in an FP4 format, every other
+    linear weight in the FP8 blocks of ``quantization_config``, lm_head and embeddings unquantized.
+
+    - The released checkpoints: MXFP4 experts, e2m1 + an e8m0 scale per 32 (model card: "FP4 + FP8
+      Mixed"; vLLM picks the expert kernels from ``expert_dtype``, vllm/model_executor/models/
+      deepseek_v4.py). The matmuls take the checkpoint's FP8 activations (``activation_scheme:
+      dynamic``, ``fmt: e4m3``), so they are planned at the FP8 rate: the FP4 rate needs both operands
+      in FP4.
+    - NVIDIA's NVFP4 conversions (nvidia/DeepSeek-V4-*-NVFP4, producer ``dsv4-nvfp4-experts``): the
+      routed experts listed in ``quantized_layers`` in that algo (NVFP4, W4A4); the rest keeps the base
+      checkpoint's FP8 blocks (the config keeps its ``quant_method: fp8`` and ``weight_block_size``; its
+      ignore list names what was not converted, not what is unquantized). Planned at the FP4 rate.
+    """
+    if layer_rules:
+        spec = next(iter(layer_rules.values())) or {}
+        name, bpp, desc = _modelopt_algo(str(spec.get("quant_algo", "")), int(spec.get("group_size") or 0))
+        compute = "fp4" if name in ("nvfp4", "mxfp4") else name
+    else:
+        name, bpp, desc, compute = "mxfp4", quantized_bytes_per_param(4, 32, 1.0), "MXFP4, e8m0 scale per 32", "fp8"
+    return make("fp8", fp8_bpp, compute, f"{fp8_why}; routed experts {desc} (expert_dtype fp4)",
+                ("lm_head", "model.embed_tokens")).model_copy(
+        update=dict(routed_expert_weight=name, routed_expert_bytes_per_param=bpp))
+
+
 def infer_precision_from_model(model: Any) -> Precision:
     """Precision of a resolved model (``model.config`` a ModelConfig), as vLLM 0.19 would serve it."""
     cfg = model.config
@@ -206,22 +231,17 @@ def infer_precision_from_model(model: Any) -> Precision:
         return make("int4" if bits == 4 else "int8", bpp, dtype, f"bitsandbytes {bits}-bit")
 
     groups = q.get("config_groups") if isinstance(q.get("config_groups"), dict) else {}
-    if method == "fp8" and not q.get("quantized_layers"):
+    layer_rules = q.get("quantized_layers") if isinstance(q.get("quantized_layers"), dict) else {}
+    v4_experts = cfg.expert_weight_dtype == "fp4" and all("experts" in str(k) for k in layer_rules)
+    if method == "fp8" and (not layer_rules or v4_experts):
         block = q.get("weight_block_size")
         if block:
             bpp = quantized_bytes_per_param(8, int(block[0]) * int(block[-1]), 4.0)
             why = f"FP8 e4m3 with fp32 scales per {block[0]}x{block[-1]} block"
         else:
             bpp, why = 1.0, "FP8 e4m3, per-tensor scales"
-        if cfg.expert_weight_dtype == "fp4":
-            # DeepSeek-V4's released checkpoints: routed experts in MXFP4 (e2m1 + an e8m0 scale per 32),
-            # the other linear weights in this FP8 format (model card: "FP4 + FP8 Mixed"; vLLM picks the
-            # expert kernels from expert_dtype, vllm/model_executor/models/deepseek_v4.py). The matmuls take
-            # the checkpoint's FP8 activations (activation_scheme dynamic, e4m3), so they are planned at
-            # the FP8 rate: the FP4 rate needs both operands in FP4.
-            fp4 = quantized_bytes_per_param(4, 32, 1.0)
-            return make("fp8", bpp, "fp8", f"{why}; routed experts MXFP4, e8m0 scale per 32 (expert_dtype fp4)"
-                        ).model_copy(update=dict(routed_expert_weight="mxfp4", routed_expert_bytes_per_param=fp4))
+        if v4_experts:
+            return _fp4_routed_experts(make, bpp, why, layer_rules)
         return make("fp8", bpp, "fp8", why)
 
     if groups or method in ("compressed-tensors", "modelopt") or algo:
@@ -240,7 +260,6 @@ def infer_precision_from_model(model: Any) -> Precision:
                 regex = _compile_patterns(targets)
                 if regex is not None:
                     rules.append((regex, bpp))
-        layer_rules = q.get("quantized_layers") if isinstance(q.get("quantized_layers"), dict) else {}
         by_algo: dict[tuple[str, int], list[str]] = {}
         for pattern, spec in layer_rules.items():
             spec = spec or {}
