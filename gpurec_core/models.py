@@ -185,7 +185,8 @@ class Parallelism(_Value):
     tensor_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="GPUs sharing each layer")
     pipeline_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="pipeline stages")
     expert_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL_SIZE, description="GPUs the MoE experts are spread over (1: experts are TP-sharded)")
-    data_parallel_size: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="data-parallel ranks: replicas of a dense model; attention DP ranks of a MoE model, whose experts span every rank")
+    data_parallel_size: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="data-parallel ranks: replicas "
+                                    "of a dense model; attention DP ranks of a MoE model, whose experts span every rank")
 
     @property
     def gpus_per_replica(self) -> int:

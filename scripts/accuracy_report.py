@@ -742,6 +742,14 @@ def build_report() -> str:
             "| aggregated (H100, H200, B200, B300, GB200, GB300) | 5,764 | 972 (16.9 %) | 264 (4.6 %) | 20 (0.3 %) |",
             "| disaggregated | 3,204 | all: the file was refused (`prefill_ep` 0) | 398 (12.4 %) | 88 (2.7 %) |",
             "",
+            "Counted again on 2026-12-05 on a later revision of that file (ai-dynamo/aiconfigurator @095f58a5, more "
+            "deployments; 7 disaggregated deployments that record no concurrency left out): aggregated 26 of 7,238 "
+            "values (0.4 %), disaggregated 88 of 3,190 (2.8 %), the same refusals as below. A second proxy, every "
+            "single-node, fixed-length point of SemiAnalysis InferenceX's `configs/*master.yaml` @843c6254 without "
+            "speculative decoding (MI300X, MI325X, MI355X, H100, H200, B200, B300, RTX PRO 6000; vLLM, SGLang, "
+            "TensorRT-LLM, ATOM; 670 values): 0 without a prediction, 18 (all DeepSeek-V4-Pro) before the last two "
+            "rules below.",
+            "",
             "What changed, each a mechanism with its source (tests/test_other_publishers_and_layouts.py):",
             "",
             "- a parallel degree of 0 (`ep`, `dp`, `pp` and the pools' `*_ep`, `*_dp`) means not used, as the source "
@@ -775,10 +783,17 @@ def build_report() -> str:
             "- an EP size that does not divide the experts is served with one more expert on the first E mod e ranks "
             "(vLLM `determine_expert_map`; TensorRT-LLM's load-balancer slots and SGLang's redundant experts fill "
             "the same slots), planned for a fullest rank; it used to be refused;",
-            "- the attention-DP ranks of one disaggregated worker share its experts (vLLM flattens the MoE's TP "
+            "- the attention-DP ranks of a MoE deployment share its experts (vLLM flattens the MoE's TP "
             "across DP ranks, `FusedMoEParallelConfig.make`; SGLang's MoE spans `--tp` under "
-            "`--enable-dp-attention`; TensorRT-LLM's moe_tp x moe_ep is the world size), so a pool recorded as "
-            "attention DP 8 without EP is planned with the experts over its 8 GPUs, not as 8 replicas;",
+            "`--enable-dp-attention`; TensorRT-LLM's moe_tp x moe_ep is the world size), so a deployment or a "
+            "disaggregated pool recorded as attention DP 8 without EP is planned with the experts over its 8 GPUs, "
+            "not as 8 replicas (InferenceX runs DeepSeek-V4-Pro with SGLang `--tp 4 --dp 4 --enable-dp-attention` "
+            "and no `--ep-size` on 4 MI355Xs); this used to hold only for disaggregated pools;",
+            "- DeepSeek-V4's released checkpoints store their routed experts in MXFP4 (config.json `expert_dtype: "
+            "\"fp4\"`) beside FP8 blocks, and NVIDIA's NVFP4 conversions only re-store the experts: they are "
+            "planned so (`Precision.routed_expert_bytes_per_param`), where they were planned all-FP8 (1,468 GiB "
+            "for V4-Pro, which then did not fit the 8 H200s or 8 MI300Xs InferenceX runs it on) or, for the "
+            "conversions, with bf16 attention;",
             "- an engine named as other publishers write it is that engine: names match ignoring case and "
             "separators (`vLLM`, `SGLang`, `TRT-LLM`, `TensorRT-LLM`), and the engine catalogs list aliases with "
             "their sources (InferenceX's framework names `trt`, `dynamo-trt`, `dynamo-sglang`, `dynamo-vllm`, "
@@ -796,7 +811,8 @@ def build_report() -> str:
             "(`validate_serving.STARTED_RUN_MEMORY_FRACTION`; `gpurec validate` prints how many rows). This is "
             "an assumption about a setting the rows do not record. 12 aggregated and 18 disaggregated values.",
             "",
-            "What is still refused: aggregated, 20 values whose GPUs cannot hold the weights as recorded "
+            "What is still refused: aggregated, 20 values (26 in the later file) whose GPUs cannot hold the weights "
+            "as recorded "
             "(Qwen3-235B-A22B-FP8 on one H200: the source records attention TP 1 with MoE TP 2 or 4 and no "
             "attention-DP size); disaggregated, 88 values of pools that do not hold the weights, rows that record "
             "no layout at all (every size 1).",

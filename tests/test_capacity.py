@@ -336,7 +336,8 @@ def test_deepseek_v4_weights_are_mxfp4_experts_and_fp8_blocks(model_id):
     model = as_model(model_id)
     cfg, precision = model.config, model.precision
     assert (precision.weight, precision.routed_expert_weight, precision.compute_dtype) == ("fp8", "mxfp4", "fp8")
-    mtp_experts = cfg.num_experts * 3 * cfg.hidden_size * cfg.moe_intermediate_size * quantized_bytes_per_param(4, 32, 1.0)
+    mtp_params = cfg.num_experts * 3 * cfg.hidden_size * cfg.moe_intermediate_size
+    mtp_experts = mtp_params * quantized_bytes_per_param(4, 32, 1.0)
     total = weights_bytes(cfg, model.parameters, precision) + mtp_experts
     assert total / 1e9 == pytest.approx(V4_FILES_GB[model_id], rel=0.01)
 
@@ -345,8 +346,9 @@ def test_deepseek_v4_pro_fits_the_deployments_the_engines_run():
     """vLLM's DeepSeek-V4 recipe serves Pro on 8 H200s (TP8; SemiAnalysis InferenceX configs/nvidia-master.yaml
     dsv4-fp8-h200-vllm, "DeepSeek-V4-Pro H200 recipe from https://vllm.ai/blog/deepseek-v4"); its -Base
     checkpoint (no expert_dtype: FP8 experts, about 1.6 TB) does not fit there."""
-    assert gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro", "H200", tensor_parallel_size=8, max_model_len=16384).fits
-    base = gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro-Base", "H200", tensor_parallel_size=8, max_model_len=16384)
+    layout = dict(tensor_parallel_size=8, max_model_len=16384)
+    assert gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro", "H200", **layout).fits
+    base = gpurec_core.plan_memory("deepseek-ai/DeepSeek-V4-Pro-Base", "H200", **layout)
     assert as_model("deepseek-ai/DeepSeek-V4-Pro-Base").precision.weight == "fp8" and not base.fits
 
 
