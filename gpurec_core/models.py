@@ -153,8 +153,10 @@ class Precision(_Value):
     routed_expert_weight: Optional[WeightPrecisionName] = Field(
         default=None, description="format of the routed experts when the checkpoint stores them unlike its other "
         "quantized weights (DeepSeek-V4: MXFP4 experts beside FP8 blocks); None = ``weight``")
-    routed_expert_bytes_per_param: Optional[float] = Field(
-        default=None, gt=0, le=8, description="bytes per routed-expert weight in that format, scales included")
+    bytes_per_param_by_kind: tuple[tuple[str, float], ...] = Field(
+        default=(), description="(weight component kind, bytes per quantized parameter) where a mixed-precision "
+        "checkpoint stores kinds in different formats (routed experts NVFP4, attention FP8 ...); kinds not "
+        "listed take ``weight_bytes_per_param``")
     unquantized_dtype: WeightPrecisionName = Field(default="bf16", description="dtype of modules left unquantized")
     unquantized_bytes_per_param: float = Field(default=2.0, gt=0, le=8, description="bytes per unquantized parameter")
     compute_dtype: str = Field(default="bf16", description="dtype the matmuls run in (bf16, fp16, fp8, fp4, int8)")
@@ -174,8 +176,9 @@ class Precision(_Value):
 
     def quantized_bytes_per_param(self, kind: str) -> float:
         """Bytes per quantized parameter of a weight component of ``kind`` (``routed_experts``, ``attention`` ...)."""
-        if kind == "routed_experts" and self.routed_expert_bytes_per_param is not None:
-            return self.routed_expert_bytes_per_param
+        for listed, nbytes in self.bytes_per_param_by_kind:
+            if listed == kind:
+                return nbytes
         return self.weight_bytes_per_param
 
 

@@ -791,7 +791,7 @@ def build_report() -> str:
             "and no `--ep-size` on 4 MI355Xs); this used to hold only for disaggregated pools;",
             "- DeepSeek-V4's released checkpoints store their routed experts in MXFP4 (config.json `expert_dtype: "
             "\"fp4\"`) beside FP8 blocks, and NVIDIA's NVFP4 conversions only re-store the experts: they are "
-            "planned so (`Precision.routed_expert_bytes_per_param`), where they were planned all-FP8 (1,468 GiB "
+            "planned so (`Precision.bytes_per_param_by_kind`), where they were planned all-FP8 (1,468 GiB "
             "for V4-Pro, which then did not fit the 8 H200s or 8 MI300Xs InferenceX runs it on) or, for the "
             "conversions, with bf16 attention;",
             "- an engine named as other publishers write it is that engine: names match ignoring case and "

@@ -362,7 +362,22 @@ def test_nvidias_deepseek_v4_nvfp4_conversion_keeps_the_fp8_blocks_outside_the_e
 
     nvfp4, native = as_model("nvidia/DeepSeek-V4-Pro-NVFP4"), as_model("deepseek-ai/DeepSeek-V4-Pro")
     assert (nvfp4.precision.weight, nvfp4.precision.routed_expert_weight) == ("fp8", "nvfp4")
-    assert nvfp4.precision.routed_expert_bytes_per_param == 0.5625
+    assert nvfp4.precision.quantized_bytes_per_param("routed_experts") == 0.5625
     difference = weights_bytes(nvfp4.config, nvfp4.parameters, nvfp4.precision) - \
         weights_bytes(native.config, native.parameters, native.precision)
     assert difference == pytest.approx(native.parameters.routed_experts * (0.5625 - 0.53125), rel=1e-9)
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    # hf_quant_config.json quantized_layers: self_attn.* and the dense layers' mlp.* MXFP8 (e4m3 + an e8m0 scale
+    # per 32 values), block_sparse_moe.experts.* NVFP4 (e2m1 + an fp8 scale per 16)
+    ("nvidia/MiniMax-M3-NVFP4", {"attention": 1 + 1 / 32, "dense_mlp": 1 + 1 / 32, "routed_experts": 0.5 + 1 / 16}),
+    # self_attn.* and linear_attn.* FP8 (per-tensor scales), mlp.* W4A16_NVFP4 group 16
+    ("nvidia/Qwen3.6-27B-NVFP4", {"attention": 1.0, "linear_mixer": 1.0, "dense_mlp": 0.5 + 1 / 16}),
+])
+def test_a_mixed_precision_export_stores_each_kind_of_weight_in_its_own_format(model_id, expected):
+    """The bytes a decode step reads depend on which weights are narrow: a single average over the checkpoint
+    would read MiniMax-M3's MXFP8 attention at 0.57 B/param."""
+    precision = as_model(model_id).precision
+    for kind, nbytes in expected.items():
+        assert precision.quantized_bytes_per_param(kind) == pytest.approx(nbytes, rel=1e-9), kind

@@ -107,10 +107,11 @@ def _kv_from_modelopt(q: dict[str, Any]) -> Optional[str]:
 
 
 def _effective_mixed(model: Any, rules: list[tuple[Any, float]], default_bpp: Optional[float],
-                     unq_bytes: float, ignore: tuple[str, ...]) -> Optional[float]:
-    """Average bytes per quantized parameter of a mixed-precision checkpoint: each quantizable
-    component takes the bytes of the first rule whose pattern names it, else ``default_bpp``
-    (None = left unquantized). Returns None when the model's parameters are not available."""
+                     unq_bytes: float, ignore: tuple[str, ...]) -> Optional[tuple[float, tuple[tuple[str, float], ...]]]:
+    """Average bytes per quantized parameter of a mixed-precision checkpoint, overall and by weight
+    component kind (``Precision.bytes_per_param_by_kind``): each quantizable component takes the bytes
+    of the first rule whose pattern names it, else ``default_bpp`` (None = left unquantized). Returns
+    None when the model's parameters are not available."""
     try:
         cfg, params = model.config, model.parameters
     except Exception:  # a model without a parameter count: caller falls back to the dominant format
@@ -121,6 +122,7 @@ def _effective_mixed(model: Any, rules: list[tuple[Any, float]], default_bpp: Op
 
     q_params = 0.0
     q_bytes = 0.0
+    by_kind: dict[str, list[float]] = {}
     for comp in weight_components(cfg, params, probe):
         quantized = comp.params * (1.0 - comp.unquantized_fraction)
         if quantized <= 0:
@@ -135,7 +137,12 @@ def _effective_mixed(model: Any, rules: list[tuple[Any, float]], default_bpp: Op
             continue
         q_params += quantized
         q_bytes += quantized * bpp
-    return q_bytes / q_params if q_params else None
+        kind = by_kind.setdefault(comp.kind, [0.0, 0.0])
+        kind[0] += quantized
+        kind[1] += quantized * bpp
+    if not q_params:
+        return None
+    return q_bytes / q_params, tuple((k, b / n) for k, (n, b) in sorted(by_kind.items()))
 
 
 def _fp4_routed_experts(make: Any, fp8_bpp: float, fp8_why: str, layer_rules: dict[str, Any]) -> Precision:
@@ -160,7 +167,7 @@ def _fp4_routed_experts(make: Any, fp8_bpp: float, fp8_why: str, layer_rules: di
         name, bpp, desc, compute = "mxfp4", quantized_bytes_per_param(4, 32, 1.0), "MXFP4, e8m0 scale per 32", "fp8"
     return make("fp8", fp8_bpp, compute, f"{fp8_why}; routed experts {desc} (expert_dtype fp4)",
                 ("lm_head", "model.embed_tokens")).model_copy(
-        update=dict(routed_expert_weight=name, routed_expert_bytes_per_param=bpp))
+        update=dict(routed_expert_weight=name, bytes_per_param_by_kind=(("routed_experts", bpp),)))
 
 
 def infer_precision_from_model(model: Any) -> Precision:
@@ -286,11 +293,13 @@ def infer_precision_from_model(model: Any) -> Precision:
             default_bpp = quantized_bytes_per_param(8, int(block[0]) * int(block[-1]), 4.0)
         dominant = max(summary, key=lambda s: (s[3], -s[1]))
         if rules:
-            effective = _effective_mixed(model, rules, default_bpp, unq, modules)
+            mixed = _effective_mixed(model, rules, default_bpp, unq, modules)
             weight = min(summary, key=lambda s: s[1])[0]
-            if effective is not None:
+            if mixed is not None:
+                effective, by_kind = mixed
                 return make(weight, effective, "fp4" if weight in ("nvfp4", "mxfp4") else weight,
-                            "mixed precision: " + ", ".join(sorted({s[2] for s in summary})) + f" (effective {effective:.4f} B/param)")
+                            "mixed precision: " + ", ".join(sorted({s[2] for s in summary})) + f" (effective {effective:.4f} B/param)"
+                            ).model_copy(update=dict(bytes_per_param_by_kind=by_kind))
             return make(weight, min(s[1] for s in summary), weight, "mixed precision (parameter count unavailable)")
         name, bpp, why, _ = dominant
         compute = {"fp8": "fp8", "int8": "int8", "nvfp4": "fp4", "mxfp4": "fp4"}.get(name, dtype)
