@@ -138,8 +138,9 @@ def _leaves(cfg: "ModelConfig", kind: str, i: Optional[int]) -> list[tuple[float
         return [(1.0, (f"{p}.mixer.{nemotron}", f"{p}.block_sparse_moe.{kimi}", f"{p}.mlp.{kimi}"))
                 for nemotron, kimi in (("fc1_latent_proj", "routed_expert_down_proj"),
                                        ("fc2_latent_proj", "routed_expert_up_proj"))]
-    if kind == "shared_experts":
-        return [(1.0, (f"{p}.{mlp}.shared_experts.{n}", f"{p}.{mlp}.shared_expert.{n}"))
+    if kind == "shared_experts":  # in the MoE block, which some families name apart from the dense MLP
+        blocks = dict.fromkeys((mlp, experts.rsplit(".experts", 1)[0] if ".experts" in experts else mlp))
+        return [(1.0, tuple(f"{p}.{b}.{shared}.{n}" for b in blocks for shared in ("shared_experts", "shared_expert")))
                 for n in ("gate_proj", "up_proj", "down_proj")]
     if kind == "router":
         return [(1.0, (f"{p}.{router}",))]

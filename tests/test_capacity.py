@@ -369,9 +369,10 @@ def test_nvidias_deepseek_v4_nvfp4_conversion_keeps_the_fp8_blocks_outside_the_e
 
 
 @pytest.mark.parametrize(("model_id", "expected"), [
-    # hf_quant_config.json quantized_layers: self_attn.* and the dense layers' mlp.* MXFP8 (e4m3 + an e8m0 scale
-    # per 32 values), block_sparse_moe.experts.* NVFP4 (e2m1 + an fp8 scale per 16)
-    ("nvidia/MiniMax-M3-NVFP4", {"attention": 1 + 1 / 32, "dense_mlp": 1 + 1 / 32, "routed_experts": 0.5 + 1 / 16}),
+    # hf_quant_config.json quantized_layers: self_attn.*, the dense layers' mlp.* and block_sparse_moe.shared_experts.*
+    # MXFP8 (e4m3 + an e8m0 scale per 32 values), block_sparse_moe.experts.* NVFP4 (e2m1 + an fp8 scale per 16)
+    ("nvidia/MiniMax-M3-NVFP4", {"attention": 1 + 1 / 32, "dense_mlp": 1 + 1 / 32, "shared_experts": 1 + 1 / 32,
+                                 "routed_experts": 0.5 + 1 / 16}),
     # self_attn.* and linear_attn.* FP8 (per-tensor scales), mlp.* W4A16_NVFP4 group 16
     ("nvidia/Qwen3.6-27B-NVFP4", {"attention": 1.0, "linear_mixer": 1.0, "dense_mlp": 0.5 + 1 / 16}),
 ])
