@@ -103,6 +103,13 @@ _FAMILY_NAMES: dict[str, tuple[str, str, str, str]] = {
 _DEFAULT_NAMES = ("self_attn", "mlp", "mlp.experts.0", "mlp.gate")
 
 
+#: DeepSeek-V4's attention projections under the names a quantizer's rules use (vLLM's
+#: models/deepseek_v4: ``attn.fused_wqa_wkv`` = wq_a + wkv, then wq_b; output wo_a then wo_b), by the
+#: q / k / v / o leaf that stands for them.
+_DEEPSEEK_V4_ATTENTION = {"q_proj": ("wq_a", "wq_b", "fused_wqa_wkv"), "k_proj": ("wkv", "fused_wqa_wkv"),
+                          "v_proj": ("wkv", "fused_wqa_wkv"), "o_proj": ("wo_a", "wo_b")}
+
+
 def _family_names(cfg: "ModelConfig") -> tuple[str, str, str, str]:
     for prefix, names in _FAMILY_NAMES.items():
         if cfg.model_type.startswith(prefix):
@@ -127,12 +134,17 @@ def _leaves(cfg: "ModelConfig", kind: str, i: Optional[int]) -> list[tuple[float
         n, g = cfg.num_attention_heads, cfg.kv_heads_of_layer(i) or cfg.num_key_value_heads
         d, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
         parts = (("q_proj", n * d), ("k_proj", g * d), ("v_proj", g * dv), ("o_proj", n * dv))
-        return [(float(w), (f"{p}.{attn}.{name}",)) for name, w in parts]
+        aliases = _DEEPSEEK_V4_ATTENTION if cfg.model_type.startswith("deepseek_v4") else {}
+        return [(float(w), (f"{p}.{attn}.{name}",) + tuple(f"{p}.{attn}.{a}" for a in aliases.get(name, ())))
+                for name, w in parts]
     if kind == "dense_mlp":
         names = ("gate_proj", "up_proj", "down_proj") if cfg.gated_mlp else ("up_proj", "down_proj")
         return [(1.0, (f"{p}.{mlp}.{n}",)) for n in names]
     if kind == "routed_experts":
         names = ("w1", "w3", "w2") if experts.startswith(("block_sparse_moe", "ffn")) else ("gate_proj", "up_proj", "down_proj")
+        if experts.startswith("ffn"):  # DeepSeek-V4: vLLM loads w1 / w3 / w2 as gate_proj / up_proj / down_proj
+            return [(1.0, (f"{p}.{experts}.{n}", f"{p}.{experts}.{vllm}"))
+                    for n, vllm in zip(names, ("gate_proj", "up_proj", "down_proj"))]
         return [(1.0, (f"{p}.{experts}.{n}",)) for n in names]
     if kind == "latent_projections":  # Nemotron-H (modeling_nemotron_h.py), Kimi K3 (KimiSparseMoeBlock)
         return [(1.0, (f"{p}.mixer.{nemotron}", f"{p}.block_sparse_moe.{kimi}", f"{p}.mlp.{kimi}"))

@@ -382,3 +382,13 @@ def test_a_mixed_precision_export_stores_each_kind_of_weight_in_its_own_format(m
     precision = as_model(model_id).precision
     for kind, nbytes in expected.items():
         assert precision.quantized_bytes_per_param(kind) == pytest.approx(nbytes, rel=1e-9), kind
+
+
+def test_deepseek_v4_weights_match_a_quantizers_rules_by_vllms_module_names():
+    """RedHatAI/DeepSeek-V4-Flash-NVFP4-FP8 targets ``re:.*attn.*(fused_wqa_wkv|wq_b|wo_a|wo_b)$`` with FP8 128x128
+    blocks and ``re:.*ffn.*(gate|up|down)_proj$`` with NVFP4 (its config.json config_groups; vLLM's names of
+    DeepSeek-V4's modules): the attention reads 1 + 4 / 128^2 B/param, the routed and shared experts 0.5625."""
+    precision = as_model("RedHatAI/DeepSeek-V4-Flash-NVFP4-FP8").precision
+    expected = {"attention": 1 + 4 / 128**2, "routed_experts": 0.5 + 1 / 16, "shared_experts": 0.5 + 1 / 16}
+    for kind, nbytes in expected.items():
+        assert precision.quantized_bytes_per_param(kind) == pytest.approx(nbytes, rel=1e-9), kind
