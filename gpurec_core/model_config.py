@@ -161,8 +161,9 @@ class ModelConfig(BaseModel):
         "Nemotron-H 'mamba_ssm_cache_dtype'); None = not stated")
     expert_weight_dtype: Optional[Literal["fp4", "fp8"]] = Field(
         default=None, description="config.json 'expert_dtype' (DeepSeek-V4): 'fp4' = the routed experts are stored "
-        "MXFP4 (e2m1 with an e8m0 scale per 32) while the checkpoint's quantization_config covers the other "
-        "linear weights; None or 'fp8' = the experts are stored like those")
+        "in FP4 (MXFP4, e2m1 with an e8m0 scale per 32, in DeepSeek's release; an export's quantized_layers may "
+        "name another FP4 format) while the checkpoint's quantization_config covers the other linear weights; "
+        "None or 'fp8' = the experts are stored like those")
     num_mtp_layers: int = Field(
         default=0, ge=0, le=MAX_LAYERS, description="multi-token-prediction layers in the checkpoint, NOT in num_hidden_layers "
         "and not counted in parameters (usable for speculative decoding)")
