@@ -420,6 +420,9 @@ class LaunchFlags(_Value):
     expert_parallel: Optional[str] = Field(default=None, description="flag enabling expert parallelism")
     expert_parallel_takes_size: bool = Field(default=False, description="the expert flag takes the EP size as its value")
     data_parallel: Optional[str] = Field(default=None, description="flag taking the number of replicas")
+    data_parallel_spans_moe: bool = Field(
+        default=False, description="the data-parallel flag makes one engine whose MoE layers span every rank "
+        "(vLLM), so replicas of a MoE deployment are separate engines behind a router, not this flag")
     attention_data_parallel: Optional[str] = Field(
         default=None, description="flag that makes the data-parallel ranks share the experts (SGLang "
         "--enable-dp-attention); '' when the data-parallel flag with expert parallelism already does (vLLM); "

@@ -26,11 +26,12 @@ def attention_dp_of(parallel: Any) -> int:
 
 def layout_args(flags: Any, tensor_parallel: int, pipeline_parallel: int, expert_parallel: int, attention_dp: int,
                 replicas: int = 1, *, replicas_what: str = "replicas behind a router",
-                tp_spans_dp: Optional[bool] = None) -> tuple[list[str], list[str]]:
+                tp_spans_dp: Optional[bool] = None, replicas_as_flag: bool = True) -> tuple[list[str], list[str]]:
     """The layout flags of one engine instance, spelled by ``flags`` (:class:`LaunchFlags`), and what
     the engine has no flag for: TP (counting every GPU of the instance where the engine's TP flag
     spans the attention-DP ranks), PP, EP, the attention-DP ranks of a wide-EP instance, and
-    ``replicas`` (the DP flag of independent replicas, or a note for copies of a wide-EP instance)."""
+    ``replicas`` (the DP flag of independent replicas when ``replicas_as_flag``, else a note, as for
+    copies of a wide-EP instance)."""
     spans = flags.tensor_parallel_spans_dp if tp_spans_dp is None else tp_spans_dp
     args = [flags.tensor_parallel, str(tensor_parallel * (attention_dp if spans else 1))]
     missing: list[str] = []
@@ -51,8 +52,10 @@ def layout_args(flags: Any, tensor_parallel: int, pipeline_parallel: int, expert
             add(flags.attention_data_parallel, None, "attention data parallelism")
         if replicas > 1:
             missing.append(f"{replicas} such deployments behind a router")
-    elif replicas > 1:
+    elif replicas > 1 and replicas_as_flag:
         add(flags.data_parallel, str(replicas), f"{replicas} {replicas_what}")
+    elif replicas > 1:
+        missing.append(f"{replicas} {replicas_what}")
     return args, missing
 
 
@@ -167,6 +170,7 @@ class Deployment(BaseModel):
     kv_cache_dtype: Optional[str] = None
     engine: str = "vllm"
     has_towers: bool = False  # the checkpoint carries vision / audio towers
+    moe: bool = False  # a mixture-of-experts model
     text_only: bool = False   # and the deployment does not load them
     checkpoint_note: Optional[str] = None  # the precision planned needs a checkpoint other than model_id
 
@@ -212,8 +216,14 @@ class Recommendation(BaseModel):
             raise WorkloadError(f"engine {info.name!r} (plugin {info.provided_by!r}) lists no launch command")
         rec, dep = self.recommendation, self.deployment
         attention_dp = rec.attention_data_parallel_size
+        replicas = rec.data_parallel_size // attention_dp
+        # the DP flag runs replicas inside one node's engine; a MoE model's replicas under vLLM's flag would be one
+        # engine with the experts over every rank (LaunchFlags.data_parallel_spans_moe)
+        unit_gpus = rec.tensor_parallel_size * rec.pipeline_parallel_size * attention_dp
+        replicas_as_flag = (replicas * unit_gpus <= rec.gpu_spec.gpus_per_node
+                            and not (dep.moe and flags.data_parallel_spans_moe))
         layout, missing = layout_args(flags, rec.tensor_parallel_size, rec.pipeline_parallel_size,
-                                      rec.expert_parallel_size, attention_dp, rec.data_parallel_size // attention_dp)
+                                      rec.expert_parallel_size, attention_dp, replicas, replicas_as_flag=replicas_as_flag)
         args = [*flags.command, dep.model_id, *layout]
 
         def add(flag: Optional[str], value: Optional[str], what: str) -> None:

@@ -135,3 +135,23 @@ def test_to_dict_matches_schema_and_is_finite(llama70b):
 def test_bad_workloads_are_typed_errors(llama70b, kwargs, field):
     with pytest.raises(WorkloadError, match=field):
         recommend_gpus(llama70b, **kwargs)
+
+
+def test_replicas_use_the_data_parallel_flag_only_where_it_makes_independent_replicas():
+    """vLLM's --data-parallel-size makes one engine whose MoE layers span every rank ("By default, expert layers
+    form a tensor parallel group of size DP x TP", vLLM docs serving/data_parallel_deployment), so two TP2
+    replicas of a MoE model are two instances behind a router; SGLang's --dp without --enable-dp-attention runs
+    independent workers. Replicas of a dense model keep vLLM's flag within one node, and beyond a node they are
+    instances behind a router (one `vllm serve --data-parallel-size` does not span nodes without its multi-node
+    flags)."""
+    moe = recommend_gpus("Qwen/Qwen3-30B-A3B", gpus=["H100"], input_length=1024, output_length=256,
+                         target_throughput_tokens_per_sec=12_000)
+    item = next(i for i in moe if i.recommendation.layout == "TP2 x2 replicas")
+    vllm, sglang = item.launch_command("vllm"), item.launch_command("sglang")
+    assert "--data-parallel-size" not in vllm and "2 replicas behind a router" in vllm
+    assert "--tp 2 --dp 2" in sglang
+    dense = recommend_gpus("meta-llama/Llama-3.1-8B", gpus=["H100"], target_throughput_tokens_per_sec=20_000)
+    assert "--tensor-parallel-size 1 --data-parallel-size 4" in dense.filter_fitting_only()[0].launch_command("vllm")
+    many = recommend_gpus("meta-llama/Llama-3.1-8B", gpus=["H100"], target_throughput_tokens_per_sec=100_000)
+    best = many.filter_fitting_only()[0]
+    assert best.recommendation.total_gpus > 8 and "replicas behind a router" in best.launch_command("vllm")
