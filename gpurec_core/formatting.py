@@ -195,7 +195,8 @@ def verdict(result: "RecommendationResult") -> str:
 
 def workload_line(result: "RecommendationResult") -> str:
     w = result.workload
-    return (f"{result.model_id}: {result.precision} weights, KV {result.kv_cache_dtype}; {w.get('input_length')} in / "
+    experts = f" (routed experts {result.routed_expert_precision})" if result.routed_expert_precision else ""
+    return (f"{result.model_id}: {result.precision} weights{experts}, KV {result.kv_cache_dtype}; {w.get('input_length')} in / "
             f"{w.get('output_length')} out tokens, context {w.get('context_length')}, {w.get('batch_size')} concurrent; "
             f"{w.get('engine')}, {w.get('estimator')} estimator. Memory per GPU in GiB.")
 

@@ -607,7 +607,8 @@ def recommend_gpus(
                      "target_throughput_tokens_per_sec": target_throughput_tokens_per_sec,
                      "target_requests_per_sec": target_requests_per_sec}
     result = RecommendationResult(items, model_id=arch.model_id, workload=workload_info, precision=resolved.weight,
-                                  kv_cache_dtype=resolved.kv_cache_dtype, notes=tuple(notes))
+                                  kv_cache_dtype=resolved.kv_cache_dtype, notes=tuple(notes),
+                                  routed_expert_precision=resolved.routed_expert_weight)
     return result.rank()
 
 

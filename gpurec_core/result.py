@@ -352,11 +352,14 @@ class RecommendationResult:
     """Ranked candidates with the seed's filters, sorts, summary and to_dict."""
 
     def __init__(self, recommendations: list[Recommendation], *, model_id: str, workload: dict[str, Any],
-                 precision: str, kv_cache_dtype: str, notes: tuple[str, ...] = ()) -> None:
+                 precision: str, kv_cache_dtype: str, notes: tuple[str, ...] = (),
+                 routed_expert_precision: Optional[str] = None) -> None:
         self.recommendations = list(recommendations)
         self.model_id = model_id
         self.workload = dict(workload)
         self.precision = precision
+        #: the routed experts' format where the checkpoint stores them unlike its other weights (DeepSeek-V4's mxfp4)
+        self.routed_expert_precision = routed_expert_precision
         self.kv_cache_dtype = kv_cache_dtype
         self.notes = tuple(notes)
         #: the order of ``recommendations``: "rank" (cheapest meeting the SLOs first), "cost" or "performance"
@@ -364,7 +367,8 @@ class RecommendationResult:
 
     def _derive(self, items: list[Recommendation]) -> "RecommendationResult":
         derived = RecommendationResult(items, model_id=self.model_id, workload=self.workload,
-                                       precision=self.precision, kv_cache_dtype=self.kv_cache_dtype, notes=self.notes)
+                                       precision=self.precision, kv_cache_dtype=self.kv_cache_dtype, notes=self.notes,
+                                       routed_expert_precision=self.routed_expert_precision)
         derived.ordered_by = self.ordered_by
         return derived
 

@@ -197,3 +197,13 @@ def test_a_resorted_result_does_not_call_its_first_row_the_cheapest():
     assert "cheapest" not in line
     fitting.sort_by_cost()
     assert fitting.summary(1).startswith("Sorted by cost:")
+
+
+def test_the_header_names_routed_experts_stored_in_their_own_format():
+    """DeepSeek-V4's checkpoint stores its routed experts in MXFP4 beside FP8 weights (config.json expert_dtype
+    "fp4"): the workload line says both."""
+    from gpurec_core import recommend_gpus
+    from gpurec_core.formatting import workload_line
+
+    result = recommend_gpus("deepseek-ai/DeepSeek-V4-Pro", gpus=["B200"], estimate_performance_flag=False)
+    assert "fp8 weights (routed experts mxfp4)" in workload_line(result)
