@@ -298,8 +298,10 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
     rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())]
             for k, v in facts.items() if k not in ("precision", "parameter_breakdown")]
     precision = arch.precision
-    experts = (f", routed experts {precision.routed_expert_weight} "
-               f"({precision.quantized_bytes_per_param('routed_experts'):g} B/param)" if precision.routed_expert_weight else "")
+    experts = ""
+    if precision.routed_expert_weight:
+        experts = (f", routed experts {precision.routed_expert_weight} "
+                   f"({precision.quantized_bytes_per_param('routed_experts'):g} B/param)")
     rows.append(["precision", f"{precision.weight} weights ({precision.weight_bytes_per_param:g} B/param){experts}, "
                               f"KV {precision.kv_cache_dtype}, {precision.source}"])
     console.print(_table(arch.model_id, ["fact", "value"], rows))

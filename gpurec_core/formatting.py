@@ -196,8 +196,9 @@ def verdict(result: "RecommendationResult") -> str:
 def workload_line(result: "RecommendationResult") -> str:
     w = result.workload
     experts = f" (routed experts {result.routed_expert_precision})" if result.routed_expert_precision else ""
-    return (f"{result.model_id}: {result.precision} weights{experts}, KV {result.kv_cache_dtype}; {w.get('input_length')} in / "
-            f"{w.get('output_length')} out tokens, context {w.get('context_length')}, {w.get('batch_size')} concurrent; "
+    return (f"{result.model_id}: {result.precision} weights{experts}, KV {result.kv_cache_dtype}; "
+            f"{w.get('input_length')} in / {w.get('output_length')} out tokens, context {w.get('context_length')}, "
+            f"{w.get('batch_size')} concurrent; "
             f"{w.get('engine')}, {w.get('estimator')} estimator. Memory per GPU in GiB.")
 
 

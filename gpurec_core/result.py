@@ -170,8 +170,8 @@ class Deployment(BaseModel):
     kv_cache_dtype: Optional[str] = None
     engine: str = "vllm"
     has_towers: bool = False  # the checkpoint carries vision / audio towers
-    moe: bool = False  # a mixture-of-experts model
     text_only: bool = False   # and the deployment does not load them
+    moe: bool = False  # a mixture-of-experts model (its replicas may need separate engines: launch_command)
     checkpoint_note: Optional[str] = None  # the precision planned needs a checkpoint other than model_id
 
 
@@ -223,7 +223,8 @@ class Recommendation(BaseModel):
         replicas_as_flag = (replicas * unit_gpus <= rec.gpu_spec.gpus_per_node
                             and not (dep.moe and flags.data_parallel_spans_moe))
         layout, missing = layout_args(flags, rec.tensor_parallel_size, rec.pipeline_parallel_size,
-                                      rec.expert_parallel_size, attention_dp, replicas, replicas_as_flag=replicas_as_flag)
+                                      rec.expert_parallel_size, attention_dp, replicas,
+                                      replicas_as_flag=replicas_as_flag)
         args = [*flags.command, dep.model_id, *layout]
 
         def add(flag: Optional[str], value: Optional[str], what: str) -> None:
