@@ -460,8 +460,7 @@ def layer_kv_bytes_per_token(cfg: "ModelConfig", i: int, kv_bytes: float, tensor
     - MLA: ``(kv_lora_rank + qk_rope_head_dim) * b``, the same on every TP rank: the compressed latent
       is not split over heads (HF modeling_deepseek_v3.py ``kv_a_proj_with_mqa`` output; vLLM
       ``MLAAttentionSpec`` with ``num_kv_heads = 1``).
-    - Sparse-attention indexer (DeepSeek-V3.2, GLM-5 DSA): ``+ index_head_dim + 4`` bytes — vLLM keeps the
-      indexer K in fp8 with one fp32 scale per token (vllm/model_executor/models/deepseek_v2.py ``Indexer``).
+    - Sparse-attention indexer (DeepSeek-V3.2, GLM-5 DSA): ``+`` :func:`indexer_key_bytes_per_token`.
     - DeepSeek-V4 compressed layers: the latent divided by the layer's compression ratio.
     - Cross-attention layers (Llama 3.2 Vision): 0. Their K/V are computed from the image tokens once
       per request (HF modeling_mllama.py ``MllamaTextCrossAttention`` caches ``cross_attention_states``,
@@ -482,10 +481,18 @@ def layer_kv_bytes_per_token(cfg: "ModelConfig", i: int, kv_bytes: float, tensor
             per = cfg.head_dim * kv_bytes / ratio
         else:
             per = cfg.head_dim * kv_bytes
+    return float(per + indexer_key_bytes_per_token(cfg, i))
+
+
+def indexer_key_bytes_per_token(cfg: "ModelConfig", i: int) -> float:
+    """Bytes the sparse-attention indexer of layer ``i`` caches per token on one GPU (0 without one):
+    ``index_head_dim + 4``, its key in fp8 with one fp32 scale, replicated on every TP rank (vLLM
+    vllm/model_executor/models/deepseek_v2.py ``Indexer``: "no tensor parallel, just replicated").
+    DeepSeek-V4's compressed layers keep theirs inside the compressed latent (0 here)."""
     has_indexer = cfg.index_n_heads and (cfg.indexer_layers[i] if cfg.indexer_layers else True)
     if has_indexer and cfg.index_head_dim and not cfg.layer_kv_compress_ratios:
-        per += cfg.index_head_dim + 4
-    return float(per)
+        return float(cfg.index_head_dim + 4)
+    return 0.0
 
 
 def kv_bytes_per_token(cfg: "ModelConfig", precision: Precision, tensor_parallel_size: int = 1) -> float:

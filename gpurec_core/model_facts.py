@@ -9,10 +9,11 @@ Per pipeline stage and per GPU (rank 0 of the stage's TP group) it gives:
 
 - weight bytes by component (:data:`gpurec_core.memory_math.COMPONENT_KINDS`), as vLLM shards
   them (:func:`rank_share`), quantization scales included (``Precision.weight_bytes_per_param``);
-- the KV cache of every layer (bytes per token; sliding layers with their window) and the
-  recurrent state of linear-attention / Mamba layers (bytes per sequence);
+- the KV cache of every layer (bytes per token; sliding layers with their window, sparse-attention
+  layers with the keys a query attends) and the recurrent state of linear-attention / Mamba layers
+  (bytes per sequence);
 - matmul FLOPs per token by component, lm_head FLOPs per logit, attention FLOPs per
-  (query, key) pair.
+  (query, key) pair in prefill and in decode (MLA decodes in its absorbed form).
 
 Notation: H hidden size, V vocabulary (V_pad padded to 64), n query heads, g KV heads,
 d q/k head dim, d_v v head dim, E routed experts, k experts per token, t TP, P PP, e EP.
@@ -30,6 +31,7 @@ from gpurec_core.memory_math import (
     LayerGroup,
     WeightComponent,
     component_bytes,
+    indexer_key_bytes_per_token,
     iter_layers_of_stage,
     kv_heads_per_gpu,
     layer_groups,
@@ -63,11 +65,17 @@ class LayerCache:
 
     ``kind`` "full" / "sliding": ``bytes`` per cached token (a sliding layer keeps only the last
     ``window`` tokens); "state": ``bytes`` per sequence (linear attention, Mamba).
+
+    A sparse-attention layer (:func:`sparse_attention_topk`) keeps every token but each query reads
+    ``topk_bytes`` of at most ``topk`` of them (the ones its indexer selects); the rest of ``bytes``,
+    the indexer's keys, is read for every cached token.
     """
 
     kind: Literal["full", "sliding", "state"]
     bytes: float
     window: Optional[int] = None
+    topk: Optional[int] = None
+    topk_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,17 @@ class StageFacts:
     cache_counts: tuple[tuple[LayerCache, int], ...]  # the distinct ones, each with its number of layers
     kv_bytes_per_token_full: float      # full-attention layers of the stage
     kv_bytes_per_token_sliding: float   # sliding-window layers of the stage (while inside the window)
+    kv_bytes_per_token_sparse: float    # the part of the full layers' bytes a query reads only for its top-k keys
     state_bytes_per_sequence: float     # recurrent layers of the stage
     matmul_flops_by_component: dict[str, float]  # per token, routed experts at k of E
     matmul_flops_per_token: float
     lm_head_flops_per_token: float      # per token whose logits are computed (last stage only)
-    attn_flops_per_pair_full: float     # per (query, key) pair, full-attention layers
-    attn_flops_per_pair_sliding: float  # same, sliding-window layers
+    attn_flops_per_pair_full: float     # per (query, key) pair in prefill, over every key (full layers, indexers)
+    attn_flops_per_pair_sliding: float  # same, sliding-window layers (keys inside the window)
+    attn_flops_per_pair_sparse: float   # same, sparse-attention layers (a query's top-k keys)
+    attn_decode_flops_per_pair_full: float     # the same three in decode (MLA absorbed)
+    attn_decode_flops_per_pair_sliding: float
+    attn_decode_flops_per_pair_sparse: float
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -107,6 +120,7 @@ class DeploymentFacts:
     pipeline_parallel_size: int
     expert_parallel_size: int
     window: int                          # the sliding window, tokens (0: none)
+    topk: int                            # keys a sparse-attention query attends (0: no such layer)
     all_layer_caches: tuple[LayerCache, ...]  # every layer of the model on one GPU of its stage
     all_cache_counts: tuple[tuple[LayerCache, int], ...]  # the distinct ones, each with its number of layers
     stages: tuple[StageFacts, ...]
@@ -231,6 +245,9 @@ def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_paralle
         per = layer_kv_bytes_per_token(cfg, i, precision.kv_cache_bytes, tensor_parallel_size)
         if kind == "sliding_attention" and cfg.sliding_window:
             return LayerCache("sliding", per, cfg.sliding_window)
+        topk = sparse_attention_topk(cfg, i)
+        if topk:
+            return LayerCache("full", per, topk=topk, topk_bytes=per - indexer_key_bytes_per_token(cfg, i))
         return LayerCache("full", per)
     if kind in ("linear_attention", "mamba"):
         return LayerCache("state", recurrent_state_bytes_per_layer(cfg, i, precision.unquantized_bytes_per_param,
@@ -238,13 +255,44 @@ def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_paralle
     return None
 
 
-def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: int) -> float:
+def sparse_attention_topk(cfg: "ModelConfig", i: int) -> Optional[int]:
+    """Keys a query of layer ``i`` attends when the layer's indexer selects them (DeepSeek Sparse
+    Attention: DeepSeek-V3.2, GLM-5; MiniMax-M3's indexed layers): ``index_topk``, or None for a
+    layer that attends every key. The indexer scores every cached key, the attention then reads the
+    top-k only (vLLM ``Indexer.topk_tokens`` feeding the sparse FlashMLA kernels). DeepSeek-V4's
+    indexers pick among compressed blocks whose sizes the compression ratios set; that path is not
+    modelled (None)."""
+    if cfg.index_topk and indexer_key_bytes_per_token(cfg, i):
+        return int(cfg.index_topk)
+    return None
+
+
+def indexer_flops_per_pair(cfg: "ModelConfig", i: int) -> float:
+    """The sparse-attention indexer's FLOPs per (query, key) pair on one GPU: ``2 x n_idx x d_idx``,
+    every index head on every TP rank (vLLM ``Indexer``: its projections are ``ReplicatedLinear``,
+    "no tensor parallel, just replicated"); 0 for a layer without one (:func:`sparse_attention_topk`).
+    It runs in fp8 (DeepGEMM's fp8 MQA logits); the roofline times it at the attention kernels' rate."""
+    if not sparse_attention_topk(cfg, i):
+        return 0.0
+    return 2.0 * (cfg.index_n_heads or 0) * (cfg.index_head_dim or 0)
+
+
+def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: int, decode: bool = False) -> float:
     """Attention-score FLOPs of layer ``i`` per (query, key) pair on one GPU:
-    ``2 x n/t x (d + d_v)`` (QK^T and PV, 2 FLOPs per multiply-add). MLA in its prefill
-    (non-absorbed) form: d = qk_nope + qk_rope, d_v = v_head_dim (DeepSeek-V2 paper, sec. 2.1)."""
+    ``2 x n/t x (d + d_v)`` (QK^T and PV, 2 FLOPs per multiply-add).
+
+    MLA has two forms (vLLM vllm/v1/attention/backends/mla/common.py, after the DeepSeek-V2 paper;
+    SGLang's ``forward_absorb`` and TensorRT-LLM's generation kernels do the same). Prefill uses the
+    compute-friendly one, keys and values up-projected per head: d = qk_nope + qk_rope,
+    d_v = v_head_dim. Decode (``decode=True``) uses the data-movement-friendly absorbed one: each
+    head's query is multiplied into the latent space and attends the cached latent directly, so
+    d = kv_lora_rank + qk_rope and d_v = kv_lora_rank (DeepSeek-R1: 576 and 512 against 192 and
+    128, 3.4x the FLOPs per pair, over the same 576 cached values per key)."""
     if cfg.layer_types[i] not in ("full_attention", "sliding_attention"):
         return 0.0
-    if cfg.attention_kind == "MLA":
+    if cfg.attention_kind == "MLA" and decode and cfg.kv_lora_rank:
+        qk, dv = cfg.kv_lora_rank + (cfg.qk_rope_head_dim or 0), cfg.kv_lora_rank
+    elif cfg.attention_kind == "MLA":
         qk = ((cfg.qk_nope_head_dim or 0) + (cfg.qk_rope_head_dim or 0)) or cfg.head_dim
         dv = cfg.v_head_dim
     else:
@@ -307,26 +355,30 @@ def _stage_facts(cfg: "ModelConfig", components: tuple[ComponentGroup, ...], pre
     counts = tuple((cache, n) for group, cache in caches if cache is not None and (n := group.count_in(layers)))
     kv_full = sum(c.bytes * n for c, n in counts if c.kind == "full")
     kv_sliding = sum(c.bytes * n for c, n in counts if c.kind == "sliding")
+    kv_sparse = sum(c.topk_bytes * n for c, n in counts if c.topk)
     state = sum(c.bytes * n for c, n in counts if c.kind == "state")
-    pairs_full = pairs_sliding = 0.0
+    pairs = {(span, decode): 0.0 for span in ("full", "sliding", "sparse") for decode in (False, True)}
     for group, cache in caches:
         n = group.count_in(layers)
         if cache is None or cache.kind == "state" or not n:
             continue
-        pair = attention_flops_per_pair(cfg, group.first, t) * n
-        if cache.kind == "sliding":
-            pairs_sliding += pair
-        else:
-            pairs_full += pair
+        span = "sliding" if cache.kind == "sliding" else ("sparse" if cache.topk else "full")
+        for decode in (False, True):
+            pairs[span, decode] += attention_flops_per_pair(cfg, group.first, t, decode) * n
+            pairs["full", decode] += indexer_flops_per_pair(cfg, group.first) * n
     return StageFacts(
         stage=stage, layers=layers, is_first=first, is_last=last,
         weight_bytes_by_component=by_kind, weight_bytes=total, expert_weight_bytes=experts,
         streamed_weight_bytes=total - experts - gathered,
         layer_caches=tuple(c for c in per_layer[layers.start:layers.stop] if c is not None), cache_counts=counts,
-        kv_bytes_per_token_full=kv_full, kv_bytes_per_token_sliding=kv_sliding, state_bytes_per_sequence=state,
+        kv_bytes_per_token_full=kv_full, kv_bytes_per_token_sliding=kv_sliding, kv_bytes_per_token_sparse=kv_sparse,
+        state_bytes_per_sequence=state,
         matmul_flops_by_component=flops, matmul_flops_per_token=sum(flops.values()),
         lm_head_flops_per_token=lm_head_flops_per_token(cfg, t) if last else 0.0,
-        attn_flops_per_pair_full=pairs_full, attn_flops_per_pair_sliding=pairs_sliding,
+        attn_flops_per_pair_full=pairs["full", False], attn_flops_per_pair_sliding=pairs["sliding", False],
+        attn_flops_per_pair_sparse=pairs["sparse", False], attn_decode_flops_per_pair_full=pairs["full", True],
+        attn_decode_flops_per_pair_sliding=pairs["sliding", True],
+        attn_decode_flops_per_pair_sparse=pairs["sparse", True],
     )
 
 
@@ -356,7 +408,8 @@ def _compute(cfg: "ModelConfig", params: "ParameterCount", precision: Precision,
                    for s in range(pp))
     return DeploymentFacts(
         tensor_parallel_size=t, pipeline_parallel_size=pp, expert_parallel_size=ep,
-        window=int(cfg.sliding_window or 0), all_layer_caches=tuple(c for c in layer_caches if c is not None),
+        window=int(cfg.sliding_window or 0), topk=max((c.topk or 0 for c in layer_caches if c is not None), default=0),
+        all_layer_caches=tuple(c for c in layer_caches if c is not None),
         all_cache_counts=tuple((c, len(g.layers)) for g, c in caches if c is not None), stages=stages,
     )
 

@@ -702,9 +702,12 @@ def build_report() -> str:
     out += ["", "### Formulas (one function each, see the docstrings)", "",
             "- decode weight bytes per step = dense weights per GPU + routed-expert bytes per GPU × (1 − (1 − k/E)^b) "
             "(`step.experts_touched_fraction`; under EP the busiest rank's share, below); KV bytes = sequences × context × KV bytes/token/GPU (sliding-window "
-            "layers capped at the window; MLA latent replicated per rank).",
+            "layers capped at the window; MLA latent replicated per rank; a sparse-attention (DSA) layer reads its indexer's "
+            "keys over the whole context and its latent over the top-k keys only).",
             "- linear layers: max(2 × active params × tokens / (peak × compute eff), weight bytes / (bandwidth × bandwidth eff)); "
-            "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff).",
+            "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff); decode attention: "
+            "max(FLOPs, bytes) per sequence, MLA in its absorbed form (d = kv_lora + rope, d_v = kv_lora: 3.4× the prefill "
+            "FLOPs per key for DeepSeek-R1, so compute-bound with many heads per GPU, as under attention DP).",
             "- TP: 2 all-reduces per layer, each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
             "wide EP (EP > TP): dispatch + combine all-to-all per MoE layer instead of its all-reduce (EP ≤ TP keeps "
             "the all-reduce); a group larger than a node uses the NIC's bandwidth and `scale_out_allreduce_latency_us` / "

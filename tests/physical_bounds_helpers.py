@@ -102,6 +102,8 @@ def deployment_floors(model, precision: Precision, parallelism: Parallelism, gpu
                 kv_bytes += cache.bytes * layers
             elif cache.kind == "sliding" and cache.window:
                 kv_bytes += cache.bytes * layers * min(I, cache.window)
+            elif cache.topk:  # sparse attention: the indexer's keys of every token, the rest of the top-k only
+                kv_bytes += ((cache.bytes - cache.topk_bytes) * I + cache.topk_bytes * min(I, cache.topk)) * layers
             else:
                 kv_bytes += cache.bytes * layers * I
     itl_ms = (weight_bytes + kv_bytes) / bandwidth * 1e3
@@ -119,7 +121,8 @@ def deployment_floors(model, precision: Precision, parallelism: Parallelism, gpu
         for stage in facts.stages:  # every stage's GPUs must prefill the whole prompt: the largest bounds
             matmul = stage.matmul_flops_per_token * I + stage.lm_head_flops_per_token
             sliding = stage.attn_flops_per_pair_sliding * causal_pairs(I, facts.window)
-            attention = stage.attn_flops_per_pair_full * causal_pairs(I, 0) + sliding
+            sparse = stage.attn_flops_per_pair_sparse * causal_pairs(I, facts.topk)
+            attention = stage.attn_flops_per_pair_full * causal_pairs(I, 0) + sliding + sparse
             seconds = max(seconds, matmul / (mm_peak * TERA) + attention / (attn_peak * TERA))
         ttft_ms = seconds * 1e3
         # 2 FLOPs per multiply-add of every active parameter but the embedding (a gather), the

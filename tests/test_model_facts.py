@@ -19,6 +19,7 @@ from gpurec_core.resolve import list_catalog_models
 from gpurec_core.model_facts import towers_loaded
 
 from gpurec_capacity.planner import rope_cache_bytes
+from gpurec_roofline.constants import load_constants
 from gpurec_roofline.profile import build_profile
 
 H100 = gpurec_core.get_gpu_spec("H100")
@@ -48,7 +49,8 @@ def test_memory_plan_and_roofline_use_the_same_bytes(model_id):
             assert profile.weight_bytes_held == pytest.approx(held, rel=1e-9), (quantization, kv, tp)
             streamed = profile.dense_weight_bytes + profile.expert_weight_bytes
             assert streamed <= profile.weight_bytes_held * (1 + 1e-12)
-            kv_roofline = profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window
+            kv_roofline = (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window
+                           + profile.kv_bytes_per_token_sparse)
             assert kv_roofline == pytest.approx(plan.kv_bytes_per_token, rel=1e-9), (quantization, kv, tp)
             checked += 1
     assert checked >= 8
@@ -122,3 +124,47 @@ def test_qwen3_next_state_and_block_size_match_vllm():
     q35 = as_model("Qwen/Qwen3.5-27B")
     state = {c.bytes for c in facts_for(q35, q35.precision, Parallelism()).all_layer_caches if c.kind == "state"}
     assert state == {61_440 + 3_145_728}
+
+
+def test_mla_decodes_in_its_absorbed_form():
+    """DeepSeek-R1 config.json: 128 heads, kv_lora_rank 512, qk_rope_head_dim 64, qk_nope_head_dim 128,
+    v_head_dim 128, 61 layers. vLLM's MLA backends (vllm/v1/attention/backends/mla/common.py) prefill in
+    the up-projected form, QK over 128 + 64 and PV over 128 per head, and decode in the absorbed form,
+    QK over the 512 + 64 cached latent values and PV over the 512 latent ones."""
+    from gpurec_core.model_facts import facts_for
+
+    arch = as_model("deepseek-ai/DeepSeek-R1")
+    for tp, heads in ((1, 128), (8, 16)):
+        stage = facts_for(arch, arch.precision, Parallelism(tensor_parallel_size=tp)).stages[0]
+        assert stage.attn_flops_per_pair_full == 61 * 2 * heads * (192 + 128)
+        assert stage.attn_decode_flops_per_pair_full == 61 * 2 * heads * (576 + 512)
+        assert stage.kv_bytes_per_token_full == 61 * 576 * 2  # the latent, on every TP rank (bf16 cache)
+    llama = as_model("meta-llama/Llama-3.1-8B-Instruct")
+    stage = facts_for(llama, llama.precision, Parallelism()).stages[0]
+    assert stage.attn_decode_flops_per_pair_full == stage.attn_flops_per_pair_full == 32 * 2 * 32 * (128 + 128)
+
+
+def test_sparse_attention_reads_every_index_key_and_the_top_k_latents():
+    """GLM-5 config.json: 78 MLA layers (64 heads, latent 512 + rope 64) with a DSA indexer of 32 heads
+    of 128 and index_topk 2048. vLLM caches each token's latent (bf16 here: 1,152 B) and its index key
+    in fp8 with an fp32 scale (132 B); the indexer, replicated on every TP rank, scores every cached
+    key (2 x 32 x 128 FLOPs per pair) and the attention then reads the 2,048 keys it selects."""
+    from gpurec_core.model_facts import facts_for
+    from gpurec_roofline.step import attention_time_s
+
+    arch = as_model("zai-org/GLM-5")
+    precision = arch.resolve_precision(None, "bf16")
+    facts = facts_for(arch, precision, Parallelism(tensor_parallel_size=8))
+    stage = facts.stages[0]
+    assert facts.topk == 2048
+    assert {(c.topk, c.topk_bytes, c.bytes) for c in facts.all_layer_caches} == {(2048, 1152, 1152 + 132)}
+    assert stage.kv_bytes_per_token_full == 78 * (1152 + 132)  # what the memory plan holds per token
+    assert stage.kv_bytes_per_token_sparse == 78 * 1152
+    assert stage.attn_flops_per_pair_full == 78 * 2 * 32 * 128  # the indexer, over every key
+    assert stage.attn_decode_flops_per_pair_sparse == 78 * 2 * 8 * (576 + 512)  # 64 heads / TP 8
+
+    profile = build_profile(arch.config, arch.parameters, precision, H100, Parallelism(tensor_parallel_size=8))
+    eff = load_constants().efficiency_for(H100)
+    decode, _ = attention_time_s(profile, eff, 1.0, 8192.0, 0.0, 8192.0)
+    read = 78 * (132 * 8192 + 1152 * 2048)  # bytes one decode step reads at 8,192 cached tokens
+    assert decode == pytest.approx(read / (H100.bandwidth_tb_s * 1e12 * eff.bandwidth_efficiency), rel=1e-9)

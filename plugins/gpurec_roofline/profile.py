@@ -61,11 +61,17 @@ class DeploymentProfile:
     moe_layers_per_stage: float
     matmul_flops_per_token: float    # 2 x active matmul parameters per GPU per token, lm_head excluded
     lm_head_flops_per_token: float   # 2 x V x H / t, for tokens whose logits are computed
-    attn_flops_per_pair_full: float  # attention-score FLOPs per (query, key) pair, summed over full-attention layers
-    attn_flops_per_pair_window: float  # same for sliding-window layers
-    kv_bytes_per_token_full: float   # KV bytes per cached token on this GPU, full-attention layers
+    attn_flops_per_pair_full: float  # prefill attention-score FLOPs per (query, key) pair over every key, summed over layers
+    attn_flops_per_pair_window: float  # same for sliding-window layers (keys inside the window)
+    attn_flops_per_pair_sparse: float  # same for sparse-attention layers (a query's top-k keys)
+    attn_decode_flops_per_pair_full: float    # the same three in decode (MLA in its absorbed form)
+    attn_decode_flops_per_pair_window: float
+    attn_decode_flops_per_pair_sparse: float
+    kv_bytes_per_token_full: float   # KV bytes per cached token on this GPU read for every key (full layers, indexers)
     kv_bytes_per_token_window: float  # same for sliding-window layers
+    kv_bytes_per_token_sparse: float  # same for sparse-attention layers, read for a query's top-k keys only
     window: int                      # sliding window in tokens (0: none)
+    sparse_topk: int                 # keys a sparse-attention query attends (0: none)
     state_bytes_per_sequence: float  # linear-attention / Mamba recurrent state per sequence on this GPU
     activation_bytes_per_token: float  # activation traffic to and from HBM per token per GPU
     allreduce_bytes_per_token: float  # bytes of one TP all-reduce per token (H x activation bytes)
@@ -214,9 +220,14 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         lm_head_flops_per_token=facts.mean("lm_head_flops_per_token"),
         attn_flops_per_pair_full=facts.mean("attn_flops_per_pair_full"),
         attn_flops_per_pair_window=facts.mean("attn_flops_per_pair_sliding"),
-        kv_bytes_per_token_full=facts.mean("kv_bytes_per_token_full"),
+        attn_flops_per_pair_sparse=facts.mean("attn_flops_per_pair_sparse"),
+        attn_decode_flops_per_pair_full=facts.mean("attn_decode_flops_per_pair_full"),
+        attn_decode_flops_per_pair_window=facts.mean("attn_decode_flops_per_pair_sliding"),
+        attn_decode_flops_per_pair_sparse=facts.mean("attn_decode_flops_per_pair_sparse"),
+        kv_bytes_per_token_full=facts.mean("kv_bytes_per_token_full") - facts.mean("kv_bytes_per_token_sparse"),
         kv_bytes_per_token_window=facts.mean("kv_bytes_per_token_sliding"),
-        window=facts.window, state_bytes_per_sequence=facts.mean("state_bytes_per_sequence"),
+        kv_bytes_per_token_sparse=facts.mean("kv_bytes_per_token_sparse"),
+        window=facts.window, sparse_topk=facts.topk, state_bytes_per_sequence=facts.mean("state_bytes_per_sequence"),
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,
         alltoalls_per_step=alltoalls,

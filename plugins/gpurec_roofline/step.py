@@ -112,7 +112,8 @@ def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, l
 
 
 def attended_keys(context, window: int):
-    """Keys one decode query attends: the whole context, or the window on sliding layers."""
+    """Keys one decode query attends: the whole context, or at most ``window`` of them (the window of a
+    sliding layer, the top-k a sparse-attention layer's indexer selects)."""
     context = np.asarray(context, float)
     if np.ndim(window) == 0:
         return np.minimum(context, window) if window else context
@@ -123,7 +124,8 @@ def mean_prefill_keys(prompt_length, window: int):
     """Mean keys a prompt token attends under a causal mask: (I + 1) / 2 for full attention.
 
     The sum over positions j = 1..I of min(j, w) is I(I+1)/2 when I <= w, else
-    w(w+1)/2 + (I - w) w; divided by I. Chunking the prompt does not change the total.
+    w(w+1)/2 + (I - w) w; divided by I. Chunking the prompt does not change the total. A sparse-
+    attention layer's query attends min(j, top-k) keys, the same count with w = top-k.
     """
     i = np.maximum(np.asarray(prompt_length, float), 1.0)
     full = (i + 1.0) / 2.0
@@ -140,7 +142,11 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     """Attention kernels: decode reads each sequence's KV cache (memory-bound, FlashDecoding);
     prefill computes QK^T and PV over the causal triangle (compute-bound, FlashAttention).
 
-    decode: max(2 n/t (d+d_v) x keys x d_seqs FLOPs, KV bytes/token x keys x d_seqs) per layer kind;
+    decode: max(decode FLOPs per pair x keys x d_seqs, KV bytes/token x keys x d_seqs), keys per span:
+    every cached key (full layers and sparse-attention indexers), the last ``window`` (sliding
+    layers), the ``sparse_topk`` a sparse layer's indexer selects; MLA decodes in its absorbed form,
+    whose FLOPs per pair can make it compute-bound with many heads per GPU
+    (:func:`gpurec_core.model_facts.attention_flops_per_pair`);
     prefill: 2 n/t (d+d_v) x mean keys x p FLOPs at the attention efficiency, plus writing the new
     tokens' KV. Recurrent (linear-attention/Mamba) layers read and write their state once per
     decode sequence per step.
@@ -151,13 +157,19 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     bw = profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency
     keys_full = np.asarray(context, float)
     keys_win = attended_keys(context, profile.window)
-    dec_flops = d * (profile.attn_flops_per_pair_full * keys_full + profile.attn_flops_per_pair_window * keys_win)
+    keys_top = attended_keys(context, profile.sparse_topk)
+    dec_flops = d * (profile.attn_decode_flops_per_pair_full * keys_full
+                     + profile.attn_decode_flops_per_pair_window * keys_win
+                     + profile.attn_decode_flops_per_pair_sparse * keys_top)
     dec_bytes = d * (profile.kv_bytes_per_token_full * keys_full + profile.kv_bytes_per_token_window * keys_win
-                     + 2.0 * profile.state_bytes_per_sequence)
+                     + profile.kv_bytes_per_token_sparse * keys_top + 2.0 * profile.state_bytes_per_sequence)
     decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / bw)
     pf_full, pf_win = mean_prefill_keys(prompt_length, profile.window)
-    pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win)
-    write_bytes = (d + p) * (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window)
+    pf_top = mean_prefill_keys(prompt_length, profile.sparse_topk)[1]
+    pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win
+                     + profile.attn_flops_per_pair_sparse * pf_top)
+    write_bytes = (d + p) * (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window
+                             + profile.kv_bytes_per_token_sparse)
     prefill = pre_flops / (peak * eff.attention_efficiency) + write_bytes / bw
     return decode, prefill
 
