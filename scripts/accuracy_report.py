@@ -497,8 +497,19 @@ def attention_dp_section() -> list[str]:
               "default exchange (`--all2all-backend allgather_reducescatter`, `engines.vllm.wide_ep_collectives`; "
               "SGLang's DP attention does the same) all-gathers the busy DP ranks' hidden states (H bytes per token), "
               "reduce-scatters the expert outputs and keeps the TP all-reduce; TensorRT-LLM's attention DP dispatches "
-              "and combines k x H bytes per token. The only measured attention-DP deployments are the DeepSeek-R1 DEP16 "
-              "pools of the disaggregated file (next section)."]
+              "and combines k x H bytes per token. In every engine a GPU's experts compute the tokens each busy rank "
+              "brings to that step: a prompt is its own rank's, the other ranks bring their mean step (decodes plus "
+              "the prompt tokens a rank prefills per step on average) to the FLOPs and exchanges and their decodes "
+              "to the experts read (`step.expert_tokens`; earlier versions gave every busy rank a copy of this rank's "
+              "prompt, up to ep / tp times its expert work). The ranks of one MoE engine also step in lockstep, an "
+              "idle rank running dummy batches (vLLM docs, serving/data_parallel_deployment), so a user alone on its "
+              "rank waits for the step in flight when another rank is busy. The exchange is the engine's default, which "
+              "for vLLM and SGLang all-gathers every busy rank's tokens, prompts included; wide-EP recipes that set a "
+              "dispatch/combine backend (SemiAnalysis InferenceX's multi-node recipes set DeepEP, MegaMoE, MORI or "
+              "FlashInfer's one-sided NVLink kernels) move k copies of a rank's own tokens only, so at high load "
+              "gpurec over-states their exchange. Both mechanisms moved this file's TTFT median from "
+              "26.7 % to 23.0 %, which says little: its rows are a 4-GPU deployment. The only measured "
+              "attention-DP deployments are the DeepSeek-R1 DEP16 pools of the disaggregated file (next section)."]
     return lines
 
 

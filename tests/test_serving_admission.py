@@ -177,6 +177,38 @@ def test_a_vllm_prefill_pool_gathers_every_ranks_prompts():
     assert vllm.ttft_ms > 1.5 * trtllm.ttft_ms
 
 
+def test_attention_dp_ranks_bring_their_own_tokens_to_the_experts():
+    """Under attention DP the MoE layer of each GPU computes the tokens every busy rank brings to that
+    step (vLLM all-gathers each rank's hidden states, AgRsAll2AllManager): a prompt is its own rank's, the
+    other ranks bring their decodes. DeepSeek-R1 on 8 H200s (TP1, DP8, EP8) with one user per rank: an
+    8,192-token prompt costs about what it costs alone (one decode token from each other rank is nothing
+    beside it), not the expert work of eight such prompts; and with two busy ranks a decode step's experts
+    see the two ranks' decodes, so ITL grows by less than half."""
+    kwargs = dict(tensor_parallel_size=1, data_parallel_size=8, expert_parallel_size=8, input_length=8192,
+                  output_length=1024, engine="vllm")
+    alone = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", concurrency=1, **kwargs)
+    pair = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", concurrency=2, **kwargs)
+    per_rank = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", concurrency=8, **kwargs)
+    assert per_rank.time_to_first_token_ms < 1.5 * alone.time_to_first_token_ms
+    assert alone.inter_token_latency_ms < pair.inter_token_latency_ms < 1.5 * alone.inter_token_latency_ms
+
+
+def test_attention_dp_ranks_step_in_lockstep():
+    """vLLM docs (serving/data_parallel_deployment): the DP ranks of a MoE model run their forward passes
+    together, an idle rank running dummy batches while another is busy. So a user alone on its rank still
+    meets a step in flight when another rank is busy, and waits for it; independent replicas of a dense
+    model do not."""
+    kwargs = dict(tensor_parallel_size=1, data_parallel_size=8, expert_parallel_size=8, input_length=8192,
+                  output_length=1024, engine="vllm")
+    alone = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", concurrency=1, **kwargs)
+    pair = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", concurrency=2, **kwargs)
+    assert pair.time_to_first_token_ms > alone.time_to_first_token_ms + pair.inter_token_latency_ms
+    dense = dict(tensor_parallel_size=1, data_parallel_size=2, input_length=1024, output_length=1024)
+    one = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", concurrency=1, **dense)
+    two = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", concurrency=2, **dense)
+    assert two.time_to_first_token_ms == pytest.approx(one.time_to_first_token_ms)
+
+
 def test_validate_says_how_it_reads_concurrency_on_attention_dp_rows():
     """The CLI names the reading of `concurrency` under attention DP (the deployment's users, split over the
     ranks) on an aggregated file with a dp column, and not on the disaggregated file, whose concurrency is

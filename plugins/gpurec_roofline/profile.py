@@ -84,7 +84,7 @@ class DeploymentProfile:
     bandwidth_tb_s: float
     link_gb_s_per_direction: Optional[float]
     expert_matmul_flops_per_token: float  # the routed experts' part of matmul_flops_per_token (this GPU's 1/max(tp, ep) share)
-    expert_token_multiplier: float   # tokens a GPU's experts serve per token of its own rank: the busy DP ranks when the experts span them (wide EP, at most ep / tp), else 1
+    expert_token_multiplier: float   # the busy DP ranks whose tokens a GPU's experts serve, its own included (wide EP, at most ep / tp), else 1
     alltoall_crosses_nodes: bool     # the EP group spans more GPUs than one node holds: all-to-alls use the scale-out network
     allreduce_crosses_nodes: bool    # the TP group spans more GPUs than one node holds: all-reduces use the scale-out network
     ranks_prefill_together: bool = False  # every busy DP rank prefills in the same step (a disaggregated prefill pool), not only decodes

@@ -70,8 +70,9 @@ class ServingResult:
 
 
 def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decode_seqs, context, prefill_tokens,
-                   prefill_seqs, prompt_length):
-    """Time for every running sequence of a replica to advance one token.
+                   prefill_seqs, prompt_length, others=None):
+    """Time for every running sequence of a replica to advance one token. ``others``: the tokens each
+    other busy data-parallel rank runs in the same step (:func:`gpurec_roofline.step.step_time_s`).
 
     Without pipeline parallelism this is one step. With P stages the engine splits the batch into
     P micro-batches that flow through the stages, so a sequence's next token needs P stage-steps
@@ -85,10 +86,12 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     P = profile.pipeline_stages
     d = np.asarray(decode_seqs, float)
     if np.all(P == 1):
-        return step_time_s(profile, eff, comm, engine, kernels, d, context, prefill_tokens, prefill_seqs, prompt_length)
+        return step_time_s(profile, eff, comm, engine, kernels, d, context, prefill_tokens, prefill_seqs, prompt_length,
+                           others)
     micro = np.maximum(d / P, np.minimum(d, 1.0))
     stage, parts = step_time_s(profile, eff, comm, engine, kernels, micro, context, np.asarray(prefill_tokens, float) / P,
-                               np.asarray(prefill_seqs, float) / P, prompt_length)
+                               np.asarray(prefill_seqs, float) / P, prompt_length,
+                               None if others is None else np.asarray(others, float) / P)
     total = P * stage + (P - 1) * comm.p2p_latency_us * 1e-6
     parts = {k: P * v for k, v in parts.items()}
     parts["pipeline"] = np.broadcast_to((P - 1) * comm.p2p_latency_us * 1e-6, np.shape(total)).astype(float)
@@ -268,6 +271,9 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
     n_p = chunks.copy()  # steps a request holds its slot before decoding
     args = (profile, eff, comm, engine, kernels)
     overhead = engine.request_overhead_ms / 1e3
+    # Data-parallel ranks of one MoE engine (wide EP) run every step together; another busy rank
+    # keeps the group stepping even when this rank's users are all waiting or new.
+    lockstep = np.asarray(profile.expert_token_multiplier, float) > 1.0
 
     for _ in range(SOLVER_ITERATIONS):
         mu_slots = B / (n_p + O - 1.0)
@@ -278,9 +284,12 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
             # Lockstep: all B requests decode together; their prompts are prefilled in batches of
             # up to M tokens while decoding pauses, so prefill time shows in TTFT, not in ITL.
             d = B * (O - 1.0) / (n_p + O - 1.0)
-            decode_t, _ = replica_step_s(*args, B, context, 0.0, 0.0, I)
+            # Another busy DP rank (wide EP) runs its mean step alongside: its decodes and the prompt
+            # tokens a rank prefills per step on average (mu x I), whatever this rank runs.
+            neighbour_tokens = d + mu * I
+            decode_t, _ = replica_step_s(*args, B, context, 0.0, 0.0, I, neighbour_tokens)
             batch_tokens = np.minimum(M, I * B)
-            prefill_t, _ = replica_step_s(*args, 0.0, context, batch_tokens, batch_tokens / I, I)
+            prefill_t, _ = replica_step_s(*args, 0.0, context, batch_tokens, batch_tokens / I, I, neighbour_tokens)
             per_request = prefill_t * I / batch_tokens  # GPU time one request's prefill costs
             # The lockstep is imperfect: a share of the other users' prefill batches runs while a
             # request decodes, spread over its O - 1 tokens.
@@ -288,20 +297,22 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
             own = prefill_t * chunks
             queue = np.maximum(0.0, prefill_cluster_wait_s(B, per_request, engine)
                                - prefill_cluster_wait_s(batch_tokens / I, per_request, engine))
-            ttft_svc = overhead + WAIT_FRACTION_OF_STEP * itl + queue + own
+            step_wait = WAIT_FRACTION_OF_STEP * itl
+            ttft_svc = overhead + step_wait + queue + own
         else:
             # Mixed steps (vLLM V1, TensorRT-LLM): decodes take one budget token each, first;
             # prompts are chunked into the rest, b = M - d tokens per step.
             budget = np.maximum(M - d, 1.0)
             n_chunks, last = prompt_chunks(I, budget)
-            plain_t, _ = replica_step_s(*args, d, context, 0.0, 0.0, I)
-            full_t, _ = replica_step_s(*args, d, context, budget, 1.0, I)
+            neighbour_tokens = d + mu * I  # another busy DP rank's mean step (wide EP), as above
+            plain_t, _ = replica_step_s(*args, d, context, 0.0, 0.0, I, neighbour_tokens)
+            full_t, _ = replica_step_s(*args, d, context, budget, 1.0, I, neighbour_tokens)
             # The prompt's last chunk shares its step with the prompts that arrived with it
             # (mu x I tokens per step on average).
             co_tokens = np.minimum(budget - last, mu * I)
-            ride_t, _ = replica_step_s(*args, d, context, last + co_tokens, 1.0 + co_tokens / I, I)
+            ride_t, _ = replica_step_s(*args, d, context, last + co_tokens, 1.0 + co_tokens / I, I, neighbour_tokens)
             shared_tokens = np.minimum(budget, mu * I)
-            shared_t, _ = replica_step_s(*args, d, context, shared_tokens, shared_tokens / I, I)
+            shared_t, _ = replica_step_s(*args, d, context, shared_tokens, shared_tokens / I, I, neighbour_tokens)
             # GPU time one prompt adds to the steps it rides in: its full chunks, and its share of
             # the last step (prefill time is linear in tokens once compute-bound)
             per_request = ((n_chunks - 1.0) * (full_t - plain_t)
@@ -319,10 +330,13 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
                                                      + mu * (n_chunks - 1.0) * full_t + mu * ride_t, shared_t), 1e-12)
             # TTFT: waiting for (part of) the step in flight, then the prompt's own chunks: n - 1 full
             # steps and the last step. A lone user finds the engine idle: a step is in flight only
-            # when another request is in the engine (always, in a closed loop of two or more).
+            # when another request is in the engine (always, in a closed loop of two or more), or
+            # when other data-parallel ranks of the same MoE engine are busy: the ranks step in
+            # lockstep, an idle one running dummy batches (vLLM docs, data_parallel_deployment).
             own = (n_chunks - 1.0) * full_t + ride_t
-            others = np.minimum(1.0, B - 1.0)
-            ttft_svc = overhead + engine.arrival_wait_steps * others * in_flight + own
+            busy = np.where(lockstep, 1.0, np.minimum(1.0, B - 1.0))
+            step_wait = engine.arrival_wait_steps * busy * in_flight
+            ttft_svc = overhead + step_wait + own
         # When the prefill budget binds (B requests would need more prompt tokens per step than M),
         # completions are held to mu_budget per step and admitted requests wait inside the engine
         # for budget: they hold their slot B / mu_budget - (O - 1) steps before decoding. Written
@@ -344,14 +358,16 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         # The benchmark's mean TTFT includes its start-up burst (all users arriving at once), one
         # request in requests_per_user of them; prefill-first engines are in that lockstep anyway.
         burst_tokens = np.minimum(M, B * I)
-        burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I)
+        # every rank's users arrive at t = 0: the busy ranks prefill together
+        burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I, burst_tokens)
         burst = overhead + burst_passes(B, I, M) * burst_t
         ttft_run = benchmark_mean_ttft(ttft_svc, burst, benchmark.requests_per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
     stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
-    ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead))
+    # The serial ceiling counts this rank's users only; ranks in lockstep add the step in flight.
+    ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead) + np.where(lockstep, step_wait, 0.0))
     ttft = ttft + client_slot_wait_s(benchmark, lam * np.asarray(replicas, float))
-    _, parts = replica_step_s(*args, d, context, 0.0, 0.0, I)
+    _, parts = replica_step_s(*args, d, context, 0.0, 0.0, I, neighbour_tokens)
     itl = itl + stall
     return ServingResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, batch=B, decode_seqs=d,
                          prefill_tokens_per_step=mu * I, queued=queued, prefill_s=per_request,

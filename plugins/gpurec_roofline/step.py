@@ -75,28 +75,52 @@ def busiest_rank_touched_fraction(tokens, num_experts, experts_per_token, expert
     return np.where(ep > 1, np.minimum(1.0, q + spread), q)
 
 
-def weight_read_bytes(profile: DeploymentProfile, tokens):
+def other_rank_tokens(profile: DeploymentProfile, tokens, decode_seqs):
+    """Tokens each other busy DP rank runs in the same step, when the caller has no better figure:
+    its decodes (every busy rank decodes a batch like this one's, while a prompt chunk is this rank's
+    own), or all of this rank's ``tokens`` where every rank prefills together (a disaggregated prefill
+    pool, ``DeploymentProfile.ranks_prefill_together``). :func:`gpurec_roofline.serving.serve` passes
+    their mean for FLOPs and exchanges: decodes plus the prompt tokens a rank prefills per step on
+    average (:func:`gemm_time_s` says why weight reads keep the decodes)."""
+    return np.where(profile.ranks_prefill_together, np.asarray(tokens, float), np.asarray(decode_seqs, float))
+
+
+def expert_tokens(profile: DeploymentProfile, tokens, others):
+    """Tokens one GPU's routed experts serve in a step: its own rank's ``tokens`` and, under wide EP,
+    ``others`` from each of the other busy DP ranks (``expert_token_multiplier`` - 1 of them)."""
+    return np.asarray(tokens, float) + (profile.expert_token_multiplier - 1.0) * np.asarray(others, float)
+
+
+def weight_read_bytes(profile: DeploymentProfile, tokens, others):
     """Weight bytes streamed from HBM in one step by the busiest rank: every dense weight once, plus
-    the touched experts (:func:`busiest_rank_touched_fraction`)."""
-    touched = busiest_rank_touched_fraction(np.asarray(tokens, float) * profile.expert_token_multiplier,
+    the experts touched by the tokens they serve (:func:`expert_tokens`,
+    :func:`busiest_rank_touched_fraction`)."""
+    touched = busiest_rank_touched_fraction(expert_tokens(profile, tokens, others),
                                             profile.num_experts, profile.experts_per_token,
                                             profile.expert_parallel)
     return profile.dense_weight_bytes + profile.expert_weight_bytes * touched
 
 
-def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens):
+def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens, others):
     """Matmul FLOPs of one step: 2 x active parameters per token, plus the lm_head for tokens that
     produce logits (every decode token, one per prefilling request: engines skip the rest). Under
-    wide EP a GPU's experts also compute the routed tokens of the other busy DP ranks."""
+    wide EP a GPU's experts also compute the routed tokens of the other busy DP ranks (``others``
+    each, :func:`expert_tokens`)."""
     tokens = np.asarray(tokens, float)
-    experts_of_other_ranks = (profile.expert_token_multiplier - 1.0) * profile.expert_matmul_flops_per_token
-    return ((profile.matmul_flops_per_token + experts_of_other_ranks) * tokens
+    experts_of_other_ranks = profile.expert_matmul_flops_per_token * (expert_tokens(profile, tokens, others) - tokens)
+    return (profile.matmul_flops_per_token * tokens + experts_of_other_ranks
             + profile.lm_head_flops_per_token * np.asarray(logit_tokens, float))
 
 
-def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens,
-                moe_compute_efficiency: float = 1.0):
+def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, logit_tokens, others,
+                others_decoding, moe_compute_efficiency: float = 1.0):
     """Linear layers: max(FLOPs / (peak x compute efficiency), weight bytes / (bandwidth x efficiency)).
+
+    Under wide EP the experts' FLOPs, linear in tokens, count the other busy ranks' mean load
+    (``others``); the experts they touch count only their decodes (``others_decoding``): a rank's
+    prompt tokens arrive in a few steps of their own, so a typical step's reads are those of the
+    decodes, and averaging the prompts over every step would overstate them (the touched fraction is
+    concave in tokens).
 
     The routed experts' FLOPs run at ``moe_compute_efficiency`` x the dense efficiency: an engine's
     grouped MoE GEMM (many small per-expert matmuls after a token sort) reaches less of the peak
@@ -104,10 +128,10 @@ def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, l
     """
     peak = profile.peak_tflops * TERA * eff.compute_fraction(profile.compute_dtype)
     tokens = np.asarray(tokens, float)
-    expert_flops = profile.expert_token_multiplier * profile.expert_matmul_flops_per_token * tokens
-    dense_flops = gemm_flops(profile, tokens, logit_tokens) - expert_flops
+    expert_flops = profile.expert_matmul_flops_per_token * expert_tokens(profile, tokens, others)
+    dense_flops = gemm_flops(profile, tokens, logit_tokens, others) - expert_flops
     compute = dense_flops / peak + expert_flops / (peak * moe_compute_efficiency)
-    memory = weight_read_bytes(profile, tokens) / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
+    memory = weight_read_bytes(profile, tokens, others_decoding) / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
     return np.maximum(compute, memory), compute, memory
 
 
@@ -213,12 +237,11 @@ def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communica
     return seconds if np.ndim(ranks) == 0 else np.where(ranks > 1, seconds, 0.0)
 
 
-def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens, decode_seqs=0.0,
+def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens, others=0.0,
                          collectives: str = "all_to_all"):
     """TP all-reduces (2 per layer) and the wide-EP MoE exchange (2 collectives per MoE layer) of one
-    step on one stage. ``tokens`` are this rank's (decodes plus prefill chunk), ``decode_seqs`` its
-    decodes: every busy DP rank decodes the same batch in the step, while a prefill chunk is its own,
-    except in a prefill pool, whose ranks all prefill (``DeploymentProfile.ranks_prefill_together``).
+    step on one stage. ``tokens`` are this rank's (decodes plus prefill chunk), ``others`` those of
+    each other busy DP rank in the same step (:func:`other_rank_tokens`).
 
     ``collectives`` is the engine's wide-EP exchange (``EngineConstants.wide_ep_collectives``):
 
@@ -226,7 +249,7 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
     * ``allgather_reducescatter`` (vLLM's default ``--all2all-backend``,
       ``vllm/distributed/device_communicators/all2all.py`` ``AgRsAll2AllManager``; SGLang's DP
       attention, ``layers/dp_attention.py`` dp_gather / dp_scatter): the hidden states of every busy
-      DP rank (H bytes per token: this rank's tokens and the others' decodes) are all-gathered over
+      DP rank (H bytes per token: this rank's tokens and the others') are all-gathered over
       the DP group and the expert outputs reduce-scattered back; the MoE output is still all-reduced
       over the rank's TP group like a dense MLP's.
     """
@@ -239,8 +262,7 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
     t = profile.allreduces_per_step * reduce
     if collectives == "allgather_reducescatter":
         dp_group = np.maximum(1.0, np.asarray(profile.expert_parallel, float) / profile.tensor_parallel)
-        others = np.where(profile.ranks_prefill_together, tokens, np.asarray(decode_seqs, float))
-        gathered = (tokens + (profile.expert_token_multiplier - 1.0) * others) * profile.allreduce_bytes_per_token
+        gathered = expert_tokens(profile, tokens, others) * profile.allreduce_bytes_per_token
         exchange = alltoall_time_s(gathered, dp_group, link, comm, profile.alltoall_crosses_nodes)
         return t + profile.alltoalls_per_step * exchange + profile.alltoalls_per_step / 2.0 * reduce
     return t + profile.alltoalls_per_step * alltoall_time_s(tokens * profile.alltoall_bytes_per_token,
@@ -256,19 +278,25 @@ def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: f
 
 
 def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
-                engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs, prompt_length):
+                engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs, prompt_length,
+                others=None):
     """Wall time of one step of one pipeline stage, and its named parts (all numpy arrays, seconds).
 
-    step = linear layers + attention + activations + communication + engine overhead.
+    step = linear layers + attention + activations + communication + engine overhead. ``others``:
+    the tokens each other busy DP rank runs in the step (default :func:`other_rank_tokens`).
     """
     d = np.asarray(decode_seqs, float)
     p = np.asarray(prefill_tokens, float)
     ps = np.asarray(prefill_seqs, float)
     tokens = d + p
-    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, engine.moe_compute_efficiency)
+    others_decoding = other_rank_tokens(profile, tokens, d)
+    if others is None:
+        others = others_decoding
+    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, others, others_decoding,
+                                                  engine.moe_compute_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
     act = activation_time_s(profile, eff, tokens)
-    comm_t = communication_time_s(profile, comm, tokens, d, engine.wide_ep_collectives)
+    comm_t = communication_time_s(profile, comm, tokens, others, engine.wide_ep_collectives)
     over = overhead_time_s(engine, kernels, profile.layers_per_stage, d + ps)
     total = gemm + attn_decode + attn_prefill + act + comm_t + over
     parts = {"gemm": gemm, "gemm_compute": gemm_compute, "gemm_memory": gemm_memory,
