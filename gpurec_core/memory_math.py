@@ -489,8 +489,7 @@ def indexer_key_bytes_per_token(cfg: "ModelConfig", i: int) -> float:
     ``index_head_dim + 4``, its key in fp8 with one fp32 scale, replicated on every TP rank (vLLM
     vllm/model_executor/models/deepseek_v2.py ``Indexer``: "no tensor parallel, just replicated").
     DeepSeek-V4's compressed layers keep theirs inside the compressed latent (0 here)."""
-    has_indexer = cfg.index_n_heads and (cfg.indexer_layers[i] if cfg.indexer_layers else True)
-    if has_indexer and cfg.index_head_dim and not cfg.layer_kv_compress_ratios:
+    if cfg.has_indexer_on_layer(i) and not cfg.layer_kv_compress_ratios:
         return float(cfg.index_head_dim + 4)
     return 0.0
 

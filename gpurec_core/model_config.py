@@ -201,6 +201,17 @@ class ModelConfig(BaseModel):
         """v head dim of layer ``i``."""
         return self.layer_v_head_dim[i] if self.layer_v_head_dim else self.v_head_dim
 
+    def has_indexer_on_layer(self, i: int) -> bool:
+        """Layer ``i`` has a sparse-attention indexer (``index_n_heads``; ``indexer_layers`` where set)."""
+        return bool(self.index_n_heads and self.index_head_dim
+                    and (self.indexer_layers[i] if self.indexer_layers else True))
+
+    def compression_ratio_of_layer(self, i: int) -> int:
+        """Tokens per cached entry of layer ``i``: DeepSeek-V4's ``compress_ratios`` (4: compressed sparse
+        attention, 128: heavily compressed attention), 1 for every other layer."""
+        ratios = self.layer_kv_compress_ratios
+        return int(ratios[i]) if ratios and ratios[i] else 1
+
     def dense_intermediate_size_of_layer(self, i: int) -> int:
         """Dense-MLP width of layer ``i``; 0 when the layer's MLP is MoE or absent."""
         if self.layer_intermediate_sizes:

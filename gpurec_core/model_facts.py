@@ -256,25 +256,27 @@ def layer_cache(cfg: "ModelConfig", precision: Precision, i: int, tensor_paralle
 
 
 def sparse_attention_topk(cfg: "ModelConfig", i: int) -> Optional[int]:
-    """Keys a query of layer ``i`` attends when the layer's indexer selects them (DeepSeek Sparse
-    Attention: DeepSeek-V3.2, GLM-5; MiniMax-M3's indexed layers): ``index_topk``, or None for a
-    layer that attends every key. The indexer scores every cached key, the attention then reads the
-    top-k only (vLLM ``Indexer.topk_tokens`` feeding the sparse FlashMLA kernels). DeepSeek-V4's
-    indexers pick among compressed blocks whose sizes the compression ratios set; that path is not
-    modelled (None)."""
-    if cfg.index_topk and indexer_key_bytes_per_token(cfg, i):
-        return int(cfg.index_topk)
+    """Tokens a query of layer ``i`` can attend when the layer's indexer selects what it reads, or None
+    for a layer that attends every cached token. DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5;
+    MiniMax-M3's indexed layers): the indexer scores every cached key, the attention reads the
+    ``index_topk`` it selects (vLLM ``Indexer.topk_tokens`` feeding the sparse FlashMLA kernels).
+    DeepSeek-V4's compressed sparse layers pick ``index_topk`` compressed entries of
+    ``compression_ratio_of_layer`` tokens each (HF modeling_deepseek_v4.py), so they reach
+    ``index_topk x ratio`` tokens."""
+    if cfg.index_topk and cfg.has_indexer_on_layer(i):
+        return int(cfg.index_topk) * cfg.compression_ratio_of_layer(i)
     return None
 
 
 def indexer_flops_per_pair(cfg: "ModelConfig", i: int) -> float:
-    """The sparse-attention indexer's FLOPs per (query, key) pair on one GPU: ``2 x n_idx x d_idx``,
-    every index head on every TP rank (vLLM ``Indexer``: its projections are ``ReplicatedLinear``,
-    "no tensor parallel, just replicated"); 0 for a layer without one (:func:`sparse_attention_topk`).
-    It runs in fp8 (DeepGEMM's fp8 MQA logits); the roofline times it at the attention kernels' rate."""
+    """The sparse-attention indexer's FLOPs per (query, cached token) pair on one GPU:
+    ``2 x n_idx x d_idx`` per scored entry, every index head on every TP rank (vLLM ``Indexer``: its
+    projections are ``ReplicatedLinear``, "no tensor parallel, just replicated"), an entry per
+    ``compression_ratio_of_layer`` tokens; 0 for a layer without one (:func:`sparse_attention_topk`). It
+    runs in fp8 (DeepGEMM's fp8 MQA logits); the roofline times it at the attention kernels' rate."""
     if not sparse_attention_topk(cfg, i):
         return 0.0
-    return 2.0 * (cfg.index_n_heads or 0) * (cfg.index_head_dim or 0)
+    return 2.0 * (cfg.index_n_heads or 0) * (cfg.index_head_dim or 0) / cfg.compression_ratio_of_layer(i)
 
 
 def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: int, decode: bool = False) -> float:
@@ -287,7 +289,12 @@ def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: i
     d_v = v_head_dim. Decode (``decode=True``) uses the data-movement-friendly absorbed one: each
     head's query is multiplied into the latent space and attends the cached latent directly, so
     d = kv_lora_rank + qk_rope and d_v = kv_lora_rank (DeepSeek-R1: 576 and 512 against 192 and
-    128, 3.4x the FLOPs per pair, over the same 576 cached values per key)."""
+    128, 3.4x the FLOPs per pair, over the same 576 cached values per key).
+
+    A compressed layer (DeepSeek-V4) attends one entry per ``compression_ratio_of_layer`` tokens, so its
+    FLOPs per cached token are those of a pair divided by the ratio, as its KV bytes per token are
+    (:func:`gpurec_core.memory_math.layer_kv_bytes_per_token`). The last ``sliding_window``
+    uncompressed tokens that such a layer also attends are left out (at most 128 keys)."""
     if cfg.layer_types[i] not in ("full_attention", "sliding_attention"):
         return 0.0
     if cfg.attention_kind == "MLA" and decode and cfg.kv_lora_rank:
@@ -297,7 +304,7 @@ def attention_flops_per_pair(cfg: "ModelConfig", i: int, tensor_parallel_size: i
         dv = cfg.v_head_dim
     else:
         qk, dv = cfg.head_dim_of_layer(i), cfg.v_head_dim_of_layer(i)
-    return 2.0 * cfg.num_attention_heads / tensor_parallel_size * (qk + dv)
+    return 2.0 * cfg.num_attention_heads / tensor_parallel_size * (qk + dv) / cfg.compression_ratio_of_layer(i)
 
 
 def matmul_flops_per_token(cfg: "ModelConfig", comp: WeightComponent, share: float) -> float:

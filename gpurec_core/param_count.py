@@ -285,8 +285,7 @@ def count_parameters(cfg: ModelConfig) -> ParameterCount:
                 norms += n
             else:
                 attention += standard_attention_params(cfg, i)
-            has_indexer = cfg.index_n_heads and (cfg.indexer_layers[i] if cfg.indexer_layers else True)
-            if has_indexer and not cfg.layer_kv_compress_ratios:
+            if cfg.has_indexer_on_layer(i) and not cfg.layer_kv_compress_ratios:
                 attention += dsa_indexer_params(cfg)
         elif kind == "cross_attention":
             attention += cross_attention_params(cfg, i)

@@ -714,7 +714,8 @@ def build_report() -> str:
             "- decode weight bytes per step = dense weights per GPU + routed-expert bytes per GPU × (1 − (1 − k/E)^b) "
             "(`step.experts_touched_fraction`; under EP the busiest rank's share, below); KV bytes = sequences × context × KV bytes/token/GPU (sliding-window "
             "layers capped at the window; MLA latent replicated per rank; a sparse-attention (DSA) layer reads its indexer's "
-            "keys over the whole context and its latent over the top-k keys only).",
+            "keys over the whole context and its latent over the top-k keys only; DeepSeek-V4's compressed layers attend "
+            "one entry per 4 or 128 tokens, its sparse ones at most index_topk entries).",
             "- linear layers: max(2 × active params × tokens / (peak × compute eff), weight bytes / (bandwidth × bandwidth eff)); "
             "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff); decode attention: "
             "max(FLOPs, bytes) per sequence, MLA in its absorbed form (d = kv_lora + rope, d_v = kv_lora: 3.4× the prefill "

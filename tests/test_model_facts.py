@@ -168,3 +168,22 @@ def test_sparse_attention_reads_every_index_key_and_the_top_k_latents():
     decode, _ = attention_time_s(profile, eff, 1.0, 8192.0, 0.0, 8192.0)
     read = 78 * (132 * 8192 + 1152 * 2048)  # bytes one decode step reads at 8,192 cached tokens
     assert decode == pytest.approx(read / (H100.bandwidth_tb_s * 1e12 * eff.bandwidth_efficiency), rel=1e-9)
+
+
+def test_deepseek_v4_attends_compressed_entries():
+    """DeepSeek-V4-Pro config.json: 61 layers, compress_ratios 31 x 128 (heavily compressed attention) and
+    30 x 4 (compressed sparse attention, with an indexer of 64 heads of 128 choosing index_topk 1024
+    entries); 128 query heads over one shared 512-wide KV head. A layer attends one cached entry per
+    ratio tokens (HF modeling_deepseek_v4.py), so per cached token it costs 2 x 128 x (512 + 512) / ratio
+    FLOPs at TP 1, and a sparse layer reaches at most 1024 entries = 4,096 tokens."""
+    from gpurec_core.model_facts import facts_for
+
+    arch = as_model("deepseek-ai/DeepSeek-V4-Pro")
+    facts = facts_for(arch, arch.precision, Parallelism())
+    stage = facts.stages[0]
+    pair = 2 * 128 * (512 + 512)
+    indexer = 2 * 64 * 128 / 4  # the sparse layers' indexers score every compressed entry
+    assert facts.topk == 1024 * 4
+    assert stage.attn_flops_per_pair_full == pytest.approx(31 * pair / 128 + 30 * indexer)
+    assert stage.attn_flops_per_pair_sparse == pytest.approx(30 * pair / 4)
+    assert stage.attn_decode_flops_per_pair_sparse == stage.attn_flops_per_pair_sparse  # shared-KV MQA: one form
