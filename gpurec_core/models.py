@@ -240,6 +240,10 @@ class MemoryPlan(_Value):
     block_size: int = Field(default=16, ge=1, description="KV block size in tokens")
     max_model_len: int = Field(ge=1, description="the context length the plan is for")
     max_concurrency: float = Field(ge=0, description="requests of max_model_len tokens the pool holds at once")
+    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="tokens the engine schedules per "
+                                                  "step with this plan: its default on this GPU, or the workload's")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="requests the engine runs at once with this "
+                                        "plan (default or the workload's); None: only the KV pool limits them")
     fits: bool = Field(description="weights, activations and one full-length request fit")
     reason: str = Field(default="", description="why it does not fit, or ''")
     notes: tuple[str, ...] = Field(default=(), description="assumptions made")

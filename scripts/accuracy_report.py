@@ -24,6 +24,9 @@ from typing import Optional
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: How the roofline's per-engine scheduler limits are used (serving.scheduler_limits).
+FALLBACK_LIMITS = ("engine default on an 80 GB GPU; an estimate takes the workload's, else its memory plan's (the "
+                   "engine's defaults for that GPU), else these")
 for path in (ROOT, ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
@@ -255,7 +258,7 @@ def constants_section() -> list[str]:
             lines.append(f"| engines.{name}.* (overheads, clustering, MoE rate) | those of {e.timed_like} | assumed "
                          f"(no {name} measurement) | {e.source} |")
             lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
-                         f"{e.max_num_seqs} | engine default | {e.source} |")
+                         f"{e.max_num_seqs} | {FALLBACK_LIMITS} | {e.source} |")
             continue
         for field in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms"):
             lines.append(f"| engines.{name}.{field} | {getattr(e, field):g} | fitted | {e.source} |")
@@ -268,7 +271,7 @@ def constants_section() -> list[str]:
             lines.append(f"| engines.{name}.arrival_wait_steps | {e.arrival_wait_steps:g} | fitted in [0.5, 2] "
                          f"(0.5 random arrival, 1 closed-loop, 2 async scheduling) | {e.source} |")
         lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
-                     f"{e.max_num_seqs} | engine default | {e.source} |")
+                     f"{e.max_num_seqs} | {FALLBACK_LIMITS} | {e.source} |")
         lines.append(f"| engines.{name}.wide_ep_collectives | {e.wide_ep_collectives} | engine default | "
                      f"{e.wide_ep_collectives_source} |")
     b = c.benchmark

@@ -177,6 +177,24 @@ def test_a_vllm_prefill_pool_gathers_every_ranks_prompts():
     assert vllm.ttft_ms > 1.5 * trtllm.ttft_ms
 
 
+def test_the_engine_runs_its_own_defaults_for_the_gpu():
+    """vLLM's get_batch_defaults (vllm/engine/arg_utils.py): the OpenAI server schedules 8,192 tokens and
+    1,024 requests on GPUs of 70 GiB or more, but 2,048 and 256 below that and on any A100 ("Setting large
+    max_num_batched_tokens for A100 reduces throughput, see PR #17885"); SGLang's chunked_prefill_size is
+    16,384 from 160 GiB (server_args.py). The memory plan and the speed estimate use the same limits:
+    512 users of Llama-3.1-8B with 128-token prompts and outputs all run at once on an H100, 256 at a time
+    on an A100 80GB, where the other half waits for a slot."""
+    kwargs = dict(input_length=128, output_length=128, concurrency=512, engine="vllm")
+    h100 = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", **kwargs)
+    a100 = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "A100", **kwargs)
+    assert (h100.max_batch_size, a100.max_batch_size) == (512, 256)
+    assert a100.time_to_first_token_ms > 10 * h100.time_to_first_token_ms
+    plans = {gpu: plan_memory("meta-llama/Llama-3.1-8B-Instruct", gpu, max_model_len=4096, engine=engine)
+             for gpu, engine in (("A100", "vllm"), ("L40S", "vllm"), ("H100", "vllm"), ("B200", "sglang"))}
+    assert [(p.max_num_batched_tokens, p.max_num_seqs) for p in plans.values()] == [
+        (2048, 256), (2048, 256), (8192, 1024), (16384, None)]
+
+
 def test_attention_dp_ranks_bring_their_own_tokens_to_the_experts():
     """Under attention DP the MoE layer of each GPU computes the tokens every busy rank brings to that
     step (vLLM all-gathers each rank's hidden states, AgRsAll2AllManager): a prompt is its own rank's, the

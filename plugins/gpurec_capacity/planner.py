@@ -319,8 +319,10 @@ def precision_notes(precision: Optional[Precision], gpu: GPUSpec, engine: str) -
 def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation: float, non_torch: float,
             cuda_graph: float, available: float, tokens: int, kv_per_token: float, block_size: int,
             max_model_len: int, concurrency: float, need_one_request: float, reasons: list[str],
-            notes: list[str], precision: Optional[Precision] = None, remedy: str = "") -> MemoryPlan:
-    """The plan; ``remedy`` (how the engine would start after all) follows the reasons it does not fit."""
+            notes: list[str], precision: Optional[Precision] = None, remedy: str = "",
+            scheduler: tuple[Optional[int], Optional[int]] = (None, None)) -> MemoryPlan:
+    """The plan; ``remedy`` (how the engine would start after all) follows the reasons it does not fit;
+    ``scheduler``: the (max_num_batched_tokens, max_num_seqs) the engine runs with."""
     reasons = list(reasons)
     notes = list(notes) + precision_notes(precision, gpu, engine)
     if available <= 0:
@@ -337,7 +339,7 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
         activation_gib=activation / GIB, non_torch_gib=non_torch / GIB, cuda_graph_gib=cuda_graph,
         kv_cache_gib=available / GIB, kv_cache_tokens=max(0, int(tokens)), kv_bytes_per_token=kv_per_token,
         block_size=block_size, max_model_len=max_model_len, max_concurrency=max(0.0, concurrency),
-        fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
+        max_num_batched_tokens=scheduler[0], max_num_seqs=scheduler[1], fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
     )
 
 
@@ -425,7 +427,8 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
             remedy = (f"--gpu-memory-utilization {needed:.2f} would hold the weights and one {max_model_len}-token "
                       f"request, leaving {(1 - needed) * gpu.memory_gib:.2f} GiB for the {cuda_graph:.2f} GiB CUDA-graph pool")
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
-                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision, remedy)
+                   layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision, remedy,
+                   (tokens, seqs))
 
 
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
@@ -502,7 +505,8 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
                       "reserves for activations and CUDA graphs")
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
                    max_model_len, concurrency, need_one,
-                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision, remedy)
+                   _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision, remedy,
+                   (chunk, workload.max_num_seqs))
 
 
 #: Architectures SGLang gives a separate sliding-window pool (configs/model_config.py
@@ -583,7 +587,8 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     notes = [f"TensorRT-LLM: kv_cache_free_gpu_memory_fraction={fraction}, max_num_tokens={tokens}, tokens_per_block={block}"]
     return _finish("trtllm", gpu, total, weights, activation, non_torch, 0.0, available, tokens_pool, per_token, block,
                    max_model_len, concurrency, per_token * max_model_len,
-                   _precheck(model, gpu, parallelism, workload, "trtllm"), notes, precision)
+                   _precheck(model, gpu, parallelism, workload, "trtllm"), notes, precision,
+                   scheduler=(tokens, workload.max_num_seqs or int(consts.max_batch_size.value)))
 
 
 def plan_atom(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:

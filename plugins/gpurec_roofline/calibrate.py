@@ -86,7 +86,7 @@ class _Scope:
         self.problem = Problem(rows, deployment=lambda row, _: _deployment(row, cache))
         if not self.problem.profiles:
             raise ValueError("no row of this scope could be placed")
-        profile, gpu, engine, _ = next(iter(self.problem.profiles.values()))
+        profile, gpu, engine, *_ = next(iter(self.problem.profiles.values()))
         self.generation, self.engine, self.dtype = constants.generation_of(gpu), engine, profile.compute_dtype
         layers = {int(p.layers_per_stage * p.pipeline_stages) for p, *_ in self.problem.profiles.values()}
         prefill_first = constants.engine(engine).prefill_first

@@ -90,8 +90,10 @@ class EngineConstants(_Strict):
     step_overhead_ms: float = Field(ge=0, le=1000, description="fixed CPU/launch cost of one engine step, ms")
     per_sequence_overhead_us: float = Field(ge=0, le=10_000, description="step cost per running request, us")
     request_overhead_ms: float = Field(ge=0, le=10_000, description="fixed cost of a request outside the engine steps (HTTP, tokenisation, streaming the first token), ms")
-    max_num_batched_tokens: int = Field(ge=1, description="default token budget per step")
-    max_num_seqs: int = Field(ge=1, description="default cap on running requests")
+    max_num_batched_tokens: int = Field(ge=1, description="token budget per step where neither the workload nor the "
+                                        "memory plan gives one (serving.scheduler_limits)")
+    max_num_seqs: int = Field(ge=1, description="cap on running requests where neither the workload nor the memory "
+                              "plan gives one (serving.scheduler_limits)")
     prefill_first: bool = Field(description="new prompts are prefilled in batches of their own before decode resumes")
     admission: Literal["current_tokens", "reserve_ratio", "full_reservation"] = Field(
         description="when a waiting request is admitted: 'current_tokens' (its prompt's KV blocks fit now; running "

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpurec_roofline.serving import (admitted_requests, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
+from gpurec_roofline.serving import (admitted_requests, scheduler_limits, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
                                      replica_step_s)
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
@@ -167,8 +167,8 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     kind, link = kv_link(deployment)
     bandwidth = (link or comm.scale_out_gb_s_per_direction) * 1e9 * comm.link_efficiency
     per_token = prefill_memory.kv_bytes_per_token / bandwidth
-    budget = workload.max_num_batched_tokens or engine.max_num_batched_tokens
-    seqs = workload.max_num_seqs or engine.max_num_seqs
+    budget = scheduler_limits(workload, prefill_memory, engine)[0]  # the prefill pool's token budget
+    seqs = scheduler_limits(workload, decode_memory, engine)[1]  # the decode pool's running requests
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
                             comm.kv_transfer_latency_us * 1e-6, constants.benchmark)

@@ -26,7 +26,7 @@ from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, l
 from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
-from gpurec_roofline.serving import serve, users_per_replica
+from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
 
 ESTIMATOR_NAME = "roofline"
 
@@ -292,8 +292,7 @@ class Deployments:
                 self.engine_names.append(scheduling)
                 self.group_constants.append(timed_by)
             self.engine_index[d] = group_keys.index(group)
-            self.budget[d] = workload.max_num_batched_tokens or engine.max_num_batched_tokens
-            self.max_seqs[d] = workload.max_num_seqs or engine.max_num_seqs
+            self.budget[d], self.max_seqs[d] = scheduler_limits(workload, memory, engine)
             self.compact[d] = len(profiles)
             profiles.append(profile)
             effs.append(eff)

@@ -23,7 +23,7 @@ from gpurec_core.measurement_cells import cell, engine_of, parsed
 from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
-from gpurec_roofline.serving import serve, users_per_replica
+from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class Problem:
             pkey = (id(model), gpu.name, par, workload.precision, memory.engine)
             if pkey not in self.profiles:
                 profile = build_profile(model.config, model.parameters, workload.precision, gpu, par)
-                self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision)
+                self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision, workload, memory)
             g = groups[pkey]
             for name, value in (("I", I), ("O", O), ("c", users), ("kv", memory.kv_cache_tokens),
                                 ("scale", busy), ("measured", float(cell(row, "value")))):
@@ -176,11 +176,11 @@ class Problem:
         precision)`` gives the constants a deployment is timed with."""
         out = []
         for pkey, g in self.groups.items():
-            profile, gpu, engine_name, precision = self.profiles[pkey]
+            profile, gpu, engine_name, precision, workload, memory = self.profiles[pkey]
             constants = constants_of(profile, gpu, engine_name, precision)
             engine = constants.engine(engine_name)
             res = serve(profile, constants.efficiency_for(gpu), constants.communication, engine, constants.kernels,
-                        g["I"], g["O"], g["c"], g["kv"], engine.max_num_batched_tokens, engine.max_num_seqs,
+                        g["I"], g["O"], g["c"], g["kv"], *scheduler_limits(workload, memory, engine),
                         constants.benchmark, g["scale"])
             values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
                       "output_tok_s": res.requests_per_s * g["O"] * g["scale"]}

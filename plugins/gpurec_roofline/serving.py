@@ -98,6 +98,18 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     return total, parts
 
 
+def scheduler_limits(workload, memory, engine: EngineConstants) -> tuple[int, int]:
+    """(prompt-token budget per step, cap on running requests) of a deployment: the workload's; else
+    those its memory plan runs the engine with, which are the engine's defaults on that GPU (vLLM's
+    get_batch_defaults: 2,048 tokens and 256 requests below 70 GiB and on A100; SGLang's
+    chunked_prefill_size by GPU memory, 16,384 from 160 GiB; TensorRT-LLM's max_num_tokens and
+    max_batch_size); else the estimator's fallback for the engine (``EngineConstants``)."""
+    tokens = (workload.max_num_batched_tokens or getattr(memory, "max_num_batched_tokens", None)
+              or engine.max_num_batched_tokens)
+    seqs = workload.max_num_seqs or getattr(memory, "max_num_seqs", None) or engine.max_num_seqs
+    return int(tokens), int(seqs)
+
+
 def users_per_replica(concurrency, replicas):
     """(users on each data-parallel replica, the factor from one replica's request rate to the
     deployment's): ``ceil(c / r)`` users each, and ``c / ceil(c / r)`` (every user at the rate of a
