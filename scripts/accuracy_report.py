@@ -862,6 +862,12 @@ def build_report() -> str:
             "- No aggregated wide-EP deployment (attention DP with experts over more GPUs than one node) is measured "
             "here: the cross-node exchange's fixed cost is half the fitted cross-node all-reduce's, by the "
             "collectives' structure, not a fit; the exchange itself follows the engines' code.",
+            "- Attention mechanisms that no project row measures follow the kernels' code, not a fit: MLA decodes in its "
+            "absorbed form (compute-bound with many heads per GPU, timed at the fitted attention efficiency; kernels "
+            "that pad a rank's heads to a 64-row tile, as FlashMLA versions did, cost more at high TP); a sparse-attention "
+            "indexer is timed at the attention kernels' rate although it runs in fp8; DeepSeek-V4's compressed layers "
+            "leave out the 128-token window each also attends. The wide-EP exchange is the engine's default (vLLM's "
+            "and SGLang's all-gather), which over-states runs that set DeepEP-style backends.",
             "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
             "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
