@@ -339,7 +339,8 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
         activation_gib=activation / GIB, non_torch_gib=non_torch / GIB, cuda_graph_gib=cuda_graph,
         kv_cache_gib=available / GIB, kv_cache_tokens=max(0, int(tokens)), kv_bytes_per_token=kv_per_token,
         block_size=block_size, max_model_len=max_model_len, max_concurrency=max(0.0, concurrency),
-        max_num_batched_tokens=scheduler[0], max_num_seqs=scheduler[1], fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
+        max_num_batched_tokens=scheduler[0], max_num_seqs=scheduler[1],
+        fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
     )
 
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpurec_roofline.serving import (admitted_requests, scheduler_limits, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
-                                     replica_step_s)
+from gpurec_roofline.serving import (admitted_requests, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
+                                     replica_step_s, scheduler_limits)
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
 ITERATIONS = 40

@@ -61,7 +61,7 @@ class DeploymentProfile:
     moe_layers_per_stage: float
     matmul_flops_per_token: float    # 2 x active matmul parameters per GPU per token, lm_head excluded
     lm_head_flops_per_token: float   # 2 x V x H / t, for tokens whose logits are computed
-    attn_flops_per_pair_full: float  # prefill attention-score FLOPs per (query, key) pair over every key, summed over layers
+    attn_flops_per_pair_full: float  # prefill attention-score FLOPs per (query, key) pair over every key, all layers
     attn_flops_per_pair_window: float  # same for sliding-window layers (keys inside the window)
     attn_flops_per_pair_sparse: float  # same for sparse-attention layers (a query's top-k keys)
     attn_decode_flops_per_pair_full: float    # the same three in decode (MLA in its absorbed form)
@@ -84,7 +84,7 @@ class DeploymentProfile:
     bandwidth_tb_s: float
     link_gb_s_per_direction: Optional[float]
     expert_matmul_flops_per_token: float  # the routed experts' part of matmul_flops_per_token (this GPU's 1/max(tp, ep) share)
-    expert_token_multiplier: float   # the busy DP ranks whose tokens a GPU's experts serve, its own included (wide EP, at most ep / tp), else 1
+    expert_token_multiplier: float   # busy DP ranks whose tokens a GPU's experts serve, its own included (<= ep / tp)
     alltoall_crosses_nodes: bool     # the EP group spans more GPUs than one node holds: all-to-alls use the scale-out network
     allreduce_crosses_nodes: bool    # the TP group spans more GPUs than one node holds: all-reduces use the scale-out network
     ranks_prefill_together: bool = False  # every busy DP rank prefills in the same step (a disaggregated prefill pool), not only decodes

@@ -131,7 +131,8 @@ def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, l
     expert_flops = profile.expert_matmul_flops_per_token * expert_tokens(profile, tokens, others)
     dense_flops = gemm_flops(profile, tokens, logit_tokens, others) - expert_flops
     compute = dense_flops / peak + expert_flops / (peak * moe_compute_efficiency)
-    memory = weight_read_bytes(profile, tokens, others_decoding) / (profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency)
+    bandwidth = profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency
+    memory = weight_read_bytes(profile, tokens, others_decoding) / bandwidth
     return np.maximum(compute, memory), compute, memory
 
 
@@ -278,8 +279,8 @@ def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: f
 
 
 def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
-                engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs, prompt_length,
-                others=None):
+                engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs,
+                prompt_length, others=None):
     """Wall time of one step of one pipeline stage, and its named parts (all numpy arrays, seconds).
 
     step = linear layers + attention + activations + communication + engine overhead. ``others``:
