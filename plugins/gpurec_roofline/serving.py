@@ -104,9 +104,8 @@ def scheduler_limits(workload, memory, engine: EngineConstants) -> tuple[int, in
     get_batch_defaults: 2,048 tokens and 256 requests below 70 GiB and on A100; SGLang's
     chunked_prefill_size by GPU memory, 16,384 from 160 GiB; TensorRT-LLM's max_num_tokens and
     max_batch_size); else the estimator's fallback for the engine (``EngineConstants``)."""
-    tokens = (workload.max_num_batched_tokens or getattr(memory, "max_num_batched_tokens", None)
-              or engine.max_num_batched_tokens)
-    seqs = workload.max_num_seqs or getattr(memory, "max_num_seqs", None) or engine.max_num_seqs
+    tokens = workload.max_num_batched_tokens or memory.max_num_batched_tokens or engine.max_num_batched_tokens
+    seqs = workload.max_num_seqs or memory.max_num_seqs or engine.max_num_seqs
     return int(tokens), int(seqs)
 
 
