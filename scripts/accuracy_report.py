@@ -236,14 +236,18 @@ def constants_section() -> list[str]:
     lines = ["| constant | value | how it was set | source / justification |", "|---|---:|---|---|"]
     for name, entry in c.efficiency.items():
         fitted = "fitted" if name == "hopper" else "from sources (not fitted)"
+        scaled = (f"{entry.scaled_from}'s fitted value x measured kernel rate of {', '.join(entry.kernel_rates)} / "
+                  f"{', '.join(c.efficiency[entry.scaled_from].kernel_rates)}") if entry.scaled_from else fitted
         for dtype, value in entry.compute_efficiency.items():
             if name == "hopper" and dtype not in ("bf16", "fp8"):
                 how = "set equal to the fitted value of the same tensor-core path" if dtype in ("fp16", "int8") else "assumption"
+            elif entry.scaled_from:
+                how = scaled if dtype in entry.derived else "assumption (no kernel table)"
             else:
                 how = fitted
             lines.append(f"| efficiency.{name}.compute_efficiency.{dtype} | {value:g} | {how} | {entry.source} |")
-        lines.append(f"| efficiency.{name}.attention_efficiency | {entry.attention_efficiency:g} | {fitted} | {entry.source} |")
-        lines.append(f"| efficiency.{name}.bandwidth_efficiency | {entry.bandwidth_efficiency:g} | {fitted} | {entry.source} |")
+        lines.append(f"| efficiency.{name}.attention_efficiency | {entry.attention_efficiency:g} | {scaled} | {entry.source} |")
+        lines.append(f"| efficiency.{name}.bandwidth_efficiency | {entry.bandwidth_efficiency:g} | {scaled} | {entry.source} |")
     k = c.kernels
     lines.append(f"| kernels.per_layer_overhead_us | {k.per_layer_overhead_us:g} | fitted | {k.per_layer_overhead_source} |")
     m = c.communication
@@ -332,8 +336,9 @@ def other_gpus_section() -> list[str]:
                 f"{gpu.bandwidth_tb_s / base[0].bandwidth_tb_s:.2f}x: a decode step streams the weights, so it scales with "
                 f"HBM bandwidth, less the fixed per-step/per-layer overheads and all-reduce latency that do not shrink); "
                 f"TTFT at c=1 is {base[1].ttft_ms / one.ttft_ms:.2f}x faster (fp8 compute ratio "
-                f"{gpu.fp8_tflops_dense / base[0].fp8_tflops_dense:.2f}x: prefill is compute-bound, diluted by the fixed "
-                f"request overhead); saturation throughput is {sat.throughput_tokens_per_sec / base[3].throughput_tokens_per_sec:.2f}x "
+                f"{gpu.fp8_tflops_dense / base[0].fp8_tflops_dense:.2f}x by the datasheets, "
+                f"{_gemm_rate(gpu, 'fp8') / _gemm_rate(base[0], 'fp8'):.2f}x by the engines' measured fp8 GEMMs: prefill "
+                f"is compute-bound, diluted by the fixed request overhead); saturation throughput is {sat.throughput_tokens_per_sec / base[3].throughput_tokens_per_sec:.2f}x "
                 f"because the larger memory holds {sat.concurrency} instead of {base[3].concurrency} users and each step "
                 f"streams weights and KV at the higher bandwidth.")
     lines += ["", *step_parts_table()]
@@ -380,13 +385,59 @@ def step_parts_table() -> list[str]:
         lines.append(f"| {gpu.name} | {gpu.bandwidth_tb_s:g} | {gpu.bandwidth_tb_s / gpus[0].bandwidth_tb_s:.2f} | "
                      f"{gpu.bf16_tflops_dense:g} | {gpu.bf16_tflops_dense / gpus[0].bf16_tflops_dense:.2f} | "
                      f"{base.itl_ms / e.itl_ms:.2f} | {base.ttft_ms / e.ttft_ms:.2f} |")
-    lines += ["", "Which constants carry to a GPU never measured: the bandwidth and compute efficiencies are "
-              "fractions of that GPU's own datasheet peaks, per generation (`[efficiency.*]` in roofline.toml; "
-              "Blackwell, Ada, Ampere and AMD are not fitted: they carry Hopper's fractions or cited public figures). "
-              "The fixed parts (engine step and per-sequence host overhead, per-layer kernel gaps, collective "
+    lines += ["", "Which constants carry to a GPU never measured: the bandwidth, compute and attention efficiencies "
+              "are fractions of that GPU's own datasheet peaks, per generation (`[efficiency.*]` in roofline.toml). "
+              "Only Hopper's are fitted. Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and Ampere take Hopper's "
+              "fitted fractions times the ratio of what the engines' own kernels reach on their GPUs to what they "
+              "reach on the H100, each as a fraction of its datasheet peak (next table); AMD, Volta/Turing and "
+              "unlisted generations keep cited or assumed fractions. The fixed parts (engine step and per-sequence host overhead, per-layer kernel gaps, collective "
               "latency, request overhead) were fitted on H100 and are assumed to be the same on every GPU: they are "
               "CPU, launch and synchronisation costs, not GPU throughput. A faster CPU host or newer engine version "
-              "changes them; that is what `gpurec calibrate` (issue 11) is for."]
+              "changes them; that is what `gpurec calibrate` (issue 11) is for.", "", *kernel_rates_table()]
+    return lines
+
+
+def _gemm_rate(gpu, dtype: str) -> float:
+    """TFLOPS the roofline's prefill GEMMs of ``dtype`` run at on ``gpu`` (dense peak x compute efficiency)."""
+    from gpurec_roofline.constants import load_constants
+
+    return getattr(gpu, f"{dtype}_tflops_dense") * load_constants().efficiency_for(gpu).compute_fraction(dtype)
+
+
+def kernel_rates_table() -> list[str]:
+    """Measured kernel rates per GPU (catalogs/engines/kernel_rates.toml) beside the efficiencies derived from them."""
+    from gpurec_core.api import as_gpu
+    from gpurec_core.catalogs import catalog_path, read_catalog_toml
+    from gpurec_roofline.constants import KERNEL_RATES_FILE, load_constants
+
+    rates = read_catalog_toml(catalog_path("engines") / KERNEL_RATES_FILE, missing="reinstall gpurec")
+    constants = load_constants()
+    lines = [f"Kernel rates measured by NVIDIA for each engine's own kernels (ai-dynamo/aiconfigurator "
+             f"@{rates['meta']['commit'][:8]}, the newest vLLM, SGLang and TensorRT-LLM table of each GPU; "
+             "`catalogs/engines/kernel_rates.toml`, `scripts/kernel_rates.py` says which shapes), as fractions of "
+             "the datasheet peak, and the efficiencies the roofline takes from them (Hopper's are fitted; a "
+             "generation's rates are the mean of its GPUs'):", "",
+             "| GPU | generation | GEMM bf16 | GEMM fp8 | GEMM fp4 | prefill attention | decode weight streaming | "
+             "compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else "–"
+
+    for name, measured in rates["gpus"].items():
+        gpu = as_gpu(name)
+        generation = constants.generation_of(gpu)
+        eff = constants.efficiency[generation]
+        compute = " / ".join(cell(eff.compute_efficiency.get(d)) for d in ("bf16", "fp8", "fp4"))
+        lines.append(f"| {name} | {generation} | {cell(measured.get('gemm_bf16'))} | {cell(measured.get('gemm_fp8'))} | "
+                     f"{cell(measured.get('gemm_fp4'))} | {cell(measured.get('attention_bf16'))} | "
+                     f"{cell(measured.get('decode_bandwidth_bf16'))} | {compute} | {eff.attention_efficiency:.3f} | "
+                     f"{eff.bandwidth_efficiency:.3f} |")
+    lines += ["", "Two figures the datasheets do not show: a B200's GEMMs reach 0.68 of its bf16 peak where an H100's "
+              "reach 0.79, so prefill is 1.95x an H100's, not 2.27x; and Blackwell Ultra's NVFP4 GEMMs reach about "
+              "0.31 of the 14-15 PFLOPS figure, little more than a B200's. The H200 shares the H100's die and its "
+              "fitted fractions; its own tables read within 5 % of the H100's (bf16 GEMMs 3 % lower, fp8 GEMMs 5 % "
+              "higher, attention 2 % lower, weight streaming 0.6 % lower)."]
     return lines
 
 
@@ -838,7 +889,13 @@ def build_report() -> str:
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",
             "- Only H100 SXM was measured: every other GPU's numbers rest on datasheet peaks × the generation factors in "
-            "roofline.toml, which were not fitted (Blackwell copies Hopper's fractions; AMD's are assumptions).",
+            "roofline.toml, which were not fitted. Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and Ampere scale "
+            "Hopper's fitted fractions by the engines' measured kernel rates (aiconfigurator's tables, 'Other GPUs' "
+            "above); that assumes the share of the kernels' rate a serving step keeps (0.78 for bf16 GEMMs on H100: "
+            "0.62 fitted / 0.79 measured) is the same on every GPU, takes each GPU's median over one shape set "
+            "and the newest engine versions, and stands B100 in for B200, the L40S for every Ada GPU and the A100 "
+            "for the A10/A10G. Fixed costs that are a larger share of a faster GPU's kernel are in the per-layer gap, "
+            "fitted on H100. AMD's fractions are assumptions (no kernel tables).",
             "- vLLM TTFT on the held-out rows misses its 30 % target: the only vLLM calibration data set (Qwen3-32B, "
             "vLLM 0.12) has a larger per-request overhead and more waiting than the held-out Llama-3.1-70B data set "
             "(see 'Closed-loop TTFT by data set'); fitting more constants on one model cannot fix that honestly.",

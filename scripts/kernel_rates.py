@@ -1,0 +1,227 @@
+#!/usr/bin/env python
+"""Measured kernel rates per GPU, from NVIDIA's aiconfigurator tables: writes catalogs/engines/kernel_rates.toml.
+
+    python scripts/kernel_rates.py --aiconfigurator PATH [--rev REV] [--out PATH]
+
+PATH is a clone of https://github.com/ai-dynamo/aiconfigurator (a checkout, or a bare git directory, read at
+REV, default HEAD). Its ``aic-core/src/aiconfigurator_core/systems/data/<system>/`` holds the latencies NVIDIA
+measured for each engine's own kernels on each GPU (one parquet table per kernel family, engine and version).
+Reading them needs ``pyarrow`` (``pip install pyarrow``); the generated file is plain TOML, and nothing that
+gpurec ships or tests reads parquet or the clone.
+
+For each GPU, three rates as fractions of the GPU's catalog peak (``gpurec gpu NAME``):
+
+* ``gemm_<dtype>`` (bf16, fp8, fp4): dense GEMMs in their throughput regime, 2·m·n·k FLOPs / latency over the
+  dense tensor peak of the dtype, for m (tokens) of 4,096 and 8,192 and n, k from 4,096 to 16,384: the
+  prefill-sized GEMMs the roofline's compute term times. Smaller GEMMs carry fixed launch and tail costs,
+  which the roofline counts apart (``kernels.per_layer_overhead_us``). fp8 pools per-tensor and
+  128-block-scaled kernels; fp4 is NVFP4.
+* ``attention_bf16``: causal context (prefill) attention, 4·b·h·d·s²/2 FLOPs / latency over the bf16 peak, for
+  bf16 queries and KV cache, head size 128, no sliding window, s >= 4,096 and b·h >= 128 (enough blocks to
+  fill every SM).
+* ``decode_bandwidth_bf16``: bf16 GEMMs of 1-8 tokens against weights of 400 MB or more (larger than any
+  of these GPUs' L2 caches), weight bytes / latency over the HBM bandwidth: a decode step's weight streaming.
+
+Per table the median over those shapes; per GPU the median over the newest version of each engine (vLLM,
+SGLang, TensorRT-LLM). The roofline carries its H100-fitted efficiencies to other generations in proportion
+to these rates (``scaled_from`` in roofline.toml; gpurec_roofline.constants). Deterministic for a given
+revision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import pathlib
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "plugins"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from gpurec_core.gpus import get_gpu_spec  # noqa: E402
+from gpurec_roofline.constants import KERNEL_RATES_FILE  # noqa: E402
+
+DATA = "aic-core/src/aiconfigurator_core/systems/data"
+REPOSITORY = "https://github.com/ai-dynamo/aiconfigurator"
+DEFAULT_OUT = ROOT / "catalogs" / "engines" / KERNEL_RATES_FILE
+
+#: aiconfigurator's system directory -> the GPU in gpurec's catalog whose peaks the rates are fractions of.
+SYSTEMS = {
+    "h100_sxm": "H100", "h200_sxm": "H200", "b200_sxm": "B200", "gb200": "GB200", "b300_sxm": "B300",
+    "gb300": "GB300", "a100_sxm": "A100", "l40s": "L40S", "rtx_pro_6000_server": "RTX_PRO_6000",
+}
+ENGINES = ("vllm", "sglang", "trtllm")
+#: aiconfigurator's gemm_dtype -> (gpurec compute dtype, bytes per weight).
+GEMM_DTYPES = {"bfloat16": ("bf16", 2.0), "fp8": ("fp8", 1.0), "fp8_block": ("fp8", 1.0), "nvfp4": ("fp4", 0.5625)}
+PREFILL_TOKENS = (4096, 8192)
+PREFILL_DIMS = (4096, 16384)
+DECODE_TOKENS = (1, 2, 4, 8)
+DECODE_MIN_WEIGHT_BYTES = 4e8
+ATTENTION_MIN_SEQ = 4096
+ATTENTION_MIN_BLOCKS = 128
+
+
+class Source:
+    """Files of an aiconfigurator clone: a checkout or a bare git directory at one revision."""
+
+    def __init__(self, path: pathlib.Path, rev: str):
+        self.path, self.rev = path, rev
+        self.checkout = (path / DATA).is_dir()
+        if self.checkout:
+            self.commit = self._git("rev-parse", "HEAD", cwd=path).strip() if (path / ".git").exists() else "unknown"
+        else:
+            self.commit = self._git("rev-parse", rev).strip()
+
+    def _git(self, *args: str, cwd: pathlib.Path | None = None) -> str:
+        cmd = ["git", *args] if cwd else ["git", f"--git-dir={self.path}", *args]
+        return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+    def files(self) -> list[str]:
+        if self.checkout:
+            return sorted(str(p.relative_to(self.path)) for p in (self.path / DATA).rglob("*.parquet"))
+        return self._git("ls-tree", "-r", "--name-only", self.rev, DATA).split()
+
+    def read(self, name: str):
+        import pyarrow.parquet as pq
+
+        if self.checkout:
+            return pq.read_table(self.path / name).to_pydict()
+        blob = subprocess.run(["git", f"--git-dir={self.path}", "show", f"{self.rev}:{name}"],
+                              check=True, capture_output=True).stdout
+        return pq.read_table(io.BytesIO(blob)).to_pydict()
+
+
+@dataclass(frozen=True)
+class Table:
+    gpu: str
+    family: str
+    engine: str
+    version: str
+    name: str
+
+
+def newest_tables(source: Source) -> list[Table]:
+    """The newest version of each engine's gemm and context-attention table, per GPU."""
+    newest: dict[tuple[str, str, str], Table] = {}
+    for name in source.files():
+        parts = name[len(DATA) + 1:].split("/")
+        if len(parts) != 5 or parts[0] not in SYSTEMS or parts[2] not in ENGINES:
+            continue
+        system, family, engine, version, file = parts
+        if (family, file) not in (("gemm", "gemm_perf.parquet"), ("attention", "context_attention_perf.parquet")):
+            continue
+        key = (SYSTEMS[system], family, engine)
+        if key not in newest or Version(version) > Version(newest[key].version):
+            newest[key] = Table(SYSTEMS[system], family, engine, version, name)
+    return sorted(newest.values(), key=lambda t: (t.gpu, t.family, ENGINES.index(t.engine)))
+
+
+def gemm_rates(rows: dict, gpu) -> dict[str, list[float]]:
+    """Per quantity, the achieved fractions of peak of every qualifying shape of one gemm table."""
+    peaks = {"bf16": gpu.bf16_tflops_dense, "fp8": gpu.fp8_tflops_dense, "fp4": gpu.fp4_tflops_dense}
+    out: dict[str, list[float]] = {}
+    for dtype, m, n, k, ms in zip(rows["gemm_dtype"], rows["m"], rows["n"], rows["k"], rows["latency"]):
+        if dtype not in GEMM_DTYPES or not ms or ms <= 0:
+            continue
+        ours, weight_bytes = GEMM_DTYPES[dtype]
+        lo, hi = PREFILL_DIMS
+        if m in PREFILL_TOKENS and lo <= n <= hi and lo <= k <= hi and peaks[ours]:
+            out.setdefault(f"gemm_{ours}", []).append(2.0 * m * n * k / (ms * 1e-3) / 1e12 / peaks[ours])
+        if ours == "bf16" and m in DECODE_TOKENS and n * k * weight_bytes >= DECODE_MIN_WEIGHT_BYTES:
+            moved = n * k * weight_bytes + 2.0 * m * (n + k)
+            out.setdefault("decode_bandwidth_bf16", []).append(moved / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+    return out
+
+
+def attention_rates(rows: dict, gpu) -> dict[str, list[float]]:
+    """Achieved fractions of the bf16 peak of every qualifying shape of one context-attention table."""
+    fractions = []
+    n = len(rows["latency"])
+    window = rows.get("window_size", [0] * n)
+    attn_dtype = rows.get("attn_dtype", ["bfloat16"] * n)
+    for i in range(n):
+        b, h, d, s, ms = (rows[c][i] for c in ("batch_size", "num_heads", "head_dim", "isl", "latency"))
+        if (attn_dtype[i] != "bfloat16" or rows["kv_cache_dtype"][i] != "bfloat16" or window[i] or d != 128
+                or s < ATTENTION_MIN_SEQ or b * h < ATTENTION_MIN_BLOCKS or not ms or ms <= 0):
+            continue
+        fractions.append(4.0 * b * h * d * s * s / 2 / (ms * 1e-3) / 1e12 / gpu.bf16_tflops_dense)
+    return {"attention_bf16": fractions} if fractions else {}
+
+
+def measure(source: Source) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """GPU -> quantity -> [(table label, median fraction)] over the newest table of each engine."""
+    result: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for table in newest_tables(source):
+        gpu = get_gpu_spec(table.gpu)
+        rows = source.read(table.name)
+        rates = gemm_rates(rows, gpu) if table.family == "gemm" else attention_rates(rows, gpu)
+        for quantity, fractions in rates.items():
+            label = f"{table.engine} {table.version}, {len(fractions)} shapes"
+            result.setdefault(table.gpu, {}).setdefault(quantity, []).append((label, statistics.median(fractions)))
+    return result
+
+
+def render(source: Source, measured: dict) -> str:
+    lines = [
+        "# Measured kernel rates per GPU: what each engine's own kernels reach, as fractions of the GPU's catalog peak.",
+        "# GENERATED by `python scripts/kernel_rates.py --aiconfigurator <clone>`. Do not edit by hand: re-run the script",
+        "# (its docstring defines every shape filter and statistic).",
+        f"# Source: {REPOSITORY} @{source.commit} (Apache-2.0),",
+        f"#   {DATA}/<system>/{{gemm,attention}}/<engine>/<version>/",
+        "#   {gemm_perf,context_attention_perf}.parquet: NVIDIA's measured kernel latencies per GPU and engine version.",
+        "# Per table: the median over the qualifying shapes; per GPU: the median over the newest table of each engine",
+        "# (each listed under `tables`). `peaks` are the catalog figures the fractions are of (tests check they still are).",
+        "# Read by gpurec_roofline.constants: a generation entry of roofline.toml with `scaled_from` takes the fitted",
+        "# generation's efficiencies times the ratio of these rates.",
+        "",
+        "schema_version = 1",
+        "",
+        "[meta]",
+        f'repository = "{REPOSITORY}"',
+        f'commit = "{source.commit}"',
+        'licence = "Apache-2.0"',
+        'generator = "scripts/kernel_rates.py"',
+    ]
+    for name in sorted(measured):
+        gpu = get_gpu_spec(name)
+        lines += ["", f"[gpus.{name}]"]
+        for quantity in sorted(measured[name]):
+            lines.append(f"{quantity} = {statistics.median(v for _, v in measured[name][quantity]):.4f}")
+        peaks = [f"bf16 = {gpu.bf16_tflops_dense:g}"]
+        peaks += [f"{d} = {getattr(gpu, f'{d}_tflops_dense'):g}" for d in ("fp8", "fp4") if getattr(gpu, f"{d}_tflops_dense")]
+        peaks.append(f"bandwidth_tb_s = {gpu.bandwidth_tb_s:g}")
+        lines.append(f"peaks = {{ {', '.join(peaks)} }}")
+        lines.append(f"[gpus.{name}.tables]")
+        for quantity in sorted(measured[name]):
+            items = ", ".join(f'"{label}: {value:.4f}"' for label, value in measured[name][quantity])
+            lines.append(f"{quantity} = [{items}]")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aiconfigurator", type=pathlib.Path, required=True,
+                        help="a clone of ai-dynamo/aiconfigurator (checkout or bare git directory)")
+    parser.add_argument("--rev", default="HEAD", help="revision of a bare git directory (default HEAD)")
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if importlib.util.find_spec("pyarrow") is None:
+        print("reading aiconfigurator's parquet tables needs pyarrow: pip install pyarrow", file=sys.stderr)
+        return 2
+    source = Source(args.aiconfigurator, args.rev)
+    text = render(source, measure(source))
+    args.out.write_text(text)
+    print(f"wrote {args.out} from {REPOSITORY} @{source.commit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
