@@ -387,13 +387,14 @@ def step_parts_table() -> list[str]:
                      f"{base.itl_ms / e.itl_ms:.2f} | {base.ttft_ms / e.ttft_ms:.2f} |")
     lines += ["", "Which constants carry to a GPU never measured: the bandwidth, compute and attention efficiencies "
               "are fractions of that GPU's own datasheet peaks, per generation (`[efficiency.*]` in roofline.toml). "
-              "Only Hopper's are fitted. Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and Ampere take Hopper's "
-              "fitted fractions times the ratio of what the engines' own kernels reach on their GPUs to what they "
-              "reach on the H100, each as a fraction of its datasheet peak (next table); AMD, Volta/Turing and "
-              "unlisted generations keep cited or assumed fractions. The fixed parts (engine step and per-sequence host overhead, per-layer kernel gaps, collective "
-              "latency, request overhead) were fitted on H100 and are assumed to be the same on every GPU: they are "
-              "CPU, launch and synchronisation costs, not GPU throughput. A faster CPU host or newer engine version "
-              "changes them; that is what `gpurec calibrate` (issue 11) is for.", "", *kernel_rates_table()]
+              "Only the H100's are fitted. The H200, Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and Ampere "
+              "take its fitted fractions times the ratio of what the engines' own kernels reach on their GPUs to "
+              "what they reach on the H100, each as a fraction of its datasheet peak (next table); AMD, "
+              "Volta/Turing and unlisted generations keep cited or assumed fractions. The fixed parts (engine step "
+              "and per-sequence host overhead, per-layer kernel gaps, collective latency, request overhead) were "
+              "fitted on H100 and are assumed to be the same on every GPU: they are CPU, launch and synchronisation "
+              "costs, not GPU throughput. A faster CPU host or newer engine version changes them; that is what "
+              "`gpurec calibrate` (issue 11) is for.", "", *kernel_rates_table()]
     return lines
 
 
@@ -418,8 +419,8 @@ def kernel_rates_table() -> list[str]:
              "the datasheet peak, and the efficiencies the roofline takes from them (Hopper's are fitted; a "
              "generation's rates are the mean of its GPUs'):", "",
              "| GPU | generation | GEMM bf16 | GEMM fp8 | GEMM fp4 | prefill attention | decode weight streaming | "
-             "compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. |",
-             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+             "decode KV reads | compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. | KV read ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
 
     def cell(value) -> str:
         return f"{value:.3f}" if isinstance(value, float) else "–"
@@ -431,13 +432,15 @@ def kernel_rates_table() -> list[str]:
         compute = " / ".join(cell(eff.compute_efficiency.get(d)) for d in ("bf16", "fp8", "fp4"))
         lines.append(f"| {name} | {generation} | {cell(measured.get('gemm_bf16'))} | {cell(measured.get('gemm_fp8'))} | "
                      f"{cell(measured.get('gemm_fp4'))} | {cell(measured.get('attention_bf16'))} | "
-                     f"{cell(measured.get('decode_bandwidth_bf16'))} | {compute} | {eff.attention_efficiency:.3f} | "
-                     f"{eff.bandwidth_efficiency:.3f} |")
+                     f"{cell(measured.get('decode_bandwidth_bf16'))} | "
+                     f"{cell(measured.get('decode_attention_bandwidth_bf16'))} | {compute} | "
+                     f"{eff.attention_efficiency:.3f} | {eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} |")
     lines += ["", "Two figures the datasheets do not show: a B200's GEMMs reach 0.68 of its bf16 peak where an H100's "
               "reach 0.79, so prefill is 1.95x an H100's, not 2.27x; and Blackwell Ultra's NVFP4 GEMMs reach about "
-              "0.31 of the 14-15 PFLOPS figure, little more than a B200's. The H200 shares the H100's die and its "
-              "fitted fractions; its own tables read within 5 % of the H100's (bf16 GEMMs 3 % lower, fp8 GEMMs 5 % "
-              "higher, attention 2 % lower, weight streaming 0.6 % lower)."]
+              "0.31 of the 14-15 PFLOPS figure, little more than a B200's; and an H200's decode attention reads its KV "
+              "cache at 0.74 of 4.8 TB/s where an H100's reads 0.81 of 3.35 (its weight streaming keeps the H100's "
+              "share), so at long contexts its ITL gains 1.31x, not 1.43x. The H200 shares the H100's die: its GEMM "
+              "and attention rates read within 5 % of the H100's."]
     return lines
 
 
@@ -889,13 +892,18 @@ def build_report() -> str:
     out += ["", "## Memory plans (vLLM start-up logs)", ""] + memory_section()
     out += ["", "## What we doubt", "",
             "- Only H100 SXM was measured: every other GPU's numbers rest on datasheet peaks × the generation factors in "
-            "roofline.toml, which were not fitted. Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and Ampere scale "
-            "Hopper's fitted fractions by the engines' measured kernel rates (aiconfigurator's tables, 'Other GPUs' "
-            "above); that assumes the share of the kernels' rate a serving step keeps (0.78 for bf16 GEMMs on H100: "
-            "0.62 fitted / 0.79 measured) is the same on every GPU, takes each GPU's median over one shape set "
-            "and the newest engine versions, and stands B100 in for B200, the L40S for every Ada GPU and the A100 "
-            "for the A10/A10G. Fixed costs that are a larger share of a faster GPU's kernel are in the per-layer gap, "
-            "fitted on H100. AMD's fractions are assumptions (no kernel tables).",
+            "roofline.toml, which were not fitted. The H200, Blackwell, Blackwell Ultra, the RTX PRO 6000, Ada and "
+            "Ampere scale Hopper's fitted fractions by the engines' measured kernel rates (aiconfigurator's "
+            "tables, 'Other GPUs' above); that assumes the share of the kernels' rate a serving step keeps (0.78 for "
+            "bf16 GEMMs on H100: 0.62 fitted / 0.79 measured) is the same on every GPU, takes each GPU's median over "
+            "one shape set and the newest engine versions, and stands B100 in for B200, the L40S for every Ada GPU, "
+            "the A100 for the A10/A10G and the H200 for the H200 NVL. Fixed costs that are a larger share of a faster "
+            "GPU's kernel are in the per-layer gap, fitted on H100. AMD's fractions are assumptions (no kernel "
+            "tables). Not transferred: all-reduce bus bandwidth, which NVIDIA's tables put at about 0.6 of NVLink 5's "
+            "900 GB/s per direction on B200/GB200/B300 against about 0.7 of NVLink 4's 450 on H100 (gpurec keeps "
+            "0.75 for every NVLink), and the width of a GEMM: the H100 tables give fp8 GEMMs 0.38 (Llama-3.1-8B at "
+            "TP8) to 0.66 (Llama-3.1-70B at TP1) of the fp8 peak at 8,192 tokens, bf16 0.72-0.79; gpurec uses one "
+            "fitted fraction per dtype.",
             "- vLLM TTFT on the held-out rows misses its 30 % target: the only vLLM calibration data set (Qwen3-32B, "
             "vLLM 0.12) has a larger per-request overhead and more waiting than the held-out Llama-3.1-70B data set "
             "(see 'Closed-loop TTFT by data set'); fitting more constants on one model cannot fix that honestly.",

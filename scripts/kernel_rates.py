@@ -21,6 +21,9 @@ For each GPU, three rates as fractions of the GPU's catalog peak (``gpurec gpu N
   fill every SM).
 * ``decode_bandwidth_bf16``: bf16 GEMMs of 1-8 tokens against weights of 400 MB or more (larger than any
   of these GPUs' L2 caches), weight bytes / latency over the HBM bandwidth: a decode step's weight streaming.
+* ``decode_attention_bandwidth_bf16``: decode (generation) attention over a bf16 KV cache of 200 MB or more
+  per call, head size 128, no sliding window, KV bytes read / latency over the HBM bandwidth: a decode step's
+  KV-cache reads (GPUs whose memory streams weights and KV at different shares of the datasheet figure).
 
 Per table the median over those shapes; per GPU the median over the newest version of each engine (vLLM,
 SGLang, TensorRT-LLM). The roofline carries its H100-fitted efficiencies to other generations in proportion
@@ -67,6 +70,10 @@ DECODE_TOKENS = (1, 2, 4, 8)
 DECODE_MIN_WEIGHT_BYTES = 4e8
 ATTENTION_MIN_SEQ = 4096
 ATTENTION_MIN_BLOCKS = 128
+DECODE_MIN_KV_BYTES = 2e8
+#: The tables each quantity is read from: (family directory, file name).
+TABLE_FILES = (("gemm", "gemm_perf.parquet"), ("attention", "context_attention_perf.parquet"),
+               ("attention", "generation_attention_perf.parquet"))
 
 
 class Source:
@@ -102,26 +109,26 @@ class Source:
 @dataclass(frozen=True)
 class Table:
     gpu: str
-    family: str
+    file: str
     engine: str
     version: str
     name: str
 
 
 def newest_tables(source: Source) -> list[Table]:
-    """The newest version of each engine's gemm and context-attention table, per GPU."""
+    """The newest version of each engine's gemm, context- and generation-attention table, per GPU."""
     newest: dict[tuple[str, str, str], Table] = {}
     for name in source.files():
         parts = name[len(DATA) + 1:].split("/")
         if len(parts) != 5 or parts[0] not in SYSTEMS or parts[2] not in ENGINES:
             continue
         system, family, engine, version, file = parts
-        if (family, file) not in (("gemm", "gemm_perf.parquet"), ("attention", "context_attention_perf.parquet")):
+        if (family, file) not in TABLE_FILES:
             continue
-        key = (SYSTEMS[system], family, engine)
+        key = (SYSTEMS[system], file, engine)
         if key not in newest or Version(version) > Version(newest[key].version):
-            newest[key] = Table(SYSTEMS[system], family, engine, version, name)
-    return sorted(newest.values(), key=lambda t: (t.gpu, t.family, ENGINES.index(t.engine)))
+            newest[key] = Table(SYSTEMS[system], file, engine, version, name)
+    return sorted(newest.values(), key=lambda t: (t.gpu, t.file, ENGINES.index(t.engine)))
 
 
 def gemm_rates(rows: dict, gpu) -> dict[str, list[float]]:
@@ -156,13 +163,32 @@ def attention_rates(rows: dict, gpu) -> dict[str, list[float]]:
     return {"attention_bf16": fractions} if fractions else {}
 
 
+def decode_attention_rates(rows: dict, gpu) -> dict[str, list[float]]:
+    """Achieved fractions of the HBM bandwidth of every qualifying shape of one generation-attention table."""
+    fractions = []
+    n = len(rows["latency"])
+    window = rows.get("window_size", [0] * n)
+    for i in range(n):
+        b, kv_heads, d, ms = (rows[c][i] for c in ("batch_size", "num_key_value_heads", "head_dim", "latency"))
+        kv_bytes = b * (rows["isl"][i] + rows["step"][i]) * kv_heads * d * 2 * 2.0  # K and V, 2 bytes each
+        if rows["kv_cache_dtype"][i] != "bfloat16" or window[i] or d != 128 or kv_bytes < DECODE_MIN_KV_BYTES \
+                or not ms or ms <= 0:
+            continue
+        fractions.append(kv_bytes / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+    return {"decode_attention_bandwidth_bf16": fractions} if fractions else {}
+
+
+RATES_OF = {"gemm_perf.parquet": gemm_rates, "context_attention_perf.parquet": attention_rates,
+            "generation_attention_perf.parquet": decode_attention_rates}
+
+
 def measure(source: Source) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """GPU -> quantity -> [(table label, median fraction)] over the newest table of each engine."""
     result: dict[str, dict[str, list[tuple[str, float]]]] = {}
     for table in newest_tables(source):
         gpu = get_gpu_spec(table.gpu)
         rows = source.read(table.name)
-        rates = gemm_rates(rows, gpu) if table.family == "gemm" else attention_rates(rows, gpu)
+        rates = RATES_OF[table.file](rows, gpu)
         for quantity, fractions in rates.items():
             label = f"{table.engine} {table.version}, {len(fractions)} shapes"
             result.setdefault(table.gpu, {}).setdefault(quantity, []).append((label, statistics.median(fractions)))
@@ -176,7 +202,8 @@ def render(source: Source, measured: dict) -> str:
         "# (its docstring defines every shape filter and statistic).",
         f"# Source: {REPOSITORY} @{source.commit} (Apache-2.0),",
         f"#   {DATA}/<system>/{{gemm,attention}}/<engine>/<version>/",
-        "#   {gemm_perf,context_attention_perf}.parquet: NVIDIA's measured kernel latencies per GPU and engine version.",
+        "#   {gemm_perf,context_attention_perf,generation_attention_perf}.parquet: NVIDIA's measured kernel latencies",
+        "#   per GPU and engine version.",
         "# Per table: the median over the qualifying shapes; per GPU: the median over the newest table of each engine",
         "# (each listed under `tables`). `peaks` are the catalog figures the fractions are of (tests check they still are).",
         "# Read by gpurec_roofline.constants: a generation entry of roofline.toml with `scaled_from` takes the fitted",

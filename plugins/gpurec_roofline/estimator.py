@@ -105,6 +105,7 @@ class StackedEfficiency:
     compute: object
     attention_efficiency: object
     bandwidth_efficiency: object
+    kv_read_ratio: object
 
     def compute_fraction(self, dtype) -> np.ndarray:
         if dtype is not self.dtypes:
@@ -301,6 +302,7 @@ class Deployments:
         self.compute_efficiency = uniform_column([e.compute_fraction(p.compute_dtype) for e, p in zip(effs, profiles)])
         self.attention_efficiency = uniform_column([e.attention_efficiency for e in effs])
         self.bandwidth_efficiency = uniform_column([e.bandwidth_efficiency for e in effs])
+        self.kv_read_ratio = uniform_column([e.kv_read_ratio for e in effs])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -314,7 +316,8 @@ class Deployments:
             return column[compact] if isinstance(column, np.ndarray) else column
         return profile, StackedEfficiency(
             dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
-            attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency))
+            attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency),
+            kv_read_ratio=take(self.kv_read_ratio))
 
 
 def estimate_many(deployments, rows, input_length, output_length, concurrency,

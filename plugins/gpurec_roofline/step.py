@@ -188,7 +188,7 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
                      + profile.attn_decode_flops_per_pair_sparse * keys_top)
     dec_bytes = d * (profile.kv_bytes_per_token_full * keys_full + profile.kv_bytes_per_token_window * keys_win
                      + profile.kv_bytes_per_token_sparse * keys_top + 2.0 * profile.state_bytes_per_sequence)
-    decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / bw)
+    decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / (bw * eff.kv_read_ratio))
     pf_full, pf_win = mean_prefill_keys(prompt_length, profile.window)
     pf_top = mean_prefill_keys(prompt_length, profile.sparse_topk)[1]
     pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win
