@@ -349,7 +349,7 @@ def other_gpus_section() -> list[str]:
 STEP_PARTS = (
     ("gemm_memory", "weights streamed: bytes / (HBM TB/s x bandwidth_efficiency)", "bandwidth"),
     ("gemm_compute", "matmul FLOPs / (dense TFLOPS x compute_efficiency)", "compute"),
-    ("attention_decode", "KV cache read: bytes / (HBM TB/s x bandwidth_efficiency)", "bandwidth"),
+    ("attention_decode", "KV cache read: bytes / (HBM TB/s x bandwidth_efficiency x kv_read_ratio)", "bandwidth"),
     ("activations", "activation traffic / HBM bandwidth", "bandwidth"),
     ("communication", "all-reduce / all-to-all: fixed latency per collective + bytes / link bandwidth", "fixed + link"),
     ("overhead", "engine step (host) + per running sequence + per-layer kernel gaps: fixed us/ms, no GPU figure", "fixed"),

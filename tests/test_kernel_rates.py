@@ -132,3 +132,8 @@ def test_kernel_rates_must_name_a_measured_gpu():
 def test_scaling_without_the_rates_file_is_a_catalog_error():
     with pytest.raises(CatalogError, match="kernel_rates.toml was not read"):
         parse_constants(copy.deepcopy(ROOFLINE), "roofline.toml")
+
+
+def test_kv_reads_cannot_beat_the_datasheet_bandwidth():
+    with pytest.raises(CatalogError, match=r"efficiency\.hopper.*reads the KV cache faster than the datasheet bandwidth"):
+        parse_constants(_with(hopper__kv_read_ratio=1.2), "roofline.toml", RATES)

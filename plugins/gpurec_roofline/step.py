@@ -167,7 +167,8 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     """Attention kernels: decode reads each sequence's KV cache (memory-bound, FlashDecoding);
     prefill computes QK^T and PV over the causal triangle (compute-bound, FlashAttention).
 
-    decode: max(decode FLOPs per pair x keys x d_seqs, KV bytes/token x keys x d_seqs), keys per span:
+    decode: max(decode FLOPs per pair x keys x d_seqs, KV bytes/token x keys x d_seqs read at the
+    bandwidth x bandwidth_efficiency x kv_read_ratio), keys per span:
     every cached key (full layers and sparse-attention indexers), the last ``window`` (sliding
     layers), the ``sparse_topk`` a sparse layer's indexer selects; MLA decodes in its absorbed form,
     whose FLOPs per pair can make it compute-bound with many heads per GPU
