@@ -419,8 +419,9 @@ def kernel_rates_table() -> list[str]:
              "the datasheet peak, and the efficiencies the roofline takes from them (Hopper's are fitted; a "
              "generation's rates are the mean of its GPUs'):", "",
              "| GPU | generation | GEMM bf16 | GEMM fp8 | GEMM fp4 | prefill attention | decode weight streaming | "
-             "decode KV reads | compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. | KV read ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+             "decode KV reads | MLA decode reads | compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. | "
+             "KV read ratio | MLA read ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
 
     def cell(value) -> str:
         return f"{value:.3f}" if isinstance(value, float) else "–"
@@ -433,14 +434,18 @@ def kernel_rates_table() -> list[str]:
         lines.append(f"| {name} | {generation} | {cell(measured.get('gemm_bf16'))} | {cell(measured.get('gemm_fp8'))} | "
                      f"{cell(measured.get('gemm_fp4'))} | {cell(measured.get('attention_bf16'))} | "
                      f"{cell(measured.get('decode_bandwidth_bf16'))} | "
-                     f"{cell(measured.get('decode_attention_bandwidth_bf16'))} | {compute} | "
-                     f"{eff.attention_efficiency:.3f} | {eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} |")
+                     f"{cell(measured.get('decode_attention_bandwidth_bf16'))} | "
+                     f"{cell(measured.get('decode_mla_bandwidth_bf16'))} | {compute} | {eff.attention_efficiency:.3f} | "
+                     f"{eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} | {eff.mla_read_ratio:.3f} |")
     lines += ["", "Two figures the datasheets do not show: a B200's GEMMs reach 0.68 of its bf16 peak where an H100's "
               "reach 0.79, so prefill is 1.95x an H100's, not 2.27x; and Blackwell Ultra's NVFP4 GEMMs reach about "
               "0.31 of the 14-15 PFLOPS figure, little more than a B200's; and an H200's decode attention reads its KV "
               "cache at 0.74 of 4.8 TB/s where an H100's reads 0.81 of 3.35 (its weight streaming keeps the H100's "
-              "share), so at long contexts its ITL gains 1.31x, not 1.43x. The H200 shares the H100's die: its GEMM "
-              "and attention rates read within 5 % of the H100's."]
+              "share), so at long contexts its ITL gains 1.31x, not 1.43x; and Blackwell's MLA decode kernels read "
+              "DeepSeek's latent cache at about 0.67 of the bandwidth where Hopper's read 0.86 (GQA decode: 0.79 "
+              "and 0.81), so MLA decode on a B200 is 1.78x an H100's, not 2.30x. The H200 shares the H100's die: "
+              "its GEMM and attention rates read within 5 % of the H100's. An Ampere GPU's MLA decode (A100: "
+              "vLLM 0.14 and TensorRT-LLM 1.0, no FlashMLA for Ampere) reads at 0.27."]
     return lines
 
 

@@ -137,3 +137,30 @@ def test_scaling_without_the_rates_file_is_a_catalog_error():
 def test_kv_reads_cannot_beat_the_datasheet_bandwidth():
     with pytest.raises(CatalogError, match=r"efficiency\.hopper.*reads the KV cache faster than the datasheet bandwidth"):
         parse_constants(_with(hopper__kv_read_ratio=1.2), "roofline.toml", RATES)
+
+
+def _r1_decode_attention_ms(gpu: str) -> float:
+    """One DeepSeek-R1 decode step's attention at TP8 for 64 sequences of 8,192 cached tokens, ms."""
+    from gpurec_core.api import as_gpu, as_model
+    from gpurec_core.models import Parallelism
+    from gpurec_roofline.profile import build_profile
+    from gpurec_roofline.step import attention_time_s
+
+    arch, spec = as_model("deepseek-ai/DeepSeek-R1"), as_gpu(gpu)
+    profile = build_profile(arch.config, arch.parameters, arch.resolve_precision(None, "bf16"), spec,
+                            Parallelism(tensor_parallel_size=8))
+    decode, _ = attention_time_s(profile, load_constants().efficiency_for(spec), 64.0, 8192.0, 0.0, 8192.0)
+    return float(decode) * 1e3
+
+
+def test_mla_decode_on_blackwell_follows_its_measured_kernels():
+    """DeepSeek-R1 keeps one latent of 576 bf16 values per token and layer (1,152 B, config.json kv_lora_rank
+    512 + qk_rope_head_dim 64), replicated on every TP rank; at 16 heads per GPU the decode step reads more
+    bytes than its FLOPs can hide. NVIDIA's MLA decode kernels (SGLang 0.5.14, TensorRT-LLM 1.3.0rc20) read it
+    at 0.863 of an H100's 3.35 TB/s and 0.675 / 0.663 of a B200's 7.7 / GB200's 8.0 (kernel_rates.toml), while
+    GQA decode attention reads at 0.810 and 0.787: MLA is the Blackwell kernel that falls behind. A B200's MLA
+    decode is therefore (0.669 x 7.7) / (0.863 x 3.35) = 1.78x an H100's, not the datasheet's 2.30x."""
+    read = 64 * 8192 * 61 * 1152
+    h100, b200 = _r1_decode_attention_ms("H100"), _r1_decode_attention_ms("B200")
+    assert h100 == pytest.approx(read / (3.35e12 * 0.9) * 1e3, rel=1e-6)  # the fitted H100 share, as for GQA
+    assert h100 / b200 == pytest.approx(0.5 * (0.6754 + 0.6626) * 7.7 / (0.8625 * 3.35), rel=0.01)

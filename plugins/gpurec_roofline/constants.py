@@ -49,9 +49,11 @@ SCALED_FIELDS = {
     "bandwidth_efficiency": Scaling("decode_bandwidth_bf16", "decode_bandwidth_bf16", "bandwidth_efficiency"),
     "kv_read_ratio": Scaling("decode_attention_bandwidth_bf16", "decode_attention_bandwidth_bf16", "kv_read_ratio",
                              relative_to="decode_bandwidth_bf16"),
+    "mla_read_ratio": Scaling("decode_mla_bandwidth_bf16", "decode_mla_bandwidth_bf16", "mla_read_ratio",
+                              relative_to="decode_attention_bandwidth_bf16"),
 }
 #: Fields of GenerationEfficiency (not compute dtypes) that SCALED_FIELDS sets.
-_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio")
+_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio")
 
 
 class _Strict(BaseModel):
@@ -68,19 +70,25 @@ class GenerationEfficiency(_Strict):
     kv_read_ratio: float = Field(default=1.0, gt=0, le=1.5, description="a decode step's KV-cache reads reach this "
                                  "multiple of bandwidth_efficiency (1: the same share of the datasheet bandwidth as "
                                  "weight streaming)")
+    mla_read_ratio: float = Field(default=1.0, gt=0, le=1.5, description="MLA decode kernels read their latent cache at "
+                                  "this multiple of the other KV reads' rate (1 on the fitted GPU, whose data hold no "
+                                  "MLA model)")
     kernel_rates: tuple[str, ...] = Field(default=(), description="GPUs of kernel_rates.toml whose measured kernel "
                                           "rates go with these fractions (a fitted entry: the GPUs it was fitted on)")
     scaled_from: Optional[str] = Field(default=None, description="the fitted entry whose fractions this one takes, "
                                        "each times the ratio of the kernel rates here to those there (SCALED_FIELDS)")
     derived: tuple[str, ...] = Field(default=(), description="the fields (compute dtypes, attention_efficiency, "
-                                     "bandwidth_efficiency, kv_read_ratio) that scaled_from set; filled in on load")
+                                     "bandwidth_efficiency, kv_read_ratio, mla_read_ratio) that scaled_from set; "
+                                     "filled in on load")
     source: str = Field(min_length=1, description="where these fractions come from")
 
     @model_validator(mode="after")
     def _kv_reads_within_peak(self) -> "GenerationEfficiency":
-        if self.bandwidth_efficiency * self.kv_read_ratio > 1.0:
-            raise ValueError(f"bandwidth_efficiency x kv_read_ratio = {self.bandwidth_efficiency * self.kv_read_ratio:.3f} "
-                             "reads the KV cache faster than the datasheet bandwidth")
+        kv = self.bandwidth_efficiency * self.kv_read_ratio
+        if max(kv, kv * self.mla_read_ratio) > 1.0:
+            raise ValueError(f"bandwidth_efficiency x kv_read_ratio (x mla_read_ratio) = "
+                             f"{max(kv, kv * self.mla_read_ratio):.3f} reads the KV cache faster than the datasheet "
+                             "bandwidth")
         return self
 
     def compute_fraction(self, dtype: str) -> float:

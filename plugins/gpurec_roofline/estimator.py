@@ -106,6 +106,7 @@ class StackedEfficiency:
     attention_efficiency: object
     bandwidth_efficiency: object
     kv_read_ratio: object
+    mla_read_ratio: object
 
     def compute_fraction(self, dtype) -> np.ndarray:
         if dtype is not self.dtypes:
@@ -303,6 +304,7 @@ class Deployments:
         self.attention_efficiency = uniform_column([e.attention_efficiency for e in effs])
         self.bandwidth_efficiency = uniform_column([e.bandwidth_efficiency for e in effs])
         self.kv_read_ratio = uniform_column([e.kv_read_ratio for e in effs])
+        self.mla_read_ratio = uniform_column([e.mla_read_ratio for e in effs])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -317,7 +319,7 @@ class Deployments:
         return profile, StackedEfficiency(
             dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
             attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency),
-            kv_read_ratio=take(self.kv_read_ratio))
+            kv_read_ratio=take(self.kv_read_ratio), mla_read_ratio=take(self.mla_read_ratio))
 
 
 def estimate_many(deployments, rows, input_length, output_length, concurrency,

@@ -70,6 +70,7 @@ class DeploymentProfile:
     kv_bytes_per_token_full: float   # KV bytes per cached token on this GPU read for every key (full layers, indexers)
     kv_bytes_per_token_window: float  # same for sliding-window layers
     kv_bytes_per_token_sparse: float  # same for sparse-attention layers, read for a query's top-k keys only
+    latent_kv: bool                  # the KV cache holds MLA latents, read by MLA decode kernels
     window: int                      # sliding window in tokens (0: none)
     sparse_topk: int                 # keys a sparse-attention query attends (0: none)
     state_bytes_per_sequence: float  # linear-attention / Mamba recurrent state per sequence on this GPU
@@ -227,6 +228,7 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         kv_bytes_per_token_full=facts.mean("kv_bytes_per_token_full") - facts.mean("kv_bytes_per_token_sparse"),
         kv_bytes_per_token_window=facts.mean("kv_bytes_per_token_sliding"),
         kv_bytes_per_token_sparse=facts.mean("kv_bytes_per_token_sparse"),
+        latent_kv=cfg.attention_kind == "MLA",
         window=facts.window, sparse_topk=facts.topk, state_bytes_per_sequence=facts.mean("state_bytes_per_sequence"),
         activation_bytes_per_token=activation,
         allreduce_bytes_per_token=H * ACTIVATION_BYTES, allreduces_per_step=allreduces,

@@ -168,7 +168,7 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     prefill computes QK^T and PV over the causal triangle (compute-bound, FlashAttention).
 
     decode: max(decode FLOPs per pair x keys x d_seqs, KV bytes/token x keys x d_seqs read at the
-    bandwidth x bandwidth_efficiency x kv_read_ratio), keys per span:
+    bandwidth x bandwidth_efficiency x kv_read_ratio, x mla_read_ratio for MLA latents), keys per span:
     every cached key (full layers and sparse-attention indexers), the last ``window`` (sliding
     layers), the ``sparse_topk`` a sparse layer's indexer selects; MLA decodes in its absorbed form,
     whose FLOPs per pair can make it compute-bound with many heads per GPU
@@ -189,7 +189,8 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
                      + profile.attn_decode_flops_per_pair_sparse * keys_top)
     dec_bytes = d * (profile.kv_bytes_per_token_full * keys_full + profile.kv_bytes_per_token_window * keys_win
                      + profile.kv_bytes_per_token_sparse * keys_top + 2.0 * profile.state_bytes_per_sequence)
-    decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / (bw * eff.kv_read_ratio))
+    kv_read = eff.kv_read_ratio * np.where(profile.latent_kv, eff.mla_read_ratio, 1.0)
+    decode = np.maximum(dec_flops / (peak * eff.attention_efficiency), dec_bytes / (bw * kv_read))
     pf_full, pf_win = mean_prefill_keys(prompt_length, profile.window)
     pf_top = mean_prefill_keys(prompt_length, profile.sparse_topk)[1]
     pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win
