@@ -419,9 +419,9 @@ def kernel_rates_table() -> list[str]:
              "the datasheet peak, and the efficiencies the roofline takes from them (Hopper's are fitted; a "
              "generation's rates are the mean of its GPUs'):", "",
              "| GPU | generation | GEMM bf16 | GEMM fp8 | GEMM fp4 | prefill attention | decode weight streaming | "
-             "decode KV reads | MLA decode reads | compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. | "
-             "KV read ratio | MLA read ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+             "decode KV reads | MLA decode reads | all-reduce bus bandwidth | compute eff. bf16 / fp8 / fp4 | "
+             "attention eff. | bandwidth eff. | KV read ratio | MLA read ratio | link ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
 
     def cell(value) -> str:
         return f"{value:.3f}" if isinstance(value, float) else "–"
@@ -435,8 +435,10 @@ def kernel_rates_table() -> list[str]:
                      f"{cell(measured.get('gemm_fp4'))} | {cell(measured.get('attention_bf16'))} | "
                      f"{cell(measured.get('decode_bandwidth_bf16'))} | "
                      f"{cell(measured.get('decode_attention_bandwidth_bf16'))} | "
-                     f"{cell(measured.get('decode_mla_bandwidth_bf16'))} | {compute} | {eff.attention_efficiency:.3f} | "
-                     f"{eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} | {eff.mla_read_ratio:.3f} |")
+                     f"{cell(measured.get('decode_mla_bandwidth_bf16'))} | "
+                     f"{cell(measured.get('allreduce_bus_bandwidth'))} | {compute} | {eff.attention_efficiency:.3f} | "
+                     f"{eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} | {eff.mla_read_ratio:.3f} | "
+                     f"{eff.link_ratio:.3f} |")
     lines += ["", "Two figures the datasheets do not show: a B200's GEMMs reach 0.68 of its bf16 peak where an H100's "
               "reach 0.79, so prefill is 1.95x an H100's, not 2.27x; and Blackwell Ultra's NVFP4 GEMMs reach about "
               "0.31 of the 14-15 PFLOPS figure, little more than a B200's; and an H200's decode attention reads its KV "
@@ -444,7 +446,9 @@ def kernel_rates_table() -> list[str]:
               "share), so at long contexts its ITL gains 1.31x, not 1.43x; and Blackwell's MLA decode kernels read "
               "DeepSeek's latent cache at about 0.67 of the bandwidth where Hopper's read 0.86 (GQA decode: 0.79 "
               "and 0.81), so MLA decode on a B200 is 1.78x an H100's, not 2.30x. The H200 shares the H100's die: "
-              "its GEMM and attention rates read within 5 % of the H100's. An Ampere GPU's MLA decode (A100: "
+              "its GEMM and attention rates read within 5 % of the H100's. Blackwell's all-reduces reach 0.51-0.61 of "
+              "NVLink 5's 900 GB/s per direction where Hopper's reach 0.71 of NVLink 4's 450, so a tensor-parallel "
+              "prefill's all-reduces are about 1.5x an H100's, not 2x. An Ampere GPU's MLA decode (A100: "
               "vLLM 0.14 and TensorRT-LLM 1.0, no FlashMLA for Ampere) reads at 0.27."]
     return lines
 
@@ -904,11 +908,12 @@ def build_report() -> str:
             "one shape set and the newest engine versions, and stands B100 in for B200, the L40S for every Ada GPU, "
             "the A100 for the A10/A10G and the H200 for the H200 NVL. Fixed costs that are a larger share of a faster "
             "GPU's kernel are in the per-layer gap, fitted on H100. AMD's fractions are assumptions (no kernel "
-            "tables). Not transferred: all-reduce bus bandwidth, which NVIDIA's tables put at about 0.6 of NVLink 5's "
-            "900 GB/s per direction on B200/GB200/B300 against about 0.7 of NVLink 4's 450 on H100 (gpurec keeps "
-            "0.75 for every NVLink), and the width of a GEMM: the H100 tables give fp8 GEMMs 0.38 (Llama-3.1-8B at "
+            "tables). The all-reduce rate is transferred only between NVLink GPUs: the tables' PCIe all-reduces describe "
+            "one server's topology. Not transferred: the width of a GEMM: the H100 tables give fp8 GEMMs 0.38 (Llama-3.1-8B at "
             "TP8) to 0.66 (Llama-3.1-70B at TP1) of the fp8 peak at 8,192 tokens, bf16 0.72-0.79; gpurec uses one "
-            "fitted fraction per dtype.",
+            "fitted fraction per dtype. Nor the routed experts' rate: NVIDIA's MoE tables move it between H100 and "
+            "B200 by engine (TensorRT-LLM's block-fp8 experts reach 0.21 of the H100's fp8 peak and 0.29 of the "
+            "B200's, SGLang's 0.18 and 0.12), so `moe_compute_efficiency` stays one sourced ratio per engine.",
             "- vLLM TTFT on the held-out rows misses its 30 % target: the only vLLM calibration data set (Qwen3-32B, "
             "vLLM 0.12) has a larger per-request overhead and more waiting than the held-out Llama-3.1-70B data set "
             "(see 'Closed-loop TTFT by data set'); fitting more constants on one model cannot fix that honestly.",

@@ -164,3 +164,34 @@ def test_mla_decode_on_blackwell_follows_its_measured_kernels():
     h100, b200 = _r1_decode_attention_ms("H100"), _r1_decode_attention_ms("B200")
     assert h100 == pytest.approx(read / (3.35e12 * 0.9) * 1e3, rel=1e-6)  # the fitted H100 share, as for GQA
     assert h100 / b200 == pytest.approx(0.5 * (0.6754 + 0.6626) * 7.7 / (0.8625 * 3.35), rel=0.01)
+
+
+def _allreduce_seconds_per_token(gpu: str) -> float:
+    """Llama-3.1-70B at TP8: the all-reduce time one more prompt token adds to a step, seconds."""
+    from gpurec_core.api import as_gpu, as_model
+    from gpurec_core.models import Parallelism
+    from gpurec_roofline.profile import build_profile
+    from gpurec_roofline.step import communication_time_s
+
+    arch, spec = as_model("meta-llama/Llama-3.1-70B"), as_gpu(gpu)
+    profile = build_profile(arch.config, arch.parameters, arch.resolve_precision(None, "bf16"), spec,
+                            Parallelism(tensor_parallel_size=8))
+    eff, comm = load_constants().efficiency_for(spec), load_constants().communication
+    small, large = (communication_time_s(profile, comm, t, link_ratio=eff.link_ratio) for t in (8192.0, 16384.0))
+    return float(large - small) / 8192
+
+
+def test_blackwell_all_reduces_reach_a_smaller_share_of_nvlink_5():
+    """NVIDIA's all-reduce tables (vLLM, SGLang, TensorRT-LLM; 8 -> 64 MB messages on 2-8 GPUs) give a bus
+    bandwidth of 0.708 of NVLink 4's 450 GB/s per direction on H100 and 0.511 / 0.565 of NVLink 5's 900 on
+    B200 / GB200 (kernel_rates.toml). A prefill's tensor-parallel all-reduces on a B200 are therefore
+    (0.538 x 900) / (0.708 x 450) = 1.52x as fast as on an H100, not the links' 2x."""
+    ratio = _allreduce_seconds_per_token("H100") / _allreduce_seconds_per_token("B200")
+    assert ratio == pytest.approx(0.5 * (0.5111 + 0.5648) * 900 / (0.7081 * 450), rel=0.01)
+
+
+def test_gpus_without_nvlink_keep_the_link_efficiency():
+    """The tables' PCIe all-reduces describe one server's topology (L40S: 19 GB/s on 2 GPUs, 2 GB/s on 8), so
+    GPUs without NVLink get no all-reduce rate and keep communication.link_efficiency."""
+    assert "allreduce_bus_bandwidth" not in RATES["gpus"]["L40S"]
+    assert load_constants().efficiency["ada"].link_ratio == 1.0

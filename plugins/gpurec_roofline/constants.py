@@ -51,9 +51,10 @@ SCALED_FIELDS = {
                              relative_to="decode_bandwidth_bf16"),
     "mla_read_ratio": Scaling("decode_mla_bandwidth_bf16", "decode_mla_bandwidth_bf16", "mla_read_ratio",
                               relative_to="decode_attention_bandwidth_bf16"),
+    "link_ratio": Scaling("allreduce_bus_bandwidth", "allreduce_bus_bandwidth", "link_ratio"),
 }
 #: Fields of GenerationEfficiency (not compute dtypes) that SCALED_FIELDS sets.
-_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio")
+_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio", "link_ratio")
 
 
 class _Strict(BaseModel):
@@ -73,13 +74,16 @@ class GenerationEfficiency(_Strict):
     mla_read_ratio: float = Field(default=1.0, gt=0, le=1.5, description="MLA decode kernels read their latent cache at "
                                   "this multiple of the other KV reads' rate (1 on the fitted GPU, whose data hold no "
                                   "MLA model)")
+    link_ratio: float = Field(default=1.0, gt=0, le=1.3, description="the engines' collectives reach this multiple of "
+                              "communication.link_efficiency of the GPU's own link (NVLink/PCIe; not the scale-out "
+                              "network)")
     kernel_rates: tuple[str, ...] = Field(default=(), description="GPUs of kernel_rates.toml whose measured kernel "
                                           "rates go with these fractions (a fitted entry: the GPUs it was fitted on)")
     scaled_from: Optional[str] = Field(default=None, description="the fitted entry whose fractions this one takes, "
                                        "each times the ratio of the kernel rates here to those there (SCALED_FIELDS)")
     derived: tuple[str, ...] = Field(default=(), description="the fields (compute dtypes, attention_efficiency, "
-                                     "bandwidth_efficiency, kv_read_ratio, mla_read_ratio) that scaled_from set; "
-                                     "filled in on load")
+                                     "bandwidth_efficiency, kv_read_ratio, mla_read_ratio, link_ratio) that "
+                                     "scaled_from set; filled in on load")
     source: str = Field(min_length=1, description="where these fractions come from")
 
     @model_validator(mode="after")

@@ -107,6 +107,7 @@ class StackedEfficiency:
     bandwidth_efficiency: object
     kv_read_ratio: object
     mla_read_ratio: object
+    link_ratio: object
 
     def compute_fraction(self, dtype) -> np.ndarray:
         if dtype is not self.dtypes:
@@ -305,6 +306,7 @@ class Deployments:
         self.bandwidth_efficiency = uniform_column([e.bandwidth_efficiency for e in effs])
         self.kv_read_ratio = uniform_column([e.kv_read_ratio for e in effs])
         self.mla_read_ratio = uniform_column([e.mla_read_ratio for e in effs])
+        self.link_ratio = uniform_column([e.link_ratio for e in effs])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -319,7 +321,8 @@ class Deployments:
         return profile, StackedEfficiency(
             dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
             attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency),
-            kv_read_ratio=take(self.kv_read_ratio), mla_read_ratio=take(self.mla_read_ratio))
+            kv_read_ratio=take(self.kv_read_ratio), mla_read_ratio=take(self.mla_read_ratio),
+            link_ratio=take(self.link_ratio))
 
 
 def estimate_many(deployments, rows, input_length, output_length, concurrency,

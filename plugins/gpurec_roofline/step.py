@@ -241,7 +241,7 @@ def alltoall_time_s(message_bytes, ranks: int, link_gb_s: float, comm: Communica
 
 
 def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstants, tokens, others=0.0,
-                         collectives: str = "all_to_all"):
+                         collectives: str = "all_to_all", link_ratio=1.0):
     """TP all-reduces (2 per layer) and the wide-EP MoE exchange (2 collectives per MoE layer) of one
     step on one stage. ``tokens`` are this rank's (decodes plus prefill chunk), ``others`` those of
     each other busy DP rank in the same step (:func:`other_rank_tokens`).
@@ -255,10 +255,14 @@ def communication_time_s(profile: DeploymentProfile, comm: CommunicationConstant
       DP rank (H bytes per token: this rank's tokens and the others') are all-gathered over
       the DP group and the expert outputs reduce-scattered back; the MoE output is still all-reduced
       over the rank's TP group like a dense MLP's.
+
+    ``link_ratio`` (``GenerationEfficiency.link_ratio``) scales the GPU's own link, not the scale-out
+    network: the share of it the engines' collectives reach relative to the fitted GPU's.
     """
     link = profile.link_gb_s_per_direction
     if link is None:  # a stacked profile has the fallback filled in already
         link = comm.fallback_link_gb_s_per_direction
+    link = link * np.asarray(link_ratio, float)
     tokens = np.asarray(tokens, float)
     reduce = allreduce_time_s(tokens * profile.allreduce_bytes_per_token, profile.tensor_parallel, link, comm,
                               profile.allreduce_crosses_nodes)
@@ -299,7 +303,7 @@ def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Com
                                                   engine.moe_compute_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
     act = activation_time_s(profile, eff, tokens)
-    comm_t = communication_time_s(profile, comm, tokens, others, engine.wide_ep_collectives)
+    comm_t = communication_time_s(profile, comm, tokens, others, engine.wide_ep_collectives, eff.link_ratio)
     over = overhead_time_s(engine, kernels, profile.layers_per_stage, d + ps)
     total = gemm + attn_decode + attn_prefill + act + comm_t + over
     parts = {"gemm": gemm, "gemm_compute": gemm_compute, "gemm_memory": gemm_memory,
