@@ -175,9 +175,9 @@ def planned_layout(model, engine: str, tensor_parallel_size: int = 1, pipeline_p
     ``--enable-dp-attention`` and TensorRT-LLM's moe_tp x moe_ep is the world size; planned as EP
     over every rank (the same expert weights and FLOPs per GPU). A dense model's DP ranks are replicas.
     """
-    parallelism = check_layout(engine, make_parallelism(tensor_parallel_size, pipeline_parallel_size,
-                                                        expert_parallel_size, data_parallel_size))
-    notes = list(layout_notes(expert_parallel_size, parallelism))
+    requested = make_parallelism(tensor_parallel_size, pipeline_parallel_size, expert_parallel_size, data_parallel_size)
+    parallelism = check_layout(engine, requested)
+    notes = list(layout_notes(requested.expert_parallel_size, parallelism))
     ranks = parallelism.tensor_parallel_size * parallelism.data_parallel_size
     if model.config.is_moe and parallelism.data_parallel_size > 1 and parallelism.expert_parallel_size < ranks:
         parallelism = parallelism.model_copy(update={"expert_parallel_size": ranks})

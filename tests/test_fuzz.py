@@ -522,6 +522,13 @@ def test_fuzzed_options_into_plan_memory(small_model, moe_model, kwargs, gpu):
             assert_finite(plan_memory(model, gpu, **kwargs).model_dump())
 
 
+def test_sizes_given_as_strings_are_read_as_numbers(moe_model):
+    """Found by the fuzzer above: an expert_parallel_size given as text reached the layout notes
+    uncoerced (TypeError comparing '4' with 2)."""
+    plan = plan_memory(moe_model, "H100", tensor_parallel_size="2", data_parallel_size="4", expert_parallel_size="4")
+    assert any("expert_parallel_size 4 over 8 attention ranks" in note for note in plan.notes)
+
+
 @FUZZ
 @given(kwargs=st.fixed_dictionaries({
     "input_length": st.one_of(st.integers(-1, 500_000), OPTION_VALUES),
