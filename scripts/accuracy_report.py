@@ -419,9 +419,10 @@ def kernel_rates_table() -> list[str]:
              "the datasheet peak, and the efficiencies the roofline takes from them (Hopper's are fitted; a "
              "generation's rates are the mean of its GPUs'):", "",
              "| GPU | generation | GEMM bf16 | GEMM fp8 | GEMM fp4 | prefill attention | decode weight streaming | "
-             "decode KV reads | MLA decode reads | all-reduce bus bandwidth | compute eff. bf16 / fp8 / fp4 | "
-             "attention eff. | bandwidth eff. | KV read ratio | MLA read ratio | link ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+             "decode KV reads | MLA decode reads | MoE decode reads | all-reduce bus bandwidth | "
+             "compute eff. bf16 / fp8 / fp4 | attention eff. | bandwidth eff. | KV read ratio | MLA read ratio | "
+             "expert read ratio | link ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
 
     def cell(value) -> str:
         return f"{value:.3f}" if isinstance(value, float) else "–"
@@ -435,10 +436,10 @@ def kernel_rates_table() -> list[str]:
                      f"{cell(measured.get('gemm_fp4'))} | {cell(measured.get('attention_bf16'))} | "
                      f"{cell(measured.get('decode_bandwidth_bf16'))} | "
                      f"{cell(measured.get('decode_attention_bandwidth_bf16'))} | "
-                     f"{cell(measured.get('decode_mla_bandwidth_bf16'))} | "
+                     f"{cell(measured.get('decode_mla_bandwidth_bf16'))} | {cell(measured.get('moe_decode_bandwidth'))} | "
                      f"{cell(measured.get('allreduce_bus_bandwidth'))} | {compute} | {eff.attention_efficiency:.3f} | "
                      f"{eff.bandwidth_efficiency:.3f} | {eff.kv_read_ratio:.3f} | {eff.mla_read_ratio:.3f} | "
-                     f"{eff.link_ratio:.3f} |")
+                     f"{eff.expert_read_ratio:.3f} | {eff.link_ratio:.3f} |")
     lines += ["", "Two figures the datasheets do not show: a B200's GEMMs reach 0.68 of its bf16 peak where an H100's "
               "reach 0.79, so prefill is 1.95x an H100's, not 2.27x; and Blackwell Ultra's NVFP4 GEMMs reach about "
               "0.31 of the 14-15 PFLOPS figure, little more than a B200's; and an H200's decode attention reads its KV "
@@ -448,7 +449,10 @@ def kernel_rates_table() -> list[str]:
               "and 0.81), so MLA decode on a B200 is 1.78x an H100's, not 2.30x. The H200 shares the H100's die: "
               "its GEMM and attention rates read within 5 % of the H100's. Blackwell's all-reduces reach 0.51-0.61 of "
               "NVLink 5's 900 GB/s per direction where Hopper's reach 0.71 of NVLink 4's 450, so a tensor-parallel "
-              "prefill's all-reduces are about 1.5x an H100's, not 2x. An Ampere GPU's MLA decode (A100: "
+              "prefill's all-reduces are about 1.5x an H100's, not 2x; and the fused-MoE kernels stream a decode "
+              "step's experts at 0.48-0.49 of a B200's or GB200's bandwidth where they reach 0.58 of an H100's "
+              "(dense weights: 0.82-0.83 and 0.85), so a MoE model's decode on Blackwell loses another 14 % "
+              "to its experts. An Ampere GPU's MLA decode (A100: "
               "vLLM 0.14 and TensorRT-LLM 1.0, no FlashMLA for Ampere) reads at 0.27."]
     return lines
 
@@ -911,8 +915,8 @@ def build_report() -> str:
             "tables). The all-reduce rate is transferred only between NVLink GPUs: the tables' PCIe all-reduces describe "
             "one server's topology. Not transferred: the width of a GEMM: the H100 tables give fp8 GEMMs 0.38 (Llama-3.1-8B at "
             "TP8) to 0.66 (Llama-3.1-70B at TP1) of the fp8 peak at 8,192 tokens, bf16 0.72-0.79; gpurec uses one "
-            "fitted fraction per dtype. Nor the routed experts' rate: NVIDIA's MoE tables move it between H100 and "
-            "B200 by engine (TensorRT-LLM's block-fp8 experts reach 0.21 of the H100's fp8 peak and 0.29 of the "
+            "fitted fraction per dtype. Nor the routed experts' compute rate (prefill): NVIDIA's MoE tables move it "
+            "between H100 and B200 by engine (TensorRT-LLM's block-fp8 experts reach 0.21 of the H100's fp8 peak and 0.29 of the "
             "B200's, SGLang's 0.18 and 0.12), so `moe_compute_efficiency` stays one sourced ratio per engine.",
             "- vLLM TTFT on the held-out rows misses its 30 % target: the only vLLM calibration data set (Qwen3-32B, "
             "vLLM 0.12) has a larger per-request overhead and more waiting than the held-out Llama-3.1-70B data set "

@@ -29,16 +29,20 @@ For each GPU, three rates as fractions of the GPU's catalog peak (``gpurec gpu N
   (2 x 1,088 FLOPs per head and key against 1,152 bytes per key), 200 MB of latents or more per call: latent
   bytes read / latency over the HBM bandwidth. SGLang and TensorRT-LLM tables (vLLM records MLA only as a whole
   module with its projections).
+* ``moe_decode_bandwidth``: the engines' fused MoE kernel at decode batches (1-64 tokens, balanced routing, no
+  expert TP; bf16 and 128-block fp8 experts), the touched experts' weight bytes (E/ep experts each hit with
+  probability 1 - (1 - k/E)^tokens) of 50 MB or more over latency and the HBM bandwidth: a decode step's expert
+  streaming, which the grouped kernels reach a smaller share of than a dense GEMV.
 * ``allreduce_bus_bandwidth``: the engines' all-reduce (CUDA-graph mode where the table has both) of bf16
   messages growing from 8 to 64 MB on 2, 4 and 8 GPUs of one NVLink domain, as bus bandwidth (2 (n-1)/n x
   bytes over the added time) over the GPU's per-direction NVLink bandwidth (catalog interconnect_gb_s / 2).
   GPUs without NVLink are left out: their all-reduce runs over the host's PCIe topology, which the tables
   measure for one server (the L40S's falls from 19 GB/s on 2 GPUs to 2 GB/s on 8).
 
-Per table the median over those shapes; per GPU the median over the newest version of each engine (vLLM,
-SGLang, TensorRT-LLM). The roofline carries its H100-fitted efficiencies to other generations in proportion
-to these rates (``scaled_from`` in roofline.toml; gpurec_roofline.constants). Deterministic for a given
-revision.
+Per table the median over those shapes; per GPU the median over the engines (vLLM, SGLang, TensorRT-LLM), each
+quantity from the newest version of an engine's table that measures it. The roofline carries its H100-fitted
+efficiencies to other generations in proportion to these rates (``scaled_from`` in roofline.toml;
+gpurec_roofline.constants). Deterministic for a given revision.
 """
 
 from __future__ import annotations
@@ -84,10 +88,13 @@ DECODE_MIN_KV_BYTES = 2e8
 MLA_LATENT_BYTES = 576 * 2  # kv_lora_rank 512 + rope 64, bf16: DeepSeek-V3's latent per token and layer
 MLA_MAX_HEADS_PER_GPU = 16
 ALLREDUCE_ELEMENTS = (4194304, 33554432)  # bf16 messages of 8 and 64 MB
+MOE_DECODE_TOKENS = 64
+MOE_MIN_BYTES = 5e7
+MOE_WEIGHT_BYTES = {"bfloat16": 2.0, "fp8_block": 1.0}
 #: The tables each quantity is read from: (family directory, file name).
 TABLE_FILES = (("gemm", "gemm_perf.parquet"), ("attention", "context_attention_perf.parquet"),
                ("attention", "generation_attention_perf.parquet"), ("mla", "generation_mla_perf.parquet"),
-               ("comm", "custom_allreduce_perf.parquet"))
+               ("comm", "custom_allreduce_perf.parquet"), ("moe", "moe_perf.parquet"))
 
 
 class Source:
@@ -129,20 +136,19 @@ class Table:
     name: str
 
 
-def newest_tables(source: Source) -> list[Table]:
-    """The newest version of each engine's gemm, attention, MLA decode and all-reduce table, per GPU."""
-    newest: dict[tuple[str, str, str], Table] = {}
+def tables_by_engine(source: Source) -> dict[tuple[str, str, str], list[Table]]:
+    """Every version of each engine's gemm, attention, MLA decode, all-reduce and MoE table, per GPU and
+    file, newest first."""
+    found: dict[tuple[str, str, str], list[Table]] = {}
     for name in source.files():
         parts = name[len(DATA) + 1:].split("/")
         if len(parts) != 5 or parts[0] not in SYSTEMS or parts[2] not in ENGINES:
             continue
         system, family, engine, version, file = parts
-        if (family, file) not in TABLE_FILES:
-            continue
-        key = (SYSTEMS[system], file, engine)
-        if key not in newest or Version(version) > Version(newest[key].version):
-            newest[key] = Table(SYSTEMS[system], file, engine, version, name)
-    return sorted(newest.values(), key=lambda t: (t.gpu, t.file, ENGINES.index(t.engine)))
+        if (family, file) in TABLE_FILES:
+            found.setdefault((SYSTEMS[system], file, engine), []).append(
+                Table(SYSTEMS[system], file, engine, version, name))
+    return {key: sorted(tables, key=lambda t: Version(t.version), reverse=True) for key, tables in found.items()}
 
 
 def gemm_rates(rows: dict, gpu) -> dict[str, list[float]]:
@@ -230,21 +236,42 @@ def allreduce_rates(rows: dict, gpu) -> dict[str, list[float]]:
     return {"allreduce_bus_bandwidth": fractions} if fractions else {}
 
 
+def moe_decode_rates(rows: dict, gpu) -> dict[str, list[float]]:
+    """Touched expert bytes over latency and the HBM bandwidth, every decode-sized shape of one MoE table."""
+    fractions = []
+    for i in range(len(rows["latency"])):
+        dtype, tokens, ms = rows["moe_dtype"][i], rows["num_tokens"][i], rows["latency"][i]
+        if (dtype not in MOE_WEIGHT_BYTES or rows["distribution"][i] != "balanced" or rows["moe_tp_size"][i] != 1
+                or tokens > MOE_DECODE_TOKENS or not ms or ms <= 0):
+            continue
+        experts, k, ep = rows["num_experts"][i], rows["topk"][i], rows["moe_ep_size"][i]
+        touched = experts / ep * (1.0 - (1.0 - k / experts) ** tokens)
+        read = touched * 3.0 * rows["hidden_size"][i] * rows["inter_size"][i] * MOE_WEIGHT_BYTES[dtype]
+        if read >= MOE_MIN_BYTES:
+            fractions.append(read / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+    return {"moe_decode_bandwidth": fractions} if fractions else {}
+
+
 RATES_OF = {"gemm_perf.parquet": gemm_rates, "context_attention_perf.parquet": attention_rates,
             "generation_attention_perf.parquet": decode_attention_rates, "generation_mla_perf.parquet": decode_mla_rates,
-            "custom_allreduce_perf.parquet": allreduce_rates}
+            "custom_allreduce_perf.parquet": allreduce_rates, "moe_perf.parquet": moe_decode_rates}
 
 
 def measure(source: Source) -> dict[str, dict[str, list[tuple[str, float]]]]:
-    """GPU -> quantity -> [(table label, median fraction)] over the newest table of each engine."""
+    """GPU -> quantity -> [(table label, median fraction)], one per engine: each quantity from the newest
+    version of the engine's table that measures it (a newer collection may hold only some kernels)."""
     result: dict[str, dict[str, list[tuple[str, float]]]] = {}
-    for table in newest_tables(source):
-        gpu = get_gpu_spec(table.gpu)
-        rows = source.read(table.name)
-        rates = RATES_OF[table.file](rows, gpu)
-        for quantity, fractions in rates.items():
-            label = f"{table.engine} {table.version}, {len(fractions)} shapes"
-            result.setdefault(table.gpu, {}).setdefault(quantity, []).append((label, statistics.median(fractions)))
+    order = sorted(tables_by_engine(source).items(), key=lambda kv: (kv[0][0], kv[0][1], ENGINES.index(kv[0][2])))
+    for (gpu_name, file, _), tables in order:
+        gpu = get_gpu_spec(gpu_name)
+        measured: set[str] = set()
+        for table in tables:
+            for quantity, fractions in RATES_OF[file](source.read(table.name), gpu).items():
+                if quantity in measured:
+                    continue
+                measured.add(quantity)
+                label = f"{table.engine} {table.version}, {len(fractions)} shapes"
+                result.setdefault(gpu_name, {}).setdefault(quantity, []).append((label, statistics.median(fractions)))
     return result
 
 
@@ -254,11 +281,12 @@ def render(source: Source, measured: dict) -> str:
         "# GENERATED by `python scripts/kernel_rates.py --aiconfigurator <clone>`. Do not edit by hand: re-run the script",
         "# (its docstring defines every shape filter and statistic).",
         f"# Source: {REPOSITORY} @{source.commit} (Apache-2.0),",
-        f"#   {DATA}/<system>/{{gemm,attention,mla,comm}}/<engine>/<version>/",
-        "#   {gemm_perf,context_attention_perf,generation_attention_perf,generation_mla_perf,custom_allreduce_perf}",
-        "#   .parquet: NVIDIA's measured kernel latencies per GPU and engine version.",
-        "# Per table: the median over the qualifying shapes; per GPU: the median over the newest table of each engine",
-        "# (each listed under `tables`). `peaks` are the catalog figures the fractions are of (tests check they still are).",
+        f"#   {DATA}/<system>/{{gemm,attention,mla,comm,moe}}/<engine>/<version>/",
+        "#   {gemm_perf,context_attention_perf,generation_attention_perf,generation_mla_perf,custom_allreduce_perf,",
+        "#   moe_perf}.parquet: NVIDIA's measured kernel latencies per GPU and engine version.",
+        "# Per table: the median over the qualifying shapes; per GPU: the median over the engines, each quantity from the",
+        "# newest version of an engine's table that measures it (listed under `tables`). `peaks` are the catalog figures",
+        "# the fractions are of (tests check they still are).",
         "# Read by gpurec_roofline.constants: a generation entry of roofline.toml with `scaled_from` takes the fitted",
         "# generation's efficiencies times the ratio of these rates.",
         "",

@@ -89,7 +89,8 @@ def test_h200_reads_its_kv_cache_at_a_smaller_share_of_its_bandwidth():
 
 
 @pytest.mark.parametrize("gpu, generation", [("H100", "hopper"), ("H200", "hopper_h200"), ("H200_NVL", "hopper_h200"),
-                                             ("GH200", "hopper"), ("B200", "blackwell"), ("GB200", "blackwell"), ("B100", "blackwell"),
+                                             ("GH200", "hopper"), ("B200", "blackwell"), ("GB200", "blackwell"),
+                                             ("B100", "blackwell"),
                                              ("B300", "blackwell_ultra"), ("GB300", "blackwell_ultra"),
                                              ("RTX_PRO_6000", "rtx_pro_blackwell"), ("L40S", "ada"), ("L4", "ada"),
                                              ("A100", "ampere"), ("A10G", "ampere"), ("MI300X", "cdna")])
@@ -135,8 +136,9 @@ def test_scaling_without_the_rates_file_is_a_catalog_error():
 
 
 def test_kv_reads_cannot_beat_the_datasheet_bandwidth():
-    with pytest.raises(CatalogError, match=r"efficiency\.hopper.*reads the KV cache faster than the datasheet bandwidth"):
-        parse_constants(_with(hopper__kv_read_ratio=1.2), "roofline.toml", RATES)
+    with pytest.raises(CatalogError,
+                       match=r"efficiency\.volta_turing.*KV cache ratios = 1\.050 reads faster than the datasheet"):
+        parse_constants(_with(volta_turing__kv_read_ratio=1.4), "roofline.toml", RATES)
 
 
 def _r1_decode_attention_ms(gpu: str) -> float:
@@ -195,3 +197,28 @@ def test_gpus_without_nvlink_keep_the_link_efficiency():
     GPUs without NVLink get no all-reduce rate and keep communication.link_efficiency."""
     assert "allreduce_bus_bandwidth" not in RATES["gpus"]["L40S"]
     assert load_constants().efficiency["ada"].link_ratio == 1.0
+
+
+def test_blackwell_streams_routed_experts_at_the_share_its_moe_kernels_reach():
+    """NVIDIA's fused-MoE tables at decode batches (1-64 tokens; vLLM, SGLang, TensorRT-LLM) stream the touched
+    experts at 0.579 of an H100's bandwidth and 0.482 / 0.494 of a B200's / GB200's, while a dense bf16 GEMV
+    streams 0.848 and 0.833 / 0.819 (kernel_rates.toml): on Blackwell the experts of a decode step fall behind
+    the dense weights. The roofline streams each at the H100's fitted 0.9 times its kernel's ratio."""
+    from gpurec_core.api import as_gpu
+
+    shares = load_constants().efficiency_for(as_gpu("B200")).read_shares()
+    assert shares["experts"] == pytest.approx(0.9 * 0.5 * (0.4815 + 0.4935) / 0.5791, rel=2e-3)
+    assert shares["weights"] == pytest.approx(0.9 * 0.5 * (0.8330 + 0.8186) / 0.8481, rel=2e-3)
+
+
+def test_a_slower_expert_kernel_streams_only_the_experts_longer():
+    from gpurec_core.api import as_gpu, as_model
+    from gpurec_core.models import Parallelism
+    from gpurec_roofline.profile import build_profile
+    from gpurec_roofline.step import weight_read_bytes
+
+    arch = as_model("Qwen/Qwen3-30B-A3B")
+    profile = build_profile(arch.config, arch.parameters, arch.resolve_precision(None, "bf16"), as_gpu("B200"),
+                            Parallelism(tensor_parallel_size=1))
+    full, half = (weight_read_bytes(profile, 8.0, 0.0, ratio) for ratio in (1.0, 0.5))
+    assert half - profile.dense_weight_bytes == pytest.approx(2 * (full - profile.dense_weight_bytes))

@@ -27,18 +27,21 @@ KERNEL_RATES_FILE = "kernel_rates.toml"
 class Scaling(NamedTuple):
     """How one field of a ``scaled_from`` entry follows the kernel rates: the fitted entry's ``base_field``
     times (its ``rate`` here / ``base_rate`` there), divided by the same ratio of ``relative_to`` when the
-    field is itself relative to another (KV reads relative to weight streaming)."""
+    field is itself relative to another (KV reads relative to weight streaming), and no more than ``at_most``."""
 
     rate: str
     base_rate: str
     base_field: str
     relative_to: Optional[str] = None
+    at_most: Optional[float] = None
 
 
 #: What a generation entry with ``scaled_from`` derives from measured kernel rates, by field (a compute dtype
 #: of ``compute_efficiency``, or a field name). fp4 has no Hopper kernel, so it scales Hopper's fp8 value by the
 #: ratio of the fp4 rate here to the fp8 rate there (both are block-scaled low-precision tensor-core paths);
-#: int8 runs on the same 8-bit tensor-core path as fp8.
+#: int8 runs on the same 8-bit tensor-core path as fp8. A grouped MoE kernel streams its experts no faster than a
+#: dense GEMV its weights (the L40S's MoE kernels reach 0.67 of its 0.86 TB/s, more than the H100's 0.58 of 3.35,
+#: where fixed per-expert costs weigh more; carried as a ratio that would exceed the dense rate).
 SCALED_FIELDS = {
     "bf16": Scaling("gemm_bf16", "gemm_bf16", "bf16"),
     "fp16": Scaling("gemm_bf16", "gemm_bf16", "fp16"),
@@ -52,9 +55,12 @@ SCALED_FIELDS = {
     "mla_read_ratio": Scaling("decode_mla_bandwidth_bf16", "decode_mla_bandwidth_bf16", "mla_read_ratio",
                               relative_to="decode_attention_bandwidth_bf16"),
     "link_ratio": Scaling("allreduce_bus_bandwidth", "allreduce_bus_bandwidth", "link_ratio"),
+    "expert_read_ratio": Scaling("moe_decode_bandwidth", "moe_decode_bandwidth", "expert_read_ratio",
+                                 relative_to="decode_bandwidth_bf16", at_most=1.0),
 }
 #: Fields of GenerationEfficiency (not compute dtypes) that SCALED_FIELDS sets.
-_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio", "link_ratio")
+_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio", "link_ratio",
+                   "expert_read_ratio")
 
 
 class _Strict(BaseModel):
@@ -74,6 +80,9 @@ class GenerationEfficiency(_Strict):
     mla_read_ratio: float = Field(default=1.0, gt=0, le=1.5, description="MLA decode kernels read their latent cache at "
                                   "this multiple of the other KV reads' rate (1 on the fitted GPU, whose data hold no "
                                   "MLA model)")
+    expert_read_ratio: float = Field(default=1.0, gt=0, le=1.5, description="a decode step's routed experts are "
+                                     "streamed at this multiple of the dense weights' rate (the grouped MoE kernels' "
+                                     "share of the bandwidth relative to the fitted GPU's)")
     link_ratio: float = Field(default=1.0, gt=0, le=1.3, description="the engines' collectives reach this multiple of "
                               "communication.link_efficiency of the GPU's own link (NVLink/PCIe; not the scale-out "
                               "network)")
@@ -82,18 +91,24 @@ class GenerationEfficiency(_Strict):
     scaled_from: Optional[str] = Field(default=None, description="the fitted entry whose fractions this one takes, "
                                        "each times the ratio of the kernel rates here to those there (SCALED_FIELDS)")
     derived: tuple[str, ...] = Field(default=(), description="the fields (compute dtypes, attention_efficiency, "
-                                     "bandwidth_efficiency, kv_read_ratio, mla_read_ratio, link_ratio) that "
-                                     "scaled_from set; filled in on load")
+                                     "bandwidth_efficiency and the *_ratio fields) that scaled_from set; filled in "
+                                     "on load")
     source: str = Field(min_length=1, description="where these fractions come from")
 
     @model_validator(mode="after")
-    def _kv_reads_within_peak(self) -> "GenerationEfficiency":
-        kv = self.bandwidth_efficiency * self.kv_read_ratio
-        if max(kv, kv * self.mla_read_ratio) > 1.0:
-            raise ValueError(f"bandwidth_efficiency x kv_read_ratio (x mla_read_ratio) = "
-                             f"{max(kv, kv * self.mla_read_ratio):.3f} reads the KV cache faster than the datasheet "
-                             "bandwidth")
+    def _reads_within_peak(self) -> "GenerationEfficiency":
+        shares = self.read_shares()
+        worst = max(shares, key=shares.get)
+        if shares[worst] > 1.0:
+            raise ValueError(f"bandwidth_efficiency x the {worst} ratios = {shares[worst]:.3f} reads faster than "
+                             "the datasheet bandwidth")
         return self
+
+    def read_shares(self) -> dict[str, float]:
+        """The share of the datasheet bandwidth each kind of decode read reaches."""
+        kv = self.bandwidth_efficiency * self.kv_read_ratio
+        return {"weights": self.bandwidth_efficiency, "experts": self.bandwidth_efficiency * self.expert_read_ratio,
+                "KV cache": kv, "MLA latent": kv * self.mla_read_ratio}
 
     def compute_fraction(self, dtype: str) -> float:
         """GEMM efficiency for ``dtype``, falling back to bf16 then the smallest listed value."""
@@ -304,6 +319,8 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
             if scaling.relative_to:
                 ratio /= here[scaling.relative_to] / there[scaling.relative_to]
             value = round(base_value * ratio, 4)
+            if scaling.at_most is not None:
+                value = min(value, scaling.at_most)
             derived.append(field)
             if is_dtype:
                 compute[field] = value

@@ -108,6 +108,7 @@ class StackedEfficiency:
     kv_read_ratio: object
     mla_read_ratio: object
     link_ratio: object
+    expert_read_ratio: object
 
     def compute_fraction(self, dtype) -> np.ndarray:
         if dtype is not self.dtypes:
@@ -307,6 +308,7 @@ class Deployments:
         self.kv_read_ratio = uniform_column([e.kv_read_ratio for e in effs])
         self.mla_read_ratio = uniform_column([e.mla_read_ratio for e in effs])
         self.link_ratio = uniform_column([e.link_ratio for e in effs])
+        self.expert_read_ratio = uniform_column([e.expert_read_ratio for e in effs])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -322,7 +324,7 @@ class Deployments:
             dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
             attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency),
             kv_read_ratio=take(self.kv_read_ratio), mla_read_ratio=take(self.mla_read_ratio),
-            link_ratio=take(self.link_ratio))
+            link_ratio=take(self.link_ratio), expert_read_ratio=take(self.expert_read_ratio))
 
 
 def estimate_many(deployments, rows, input_length, output_length, concurrency,

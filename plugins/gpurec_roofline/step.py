@@ -91,14 +91,16 @@ def expert_tokens(profile: DeploymentProfile, tokens, others):
     return np.asarray(tokens, float) + (profile.expert_token_multiplier - 1.0) * np.asarray(others, float)
 
 
-def weight_read_bytes(profile: DeploymentProfile, tokens, others):
+def weight_read_bytes(profile: DeploymentProfile, tokens, others, expert_read_ratio=1.0):
     """Weight bytes streamed from HBM in one step by the busiest rank: every dense weight once, plus
     the experts touched by the tokens they serve (:func:`expert_tokens`,
-    :func:`busiest_rank_touched_fraction`)."""
+    :func:`busiest_rank_touched_fraction`), those counted 1 / ``expert_read_ratio`` times
+    (``GenerationEfficiency.expert_read_ratio``: the grouped MoE kernels' share of the bandwidth
+    relative to a dense GEMV's, against the fitted GPU's)."""
     touched = busiest_rank_touched_fraction(expert_tokens(profile, tokens, others),
                                             profile.num_experts, profile.experts_per_token,
                                             profile.expert_parallel)
-    return profile.dense_weight_bytes + profile.expert_weight_bytes * touched
+    return profile.dense_weight_bytes + profile.expert_weight_bytes * touched / np.asarray(expert_read_ratio, float)
 
 
 def gemm_flops(profile: DeploymentProfile, tokens, logit_tokens, others):
@@ -132,7 +134,7 @@ def gemm_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, tokens, l
     dense_flops = gemm_flops(profile, tokens, logit_tokens, others) - expert_flops
     compute = dense_flops / peak + expert_flops / (peak * moe_compute_efficiency)
     bandwidth = profile.bandwidth_tb_s * TERA * eff.bandwidth_efficiency
-    memory = weight_read_bytes(profile, tokens, others_decoding) / bandwidth
+    memory = weight_read_bytes(profile, tokens, others_decoding, eff.expert_read_ratio) / bandwidth
     return np.maximum(compute, memory), compute, memory
 
 
