@@ -13,7 +13,7 @@ sweep or a recommendation that batches its points gets the hook's numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -114,6 +114,10 @@ class StackedEfficiency:
         if dtype is not self.dtypes:
             raise ValueError("a StackedEfficiency answers only for the compute_dtype of the profile stacked with it")
         return self.compute
+
+
+#: The GenerationEfficiency fields a stacked efficiency carries per row (every field but the compute rate).
+STACKED_EFFICIENCY_FIELDS = tuple(f.name for f in fields(StackedEfficiency) if f.name not in ("dtypes", "compute"))
 
 
 @dataclass
@@ -303,12 +307,8 @@ class Deployments:
         self.failing = np.array([b is not None or a is not None for b, a in zip(self.before, self.after)], dtype=bool)
         self.columns = profile_columns(profiles, constants.communication.fallback_link_gb_s_per_direction)
         self.compute_efficiency = uniform_column([e.compute_fraction(p.compute_dtype) for e, p in zip(effs, profiles)])
-        self.attention_efficiency = uniform_column([e.attention_efficiency for e in effs])
-        self.bandwidth_efficiency = uniform_column([e.bandwidth_efficiency for e in effs])
-        self.kv_read_ratio = uniform_column([e.kv_read_ratio for e in effs])
-        self.mla_read_ratio = uniform_column([e.mla_read_ratio for e in effs])
-        self.link_ratio = uniform_column([e.link_ratio for e in effs])
-        self.expert_read_ratio = uniform_column([e.expert_read_ratio for e in effs])
+        self.efficiency_columns = {name: uniform_column([getattr(e, name) for e in effs])
+                                   for name in STACKED_EFFICIENCY_FIELDS}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -320,11 +320,8 @@ class Deployments:
 
         def take(column):
             return column[compact] if isinstance(column, np.ndarray) else column
-        return profile, StackedEfficiency(
-            dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
-            attention_efficiency=take(self.attention_efficiency), bandwidth_efficiency=take(self.bandwidth_efficiency),
-            kv_read_ratio=take(self.kv_read_ratio), mla_read_ratio=take(self.mla_read_ratio),
-            link_ratio=take(self.link_ratio), expert_read_ratio=take(self.expert_read_ratio))
+        return profile, StackedEfficiency(dtypes=profile.compute_dtype, compute=take(self.compute_efficiency),
+                                          **{name: take(c) for name, c in self.efficiency_columns.items()})
 
 
 def estimate_many(deployments, rows, input_length, output_length, concurrency,
