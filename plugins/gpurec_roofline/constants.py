@@ -58,9 +58,6 @@ SCALED_FIELDS = {
     "expert_read_ratio": Scaling("moe_decode_bandwidth", "moe_decode_bandwidth", "expert_read_ratio",
                                  relative_to="decode_bandwidth_bf16", at_most=1.0),
 }
-#: Fields of GenerationEfficiency (not compute dtypes) that SCALED_FIELDS sets.
-_SCALED_SCALARS = ("attention_efficiency", "bandwidth_efficiency", "kv_read_ratio", "mla_read_ratio", "link_ratio",
-                   "expert_read_ratio")
 
 
 class _Strict(BaseModel):
@@ -302,7 +299,7 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
         fields: dict[str, float] = {}
         derived: list[str] = []
         for field, scaling in SCALED_FIELDS.items():
-            is_dtype = field not in _SCALED_SCALARS
+            is_dtype = field not in GenerationEfficiency.model_fields  # else a compute dtype
             if is_dtype:
                 base_value = (base.get("compute_efficiency") or {}).get(scaling.base_field)
             else:
