@@ -151,6 +151,11 @@ def tables_by_engine(source: Source) -> dict[tuple[str, str, str], list[Table]]:
     return {key: sorted(tables, key=lambda t: Version(t.version), reverse=True) for key, tables in found.items()}
 
 
+def share(amount: float, ms: float, peak: float) -> float:
+    """``amount`` (FLOPs or bytes) done in ``ms`` milliseconds, as a fraction of ``peak`` (TFLOPS or TB/s)."""
+    return amount / (ms * 1e-3) / 1e12 / peak
+
+
 def gemm_rates(rows: dict, gpu) -> dict[str, list[float]]:
     """Per quantity, the achieved fractions of peak of every qualifying shape of one gemm table."""
     peaks = {"bf16": gpu.bf16_tflops_dense, "fp8": gpu.fp8_tflops_dense, "fp4": gpu.fp4_tflops_dense}
@@ -161,10 +166,10 @@ def gemm_rates(rows: dict, gpu) -> dict[str, list[float]]:
         ours, weight_bytes = GEMM_DTYPES[dtype]
         lo, hi = PREFILL_DIMS
         if m in PREFILL_TOKENS and lo <= n <= hi and lo <= k <= hi and peaks[ours]:
-            out.setdefault(f"gemm_{ours}", []).append(2.0 * m * n * k / (ms * 1e-3) / 1e12 / peaks[ours])
+            out.setdefault(f"gemm_{ours}", []).append(share(2.0 * m * n * k, ms, peaks[ours]))
         if ours == "bf16" and m in DECODE_TOKENS and n * k * weight_bytes >= DECODE_MIN_WEIGHT_BYTES:
             moved = n * k * weight_bytes + 2.0 * m * (n + k)
-            out.setdefault("decode_bandwidth_bf16", []).append(moved / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+            out.setdefault("decode_bandwidth_bf16", []).append(share(moved, ms, gpu.bandwidth_tb_s))
     return out
 
 
@@ -179,7 +184,7 @@ def attention_rates(rows: dict, gpu) -> dict[str, list[float]]:
         if (attn_dtype[i] != "bfloat16" or rows["kv_cache_dtype"][i] != "bfloat16" or window[i] or d != 128
                 or s < ATTENTION_MIN_SEQ or b * h < ATTENTION_MIN_BLOCKS or not ms or ms <= 0):
             continue
-        fractions.append(4.0 * b * h * d * s * s / 2 / (ms * 1e-3) / 1e12 / gpu.bf16_tflops_dense)
+        fractions.append(share(4.0 * b * h * d * s * s / 2, ms, gpu.bf16_tflops_dense))
     return {"attention_bf16": fractions} if fractions else {}
 
 
@@ -194,7 +199,7 @@ def decode_attention_rates(rows: dict, gpu) -> dict[str, list[float]]:
         if rows["kv_cache_dtype"][i] != "bfloat16" or window[i] or d != 128 or kv_bytes < DECODE_MIN_KV_BYTES \
                 or not ms or ms <= 0:
             continue
-        fractions.append(kv_bytes / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+        fractions.append(share(kv_bytes, ms, gpu.bandwidth_tb_s))
     return {"decode_attention_bandwidth_bf16": fractions} if fractions else {}
 
 
@@ -207,7 +212,7 @@ def decode_mla_rates(rows: dict, gpu) -> dict[str, list[float]]:
         if (rows["kv_cache_dtype"][i] != "bfloat16" or heads // tp > MLA_MAX_HEADS_PER_GPU
                 or latent_bytes < DECODE_MIN_KV_BYTES or not ms or ms <= 0):
             continue
-        fractions.append(latent_bytes / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+        fractions.append(share(latent_bytes, ms, gpu.bandwidth_tb_s))
     return {"decode_mla_bandwidth_bf16": fractions} if fractions else {}
 
 
@@ -228,11 +233,11 @@ def allreduce_rates(rows: dict, gpu) -> dict[str, list[float]]:
     for gpus in sorted({g for g, _ in latency}):
         if (gpus, small) not in latency or (gpus, large) not in latency:
             continue
-        added_s = (statistics.median(latency[(gpus, large)]) - statistics.median(latency[(gpus, small)])) * 1e-3
-        if added_s <= 0:
+        added_ms = statistics.median(latency[(gpus, large)]) - statistics.median(latency[(gpus, small)])
+        if added_ms <= 0:
             continue
-        bus = 2.0 * (gpus - 1) / gpus * (large - small) * 2.0 / added_s
-        fractions.append(bus / 1e9 / (gpu.interconnect_gb_s / 2.0))
+        bus_bytes = 2.0 * (gpus - 1) / gpus * (large - small) * 2.0  # ring volume of the added bf16 elements
+        fractions.append(share(bus_bytes, added_ms, gpu.interconnect_gb_s / 2.0 / 1e3))  # per direction, TB/s
     return {"allreduce_bus_bandwidth": fractions} if fractions else {}
 
 
@@ -248,7 +253,7 @@ def moe_decode_rates(rows: dict, gpu) -> dict[str, list[float]]:
         touched = experts / ep * (1.0 - (1.0 - k / experts) ** tokens)
         read = touched * 3.0 * rows["hidden_size"][i] * rows["inter_size"][i] * MOE_WEIGHT_BYTES[dtype]
         if read >= MOE_MIN_BYTES:
-            fractions.append(read / (ms * 1e-3) / 1e12 / gpu.bandwidth_tb_s)
+            fractions.append(share(read, ms, gpu.bandwidth_tb_s))
     return {"moe_decode_bandwidth": fractions} if fractions else {}
 
 
