@@ -362,9 +362,12 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(f"{len(flagged)} row(s) flagged as measurements that contradict their own configuration "
                       f"(predicted and counted above; without them the farthest is {data['max_ratio_unflagged']:.1f}x off), "
                       f"e.g. {flagged[0].get('model')} {flagged[0].get('config')}: {flagged[0].get('flag')}")
-    noted = [r for r in data.get("rows", []) if r.get("note") and not r.get("error")]
-    if noted:
-        console.print(f"{len(noted)} row(s) {noted[0]['note']}, e.g. {noted[0].get('model')} {noted[0].get('config')}.")
+    noted: dict[str, list[dict]] = {}
+    for r in data.get("rows", []):
+        if r.get("note") and not r.get("error"):
+            noted.setdefault(re.sub(r"\d+", "N", r["note"]), []).append(r)
+    for same in noted.values():
+        console.print(f"{len(same)} row(s) {same[0]['note']}, e.g. {same[0].get('model')} {same[0].get('config')}.")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")
@@ -372,9 +375,10 @@ def _print_report(console, title: str, report, worst: int) -> None:
                and re.search(r"\bdp([2-9]|\d{2,})\b", r.get("config") or "")]
     if with_dp:
         console.print(f"{len(with_dp)} row(s) with attention data parallelism: `concurrency` is read as the users of the "
-                      "whole deployment, split over the dp ranks, on tp x dp x pp GPUs; rows copied from "
-                      "aiconfigurator-core's silicon_sample.csv may record one rank's batch (its batch_size), the GPU "
-                      "count as tp and tp x dp as ep (docs/accuracy.md, 'Attention data parallelism').")
+                      "whole deployment, split over the dp ranks, on tp x dp x pp GPUs, except where the source is "
+                      "aiconfigurator, which records one rank's batch (users = concurrency x dp x pp); its rows of "
+                      "InferenceX runs may record the GPU count as tp and tp x dp as ep (docs/accuracy.md, "
+                      "'Attention data parallelism').")
 
 
 from gpurec_core.cli_recommend import recommend_command  # noqa: E402

@@ -40,9 +40,30 @@ HELD_OUT_MODELS = frozenset({
 HELD_OUT_BUCKETS = 1
 
 
+#: Publishers whose ``concurrency`` cell is one rank's batch: aiconfigurator-core records a
+#: deployment's ``batch_size`` per attention-DP rank and pipeline stage, and its users as
+#: ``concurrency = b * pp_size * attention_dp_size`` (sdk/backends/base_backend.py, "correct
+#: output_throughput and concurrency for attention dp (global batch)"); every attention-DP row of its
+#: silicon_sample.csv names b x dp users in its id (``..._c64_tp4_ep4_...`` at batch_size 16, dp 4).
+PER_RANK_BATCH_PUBLISHERS = ("aiconfigurator",)
+
+
+def batch_per_rank(row: dict) -> bool:
+    """Whether the row's ``concurrency`` is one attention-DP rank's (and stage's) batch, not the users:
+    a row with dp or pp > 1 from a publisher in :data:`PER_RANK_BATCH_PUBLISHERS`."""
+    source = cell(row, "source").lower()
+    return (parsed(row, "dp", 1) * parsed(row, "pp", 1) > 1
+            and any(name in source for name in PER_RANK_BATCH_PUBLISHERS))
+
+
 def concurrency_of(row: dict) -> Union[int, str]:
+    """The closed-loop users of the whole deployment (or 'max'): the ``concurrency`` cell, times dp x pp
+    where the publisher records one rank's batch there (:func:`batch_per_rank`)."""
     text = cell(row, "concurrency")
-    return concurrency(text) if text else 1
+    users = concurrency(text) if text else 1
+    if isinstance(users, int) and batch_per_rank(row):
+        return users * parsed(row, "dp", 1) * parsed(row, "pp", 1)
+    return users
 
 
 def describe_config(row: dict) -> str:
@@ -256,8 +277,12 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             out.append(record)
             continue
         estimate, note, error = predictor.estimate(row)
-        if note:
-            record["note"] = note
+        notes = [note] if note else []
+        if batch_per_rank(row):
+            notes.append(f"read as {concurrency_of(row)} users: the publisher's concurrency {cell(row, 'concurrency')} "
+                         "is one attention-DP rank's batch (aiconfigurator: users = batch x pp x dp)")
+        if notes:
+            record["note"] = "; ".join(notes)
         if estimate is None:
             record["error"] = error
         else:

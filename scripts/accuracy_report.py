@@ -538,7 +538,8 @@ def attention_dp_section() -> list[str]:
                 for r in rows if r["metric"] == m] for m in ("itl_ms", "ttft_ms")}
     lines = [f"`gpurec validate {ATTN_DP_CSV.relative_to(ROOT)}` (MiniMax-M2.5 fp8, vLLM 0.18, recorded as attention "
              f"DP4 x TP4 with EP16, i.e. 16 H100s): {recorded.n_rows} rows, {recorded.n_errors} without a prediction, "
-             "every one planned with its `dp` column:", "",
+             "every one planned with its `dp` column and read at dp x the recorded concurrency, aiconfigurator's "
+             "users (below):", "",
              "| metric | n | median APE % | p90 APE % | more than 5x off |", "|---|---:|---:|---:|---:|"]
     for metric, s in recorded.metrics.items():
         far = sum(1 for r in recorded.rows if r.metric == metric and r.ratio and r.ratio > 5)
@@ -556,9 +557,16 @@ def attention_dp_section() -> list[str]:
               "16 and `batch_size` 128 = 512 / 4, while InferenceX runs these benchmarks on one 8-GPU node and launches "
               "a DP-attention configuration of `tp` GPUs as `--tensor-parallel-size=1 --data-parallel-size=$TP "
               "--enable-expert-parallel` (benchmarks/single_node/fixed_seq_len/deprecated/minimaxm2.5_fp4_b200.sh). "
-              "Read as recorded (16 GPUs, a quarter of the users) "
-              "the rows that queue for KV cache (20 s and 32 s TTFT at 64 users with 8k outputs or prompts) cannot be "
-              "explained; read as 4 GPUs they are serving_h100.csv's MiniMax-M2.5 rows, whose errors are in 'Per model' above.", "",
+              "`gpurec validate` reads the concurrency of a dp > 1 row whose source is aiconfigurator as "
+              "aiconfigurator defines it, one rank's batch: users = batch x pp x attention_dp_size "
+              "(sdk/backends/base_backend.py, 'correct output_throughput and concurrency for attention dp (global "
+              "batch)'); every attention-DP row of its silicon_sample.csv, on every GPU, names batch x dp users in its "
+              "`silicon_concurrency`. Read with a quarter of the users, as earlier versions did, this file's medians "
+              "were 27.5 % (ITL) and 23.0 % (TTFT). The layout is still read as recorded (16 GPUs), so "
+              "the rows that queue for KV cache (20 s and 32 s TTFT at 64 users with 8k outputs or prompts) are not "
+              "explained; read as 4 GPUs they are serving_h100.csv's MiniMax-M2.5 rows, whose errors are in 'Per model' "
+              "above. Nothing in the columns says which aiconfigurator rows record the GPU count as `tp`, so gpurec "
+              "does not guess it.", "",
               "So the project data hold no aggregated cross-node MoE exchange. Earlier versions read "
               "`scale_out_alltoall_latency_us` off these rows as 16 GPUs over two nodes (70, then 40 us); it is now "
               f"half of the cross-node all-reduce's fixed cost ({comm.scale_out_alltoall_latency_us:g} us = "
@@ -578,7 +586,8 @@ def attention_dp_section() -> list[str]:
               "dispatch/combine backend (SemiAnalysis InferenceX's multi-node recipes set DeepEP, MegaMoE, MORI or "
               "FlashInfer's one-sided NVLink kernels) move k copies of a rank's own tokens only, so at high load "
               "gpurec over-states their exchange. Both mechanisms moved this file's TTFT median from "
-              "26.7 % to 23.0 %, which says little: its rows are a 4-GPU deployment. The only measured "
+              "26.7 % to 23.0 % (read at a quarter of its users), which says little: its rows are a 4-GPU "
+              "deployment. The only measured "
               "attention-DP deployments are the DeepSeek-R1 DEP16 pools of the disaggregated file (next section)."]
     return lines
 
@@ -934,10 +943,14 @@ def build_report() -> str:
             "prompt's blocks, its defaults) but its overheads and prompt clustering are SGLang's fitted values, a "
             "guess; SGLang's clustering was fitted on fixed-length benchmarks and may overstate TTFT where lengths "
             "vary (InferenceX draws them from [0.8 L, L]).",
-            "- `concurrency` is read as the users of the whole deployment, and `tp`, `dp`, `ep` as the layout. The "
-            "attention-DP reference rows record one rank's batch, the GPU count as `tp` and tp x dp as `ep`, copied "
-            "from aiconfigurator's encoding (section above); data imported the same way is planned as a deployment "
-            "dp times larger at 1 / dp of its users per GPU, and gpurec cannot tell from the columns alone.",
+            "- `concurrency` is read as the users of the whole deployment, and `tp`, `dp`, `ep` as the layout, "
+            "except that a dp or pp > 1 row whose source is aiconfigurator is read at dp x pp x its concurrency, "
+            "aiconfigurator's definition of its batch_size (section above). Rows published another way with one "
+            "rank's batch as concurrency are planned at 1 / dp of their users, and aiconfigurator's InferenceX rows "
+            "that record the GPU count as `tp` and tp x dp as `ep` are planned on dp times their GPUs: gpurec cannot "
+            "tell either from the columns. The same source's TensorRT-LLM gpt-oss-120b rows on H100 "
+            "(`..._c192_tp4_epnone_1` at batch_size 48, and four more) name tp x batch users without an attention-DP "
+            "size; they are read as recorded.",
             "- No aggregated wide-EP deployment (attention DP with experts over more GPUs than one node) is measured "
             "here: the cross-node exchange's fixed cost is half the fitted cross-node all-reduce's, by the "
             "collectives' structure, not a fit; the exchange itself follows the engines' code.",

@@ -120,6 +120,28 @@ def test_the_attention_dp_rows_are_twins_of_the_tp4_ep4_rows_at_four_times_the_u
     assert (twin, narrow[("1024", "8192", "64", "ttft_ms")]) == (20067.089, 20025.53)
 
 
+def test_aiconfigurator_rows_are_read_with_its_users_not_one_ranks_batch(tmp_path):
+    """aiconfigurator-core records an attention-DP deployment's batch_size per DP rank and its users as
+    batch x pp x attention_dp_size (sdk/backends/base_backend.py); its silicon_sample.csv row
+    2026_04_06_minimax_m2_5_h100_sxm_vllm_fp8_agg_8192x1024_c64_tp4_ep4_1359 has batch_size 16 and
+    silicon_concurrency=64, and serving_attn_dp_h100.csv records it as concurrency 16, dp 4. The same row
+    from any other source keeps its concurrency as the users."""
+    report = validate_file(ATTN_DP)
+    row = next(r for r in report.rows if r.config.startswith("tp4 dp4 ep16 isl8192 osl1024") and r.metric == "ttft_ms"
+               and r.measured == 32491.416)
+    assert " c64 " in row.config and "one attention-DP rank's batch" in row.note
+    assert all("aiconfigurator" in r.source and r.note for r in report.rows)
+
+    _, rows = read_measurements(ATTN_DP)
+    own = tmp_path / "own.csv"
+    with open(own, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "source": "our own vllm bench serve runs"} for r in rows)
+    mine = next(r for r in validate_file(own).rows if r.measured == 32491.416)
+    assert " c16 " in mine.config and not mine.note
+
+
 def test_the_cross_node_exchange_latency_is_half_a_cross_node_all_reduce():
     """No aggregated cross-node MoE exchange is measured in the project data, so one all-gather,
     reduce-scatter, dispatch or combine across nodes costs half the fixed cost of the cross-node all-reduce
