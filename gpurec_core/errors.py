@@ -8,7 +8,7 @@ every class with its fix.
 from __future__ import annotations
 
 import re
-from difflib import get_close_matches
+from difflib import SequenceMatcher, get_close_matches
 from typing import Iterable
 
 
@@ -75,9 +75,23 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' Did you mean X, Y?' for the closest choices to ``name``, or ''."""
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
-    matches = get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    matches = [lowered[m] for m in get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)]
+    if not matches:  # the name without its organisation and separators: "llama8b" -> meta-llama/Llama-3.1-8B
+        bare: dict[str, list[str]] = {}
+        for choice in choices:
+            bare.setdefault(_bare(choice), []).append(choice)
+        key = _bare(name)
+        close = set(get_close_matches(key, list(bare), n=n, cutoff=0.7))
+        close |= {k for k in bare if len(key) >= 3 and key in k}
+        ranked = sorted(close, key=lambda k: (k.startswith(key), SequenceMatcher(None, key, k).ratio()), reverse=True)
+        matches = [c for k in ranked for c in bare[k]][:n]
     if not matches:
-        matches = [k for k in lowered if name.lower() in k or k in name.lower()][:n]
+        matches = [lowered[k] for k in lowered if name.lower() in k or k in name.lower()][:n]
     if not matches:
         return ""
-    return " Did you mean " + ", ".join(lowered[m] for m in matches) + "?"
+    return " Did you mean " + ", ".join(matches) + "?"
+
+
+def _bare(name: str) -> str:
+    """A name as people misspell it: lower case, without an ``org/`` prefix, letters and digits only."""
+    return "".join(ch for ch in name.lower().rsplit("/", 1)[-1] if ch.isalnum())

@@ -541,6 +541,14 @@ def test_offline_names_the_three_ways_and_near_matches(fixture_catalog, monkeypa
     assert "HF_ENDPOINT" in message and "hf download meta-llama/Llama-3.1-8 config.json" in message
 
 
+@pytest.mark.parametrize("typed, meant", [("llama8b", "meta-llama/Llama-3.1-8B"), ("Llama-3.1-8B", "meta-llama/Llama-3.1-8B")])
+def test_a_name_typed_without_its_organisation_or_separators_is_suggested(fixture_catalog, monkeypatch, typed, meant):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve_model(typed)
+    assert f"Did you mean {meant}" in str(info.value)
+
+
 def test_offline_sends_no_request(fake_hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     fake_hub.repos["acme/tiny"] = {"config.json": b"{}"}
