@@ -40,12 +40,13 @@ HELD_OUT_MODELS = frozenset({
 HELD_OUT_BUCKETS = 1
 
 
-#: Publishers whose ``concurrency`` cell is one rank's batch: aiconfigurator-core records a
+#: Publishers (as a row's ``source`` names them) whose ``concurrency`` cell is one rank's batch:
+#: aiconfigurator-core, whose silicon_sample.csv the reference rows come from, records a
 #: deployment's ``batch_size`` per attention-DP rank and pipeline stage, and its users as
 #: ``concurrency = b * pp_size * attention_dp_size`` (sdk/backends/base_backend.py, "correct
 #: output_throughput and concurrency for attention dp (global batch)"); every attention-DP row of its
 #: silicon_sample.csv names b x dp users in its id (``..._c64_tp4_ep4_...`` at batch_size 16, dp 4).
-PER_RANK_BATCH_PUBLISHERS = ("aiconfigurator",)
+PER_RANK_BATCH_PUBLISHERS = ("aiconfigurator", "silicon_sample")
 
 
 def batch_per_rank(row: dict) -> bool:

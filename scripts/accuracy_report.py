@@ -930,6 +930,19 @@ def build_report() -> str:
             "- vLLM TTFT on the held-out rows misses its 30 % target: the only vLLM calibration data set (Qwen3-32B, "
             "vLLM 0.12) has a larger per-request overhead and more waiting than the held-out Llama-3.1-70B data set "
             "(see 'Closed-loop TTFT by data set'); fitting more constants on one model cannot fix that honestly.",
+            "- The per-request overheads are fitted on one serving stack. Every calibration row with a TTFT comes from "
+            "aiconfigurator's gap-analysis campaign, served through NVIDIA Dynamo (its silicon_sample.csv names "
+            "`aic-auto-gap-analysis` paths and, where it records one, an `ai-dynamo/*-runtime` image), and Dynamo "
+            "adds time to the first token that the engine's own server does not (ai-dynamo/dynamo issues #1597, "
+            "vLLM, and #5086, TensorRT-LLM). The rows of an engine's own server say the fitted overheads are too "
+            "large for it: NVIDIA NIM's TensorRT-LLM Llama-3.3-70B TP2 row at 1 user and 500 prompt tokens measures "
+            "47.8 ms, of which gpurec's prefill alone takes about 50 ms, while TensorRT-LLM's fitted overhead is "
+            "99.6 ms (predicted 150.3 ms); InferenceX's vLLM gpt-oss-120b rows at 4-8 users and 1,024-token prompts "
+            "read 13-23 ms above their 32-70 ms. Setting TensorRT-LLM's overhead to 5 ms would take the NIM rows' "
+            "TTFT median from 42 % to 17 % and the Dynamo rows' from 23 % to 56 % (the shared file's from 21 % to "
+            "41 %); no column of a measurement says which stack served it, so gpurec keeps the fitted values and "
+            "likely over-states TTFT at low load by up to 100 ms on TensorRT-LLM's own server (and less on vLLM's). "
+            "SGLang shows no such sign here.",
             "- The start-up burst term models the benchmark client (all users start at once, R requests each), not "
             "the hardware; the estimator's breakdown reports `ttft_steady` for a server that is already running, "
             "and an open-loop (Poisson) client would see M/D/1-style queueing instead.",
