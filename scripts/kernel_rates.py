@@ -33,6 +33,13 @@ For each GPU, three rates as fractions of the GPU's catalog peak (``gpurec gpu N
   expert TP; bf16 and 128-block fp8 experts), the touched experts' weight bytes (E/ep experts each hit with
   probability 1 - (1 - k/E)^tokens) of 50 MB or more over latency and the HBM bandwidth: a decode step's expert
   streaming, which the grouped kernels reach a smaller share of than a dense GEMV.
+* ``moe_prefill_<dtype>_<engine>`` (bf16 and 128-block fp8 experts; one key per engine, since each engine runs
+  its own grouped MoE kernels and they move differently between GPUs): the engine's fused MoE kernel at prefill
+  batches (4,096 and 8,192 tokens, balanced routing, no expert TP or EP), 2 x 3 x tokens x top-k x hidden x
+  expert FFN FLOPs / latency over the dtype's dense peak, each shape at its fastest kernel the table lists, over
+  the shapes that every GPU's table of that engine and dtype measures (so the GPUs' fractions are of the same
+  GEMMs): the routed experts' rate in a prompt's step, which the roofline times at the engine's
+  ``moe_compute_efficiency`` of the dense rate.
 * ``allreduce_bus_bandwidth``: the engines' all-reduce (CUDA-graph mode where the table has both) of bf16
   messages growing from 8 to 64 MB on 2, 4 and 8 GPUs of one NVLink domain, as bus bandwidth (2 (n-1)/n x
   bytes over the added time) over the GPU's per-direction NVLink bandwidth (catalog interconnect_gb_s / 2).
@@ -91,6 +98,9 @@ ALLREDUCE_ELEMENTS = (4194304, 33554432)  # bf16 messages of 8 and 64 MB
 MOE_DECODE_TOKENS = 64
 MOE_MIN_BYTES = 5e7
 MOE_WEIGHT_BYTES = {"bfloat16": 2.0, "fp8_block": 1.0}
+MOE_PREFILL_TOKENS = (4096, 8192)
+#: aiconfigurator's moe_dtype -> gpurec's compute dtype, for the prefill rates.
+MOE_PREFILL_DTYPES = {"bfloat16": "bf16", "fp8_block": "fp8"}
 #: The tables each quantity is read from: (family directory, file name).
 TABLE_FILES = (("gemm", "gemm_perf.parquet"), ("attention", "context_attention_perf.parquet"),
                ("attention", "generation_attention_perf.parquet"), ("mla", "generation_mla_perf.parquet"),
@@ -257,6 +267,48 @@ def moe_decode_rates(rows: dict, gpu) -> dict[str, list[float]]:
     return {"moe_decode_bandwidth": fractions} if fractions else {}
 
 
+def moe_prefill_shapes(rows: dict, gpu) -> dict[str, dict[tuple, float]]:
+    """dtype -> shape -> achieved fraction of the dtype's dense peak at the shape's fastest kernel, every
+    prefill-sized shape of one MoE table."""
+    peaks = {"bf16": gpu.bf16_tflops_dense, "fp8": gpu.fp8_tflops_dense}
+    out: dict[str, dict[tuple, float]] = {}
+    for i in range(len(rows["latency"])):
+        dtype, tokens, ms = rows["moe_dtype"][i], rows["num_tokens"][i], rows["latency"][i]
+        ours = MOE_PREFILL_DTYPES.get(dtype)
+        if (ours is None or not peaks[ours] or rows["distribution"][i] != "balanced" or rows["moe_tp_size"][i] != 1
+                or rows["moe_ep_size"][i] != 1 or tokens not in MOE_PREFILL_TOKENS or not ms or ms <= 0):
+            continue
+        hidden, ffn, experts, k = (rows[c][i] for c in ("hidden_size", "inter_size", "num_experts", "topk"))
+        fraction = share(2.0 * 3.0 * tokens * k * hidden * ffn, ms, peaks[ours])
+        shape = (hidden, ffn, experts, k, tokens)
+        shapes = out.setdefault(ours, {})
+        shapes[shape] = max(shapes.get(shape, 0.0), fraction)
+    return out
+
+
+def moe_prefill(source: Source) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """GPU -> ``moe_prefill_<dtype>_<engine>`` -> [(table label, median fraction)] from the newest version of each
+    engine's MoE table that measures prefill shapes, over the shapes every GPU's table of the engine measures."""
+    per_engine: dict[tuple[str, str], dict[str, tuple[str, dict[tuple, float]]]] = {}
+    for (gpu_name, file, engine), tables in tables_by_engine(source).items():
+        if file != "moe_perf.parquet":
+            continue
+        gpu = get_gpu_spec(gpu_name)
+        for table in tables:
+            found = moe_prefill_shapes(source.read(table.name), gpu)
+            for dtype, shapes in found.items():
+                per_engine.setdefault((engine, dtype), {}).setdefault(gpu_name, (f"{table.engine} {table.version}", shapes))
+    result: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for (engine, dtype), by_gpu in sorted(per_engine.items()):
+        common = set.intersection(*(set(shapes) for _, shapes in by_gpu.values()))
+        if not common:
+            continue
+        for gpu_name, (label, shapes) in by_gpu.items():
+            value = statistics.median(shapes[s] for s in common)
+            result.setdefault(gpu_name, {})[f"moe_prefill_{dtype}_{engine}"] = [(f"{label}, {len(common)} shapes", value)]
+    return result
+
+
 RATES_OF = {"gemm_perf.parquet": gemm_rates, "context_attention_perf.parquet": attention_rates,
             "generation_attention_perf.parquet": decode_attention_rates, "generation_mla_perf.parquet": decode_mla_rates,
             "custom_allreduce_perf.parquet": allreduce_rates, "moe_perf.parquet": moe_decode_rates}
@@ -330,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
         print("reading aiconfigurator's parquet tables needs pyarrow: pip install pyarrow", file=sys.stderr)
         return 2
     source = Source(args.aiconfigurator, args.rev)
-    text = render(source, measure(source))
+    measured = measure(source)
+    for gpu_name, quantities in moe_prefill(source).items():
+        measured.setdefault(gpu_name, {}).update(quantities)
+    text = render(source, measured)
     args.out.write_text(text)
     print(f"wrote {args.out} from {REPOSITORY} @{source.commit}")
     return 0

@@ -222,3 +222,57 @@ def test_a_slower_expert_kernel_streams_only_the_experts_longer():
                             Parallelism(tensor_parallel_size=1))
     full, half = (weight_read_bytes(profile, 8.0, 0.0, ratio) for ratio in (1.0, 0.5))
     assert half - profile.dense_weight_bytes == pytest.approx(2 * (full - profile.dense_weight_bytes))
+
+
+def _expert_tflops(gpu: str, engine: str, dtype: str = "fp8") -> float:
+    """The rate the roofline computes a prompt's routed experts at on ``gpu`` with ``engine``, TFLOPS: dense peak
+    x the GEMM efficiency x the engine's moe_compute_efficiency x the GPU's MoE ratio for the engine."""
+    spec = get_gpu_spec(gpu)
+    constants = load_constants()
+    eff = constants.efficiency_for(spec)
+    return (getattr(spec, f"{dtype}_tflops_dense") * eff.compute_fraction(dtype)
+            * constants.engine(engine).moe_compute_efficiency * eff.moe_ratio_for(engine, dtype))
+
+
+@pytest.mark.parametrize("engine, b200, gb200, h100", [("sglang", 0.1662, 0.1567, 0.2599),
+                                                       ("vllm", 0.1771, 0.1741, 0.2492),
+                                                       ("trtllm", 0.2691, 0.2527, 0.2107)])
+def test_moe_prefill_on_blackwell_follows_each_engines_own_kernels(engine, b200, gb200, h100):
+    """NVIDIA's fused-MoE tables at prefill batches (4,096 and 8,192 tokens, 128-block fp8 experts, the shapes
+    every GPU's table of the engine measures; kernel_rates.toml) give each engine's grouped MoE kernels a
+    different reach of Blackwell's fp8 peak: SGLang 0.166 of a B200's (0.157 of a GB200's) against 0.260 of an
+    H100's, vLLM 0.177 / 0.174 against 0.249, TensorRT-LLM 0.269 / 0.253 against 0.211 (DeepGEMM on Blackwell).
+    The roofline's expert rate moves by the same ratio as its engine's kernels, not by the datasheet or the dense
+    GEMMs: SGLang's and vLLM's B200 prefill experts are about 1.5x an H100's, TensorRT-LLM's about 2.8x."""
+    ratio = _expert_tflops("B200", engine) / _expert_tflops("H100", engine)
+    assert ratio == pytest.approx(0.5 * (b200 + gb200) * 4500 / (h100 * 1978.9), rel=0.01)
+
+
+def test_the_fitted_gpu_and_engines_without_tables_keep_the_moe_efficiency():
+    constants = load_constants()
+    assert constants.efficiency["hopper"].moe_compute_ratios == {}
+    assert constants.efficiency["blackwell"].moe_ratio_for("atom", "fp8") == 1.0  # no ATOM table
+    assert constants.efficiency["blackwell"].moe_ratio_for("sglang", "fp4") == 1.0  # no NVFP4 table pairs with H100
+    assert "moe_compute_ratios" in constants.efficiency["blackwell"].derived
+
+
+def test_a_literal_moe_ratio_on_a_scaled_entry_is_a_catalog_error():
+    with pytest.raises(CatalogError, match=r"efficiency\.blackwell\.moe_compute_ratios is derived from the kernel rates"):
+        parse_constants(_with(blackwell__moe_compute_ratios={"sglang/fp8": 1.0}), "roofline.toml", RATES)
+
+
+def test_disaggregated_pools_take_the_engines_moe_ratio():
+    """A disaggregated pool's step reads the same resolved efficiency as an aggregated deployment's."""
+    from gpurec_core.api import as_gpu, as_model
+    from gpurec_core.models import Parallelism
+    from gpurec_roofline.estimator import resolved_efficiency
+    from gpurec_roofline.profile import build_profile
+
+    arch = as_model("deepseek-ai/DeepSeek-R1")
+    gpu = as_gpu("B200")
+    profile = build_profile(arch.config, arch.parameters, arch.resolve_precision(None, None), gpu,
+                            Parallelism(tensor_parallel_size=8))
+    eff = load_constants().efficiency_for(gpu)
+    assert profile.compute_dtype == "fp8"
+    assert resolved_efficiency(eff, profile, "sglang").moe_compute_ratio == eff.moe_ratio_for("sglang", "fp8") < 1
+    assert resolved_efficiency(eff, profile, "trtllm").moe_compute_ratio > 1

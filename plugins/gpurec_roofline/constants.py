@@ -9,6 +9,7 @@ the entry and the field.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple, Optional
@@ -83,6 +84,10 @@ class GenerationEfficiency(_Strict):
     link_ratio: float = Field(default=1.0, gt=0, le=1.3, description="the engines' collectives reach this multiple of "
                               "communication.link_efficiency of the GPU's own link (NVLink/PCIe; not the scale-out "
                               "network)")
+    moe_compute_ratios: dict[str, float] = Field(default_factory=dict, description="'<engine>/<dtype>' -> the "
+                                                 "engine's routed-expert FLOP rate in a prompt's step is its "
+                                                 "moe_compute_efficiency times this (its grouped MoE kernels' share "
+                                                 "of the dense rate here relative to the fitted GPU's; 1 where absent)")
     kernel_rates: tuple[str, ...] = Field(default=(), description="GPUs of kernel_rates.toml whose measured kernel "
                                           "rates go with these fractions (a fitted entry: the GPUs it was fitted on)")
     scaled_from: Optional[str] = Field(default=None, description="the fitted entry whose fractions this one takes, "
@@ -106,6 +111,11 @@ class GenerationEfficiency(_Strict):
         kv = self.bandwidth_efficiency * self.kv_read_ratio
         return {"weights": self.bandwidth_efficiency, "experts": self.bandwidth_efficiency * self.expert_read_ratio,
                 "KV cache": kv, "MLA latent": kv * self.mla_read_ratio}
+
+    def moe_ratio_for(self, engine: str, dtype: str) -> float:
+        """The multiple of ``engine``'s ``moe_compute_efficiency`` its experts reach here in ``dtype`` (1 unless
+        the kernel rates say otherwise)."""
+        return self.moe_compute_ratios.get(f"{engine}/{dtype}", 1.0)
 
     def compute_fraction(self, dtype: str) -> float:
         """GEMM efficiency for ``dtype``, falling back to bf16 then the smallest listed value."""
@@ -323,8 +333,35 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
                 compute[field] = value
             else:
                 fields[field] = value
+        ratios = _moe_compute_ratios(here, there)
+        if ratios:
+            if "moe_compute_ratios" in entry:
+                raise CatalogError(f"{where}: entry efficiency.{name}.moe_compute_ratios is derived from the kernel "
+                                   f"rates (scaled_from = {base_name!r}); remove the literal value")
+            fields["moe_compute_ratios"] = ratios
+            derived.append("moe_compute_ratios")
         resolved[name] = {**entry, "compute_efficiency": compute, **fields, "derived": tuple(derived)}
     return resolved
+
+
+#: kernel_rates.toml's per-engine MoE prefill rates: ``moe_prefill_<dtype>_<engine>``.
+MOE_PREFILL_RATE = re.compile(r"moe_prefill_(?P<dtype>[a-z0-9]+)_(?P<engine>[a-z0-9_-]+)")
+
+
+def _moe_compute_ratios(here: dict[str, float], there: dict[str, float]) -> dict[str, float]:
+    """'<engine>/<dtype>' -> (the engine's MoE prefill rate here / there) / (the dense GEMM rate here / there), for
+    every engine and dtype both sides measure: ``moe_compute_efficiency`` is a share of the dense rate, which the
+    dense GEMM rate already carries to this GPU, so the ratio moves it by how much further the engine's grouped
+    MoE kernels move (the same kernel families on Blackwell reach 0.67x (SGLang) to 1.34x (TensorRT-LLM) of
+    their Hopper share of the fp8 peak, relative to dense GEMMs)."""
+    ratios = {}
+    for rate in sorted(here):
+        match = MOE_PREFILL_RATE.fullmatch(rate)
+        gemm = f"gemm_{match['dtype']}" if match else ""
+        if match and rate in there and gemm in here and gemm in there:
+            moe = here[rate] / there[rate]
+            ratios[f"{match['engine']}/{match['dtype']}"] = round(moe / (here[gemm] / there[gemm]), 4)
+    return ratios
 
 
 def parse_constants(data: dict, where: str, kernel_rates: Optional[dict] = None) -> RooflineConstants:

@@ -47,7 +47,7 @@ class PoolTiming:
     """What the steady state needs of one pool: its step model and its units."""
 
     profile: object          # DeploymentProfile of one worker's GPU
-    efficiency: object       # GenerationEfficiency of its GPU
+    efficiency: object       # its GPU's efficiency, resolved for the engine (estimator.resolved_efficiency)
     units: np.ndarray        # workers x attention-DP ranks (engine instances that schedule separately)
     kv_tokens: float         # one unit's KV pool, tokens
     max_batch: np.ndarray    # the pool's max batch per unit (inf: none given)
@@ -146,11 +146,13 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     from gpurec_core.models import PerformanceEstimate
     from gpurec_core.model_facts import towers_loaded
     from gpurec_roofline.constants import load_constants
-    from gpurec_roofline.estimator import ESTIMATOR_NAME, fit_problem, request_problem, scheduling_of
+    from gpurec_roofline.estimator import (ESTIMATOR_NAME, fit_problem, request_problem, resolved_efficiency,
+                                           scheduling_of)
     from gpurec_roofline.profile import build_profile
 
     constants = constants or load_constants()
-    engine = constants.engine(scheduling_of(deployment.engine))
+    scheduling = scheduling_of(deployment.engine)
+    engine = constants.engine(scheduling)
     pools = []
     for pool, memory in ((deployment.prefill, prefill_memory), (deployment.decode, decode_memory)):
         problem = fit_problem(model, pool.gpu, pool.parallelism, memory) or request_problem(
@@ -159,7 +161,8 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
             raise EstimationError(f"{pool.role} pool: {problem}")
         profile = build_profile(model.config, model.parameters, workload.precision, pool.gpu, pool.parallelism,
                                 towers_loaded(model, workload.text_only))
-        pools.append(PoolTiming(profile=profile, efficiency=constants.efficiency_for(pool.gpu),
+        pools.append(PoolTiming(profile=profile, efficiency=resolved_efficiency(constants.efficiency_for(pool.gpu),
+                                                                                profile, scheduling),
                                 units=np.asarray(pool.workers * pool.parallelism.data_parallel_size, float),
                                 kv_tokens=float(memory.kv_cache_tokens),
                                 max_batch=np.asarray(pool.max_batch or np.inf, float)))

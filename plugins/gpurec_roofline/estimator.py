@@ -109,6 +109,7 @@ class StackedEfficiency:
     mla_read_ratio: object
     link_ratio: object
     expert_read_ratio: object
+    moe_compute_ratio: object = 1.0  # the engine's and dtype's (GenerationEfficiency.moe_ratio_for), per row
 
     def compute_fraction(self, dtype) -> np.ndarray:
         if dtype is not self.dtypes:
@@ -117,7 +118,17 @@ class StackedEfficiency:
 
 
 #: The GenerationEfficiency fields a stacked efficiency carries per row (every field but the compute rate).
-STACKED_EFFICIENCY_FIELDS = tuple(f.name for f in fields(StackedEfficiency) if f.name not in ("dtypes", "compute"))
+STACKED_EFFICIENCY_FIELDS = tuple(f.name for f in fields(StackedEfficiency)
+                                  if f.name not in ("dtypes", "compute", "moe_compute_ratio"))
+
+
+def resolved_efficiency(eff: GenerationEfficiency, profile: DeploymentProfile, engine: str) -> StackedEfficiency:
+    """``eff`` as the step model reads it for one deployment of ``engine`` (its scheduling name): the GEMM rate of
+    the profile's compute dtype and the engine's MoE ratio for it resolved."""
+    dtype = profile.compute_dtype
+    return StackedEfficiency(dtypes=dtype, compute=eff.compute_fraction(dtype),
+                             moe_compute_ratio=eff.moe_ratio_for(engine, dtype),
+                             **{name: getattr(eff, name) for name in STACKED_EFFICIENCY_FIELDS})
 
 
 @dataclass
@@ -265,6 +276,7 @@ class Deployments:
         self.compact = np.full(count, -1, dtype=np.intp)  # index among the deployments with a profile
         profiles: list[DeploymentProfile] = []
         effs: list[GenerationEfficiency] = []
+        moe_ratios: list[float] = []
         schedulings: dict[str, str] = {}  # engine -> the engine whose step constants time it
         for d, (model, gpu, parallelism, workload, memory) in enumerate(self.items):
             self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
@@ -304,11 +316,13 @@ class Deployments:
             self.compact[d] = len(profiles)
             profiles.append(profile)
             effs.append(eff)
+            moe_ratios.append(eff.moe_ratio_for(scheduling, profile.compute_dtype))
         self.failing = np.array([b is not None or a is not None for b, a in zip(self.before, self.after)], dtype=bool)
         self.columns = profile_columns(profiles, constants.communication.fallback_link_gb_s_per_direction)
         self.compute_efficiency = uniform_column([e.compute_fraction(p.compute_dtype) for e, p in zip(effs, profiles)])
         self.efficiency_columns = {name: uniform_column([getattr(e, name) for e in effs])
                                    for name in STACKED_EFFICIENCY_FIELDS}
+        self.efficiency_columns["moe_compute_ratio"] = uniform_column(moe_ratios)
 
     def __len__(self) -> int:
         return len(self.items)

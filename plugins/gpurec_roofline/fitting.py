@@ -174,12 +174,15 @@ class Problem:
     def predictions(self, constants_of: Callable[[object], RooflineConstants]):
         """(engine, metric, predicted, measured) for every row; ``constants_of(profile, gpu, engine,
         precision)`` gives the constants a deployment is timed with."""
+        from gpurec_roofline.estimator import resolved_efficiency
+
         out = []
         for pkey, g in self.groups.items():
             profile, gpu, engine_name, precision, workload, memory = self.profiles[pkey]
             constants = constants_of(profile, gpu, engine_name, precision)
             engine = constants.engine(engine_name)
-            res = serve(profile, constants.efficiency_for(gpu), constants.communication, engine, constants.kernels,
+            eff = resolved_efficiency(constants.efficiency_for(gpu), profile, engine_name)
+            res = serve(profile, eff, constants.communication, engine, constants.kernels,
                         g["I"], g["O"], g["c"], g["kv"], *scheduler_limits(workload, memory, engine),
                         constants.benchmark, g["scale"])
             values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,

@@ -301,8 +301,9 @@ def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Com
     others_decoding = other_rank_tokens(profile, tokens, d)
     if others is None:
         others = others_decoding
+    moe_efficiency = np.minimum(engine.moe_compute_efficiency * getattr(eff, "moe_compute_ratio", 1.0), 1.0)
     gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, others, others_decoding,
-                                                  engine.moe_compute_efficiency)
+                                                  moe_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
     act = activation_time_s(profile, eff, tokens)
     comm_t = communication_time_s(profile, comm, tokens, others, engine.wide_ep_collectives, eff.link_ratio)
