@@ -117,7 +117,8 @@ class StackedEfficiency:
         return self.compute
 
 
-#: The GenerationEfficiency fields a stacked efficiency carries per row (every field but the compute rate).
+#: The GenerationEfficiency fields a stacked efficiency carries per row (all but the compute rate and the MoE ratio,
+#: which depend on the deployment's compute dtype and engine).
 STACKED_EFFICIENCY_FIELDS = tuple(f.name for f in fields(StackedEfficiency)
                                   if f.name not in ("dtypes", "compute", "moe_compute_ratio"))
 
