@@ -367,7 +367,7 @@ def _print_report(console, title: str, report, worst: int) -> None:
         if r.get("note") and not r.get("error"):
             noted.setdefault(re.sub(r"\d+", "N", r["note"]), []).append(r)
     for same in noted.values():
-        console.print(f"{len(same)} row(s) {same[0]['note']}, e.g. {same[0].get('model')} {same[0].get('config')}.")
+        console.print(f"{len(same)} row(s) noted, e.g. {same[0].get('model')} {same[0].get('config')}: {same[0]['note']}.")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

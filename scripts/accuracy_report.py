@@ -974,6 +974,13 @@ def build_report() -> str:
             "41 %); no column of a measurement says which stack served it, so gpurec keeps the fitted values and "
             "likely over-states TTFT at low load by up to 100 ms on TensorRT-LLM's own server (and less on vLLM's). "
             "SGLang shows no such sign here.",
+            "- Launch flags no measurement column records move TTFT: SemiAnalysis InferenceX starts SGLang for "
+            "DeepSeek-R1 on B200 with `--scheduler-recv-interval 10` (30 from 16 users) and `--stream-interval 10` "
+            "(benchmarks/single_node/fixed_seq_len/dsr1_fp4_b200.sh), and SGLang's SchedulerRecvSkipper then takes "
+            "new requests in only every tenth (thirtieth) step while it decodes (a decode step weighs 1 against the "
+            "interval, any prefill step enough to receive at once), so a request waits several steps before its "
+            "prefill is scheduled. gpurec plans SGLang's default (every step), the engine a user launches without "
+            "those flags; on such runs its low-load TTFT reads short by several decode steps.",
             "- The start-up burst term models the benchmark client (all users start at once, R requests each), not "
             "the hardware; the estimator's breakdown reports `ttft_steady` for a server that is already running, "
             "and an open-loop (Poisson) client would see M/D/1-style queueing instead.",
