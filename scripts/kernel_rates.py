@@ -9,7 +9,7 @@ measured for each engine's own kernels on each GPU (one parquet table per kernel
 Reading them needs ``pyarrow`` (``pip install pyarrow``); the generated file is plain TOML, and nothing that
 gpurec ships or tests reads parquet or the clone.
 
-For each GPU, three rates as fractions of the GPU's catalog peak (``gpurec gpu NAME``):
+For each GPU, these rates as fractions of the GPU's catalog peak (``gpurec gpu NAME``):
 
 * ``gemm_<dtype>`` (bf16, fp8, fp4): dense GEMMs in their throughput regime, 2·m·n·k FLOPs / latency over the
   dense tensor peak of the dtype, for m (tokens) of 4,096 and 8,192 and n, k from 4,096 to 16,384: the
