@@ -51,9 +51,9 @@ PER_RANK_BATCH_PUBLISHERS = ("aiconfigurator", "silicon_sample")
 
 def batch_per_rank(row: dict) -> bool:
     """Whether the row's ``concurrency`` is one attention-DP rank's (and stage's) batch, not the users:
-    a row with dp or pp > 1 from a publisher in :data:`PER_RANK_BATCH_PUBLISHERS`."""
+    a row at a fixed concurrency with dp or pp > 1 from a publisher in :data:`PER_RANK_BATCH_PUBLISHERS`."""
     source = cell(row, "source").lower()
-    return (parsed(row, "dp", 1) * parsed(row, "pp", 1) > 1
+    return (parsed(row, "dp", 1) * parsed(row, "pp", 1) > 1 and cell(row, "concurrency").lower() != "max"
             and any(name in source for name in PER_RANK_BATCH_PUBLISHERS))
 
 
@@ -62,7 +62,7 @@ def concurrency_of(row: dict) -> Union[int, str]:
     where the publisher records one rank's batch there (:func:`batch_per_rank`)."""
     text = cell(row, "concurrency")
     users = concurrency(text) if text else 1
-    if isinstance(users, int) and batch_per_rank(row):
+    if batch_per_rank(row):
         return users * parsed(row, "dp", 1) * parsed(row, "pp", 1)
     return users
 

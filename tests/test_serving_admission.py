@@ -140,6 +140,13 @@ def test_aiconfigurator_rows_are_read_with_its_users_not_one_ranks_batch(tmp_pat
         writer.writerows({**r, "source": "our own vllm bench serve runs"} for r in rows)
     mine = next(r for r in validate_file(own).rows if r.measured == 32491.416)
     assert " c16 " in mine.config and not mine.note
+    saturation = tmp_path / "max.csv"
+    with open(saturation, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow({**rows[0], "concurrency": "max", "metric": "output_tok_s"})
+    (row,) = validate_file(saturation).rows
+    assert " cmax " in row.config and not row.note  # a saturation row has no batch to read
 
 
 def test_the_cross_node_exchange_latency_is_half_a_cross_node_all_reduce():
