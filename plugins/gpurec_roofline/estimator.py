@@ -276,8 +276,7 @@ class Deployments:
         calibrated: dict[tuple, RooflineConstants] = {}
         self.compact = np.full(count, -1, dtype=np.intp)  # index among the deployments with a profile
         profiles: list[DeploymentProfile] = []
-        effs: list[GenerationEfficiency] = []
-        moe_ratios: list[float] = []
+        effs: list[StackedEfficiency] = []  # each deployment's, resolved for its dtype and engine
         schedulings: dict[str, str] = {}  # engine -> the engine whose step constants time it
         for d, (model, gpu, parallelism, workload, memory) in enumerate(self.items):
             self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
@@ -316,14 +315,12 @@ class Deployments:
             self.budget[d], self.max_seqs[d] = scheduler_limits(workload, memory, engine)
             self.compact[d] = len(profiles)
             profiles.append(profile)
-            effs.append(eff)
-            moe_ratios.append(eff.moe_ratio_for(scheduling, profile.compute_dtype))
+            effs.append(resolved_efficiency(eff, profile, scheduling))
         self.failing = np.array([b is not None or a is not None for b, a in zip(self.before, self.after)], dtype=bool)
         self.columns = profile_columns(profiles, constants.communication.fallback_link_gb_s_per_direction)
-        self.compute_efficiency = uniform_column([e.compute_fraction(p.compute_dtype) for e, p in zip(effs, profiles)])
+        self.compute_efficiency = uniform_column([e.compute for e in effs])
         self.efficiency_columns = {name: uniform_column([getattr(e, name) for e in effs])
-                                   for name in STACKED_EFFICIENCY_FIELDS}
-        self.efficiency_columns["moe_compute_ratio"] = uniform_column(moe_ratios)
+                                   for name in (*STACKED_EFFICIENCY_FIELDS, "moe_compute_ratio")}
 
     def __len__(self) -> int:
         return len(self.items)
