@@ -314,6 +314,7 @@ def estimate_performance(
     estimator: str = "roofline",
     hf_token: Optional[str] = None,
     text_only: bool = False,
+    frontend: str = "engine",
 ) -> PerformanceEstimate:
     """Serving performance of one deployment at ``concurrency`` users in a closed loop.
 
@@ -327,6 +328,10 @@ def estimate_performance(
     model with ``expert_parallel_size = tensor_parallel_size x data_parallel_size`` the ranks share
     the experts (wide EP: vLLM ``--data-parallel-size N --enable-expert-parallel``, SGLang
     ``--enable-dp-attention``, TensorRT-LLM ``enable_attention_dp``).
+
+    ``frontend``: what takes the requests, the engine's own server (``"engine"``, what gpurec's launch
+    lines start) or NVIDIA Dynamo's frontend (``"dynamo"``); it changes the time a request spends
+    outside the engine's steps, so TTFT (gpurec_core.models.Frontend).
     """
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
@@ -337,7 +342,7 @@ def estimate_performance(
                                         expert_parallel_size, data_parallel_size, resolved)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
-                max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only))
+                max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only), frontend=frontend)
     workload = _build(Workload, "workload", concurrency=1, **base)
     from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
 
@@ -381,6 +386,7 @@ def estimate_disaggregated(
     kv_link: str = "auto",
     hf_token: Optional[str] = None,
     text_only: bool = False,
+    frontend: str = "engine",
 ) -> PerformanceEstimate:
     """Serving performance of a disaggregated deployment: ``prefill_workers`` engine instances of one
     layout on ``prefill_gpu`` and ``decode_workers`` on ``decode_gpu`` (default: the same GPU), each
@@ -391,6 +397,7 @@ def estimate_disaggregated(
     ranks of a MoE model share its experts, :func:`planned_layout`). ``kv_link``: 'nvlink',
     'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
     transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
+    ``frontend`` as in :func:`estimate_performance` (``"dynamo"`` for NVIDIA Dynamo's router in front).
     """
     from gpurec_core.models import DisaggregatedDeployment, Pool
     from gpurec_core.plugins import estimate_disaggregated as _estimate, estimate_memory
@@ -405,7 +412,7 @@ def estimate_disaggregated(
         raise WorkloadError(f"concurrency must be a positive integer, got {concurrency!r:.40}")
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=concurrency, gpu_memory_utilization=gpu_memory_utilization, precision=resolved,
-                      text_only=bool(text_only))
+                      text_only=bool(text_only), frontend=frontend)
     pools, plans, layout_text = [], [], []
     for role, gpu, workers, tp, dp, ep, batch in (
             ("prefill", prefill_gpu, prefill_workers, prefill_tensor_parallel_size, prefill_data_parallel_size,

@@ -10,6 +10,7 @@ from typing import Optional
 
 import click
 
+from gpurec_core.measurement_cells import FRONTENDS
 from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP
 from gpurec_core.formatting import columns, explain_text, legend, raw_rows, rows, verdict, why_not, workload_line
 
@@ -59,6 +60,9 @@ def _recommend_help() -> str:
 @click.option("--engine", default=DEFAULT_ENGINE, show_default=True,
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--estimator", default=DEFAULT_ESTIMATOR, show_default=True, help="performance estimator (`gpurec estimators`)")
+@click.option("--frontend", default="engine", show_default=True, type=click.Choice(FRONTENDS),
+              help="what takes the requests: the engine's own server, or NVIDIA Dynamo's frontend (adds its time "
+                   "to TTFT)")
 @click.option("--ttft-slo-ms", default=None, type=float, help="time-to-first-token target, ms")
 @click.option("--itl-slo-ms", default=None, type=float, help="inter-token latency target, ms")
 @click.option("--target-throughput", "target_tok", default=None, type=float, help="output tokens/s to carry (adds replicas)")
@@ -83,7 +87,8 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                       gpu_memory_utilization: float, tensor_parallel_size: Optional[int],
                       max_tensor_parallel: Optional[int], pipeline_parallel_size: Optional[int], max_gpus: Optional[int],
                       gpus: Optional[str], disaggregated: bool, prefill_gpus: Optional[str],
-                      decode_gpus: Optional[str], engine: str, estimator: str, ttft_slo_ms: Optional[float],
+                      decode_gpus: Optional[str], engine: str, estimator: str, frontend: str,
+                      ttft_slo_ms: Optional[float],
                       itl_slo_ms: Optional[float], target_tok: Optional[float], target_rps: Optional[float],
                       text_only: bool, no_performance: bool, fitting_only: bool, sort: str, top: int, wide: bool,
                       as_json: bool, as_csv: bool, as_markdown: bool, plot_path: Optional[str], explain: bool,
@@ -102,7 +107,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         gpus=gpus, disaggregated=disaggregated, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, engine=engine,
         estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms, target_tok=target_tok,
         target_rps=target_rps, text_only=text_only, no_performance=no_performance, fitting_only=fitting_only,
-        sort=sort, progress=progress))
+        sort=sort, progress=progress, frontend=frontend))
     shown = result.recommendations[:top] if top else result.recommendations
     if plot_path:
         from gpurec_core.plotting import plot_recommendations

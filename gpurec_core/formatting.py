@@ -199,7 +199,12 @@ def workload_line(result: "RecommendationResult") -> str:
     return (f"{result.model_id}: {result.precision} weights{experts}, KV {result.kv_cache_dtype}; "
             f"{w.get('input_length')} in / {w.get('output_length')} out tokens, context {w.get('context_length')}, "
             f"{w.get('batch_size')} concurrent; "
-            f"{w.get('engine')}, {w.get('estimator')} estimator. Memory per GPU in GiB.")
+            f"{w.get('engine')}{_behind(w.get('frontend'))}, {w.get('estimator')} estimator. Memory per GPU in GiB.")
+
+
+def _behind(frontend: Optional[str]) -> str:
+    """' behind NVIDIA Dynamo' for a workload served through Dynamo's frontend; '' for the engine's own server."""
+    return " behind NVIDIA Dynamo" if frontend == "dynamo" else ""
 
 
 def render_table(headers: list[str], body: list[list[str]], numeric: Optional[list[bool]] = None) -> str:

@@ -66,6 +66,18 @@ def measured(text: str) -> float:
     return value
 
 
+#: What a ``frontend`` cell may name (gpurec_core.models.Frontend): the engine's own server, or NVIDIA Dynamo.
+FRONTENDS = ("engine", "dynamo")
+
+
+def frontend(text: str) -> str:
+    """'engine' or 'dynamo' (any case); ValueError for anything else."""
+    name = text.lower()
+    if name not in FRONTENDS:
+        raise ValueError(text)
+    return name
+
+
 #: column -> (what the cell must hold, its parser). Columns not listed are text.
 CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     **{column: ("a whole number >= 1", whole_number)
@@ -76,6 +88,7 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "concurrency": ("a whole number >= 1 or 'max'", concurrency),
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
+    "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend),
 }
 
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).

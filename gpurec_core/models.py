@@ -200,6 +200,12 @@ class Parallelism(_Value):
         return self.gpus_per_replica * self.data_parallel_size
 
 
+#: What takes a deployment's HTTP requests and hands them to the engine: ``"engine"``, the engine's own
+#: OpenAI-compatible server (``vllm serve``, ``python -m sglang.launch_server``, ``trtllm-serve``: what gpurec's
+#: launch lines start), or ``"dynamo"``, NVIDIA Dynamo's frontend with the engine's Dynamo worker.
+Frontend = Literal["engine", "dynamo"]
+
+
 class Workload(_Value):
     """What is served and how the engine is configured for it.
 
@@ -217,6 +223,9 @@ class Workload(_Value):
     precision: Precision = Field(description="resolved weight/KV precision for this deployment")
     text_only: bool = Field(default=False, description="serve text only: the engine does not load a multimodal "
                             "checkpoint's vision/audio towers (vLLM --language-model-only)")
+    frontend: Frontend = Field(default="engine", description="what takes the requests: the engine's own server "
+                               "('engine') or NVIDIA Dynamo's frontend ('dynamo'); it sets the time a request spends "
+                               "outside the engine's steps")
 
     @property
     def context_length(self) -> int:

@@ -84,7 +84,7 @@ def _workload(result, model):
 
     w = result.workload
     return Workload(input_length=w["input_length"], output_length=w["output_length"], max_model_len=w["context_length"],
-                    gpu_memory_utilization=w["gpu_memory_utilization"],
+                    gpu_memory_utilization=w["gpu_memory_utilization"], frontend=w.get("frontend", "engine"),
                     precision=model.resolve_precision(result.precision, result.kv_cache_dtype if result.kv_cache_dtype == "fp8" else None))
 
 

@@ -482,6 +482,7 @@ def recommend_gpus(
     disaggregated: bool = False,
     prefill_gpus: Optional[list[Union[str, GPUSpec]]] = None,
     decode_gpus: Optional[list[Union[str, GPUSpec]]] = None,
+    frontend: str = "engine",
 ) -> RecommendationResult:
     """Recommend GPUs and parallel layouts for serving ``model`` (the seed's parameters first).
 
@@ -495,7 +496,8 @@ def recommend_gpus(
     types; either implies ``disaggregated``).
     ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
     that has no batch form, estimated). ``text_only`` plans a multimodal checkpoint served
-    without its vision / audio towers (vLLM ``--language-model-only``).
+    without its vision / audio towers (vLLM ``--language-model-only``). ``frontend``: what takes the
+    requests, the engine's own server (``"engine"``) or NVIDIA Dynamo's frontend (``"dynamo"``).
     """
     from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator, check_layout
     from gpurec_core.plugins import gpu_catalog, plugin_problems
@@ -517,11 +519,16 @@ def recommend_gpus(
     notes = [arch.resolution_note] if arch.resolution_note else []
     if max_model_len > context_length:
         notes.append(f"context_length {context_length} < input + output; planned for {max_model_len} tokens")
+    if frontend == "dynamo":
+        notes.append("timed behind NVIDIA Dynamo's frontend; --launch prints the engine's own server: behind Dynamo "
+                     f"the same engine flags go to its Dynamo worker (python -m dynamo.{engine}) and "
+                     "`python -m dynamo.frontend` takes the requests")
     if max_model_len > arch.max_context_length():
         notes.append(f"{max_model_len} tokens exceed the model's maximum context {arch.max_context_length()}")
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=batch_size, max_model_len=max_model_len,
-                      gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only))
+                      gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only),
+                      frontend=frontend)
     if isinstance(gpus, (str, GPUSpec)):
         gpus = [gpus]
     if gpus is not None and not isinstance(gpus, (list, tuple)):
@@ -603,7 +610,7 @@ def recommend_gpus(
     notes += plugin_problems()
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,
                      "batch_size": batch_size, "gpu_memory_utilization": gpu_memory_utilization, "engine": engine,
-                     "estimator": estimator, "ttft_slo_ms": ttft_slo_ms, "itl_slo_ms": itl_slo_ms,
+                     "frontend": workload.frontend, "estimator": estimator, "ttft_slo_ms": ttft_slo_ms, "itl_slo_ms": itl_slo_ms,
                      "target_throughput_tokens_per_sec": target_throughput_tokens_per_sec,
                      "target_requests_per_sec": target_requests_per_sec}
     result = RecommendationResult(items, model_id=arch.model_id, workload=workload_info, precision=resolved.weight,

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import cell, engine_of, parsed, whole_number
-from gpurec_core.validate_serving import _METRIC_FIELD, as_started, concurrency_of, kv_cache_dtype_of, served_precision
+from gpurec_core.validate_serving import (_METRIC_FIELD, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
+                                         served_precision)
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 
@@ -31,8 +32,9 @@ def describe_config(row: dict) -> str:
         layout = " ".join(f"{k}{p[k]}" for k in ("tp", "dp", "ep") if p[k] and (k == "tp" or p[k] > 1))
         batch = f" b{p['batch']}" if p["batch"] else ""
         return f"{p['workers'] or 1}{letter}({layout}{batch})"
+    via = f" via {frontend_of(row)}" if frontend_of(row) != "engine" else ""
     return (f"{pool('prefill', 'P')} {pool('decode', 'D')} isl{cell(row, 'isl')} osl{cell(row, 'osl')} "
-            f"c{concurrency_of(row)} {cell(row, 'precision')}").strip()
+            f"c{concurrency_of(row)} {cell(row, 'precision')}{via}").strip()
 
 
 def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) -> tuple[Any, Optional[str]]:
@@ -54,7 +56,7 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
         precision=served_precision(model, cell(row, "precision") or None),
         kv_cache_dtype=kv_cache_dtype_of(row), gpu_memory_utilization=fraction, engine=engine_of(row),
-        estimator=estimator))
+        frontend=frontend_of(row), estimator=estimator))
 
 
 def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> list[dict]:

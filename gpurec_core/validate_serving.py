@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
-from gpurec_core.measurement_cells import cell, concurrency, engine_of, parsed
+from gpurec_core.measurement_cells import cell, concurrency, engine_of, frontend, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -67,6 +67,21 @@ def concurrency_of(row: dict) -> Union[int, str]:
     return users
 
 
+#: Engine names that say the engine ran behind NVIDIA Dynamo (SemiAnalysis InferenceX's framework names
+#: ``dynamo-trt``, ``dynamo-sglang``, ``dynamo-vllm``, .github/configs/nvidia-master.yaml).
+DYNAMO_ENGINE_PREFIX = "dynamo"
+
+
+def frontend_of(row: dict) -> str:
+    """What took the row's requests (gpurec_core.models.Frontend): its ``frontend`` cell; else ``"dynamo"``
+    when its engine is named as run behind NVIDIA Dynamo (:data:`DYNAMO_ENGINE_PREFIX`); else the engine's own
+    server, ``"engine"``."""
+    text = cell(row, "frontend")
+    if text:
+        return frontend(text)
+    return "dynamo" if cell(row, "engine").lower().startswith(DYNAMO_ENGINE_PREFIX) else "engine"
+
+
 def describe_config(row: dict) -> str:
     """A short label of a row's deployment, e.g. ``"tp2 isl1024 osl128 c16 fp8"``."""
     parts = [f"tp{parsed(row, 'tp', 1)}"]
@@ -81,6 +96,8 @@ def describe_config(row: dict) -> str:
         parts.append(cell(row, "precision"))
     if cell(row, "kv_cache_dtype"):
         parts.append(f"kv-{cell(row, 'kv_cache_dtype')}")
+    if frontend_of(row) != "engine":
+        parts.append(f"via {frontend_of(row)}")
     gpu = cell(row, "gpu")
     if gpu and gpu.upper() != "H100":
         parts.insert(0, gpu)
@@ -199,7 +216,7 @@ def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
             parsed(row, "ep", 1), parsed(row, "dp", 1), parsed(row, "isl", 1), parsed(row, "osl", 1),
             concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
-            engine_of(row), estimator)
+            engine_of(row), frontend_of(row), estimator)
 
 
 class _Predictor:
@@ -222,7 +239,7 @@ class _Predictor:
         key = _estimate_key(row, self.csv_dir, self.estimator)
         if key in self.estimates:
             return self.estimates[key]
-        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, estimator = key
+        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, frontend, estimator = key
         from gpurec_core.api import estimate_performance
 
         def run(fraction: float):
@@ -235,7 +252,8 @@ class _Predictor:
                 self.model(ref), gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
                 data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc,
                 precision=served, kv_cache_dtype=kv, gpu_memory_utilization=fraction,
-                max_num_batched_tokens=tokens, max_num_seqs=batch, engine=engine, estimator=estimator)
+                max_num_batched_tokens=tokens, max_num_seqs=batch, engine=engine, frontend=frontend,
+                estimator=estimator)
 
         try:
             result = as_started(run) + (None,)

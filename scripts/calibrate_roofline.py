@@ -28,12 +28,14 @@ for path in (ROOT, ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from gpurec_core.validate_serving import calibration_split  # noqa: E402
+from gpurec_core.validate_serving import calibration_split, frontend_of  # noqa: E402
 from gpurec_roofline import fitting  # noqa: E402
 from gpurec_roofline.constants import load_constants  # noqa: E402
 from gpurec_roofline.fitting import SPECS  # noqa: E402
 
-DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+#: serving_h100.csv with the front end of every run (scripts/serving_frontends.py)
+DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100_as_served.csv"
+ENGINES = ("vllm", "sglang", "trtllm")
 
 def _range(name: str, low: float | None = None) -> tuple[float, float]:
     spec = SPECS[name]
@@ -51,8 +53,12 @@ FITTED = [
     (("kernels", "per_layer_overhead_us"), *_range("per_layer_overhead_us")),
 ] + [
     (("engines", engine, name), *_range(name))
-    for engine in ("vllm", "sglang", "trtllm")
-    for name in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms")
+    for engine in ENGINES
+    for name in ("step_overhead_ms", "per_sequence_overhead_us")
+] + [
+    # every calibration run was served through NVIDIA Dynamo (serving_h100_as_served.csv): its request overhead
+    (("engines", engine, "frontend_request_overhead_ms", "dynamo"), *_range("request_overhead_ms"))
+    for engine in ENGINES
 ] + [
     (("engines", "vllm", "arrival_wait_steps"), *_range("arrival_wait_steps")),
     (("engines", "trtllm", "arrival_wait_steps"), *_range("arrival_wait_steps")),
@@ -66,6 +72,13 @@ FITTED = [
 ]
 
 
+#: The request overhead of the engines' own servers: one value for every engine (the same HTTP, tokenisation and
+#: first-chunk work of an OpenAI-compatible server), fitted on the runs those servers served once everything
+#: else is fitted: no calibration run was (they are all held-out models' rows: vLLM's Llama-3.1-70B, gpt-oss-120b
+#: and MiniMax-M2.5 runs, NIM's TensorRT-LLM Llama-3.3-70B runs), so these rows are not held out for this one value.
+OWN_SERVER = [(tuple(("engines", engine, "request_overhead_ms") for engine in ENGINES), *_range("request_overhead_ms"))]
+
+
 class Problem(fitting.Problem):
     """The calibration rows, predicted with one set of constants for every deployment."""
 
@@ -74,6 +87,8 @@ class Problem(fitting.Problem):
 
 
 def get(constants, path):
+    if isinstance(path[0], tuple):  # one value shared by several paths
+        return get(constants, path[0])
     obj = constants
     for p in path:
         obj = obj[p] if isinstance(obj, dict) else getattr(obj, p)
@@ -81,7 +96,12 @@ def get(constants, path):
 
 
 def with_value(constants, path, value):
-    """A copy of the frozen constants with one nested value replaced."""
+    """A copy of the frozen constants with one nested value (or each of a shared value's paths) replaced."""
+    if isinstance(path[0], tuple):
+        for one in path:
+            constants = with_value(constants, one, value)
+        return constants
+
     def rebuild(obj, rest):
         head = rest[0]
         if len(rest) == 1:
@@ -95,13 +115,14 @@ def with_value(constants, path, value):
     return rebuild(constants, path)
 
 
-def fit(problem: Problem, constants, rounds: int = 4, verbose: bool = True):
+def fit(problem: Problem, constants, rounds: int = 4, verbose: bool = True, fitted=None):
+    fitted = FITTED if fitted is None else fitted
     best = problem.loss(constants)
     if verbose:
         print(f"start loss {best:.4f}")
     for r in range(rounds):
         step = 0.5 / (2 ** r)
-        for path, low, high in FITTED:
+        for path, low, high in fitted:
             current = get(constants, path)
             candidates = set()
             for k in (-2, -1, 1, 2):
@@ -114,7 +135,7 @@ def fit(problem: Problem, constants, rounds: int = 4, verbose: bool = True):
                 if loss < best - 1e-5:
                     best, constants = loss, trial
             if verbose:
-                print(f"round {r} {'.'.join(path)} = {get(constants, path)}  loss {best:.4f}")
+                print(f"round {r} {label(path)} = {get(constants, path)}  loss {best:.4f}")
     return constants, best
 
 
@@ -136,18 +157,28 @@ def fit_multistart(problem: Problem, constants, starts: int, rounds: int, seed: 
     return best_constants, best
 
 
+def label(path) -> str:
+    return " = ".join(".".join(one) for one in path) if isinstance(path[0], tuple) else ".".join(path)
+
+
+def written_paths(fitted):
+    """Every single path of ``fitted`` (a shared value's paths one by one)."""
+    for path, _, _ in fitted:
+        yield from (path if isinstance(path[0], tuple) else (path,))
+
+
 def write_back(constants, toml_path: pathlib.Path) -> None:
     """Rewrite the fitted numbers in roofline.toml in place, keeping comments and sources."""
     text = toml_path.read_text()
-    for path, _, _ in FITTED:
+    for path in written_paths(FITTED + OWN_SERVER):
         value = get(constants, path)
         section = ".".join(path[:2]) if path[0] in ("efficiency", "engines") else path[0]
         start = text.index(f"[{section}]")
         end = text.find("\n[", start + 1)
         end = len(text) if end < 0 else end
         block = text[start:end]
-        if path[0] == "efficiency" and path[2] == "compute_efficiency":
-            block = re.sub(rf"(compute_efficiency = {{[^}}]*\b{path[3]} = )[0-9.]+", rf"\g<1>{value:g}", block)
+        if len(path) == 4:  # an entry of an inline table: compute_efficiency.<dtype>, frontend_request_overhead_ms.<f>
+            block = re.sub(rf"({path[2]} = {{[^}}]*\b{path[3]} = )[0-9.]+", rf"\g<1>{value:g}", block)
         else:
             block = re.sub(rf"(?m)^({path[-1]} = )[0-9.]+", rf"\g<1>{value:g}", block)
         text = text[:start] + block + text[end:]
@@ -160,12 +191,20 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action="store_true", help="write the fitted values into roofline.toml")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--starts", type=int, default=1, help="random restarts of the descent (best loss wins)")
+    parser.add_argument("--own-server-only", action="store_true",
+                        help="fit only the engines' own-server request overhead (OWN_SERVER), the rest as bundled")
     args = parser.parse_args(argv)
     with open(args.csv, newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if calibration_split(r) == "calibration"]
-    problem = Problem(rows)
-    print(f"{len(rows)} calibration rows, {problem.skipped} skipped")
-    constants, loss = fit_multistart(problem, load_constants(), args.starts, args.rounds)
+        every = list(csv.DictReader(handle))
+    constants = load_constants()
+    if not args.own_server_only:
+        rows = [r for r in every if calibration_split(r) == "calibration"]
+        problem = Problem(rows)
+        print(f"{len(rows)} calibration rows, {problem.skipped} skipped")
+        constants, loss = fit_multistart(problem, constants, args.starts, args.rounds)
+    own = [r for r in every if frontend_of(r) == "engine" and r["metric"] == "ttft_ms"]
+    print(f"{len(own)} TTFT rows of the engines' own servers")
+    constants, _ = fit(Problem(own), constants, rounds=args.rounds, fitted=OWN_SERVER)
     if args.write:
         from gpurec_core.catalogs import catalog_path
 

@@ -54,6 +54,7 @@ AS_RUN = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100_as_
 CONFIG = ("SemiAnalysisAI/InferenceX .github/configs/nvidia-master.yaml at 66d6a351a, "
           "dsr1-fp8-h100-dynamo-trt; NVIDIA/srt-slurm at 5063eb43")
 KV_CACHE_DTYPE = "fp8"  # kv_cache_config.dtype of every recipe below
+FRONTEND = "dynamo"  # the entry's runs are Dynamo's (framework dynamo-trt, image ai-dynamo/tensorrtllm-runtime)
 
 # (model, isl, osl, concurrency) -> pool columns as run, and the recipe file that ran.
 # Pools: (workers, tp, dp, ep, batch); tp is attention TP per DP rank, batch the max batch per rank
@@ -90,18 +91,19 @@ def as_run_row(row: dict) -> bool:
         for name, size in zip(POOL_COLUMNS, sizes):
             row[f"{pool}_{name}"] = str(size)
     row["kv_cache_dtype"] = KV_CACHE_DTYPE
+    row["frontend"] = FRONTEND
     row["source"] = f"{row['source']}; layout as run: {CONFIG}, recipes/trtllm/h100-fp8/{recipe}"
     return True
 
 
 def as_run_text() -> str:
     """The as-run CSV: the recorded rows that have a named recipe, pool columns from it; the recorded
-    file's columns and their order are kept."""
+    file's columns and their order are kept, and a ``frontend`` column added."""
     with RECORDED.open(newline="") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames, list(reader)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[*fields, "frontend"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(row for row in rows if as_run_row(row))
     return out.getvalue()

@@ -2,7 +2,8 @@
 
 Usage: ``python scripts/fit_bands.py [CSV] [--out PATH] [--check]``
 
-Every serving row of the CSV (default: tests/fixtures/measurements/serving_h100.csv) is predicted
+Every serving row of the CSV (default: tests/fixtures/measurements/serving_h100_as_served.csv, the
+shared rows with the front end that served each run, scripts/serving_frontends.py) is predicted
 through the public ``estimate_performance`` path, as ``gpurec validate`` does, and classified into
 its regime by the estimator itself (:mod:`gpurec_roofline.bands`). On every row that
 ``gpurec_core.validate_serving.inconsistent_runs`` does not flag, calibration and held-out alike,
@@ -45,7 +46,7 @@ from gpurec_core.catalogs import tomllib  # noqa: E402
 from gpurec_roofline.bands import (BANDS_FILE, BURST_SHARE, METRICS, MIN_ROWS, PREFILL_SHARE,  # noqa: E402
                                    Residual, coverage, fitted_cells, parse_bands, placeholder_table, residuals)
 
-DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100_as_served.csv"
 DEFAULT_OUT = ROOT / "catalogs" / "engines" / BANDS_FILE
 SCHEMA_VERSION = 1
 

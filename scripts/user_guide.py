@@ -201,6 +201,19 @@ print(f"TTFT {perf.ttft_ms:.1f} ms, ITL {perf.itl_ms:.2f} ms, {perf.output_token
 for note in perf.notes[1:]:  # the first says that nvfp4 needs an NVFP4 export of this fp8 checkpoint
     print("-", note)
 """),
+    ("Behind NVIDIA Dynamo", (
+        "gpurec times the engine's own OpenAI-compatible server (`vllm serve`, `python -m sglang.launch_server`, "
+        "`trtllm-serve`: what `--launch` prints). Behind NVIDIA Dynamo's frontend and the engine's Dynamo worker "
+        "a request spends longer before its first token (the request overheads per front end are fitted, "
+        "docs/accuracy.md \"Front ends\"); say so with `frontend=\"dynamo\"` (CLI: `--frontend dynamo`). Only "
+        "TTFT moves."), """\
+from gpurec_core import estimate_performance
+
+for frontend in ("engine", "dynamo"):
+    perf = estimate_performance("Qwen/Qwen3-32B", "H100", tensor_parallel_size=2, engine="trtllm",
+                                input_length=1024, output_length=256, concurrency=8, frontend=frontend)
+    print(f"{frontend}: TTFT {perf.ttft_ms:.1f} ms, ITL {perf.itl_ms:.2f} ms")
+"""),
     ("SLOs and target load", "", """\
 from gpurec_core import recommend_gpus
 

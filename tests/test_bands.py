@@ -24,7 +24,7 @@ from gpurec_core.errors import CatalogError  # noqa: E402
 from gpurec_core.models import PerformanceBands  # noqa: E402
 from gpurec_roofline import bands as B  # noqa: E402
 
-SERVING_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+SERVING_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100_as_served.csv"
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 BAND_FIELDS = ("time_to_first_token_ms", "inter_token_latency_ms", "throughput_tokens_per_sec")
 

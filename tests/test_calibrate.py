@@ -194,8 +194,9 @@ def test_a_fit_that_predicts_held_out_configurations_worse_keeps_the_defaults(tm
     for name in ("request_overhead_ms", "arrival_wait_steps"):
         assert factors[name].value is None and "held-out ttft_ms error worse" in factors[name].why, name
     assert factors["step_overhead_ms"].value is not None
-    assert scope.error_after["ttft_ms"].median <= scope.error_before["ttft_ms"].median
-    assert scope.error_after["itl_ms"].median <= scope.error_before["itl_ms"].median
+    # only the ITL factors are fitted; the step overhead is in every TTFT too, so TTFT may move by a hair
+    assert scope.error_after["ttft_ms"].median <= scope.error_before["ttft_ms"].median + 0.1
+    assert scope.error_after["itl_ms"].median < scope.error_before["itl_ms"].median
     assert "so the default is kept" in result.output
 
 

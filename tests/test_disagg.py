@@ -71,7 +71,8 @@ def test_the_shared_xpyd_file_is_predicted_row_by_row():
 
 def test_the_as_run_file_keeps_every_measurement_and_changes_only_layouts():
     """scripts/disagg_as_run.py writes the rows whose InferenceX recipes are known with those recipes'
-    pool layouts: the measured values and everything else stay those of the recorded file."""
+    pool layouts and the front end that served them (Dynamo: InferenceX's dynamo-trt entry): the measured
+    values and everything else stay those of the recorded file."""
     from gpurec_core.validate_disagg import POOL_COLUMNS
 
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "disagg_as_run.py"), "--check"],
@@ -88,9 +89,10 @@ def test_the_as_run_file_keeps_every_measurement_and_changes_only_layouts():
     assert len(as_run) == 24
     for row in as_run:
         before = recorded[workload(row)]
-        changed = {k for k in row if row[k] != before[k]}
+        changed = {k for k in row if row[k] != before.get(k)}
         assert changed <= {f"{pool}_{size}" for pool in ("prefill", "decode")
-                           for size in POOL_COLUMNS} | {"kv_cache_dtype", "source"}
+                           for size in POOL_COLUMNS} | {"kv_cache_dtype", "source", "frontend"}
+        assert row["frontend"] == "dynamo"
         assert row["source"].startswith(before["source"]) and "recipes/trtllm/h100-fp8/" in row["source"]
 
 

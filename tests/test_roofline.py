@@ -132,6 +132,8 @@ def test_faster_memory_gives_faster_decode():
 
 
 # --- against measurements (aiconfigurator-core 0.12.0 systems/silicon_sample.csv, agg mode, H100) ---
+# Every run below was served through NVIDIA Dynamo (its gap-analysis campaign; tests/fixtures/measurements/
+# serving_h100_as_served.csv), so it is estimated behind Dynamo's frontend.
 
 MEASURED = [
     # (model, engine, precision, tp, isl, osl, concurrency, metric, measured, tolerance)
@@ -154,7 +156,7 @@ MEASURED = [
 def test_matches_measured_serving(model, engine, precision, tp, isl, osl, c, metric, measured, tol):
     """Source: aiconfigurator-core 0.12.0 systems/silicon_sample.csv (Apache-2.0), agg mode, H100 SXM."""
     est = estimate_performance(model, "H100", tensor_parallel_size=tp, input_length=isl, output_length=osl,
-                               concurrency=c, precision=precision, engine=engine)
+                               concurrency=c, precision=precision, engine=engine, frontend="dynamo")
     value = {"itl_ms": est.itl_ms, "ttft_ms": est.ttft_ms}[metric]
     assert value == pytest.approx(measured, rel=tol)
 

@@ -41,8 +41,8 @@ RECOMMEND_PARAMS: tuple[tuple[str, str, str], ...] = (
     ("tensor_parallel_size", "tensor_parallel_size", "int"), ("max_tensor_parallel", "max_tensor_parallel", "int"),
     ("pipeline_parallel_size", "pipeline_parallel_size", "int"), ("max_gpus", "max_gpus", "int"),
     ("gpus", "gpus", "str"), ("disagg", "disaggregated", "bool"), ("prefill_gpus", "prefill_gpus", "str"),
-    ("decode_gpus", "decode_gpus", "str"), ("engine", "engine", "str"), ("estimator", "estimator", "str"),
-    ("ttft_slo_ms", "ttft_slo_ms", "float"), ("itl_slo_ms", "itl_slo_ms", "float"),
+    ("decode_gpus", "decode_gpus", "str"), ("engine", "engine", "str"), ("frontend", "frontend", "str"),
+    ("estimator", "estimator", "str"), ("ttft_slo_ms", "ttft_slo_ms", "float"), ("itl_slo_ms", "itl_slo_ms", "float"),
     ("target_throughput", "target_tok", "float"), ("target_rps", "target_rps", "float"),
     ("text_only", "text_only", "bool"), ("fitting_only", "fitting_only", "bool"), ("sort", "sort", "str"),
 )

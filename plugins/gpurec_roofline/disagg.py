@@ -152,7 +152,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
 
     constants = constants or load_constants()
     scheduling = scheduling_of(deployment.engine)
-    engine = constants.engine(scheduling)
+    engine = constants.engine(scheduling, workload.frontend)
     pools = []
     for pool, memory in ((deployment.prefill, prefill_memory), (deployment.decode, decode_memory)):
         problem = fit_problem(model, pool.gpu, pool.parallelism, memory) or request_problem(

@@ -269,6 +269,7 @@ class Deployments:
         self.max_seqs = np.ones(count, dtype=np.int64)
         self.pipelined = np.zeros(count, dtype=bool)
         self.engine_names: list[str] = []  # per group of deployments timed with the same constants
+        self.engine_frontends: list[str] = []  # and taking their requests through the same front end
         self.group_constants: list[RooflineConstants] = []
         self.engine_index = np.full(count, -1, dtype=np.int64)  # the group of each deployment
         self.calibration: list[Optional[tuple]] = [None] * count  # (profile, scope) of a calibrated deployment
@@ -284,7 +285,7 @@ class Deployments:
             scheduling = schedulings.get(memory.engine) or schedulings.setdefault(memory.engine,
                                                                                   scheduling_of(memory.engine))
             try:
-                engine = constants.engine(scheduling)
+                engine = constants.engine(scheduling, workload.frontend)
             except GpurecError as exc:
                 self.before[d] = exc
                 continue
@@ -305,11 +306,12 @@ class Deployments:
                 if key not in calibrated:
                     calibrated[key] = with_factors(constants, found[1].fitted(), *key[1:])
                 timed_by, self.calibration[d] = calibrated[key], found
-                eff, engine = timed_by.efficiency_for(gpu), timed_by.engine(scheduling)
-            group = (scheduling, id(timed_by))
+                eff, engine = timed_by.efficiency_for(gpu), timed_by.engine(scheduling, workload.frontend)
+            group = (scheduling, workload.frontend, id(timed_by))
             if group not in group_keys:
                 group_keys.append(group)
                 self.engine_names.append(scheduling)
+                self.engine_frontends.append(workload.frontend)
                 self.group_constants.append(timed_by)
             self.engine_index[d] = group_keys.index(group)
             self.budget[d], self.max_seqs[d] = scheduler_limits(workload, memory, engine)
@@ -375,7 +377,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     for e, name in enumerate(deployments.engine_names):  # one serve call per engine (normally one) and chunk
         picked = np.flatnonzero(ok & (row_engine == e))
         group_constants = deployments.group_constants[e]  # the bundled constants, or a calibrated scope's
-        engine = group_constants.engine(name)
+        engine = group_constants.engine(name, deployments.engine_frontends[e])
         for start in range(0, len(picked), CHUNK_ROWS):
             sel = picked[start:start + CHUNK_ROWS]
             dep = rows[sel]

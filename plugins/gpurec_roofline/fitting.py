@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gpurec_core.measurement_cells import cell, engine_of, parsed
-from gpurec_core.validate_serving import concurrency_of, kv_cache_dtype_of, served_precision
+from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
 from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
@@ -85,6 +85,8 @@ def with_factors(constants: RooflineConstants, factors: dict[str, float], genera
     if eff_update:
         update["efficiency"] = {**constants.efficiency, generation: eff.model_copy(update=eff_update)}
     eng_update = {k: v for k, v in factors.items() if SPECS[k].section == "engines"}
+    if "request_overhead_ms" in eng_update:  # fitted on the user's runs: whatever front end served them
+        eng_update["frontend_request_overhead_ms"] = {}
     if eng_update:
         update["engines"] = {**constants.engines, engine: constants.engine(engine).model_copy(update=eng_update)}
     for section in ("kernels", "communication", "benchmark"):
@@ -117,8 +119,9 @@ def real_deployment(row: dict, cache: dict):
     def whole(key: str) -> int:
         return parsed(row, key, 1)
     ref, engine = cell(row, "model_path") or cell(row, "model"), engine_of(row)
+    frontend = frontend_of(row)
     key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
-           cell(row, "precision"), kv_cache_dtype_of(row), engine, cell(row, "gpu") or "H100")
+           cell(row, "precision"), kv_cache_dtype_of(row), engine, frontend, cell(row, "gpu") or "H100")
     if key not in cache:
         model = cache.setdefault(("model", ref), api.as_model(ref))
         gpu = api.as_gpu(cell(row, "gpu") or "H100")
@@ -127,7 +130,8 @@ def real_deployment(row: dict, cache: dict):
         par, _ = api.planned_layout(model, engine, whole("tp"), whole("pp"), whole("ep"),
                                     whole("dp"), precision)
         workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
-                              output_length=int(cell(row, "osl")), concurrency=1, precision=precision)
+                              output_length=int(cell(row, "osl")), concurrency=1, precision=precision,
+                              frontend=frontend)
         memory = estimate_memory(model, gpu, par, workload, engine)
         cache[key] = (model, gpu, par, workload, memory)
     return cache[key]
@@ -157,7 +161,7 @@ class Problem:
                 users, busy = max(1, int(memory.kv_cache_tokens // (I + O))), replicas
             else:
                 users, busy = (float(x) for x in users_per_replica(conc, replicas))
-            pkey = (id(model), gpu.name, par, workload.precision, memory.engine)
+            pkey = (id(model), gpu.name, par, workload.precision, memory.engine, workload.frontend)
             if pkey not in self.profiles:
                 profile = build_profile(model.config, model.parameters, workload.precision, gpu, par)
                 self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision, workload, memory)
@@ -180,7 +184,7 @@ class Problem:
         for pkey, g in self.groups.items():
             profile, gpu, engine_name, precision, workload, memory = self.profiles[pkey]
             constants = constants_of(profile, gpu, engine_name, precision)
-            engine = constants.engine(engine_name)
+            engine = constants.engine(engine_name, workload.frontend)
             eff = resolved_efficiency(constants.efficiency_for(gpu), profile, engine_name)
             res = serve(profile, eff, constants.communication, engine, constants.kernels,
                         g["I"], g["O"], g["c"], g["kv"], *scheduler_limits(workload, memory, engine),

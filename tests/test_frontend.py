@@ -1,0 +1,107 @@
+"""What takes the requests: the engine's own server or NVIDIA Dynamo's frontend (gpurec_core.models.Frontend).
+
+Figures: NVIDIA NIM for LLMs benchmarking docs (Llama-3.3-70B FP8 on 2x H100, TP2; NIM 1.8.0, NIM's own
+server in front of TensorRT-LLM), as copied in tests/fixtures/measurements/serving_h100.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from gpurec_core import estimate_performance
+from gpurec_core.cli import cli
+from gpurec_core.errors import MeasurementFileError, WorkloadError
+from gpurec_core.validate import validate_file
+from gpurec_roofline.constants import load_constants
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MEASUREMENTS = ROOT / "tests" / "fixtures" / "measurements"
+NIM = dict(tensor_parallel_size=2, precision="fp8", engine="trtllm", input_length=500, output_length=2000,
+           concurrency=1)
+NIM_TTFT_MS = 47.77  # NIM 1.8.0, 500 in / 2000 out, 1 user
+
+
+def test_the_engines_own_server_is_the_default_and_dynamo_adds_its_overhead():
+    """Only TTFT moves, by the difference of the two request overheads in roofline.toml; a lone user has
+    no queue for it to change."""
+    own = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", **NIM)
+    same = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", frontend="engine", **NIM)
+    via = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", frontend="dynamo", **NIM)
+    trtllm = load_constants().engine("trtllm")
+    assert own.ttft_ms == same.ttft_ms and via.itl_ms == pytest.approx(own.itl_ms, rel=1e-3)
+    extra = trtllm.frontend_request_overhead_ms["dynamo"] - trtllm.request_overhead_ms
+    assert via.ttft_ms - own.ttft_ms == pytest.approx(extra, rel=1e-3)
+
+
+def test_nims_own_server_reads_closer_than_the_dynamo_overhead():
+    """NIM's row at 1 user measures 47.77 ms: planned behind the engine's own server it reads within 1.5x
+    (the own-server overhead was fitted on these rows with vLLM's, docs/accuracy.md "Front ends"); the
+    overhead TensorRT-LLM shows behind Dynamo would put it at 3x."""
+    own = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", **NIM)
+    via = estimate_performance("meta-llama/Llama-3.3-70B-Instruct", "H100", frontend="dynamo", **NIM)
+    assert own.ttft_ms / NIM_TTFT_MS < 1.5 < 2.5 < via.ttft_ms / NIM_TTFT_MS
+
+
+def test_an_unknown_frontend_is_a_typed_error():
+    with pytest.raises(WorkloadError, match="frontend='nginx'.*'engine' or 'dynamo'"):
+        estimate_performance("meta-llama/Llama-3.1-8B", "H100", input_length=128, output_length=16, frontend="nginx")
+
+
+def _write(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _nim_rows() -> list[dict]:
+    with open(MEASUREMENTS / "serving_h100.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if "NIM" in r["source"] and r["concurrency"] == "1"
+                and r["isl"] == "500"]
+
+
+def test_a_frontend_column_and_inferencex_dynamo_engine_names_are_read(tmp_path):
+    """A `frontend` cell says it; so does an engine named as InferenceX names its Dynamo runs (`dynamo-trt`,
+    .github/configs/nvidia-master.yaml); the report labels the row."""
+    rows = _nim_rows()
+    own = validate_file(_write(tmp_path / "own.csv", rows))
+    column = validate_file(_write(tmp_path / "column.csv", [dict(r, frontend="dynamo") for r in rows]))
+    named = validate_file(_write(tmp_path / "named.csv", [dict(r, engine="dynamo-trt") for r in rows]))
+    ttft = {name: next(r.predicted for r in report.rows if r.metric == "ttft_ms")
+            for name, report in (("own", own), ("column", column), ("named", named))}
+    assert ttft["column"] == ttft["named"] > ttft["own"]
+    assert all(r.config.endswith("via dynamo") for r in column.rows + named.rows)
+    assert not any("via" in r.config for r in own.rows)
+
+
+def test_a_bad_frontend_cell_names_its_row_and_column(tmp_path):
+    path = _write(tmp_path / "bad.csv", [dict(r, frontend="triton") for r in _nim_rows()])
+    with pytest.raises(MeasurementFileError, match=r"row 2, column 'frontend': 'triton' is not 'engine' or 'dynamo'"):
+        validate_file(path)
+
+
+def test_recommend_says_what_it_timed_and_what_launch_prints():
+    args = ["recommend", "meta-llama/Llama-3.1-8B", "--gpus", "H100", "--engine", "trtllm", "--top", "1"]
+    plain = CliRunner().invoke(cli, args)
+    via = CliRunner().invoke(cli, [*args, "--frontend", "dynamo"])
+    assert plain.exit_code == 0 and via.exit_code == 0, via.output
+    assert "trtllm, roofline estimator" in plain.output and "behind NVIDIA Dynamo" not in plain.output
+    assert "trtllm behind NVIDIA Dynamo, roofline estimator" in " ".join(via.output.split())
+    assert "python -m dynamo.trtllm" in via.output
+    bad = CliRunner().invoke(cli, [*args, "--frontend", "nginx"])
+    assert bad.exit_code == 2 and "'nginx' is not one of 'engine', 'dynamo'" in bad.output
+
+
+def test_the_as_served_copy_is_the_shared_file_plus_its_front_ends():
+    """scripts/serving_frontends.py --check: every row and value of serving_h100.csv, plus `frontend`."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "serving_frontends.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1332 rows via dynamo, 308 via the engine's own server" in result.stdout
