@@ -8,6 +8,7 @@ import click
 
 from gpurec_core.cli import profile_option
 from gpurec_core.formatting import finite_json
+from gpurec_core.measurement_cells import FRONTENDS
 
 
 @click.command("fleet")
@@ -20,12 +21,14 @@ from gpurec_core.formatting import finite_json
 @click.option("--input-length", "--input-len", "input_length", default=1024, show_default=True, type=int)
 @click.option("--output-length", "--output-len", "output_length", default=512, show_default=True, type=int)
 @click.option("--engine", default="vllm", show_default=True)
+@click.option("--frontend", default="engine", show_default=True, type=click.Choice(FRONTENDS),
+              help="what takes the requests: the engine's own server, or NVIDIA Dynamo's frontend")
 @click.option("--precision", default=None, help="weight precision (default: the checkpoint's)")
 @click.option("--json", "as_json", is_flag=True, help="JSON: the best deployment, the best single-type one, why")
 @profile_option
 def fleet_command(model: str, gpus: str, target_rps: Optional[float], target_tok_s: Optional[float],
                   ttft_slo_ms: Optional[float], itl_slo_ms: Optional[float], input_length: int, output_length: int,
-                  engine: str, precision: Optional[str], as_json: bool) -> None:
+                  engine: str, frontend: str, precision: Optional[str], as_json: bool) -> None:
     """The cheapest fleet for a target load within the SLOs: aggregated or disaggregated, GPU types mixed
     across the prefill and decode pools where that is cheaper (and why)."""
     from gpurec_core.fleet import name_of, plan_fleet
@@ -33,7 +36,8 @@ def fleet_command(model: str, gpus: str, target_rps: Optional[float], target_tok
     names = [g.strip() for g in gpus.split(",") if g.strip()]
     plan = plan_fleet(model, gpus=names, target_requests_per_sec=target_rps,
                       target_throughput_tokens_per_sec=target_tok_s, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms,
-                      input_length=input_length, output_length=output_length, engine=engine, precision=precision)
+                      input_length=input_length, output_length=output_length, engine=engine, frontend=frontend,
+                      precision=precision)
     if as_json:
         click.echo(finite_json(plan.to_dict()))
         return

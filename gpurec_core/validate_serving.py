@@ -70,16 +70,25 @@ def concurrency_of(row: dict) -> Union[int, str]:
 #: Engine names that say the engine ran behind NVIDIA Dynamo (SemiAnalysis InferenceX's framework names
 #: ``dynamo-trt``, ``dynamo-sglang``, ``dynamo-vllm``, .github/configs/nvidia-master.yaml).
 DYNAMO_ENGINE_PREFIX = "dynamo"
+#: Words of a ``source`` that name a run behind Dynamo: those framework names (InferenceX's config names carry
+#: them, e.g. ``dsr1-fp8-h100-dynamo-trt``), Dynamo's runtime images (``nvcr.io/nvidia/ai-dynamo/
+#: tensorrtllm-runtime``, ``vllm-runtime``, ``sglang-runtime``) and aiconfigurator's gap-analysis data files
+#: (``aic-auto-gap-analysis``, served by those images: scripts/serving_frontends.py).
+DYNAMO_SOURCE_MARKS = ("dynamo-trt", "dynamo-sglang", "dynamo-vllm", "tensorrtllm-runtime", "vllm-runtime",
+                       "sglang-runtime", "aic-auto-gap-analysis")
 
 
 def frontend_of(row: dict) -> str:
     """What took the row's requests (gpurec_core.models.Frontend): its ``frontend`` cell; else ``"dynamo"``
-    when its engine is named as run behind NVIDIA Dynamo (:data:`DYNAMO_ENGINE_PREFIX`); else the engine's own
-    server, ``"engine"``."""
+    when its engine is named as run behind NVIDIA Dynamo (:data:`DYNAMO_ENGINE_PREFIX`) or its ``source``
+    names such a run (:data:`DYNAMO_SOURCE_MARKS`); else the engine's own server, ``"engine"``."""
     text = cell(row, "frontend")
     if text:
         return frontend(text)
-    return "dynamo" if cell(row, "engine").lower().startswith(DYNAMO_ENGINE_PREFIX) else "engine"
+    source = cell(row, "source").lower()
+    if cell(row, "engine").lower().startswith(DYNAMO_ENGINE_PREFIX) or any(m in source for m in DYNAMO_SOURCE_MARKS):
+        return "dynamo"
+    return "engine"
 
 
 def describe_config(row: dict) -> str:

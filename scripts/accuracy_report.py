@@ -327,7 +327,8 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         "(`request_overhead_ms`). gpurec plans the engine's own OpenAI-compatible server (`vllm serve`, "
         "`python -m sglang.launch_server`, `trtllm-serve`: what its launch lines start) unless told "
         "`--frontend dynamo` (`frontend=\"dynamo\"`, a `frontend` column in a measurement file, or an engine named "
-        "as InferenceX names its Dynamo runs: `dynamo-trt`, `dynamo-sglang`, `dynamo-vllm`). NVIDIA Dynamo's frontend "
+        "as InferenceX names its Dynamo runs: `dynamo-trt`, `dynamo-sglang`, `dynamo-vllm`, or a `source` naming "
+        "such a run or a Dynamo runtime image: docs/validate.md). NVIDIA Dynamo's frontend "
         "with the engine's Dynamo worker adds time the engine's own server does not (ai-dynamo/dynamo issues #1597, "
         "vLLM, and #5086, TensorRT-LLM).",
         "",

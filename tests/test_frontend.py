@@ -7,6 +7,7 @@ server in front of TensorRT-LLM), as copied in tests/fixtures/measurements/servi
 from __future__ import annotations
 
 import csv
+import json
 import pathlib
 import subprocess
 import sys
@@ -69,15 +70,17 @@ def _nim_rows() -> list[dict]:
 
 def test_a_frontend_column_and_inferencex_dynamo_engine_names_are_read(tmp_path):
     """A `frontend` cell says it; so does an engine named as InferenceX names its Dynamo runs (`dynamo-trt`,
-    .github/configs/nvidia-master.yaml); the report labels the row."""
+    .github/configs/nvidia-master.yaml) or a source naming a Dynamo runtime image; the report labels the row."""
     rows = _nim_rows()
     own = validate_file(_write(tmp_path / "own.csv", rows))
     column = validate_file(_write(tmp_path / "column.csv", [dict(r, frontend="dynamo") for r in rows]))
     named = validate_file(_write(tmp_path / "named.csv", [dict(r, engine="dynamo-trt") for r in rows]))
+    image = validate_file(_write(tmp_path / "image.csv", [
+        dict(r, source="image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1") for r in rows]))
     ttft = {name: next(r.predicted for r in report.rows if r.metric == "ttft_ms")
-            for name, report in (("own", own), ("column", column), ("named", named))}
-    assert ttft["column"] == ttft["named"] > ttft["own"]
-    assert all(r.config.endswith("via dynamo") for r in column.rows + named.rows)
+            for name, report in (("own", own), ("column", column), ("named", named), ("image", image))}
+    assert ttft["column"] == ttft["named"] == ttft["image"] > ttft["own"]
+    assert all(r.config.endswith("via dynamo") for r in column.rows + named.rows + image.rows)
     assert not any("via" in r.config for r in own.rows)
 
 
@@ -105,3 +108,21 @@ def test_the_as_served_copy_is_the_shared_file_plus_its_front_ends():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1332 rows via dynamo, 308 via the engine's own server" in result.stdout
+
+
+def test_fleet_sizes_for_the_frontend_asked():
+    """A TTFT SLO between the two front ends' TTFTs: behind the engine's own server the 1-GPU deployment
+    meets it, behind Dynamo it does not (the overheads of roofline.toml)."""
+    own = estimate_performance("meta-llama/Llama-3.1-8B", "H100", engine="trtllm", input_length=1024,
+                               output_length=256, concurrency=1)
+    via = estimate_performance("meta-llama/Llama-3.1-8B", "H100", engine="trtllm", input_length=1024,
+                               output_length=256, concurrency=1, frontend="dynamo")
+    slo = (own.ttft_ms + via.ttft_ms) / 2
+    args = ["fleet", "meta-llama/Llama-3.1-8B", "--gpus", "H100", "--engine", "trtllm", "--target-rps", "0.5",
+            "--ttft-slo-ms", f"{slo:.1f}", "--output-length", "256", "--json"]
+    plain = CliRunner().invoke(cli, args)
+    dynamo = CliRunner().invoke(cli, [*args, "--frontend", "dynamo"])
+    assert plain.exit_code == 0 and dynamo.exit_code == 0, dynamo.output
+    assert json.loads(plain.output)["best"]["layout"] == "TP1"
+    assert json.loads(dynamo.output)["best"] is None
+    assert json.loads(dynamo.output)["workload"]["frontend"] == "dynamo"

@@ -68,6 +68,14 @@ def test_recommend_answers_the_cli_json(base_url):
     assert data == cli
 
 
+def test_recommend_behind_dynamo_answers_the_cli_json(base_url):
+    status, data, _ = get(f"{base_url}/api/recommend?model=Qwen/Qwen3-8B&gpus=H100&engine=trtllm&frontend=dynamo"
+                          "&top=1")
+    assert status == 200 and data["workload"]["frontend"] == "dynamo"
+    assert data == cli_json("recommend", "Qwen/Qwen3-8B", "--gpus", "H100", "--engine", "trtllm", "--frontend",
+                            "dynamo", "--top", "1", "--json")
+
+
 def test_model_and_gpus_answer_the_cli_json(base_url):
     status, data, _ = get(f"{base_url}/api/model?model=Qwen/Qwen3-30B-A3B&gpu=H100&tensor_parallel_size=2")
     assert status == 200
@@ -94,6 +102,7 @@ def test_bad_inputs_are_4xx_with_the_cli_message(base_url):
                           ("model=Qwen/Qwen3-8B&gpus=H1000", "H1000"),
                           ("model=Qwen/Qwen3-8B&input_length=0", "input_length"),
                           ("model=Qwen/Qwen3-8B&engine=nope", "nope"),
+                          ("model=Qwen/Qwen3-8B&frontend=nginx", "frontend='nginx'"),
                           ("", "model is required")):
         status, data, _ = get(f"{base_url}/api/recommend?{query}")
         assert 400 <= status < 500 and needle in data["error"] and "\n" not in data["error"], (query, data)

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from gpurec_core.errors import GpurecError, ModelNotFoundError, one_line
+from gpurec_core.measurement_cells import FRONTENDS
 from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP, SORTS
 
 #: How many recent searches are kept for /api/curves and /api/explain.
@@ -241,8 +242,9 @@ class Api:
                 "estimators": [{"name": e.name, "usable": e.usable, "reason": None if e.usable else e.reason}
                                for e in list_estimators()],
                 "precisions": list(get_args(WeightPrecisionName)), "sorts": list(SORTS),
-                "defaults": {"engine": DEFAULT_ENGINE, "estimator": DEFAULT_ESTIMATOR, "sort": SORTS[0],
-                             "top": DEFAULT_TOP}}
+                "frontends": list(FRONTENDS),
+                "defaults": {"engine": DEFAULT_ENGINE, "frontend": FRONTENDS[0], "estimator": DEFAULT_ESTIMATOR,
+                             "sort": SORTS[0], "top": DEFAULT_TOP}}
 
 
 def parse_query(text: str) -> dict[str, str]:
