@@ -8,7 +8,7 @@ import click
 
 from gpurec_core.cli import profile_option
 from gpurec_core.formatting import finite_json
-from gpurec_core.measurement_cells import FRONTENDS
+from gpurec_core.models import FRONTENDS
 
 
 @click.command("fleet")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import click
 
-from gpurec_core.measurement_cells import FRONTENDS
+from gpurec_core.models import FRONTENDS
 from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP
 from gpurec_core.formatting import columns, explain_text, legend, raw_rows, rows, verdict, why_not, workload_line
 

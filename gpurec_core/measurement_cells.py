@@ -13,6 +13,7 @@ import math
 from typing import Any, Callable, Optional, Union
 
 from gpurec_core.errors import MeasurementFileError
+from gpurec_core.models import FRONTENDS
 
 Row = dict[str, Any]
 
@@ -66,12 +67,9 @@ def measured(text: str) -> float:
     return value
 
 
-#: What a ``frontend`` cell may name (gpurec_core.models.Frontend): the engine's own server, or NVIDIA Dynamo.
-FRONTENDS = ("engine", "dynamo")
-
-
-def frontend(text: str) -> str:
-    """'engine' or 'dynamo' (any case); ValueError for anything else."""
+def frontend_name(text: str) -> str:
+    """A front end gpurec_core.models.FRONTENDS names ('engine', 'dynamo'; any case); ValueError for anything
+    else."""
     name = text.lower()
     if name not in FRONTENDS:
         raise ValueError(text)
@@ -88,7 +86,7 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "concurrency": ("a whole number >= 1 or 'max'", concurrency),
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
-    "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend),
+    "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend_name),
 }
 
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).

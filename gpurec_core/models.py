@@ -9,7 +9,7 @@ TFLOPS (10**12 FLOP/s), prices in USD.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -204,6 +204,7 @@ class Parallelism(_Value):
 #: OpenAI-compatible server (``vllm serve``, ``python -m sglang.launch_server``, ``trtllm-serve``: what gpurec's
 #: launch lines start), or ``"dynamo"``, NVIDIA Dynamo's frontend with the engine's Dynamo worker.
 Frontend = Literal["engine", "dynamo"]
+FRONTENDS: tuple[str, ...] = get_args(Frontend)
 
 
 class Workload(_Value):

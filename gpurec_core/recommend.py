@@ -522,7 +522,9 @@ def recommend_gpus(
     if frontend == "dynamo":
         notes.append("timed behind NVIDIA Dynamo's frontend; --launch prints the engine's own server: behind Dynamo "
                      f"the same engine flags go to its Dynamo worker (python -m dynamo.{engine}) and "
-                     "`python -m dynamo.frontend` takes the requests")
+                     "`python -m dynamo.frontend` takes the requests" if engine in DYNAMO_WORKERS else
+                     f"timed behind NVIDIA Dynamo's frontend, which has no worker for {engine} "
+                     f"({', '.join(DYNAMO_WORKERS)} only)")
     if max_model_len > arch.max_context_length():
         notes.append(f"{max_model_len} tokens exceed the model's maximum context {arch.max_context_length()}")
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
@@ -610,7 +612,8 @@ def recommend_gpus(
     notes += plugin_problems()
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,
                      "batch_size": batch_size, "gpu_memory_utilization": gpu_memory_utilization, "engine": engine,
-                     "frontend": workload.frontend, "estimator": estimator, "ttft_slo_ms": ttft_slo_ms, "itl_slo_ms": itl_slo_ms,
+                     "frontend": workload.frontend, "estimator": estimator, "ttft_slo_ms": ttft_slo_ms,
+                     "itl_slo_ms": itl_slo_ms,
                      "target_throughput_tokens_per_sec": target_throughput_tokens_per_sec,
                      "target_requests_per_sec": target_requests_per_sec}
     result = RecommendationResult(items, model_id=arch.model_id, workload=workload_info, precision=resolved.weight,
@@ -618,6 +621,10 @@ def recommend_gpus(
                                   routed_expert_precision=resolved.routed_expert_weight)
     return result.rank()
 
+
+#: Engines NVIDIA Dynamo has a worker for, started as ``python -m dynamo.<engine>`` beside ``python -m
+#: dynamo.frontend`` (ai-dynamo/dynamo: PR #5544 dynamo.vllm, issue #5086 dynamo.trtllm, PR #14660 dynamo.sglang).
+DYNAMO_WORKERS = ("vllm", "sglang", "trtllm")
 
 #: Weight precisions no engine quantizes a checkpoint to at load time: they need a pre-quantized one.
 PRE_QUANTIZED_ONLY = ("int8", "int4", "nvfp4", "mxfp4")

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
-from gpurec_core.measurement_cells import cell, concurrency, engine_of, frontend, parsed
+from gpurec_core.measurement_cells import cell, concurrency, engine_of, frontend_name, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -84,7 +84,7 @@ def frontend_of(row: dict) -> str:
     names such a run (:data:`DYNAMO_SOURCE_MARKS`); else the engine's own server, ``"engine"``."""
     text = cell(row, "frontend")
     if text:
-        return frontend(text)
+        return frontend_name(text)
     source = cell(row, "source").lower()
     if cell(row, "engine").lower().startswith(DYNAMO_ENGINE_PREFIX) or any(m in source for m in DYNAMO_SOURCE_MARKS):
         return "dynamo"

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from gpurec_core.errors import GpurecError, ModelNotFoundError, one_line
-from gpurec_core.measurement_cells import FRONTENDS
+from gpurec_core.models import FRONTENDS
 from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP, SORTS
 
 #: How many recent searches are kept for /api/curves and /api/explain.
