@@ -353,9 +353,11 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         f"Dynamo-served runs lose the time Dynamo adds: TTFT median {fmt(plain.metrics['ttft_ms'].median_ape)} % "
         f"(p90 {fmt(plain.metrics['ttft_ms'].p90_ape)} %), ITL {fmt(plain.metrics['itl_ms'].median_ape)} %, "
         f"{plain.n_over_5x} rows more than 5x off. Most public measurements of other GPUs come from the engines' own "
-        "servers: of aiconfigurator-core's aggregated silicon_sample rows of other GPUs (B200, B300, GB200, GB300, "
-        "H200) 172 of 2,809 name the gap-analysis campaign, the rest the engine's own image or none (InferenceX "
-        "imports); so gpurec's default is the engine's own server.",
+        "servers: of aiconfigurator-core's aggregated silicon_sample rows of other GPUs (@095f58a5: B200, B300, "
+        "GB200, GB300, H200) 172 of 2,809 name the gap-analysis campaign, the rest the engine's own image or none "
+        "(InferenceX imports); so gpurec's default is the engine's own server. Its disaggregated TensorRT-LLM rows "
+        "are the other way round (915 of 997 name a Dynamo runtime image): a disaggregated run that does not say "
+        "its front end is planned behind the engine's own router, as gpurec's launch lines start it.",
     ]
 
 
