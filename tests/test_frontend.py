@@ -126,3 +126,14 @@ def test_fleet_sizes_for_the_frontend_asked():
     assert json.loads(plain.output)["best"]["layout"] == "TP1"
     assert json.loads(dynamo.output)["best"] is None
     assert json.loads(dynamo.output)["workload"]["frontend"] == "dynamo"
+
+
+def test_a_calibrated_request_overhead_is_the_one_of_the_runs_it_was_fitted_on():
+    """`gpurec calibrate` fits request_overhead_ms on the user's own runs, whatever front end served them: a
+    profile's value applies behind either front end (docs/calibrate.md)."""
+    from gpurec_roofline.fitting import with_factors
+
+    calibrated = with_factors(load_constants(), {"request_overhead_ms": 42.0}, "hopper", "vllm", "bf16")
+    assert calibrated.engine("vllm").request_overhead_ms == 42.0
+    assert calibrated.engine("vllm", "dynamo").request_overhead_ms == 42.0
+    assert load_constants().engine("vllm", "dynamo").request_overhead_ms != 42.0
