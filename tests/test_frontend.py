@@ -38,6 +38,8 @@ def test_the_engines_own_server_is_the_default_and_dynamo_adds_its_overhead():
     assert own.ttft_ms == same.ttft_ms and via.itl_ms == pytest.approx(own.itl_ms, rel=1e-3)
     extra = trtllm.frontend_request_overhead_ms["dynamo"] - trtllm.request_overhead_ms
     assert via.ttft_ms - own.ttft_ms == pytest.approx(extra, rel=1e-3)
+    assert own.breakdown["ttft_request_overhead"] == trtllm.request_overhead_ms
+    assert via.breakdown["ttft_request_overhead"] == trtllm.frontend_request_overhead_ms["dynamo"]
 
 
 def test_nims_own_server_reads_closer_than_the_dynamo_overhead():

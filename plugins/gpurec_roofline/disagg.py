@@ -183,6 +183,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     breakdown = {"prefill_wait": one(r.prefill_wait_s) * 1e3, "prefill": one(r.prefill_s) * 1e3,
                  "kv_transfer": one(r.transfer_s) * 1e3, "decode_step": itl, "ttft": ttft,
                  "ttft_steady": one(r.ttft_steady_s) * 1e3, "ttft_startup_burst": one(r.ttft_burst_s) * 1e3,
+                 "ttft_request_overhead": engine.request_overhead_ms,
                  "decode_batch_per_unit": one(r.decode_batch), "prefill_utilisation": one(r.prefill_utilisation)}
     limited = str(np.asarray(r.limited_by).reshape(-1)[0])
     notes = (f"KV cache over {kind} ({'%.0f GB/s' % (bandwidth / 1e9)} per GPU at the link efficiency); "

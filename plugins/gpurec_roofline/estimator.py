@@ -196,6 +196,12 @@ class Estimates(BatchEstimates):
             return self.estimate(i)
         return PerformanceEstimate(error=str(self.error(i)), estimator=ESTIMATOR_NAME, concurrency=int(self.concurrency[i]))
 
+    def request_overhead_ms(self, i: int) -> float:
+        """The time row ``i``'s requests spend outside the engine's steps: its engine's behind its front end."""
+        deps, group = self.deployments, int(self.deployments.engine_index[int(self.rows[i])])
+        return deps.group_constants[group].engine(deps.engine_names[group],
+                                                  deps.engine_frontends[group]).request_overhead_ms
+
     def estimate(self, i: int) -> PerformanceEstimate:
         """Row ``i`` as a :class:`PerformanceEstimate`; raises the row's error when it has one."""
         error = self.error(i)
@@ -215,6 +221,7 @@ class Estimates(BatchEstimates):
             "ttft": round(ttft_ms, 6),
             "ttft_steady": round(row["ttft_steady_ms"][i], 6),
             "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
+            "ttft_request_overhead": self.request_overhead_ms(i),
             "decode_phase": round((O - 1) * itl_ms, 6),
         })
         from gpurec_roofline.bands import calibrated_bands, performance_bands  # p10-p90 by engine and regime
