@@ -266,8 +266,13 @@ def constants_section() -> list[str]:
             lines.append(f"| engines.{name}.max_num_batched_tokens / max_num_seqs | {e.max_num_batched_tokens} / "
                          f"{e.max_num_seqs} | {FALLBACK_LIMITS} | {e.source} |")
             continue
-        for field in ("step_overhead_ms", "per_sequence_overhead_us", "request_overhead_ms"):
+        for field in ("step_overhead_ms", "per_sequence_overhead_us"):
             lines.append(f"| engines.{name}.{field} | {getattr(e, field):g} | fitted | {e.source} |")
+        lines.append(f"| engines.{name}.request_overhead_ms (own server) | {e.request_overhead_ms:g} | fitted | "
+                     f"{e.frontend_source} |")
+        for frontend, value in e.frontend_request_overhead_ms.items():
+            lines.append(f"| engines.{name}.frontend_request_overhead_ms.{frontend} | {value:g} | fitted | "
+                         f"{e.frontend_source} |")
         if e.prefill_first:
             lines.append(f"| engines.{name}.prefill_clustering | {e.prefill_clustering:g} | fitted | {e.source} |")
             lines.append(f"| engines.{name}.prefill_clustering_exponent | {e.prefill_clustering_exponent:g} | "
@@ -782,11 +787,12 @@ def build_report() -> str:
             "staircase of full steps, one request in `benchmark.requests_per_user` of the run. Nothing in this is a "
             "√c cluster coefficient; the fitted constants are a per-request overhead (ms), the in-flight wait (in "
             "steps) and the requests per user.",
-            "- **The vLLM calibration half is one model and one engine version** (Qwen3-32B, vLLM 0.12). Its TTFT "
-            "carries a ~35 ms per-request overhead and about one extra prefill of waiting at low concurrency; the "
-            "held-out vLLM data sets differ (table below): Llama-3.1-70B fp8 (no engine version recorded) is "
-            "consistent with a ~0-10 ms overhead, a longer benchmark (more requests per user) and fp8 GEMMs near "
-            "0.55 of peak, so it is over-predicted by about 1.5× at every concurrency, prompt length and TP; "
+            "- **The vLLM calibration half is one model and one engine version** (Qwen3-32B, vLLM 0.12), served "
+            "through NVIDIA Dynamo: its TTFT carries a ~35 ms per-request overhead (the Dynamo value; the engine's "
+            "own server's is fitted on other runs, 'Front ends') and about one extra prefill of waiting at low "
+            "concurrency; the held-out vLLM data sets differ (table below): Llama-3.1-70B fp8 (no engine version "
+            "recorded) is consistent with a smaller overhead, a longer benchmark (more requests per user) and fp8 "
+            "GEMMs near 0.55 of peak, so it is over-predicted by about 1.4× at every concurrency, prompt length and TP; "
             "gpt-oss-120b (vLLM 0.18) under-predicts long prompts (MXFP4 MoE prefill kernels on Hopper are slower "
             "than the bf16 roofline), and its c=512 rows queue in the measurement (TTFT 20-460 s with a 4-15 ms "
             "ITL, i.e. a small running batch) where the memory plan admits every user. These are properties of the "
@@ -1067,8 +1073,10 @@ def build_report() -> str:
             "indexer is timed at the attention kernels' rate although it runs in fp8; DeepSeek-V4's compressed layers "
             "leave out the 128-token window each also attends. The wide-EP exchange is the engine's default (vLLM's "
             "and SGLang's all-gather), which over-states runs that set DeepEP-style backends.",
-            "- The TRT-LLM fixed request overhead (see the table) absorbs a TTFT floor in the source data whose cause we "
-            "could not identify; for TRT-LLM deployments with a different frontend it is likely too pessimistic.",
+            "- TensorRT-LLM's request overhead behind Dynamo (99.6 ms, fitted) is a TTFT floor of the gap-analysis "
+            "campaign's runs that its one source, ai-dynamo/dynamo issue #5086 (dynamo.trtllm against trtllm-serve), "
+            "supports only in kind; behind its own server gpurec uses the shared own-server value (19.3 ms), which no "
+            "trtllm-serve run in the project data measures (NIM's are the nearest).",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
             "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated 1.5-3x. Not by trtllm-bench's "
             "limits (planned as the tool sets them). The tables' page (perf-overview.md @00f37686) runs MoE models "

@@ -211,6 +211,13 @@ class EngineConstants(_Strict):
                                       "whose fitted constants it takes (every field it does not set itself)")
     source: str = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _own_server_is_request_overhead(self) -> "EngineConstants":
+        if "engine" in self.frontend_request_overhead_ms:
+            raise ValueError("frontend_request_overhead_ms lists other front ends; the engine's own server's is "
+                             "request_overhead_ms")
+        return self
+
 
 class BenchmarkConstants(_Strict):
     """How the closed-loop benchmark that TTFT is compared with runs (the client, not the engine)."""
