@@ -368,6 +368,12 @@ def _print_report(console, title: str, report, worst: int) -> None:
             noted.setdefault(re.sub(r"\d+", "N", r["note"]), []).append(r)
     for same in noted.values():
         console.print(f"{len(same)} row(s) noted, e.g. {same[0].get('model')} {same[0].get('config')}: {same[0]['note']}.")
+    served = [r.get("frontend") for r in data.get("rows", []) if r.get("frontend")]
+    if served:
+        via = served.count("dynamo")
+        console.print(f"Front ends: {via} row(s) read as served through NVIDIA Dynamo, {len(served) - via} through the "
+                      "engine's own server (a frontend column, a dynamo-* engine name or a Dynamo image in the source "
+                      "says Dynamo; docs/validate.md).")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

@@ -73,7 +73,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "measured": float(value) if value else None, "predicted": None, "ape": None,
                                   "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
-                                  "split": "held-out"}
+                                  "split": "held-out", "frontend": frontend_of(row)}
         if metric not in ("ttft_ms", "itl_ms", "output_tok_s"):
             record["error"] = f"unknown metric {metric!r}; disaggregated metrics are ttft_ms, itl_ms, output_tok_s"
             out.append(record)

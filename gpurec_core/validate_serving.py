@@ -299,6 +299,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "concurrency": cell(row, "concurrency"),
             "source": cell(row, "source"),
             "split": calibration_split(row),
+            "frontend": frontend_of(row),
         }
         if metric not in _METRIC_FIELD:
             record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"

@@ -139,3 +139,14 @@ def test_a_calibrated_request_overhead_is_the_one_of_the_runs_it_was_fitted_on()
     assert calibrated.engine("vllm").request_overhead_ms == 42.0
     assert calibrated.engine("vllm", "dynamo").request_overhead_ms == 42.0
     assert load_constants().engine("vllm", "dynamo").request_overhead_ms != 42.0
+
+
+def test_validate_says_how_it_read_each_rows_front_end(tmp_path):
+    rows = _nim_rows()
+    path = _write(tmp_path / "mixed.csv", [dict(rows[0], frontend="dynamo"), dict(rows[1], frontend="")])
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("Front ends: 1 row(s) read as served through NVIDIA Dynamo, 1 through the engine's own server"
+            in " ".join(result.output.split()))
+    assert [r["frontend"] for r in json.loads(CliRunner().invoke(cli, ["validate", str(path), "--json"]).output)
+            ["rows"]] == ["dynamo", "engine"]
