@@ -83,7 +83,8 @@ from typing import Any, Iterable, Optional, Union
 
 from gpurec_core.bounded_read import MAX_JSON_DEPTH, json_depth, open_regular_file
 from gpurec_core.errors import MeasurementFileError, one_line
-from gpurec_core.measurement_cells import whole_number
+from gpurec_core.measurement_cells import frontend_name, whole_number
+from gpurec_core.models import FRONTENDS
 from gpurec_core.validate_serving import SERVING_COLUMNS, SERVING_METRICS
 
 __all__ = ["FORMATS", "OVERRIDE_KEYS", "MAX_BENCHMARK_FILE_BYTES", "detect_format", "read_benchmark_file",
@@ -109,6 +110,7 @@ _LAYOUT = {
     "kv_cache_dtype": ("kv_cache_dtype", "--kv-cache-dtype", "fp8"),
     "engine": ("engine", "--engine", "vllm"),
     "engine_version": ("engine_version", "--engine-version", "0.11.0"),
+    "frontend": ("frontend", "--frontend", "dynamo"),
 }
 OVERRIDE_KEYS = tuple(_LAYOUT) + ("concurrency",)
 _SIZES = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "expert_parallel_size")
@@ -400,8 +402,14 @@ def _layout(where: str, meta: dict[str, Any], given: dict[str, str], how: str,
         if not value and key == "engine":
             value = default_engine
             notes.append(f"engine not recorded, assumed {default_engine}")
-        if key == "data_parallel_size" and not value:
-            continue  # the optional dp column appears only when a data-parallel size is known
+        if key in ("data_parallel_size", "frontend") and not value:
+            continue  # optional columns appear only when known (no frontend: the engine's own server)
+        if key == "frontend":
+            try:
+                value = frontend_name(value)
+            except ValueError:
+                raise MeasurementFileError(f"{where}: frontend {value!r} is not one of {', '.join(FRONTENDS)}; pass "
+                                           f"{flag} {example} (or {how.format(k=key, v=example)})") from None
         columns[column] = value
     return columns, notes
 
@@ -411,8 +419,9 @@ def _row(model: str, model_path: str, checkpoint: str, layout: dict[str, str], i
     row = {"model": model, "model_path": model_path, "checkpoint": checkpoint}
     for column in ("precision", "kv_cache_dtype", "engine", "engine_version", "gpu", "tp", "pp"):
         row[column] = layout.get(column, "")
-    if "dp" in layout:
-        row["dp"] = layout["dp"]
+    for column in ("dp", "frontend"):
+        if column in layout:
+            row[column] = layout[column]
     row.update({"ep": layout.get("ep", ""), "isl": str(isl), "osl": str(osl), "concurrency": str(concurrency),
                 "metric": metric, "value": _number_text(value), "source": one_line(source)})
     return row

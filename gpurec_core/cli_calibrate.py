@@ -7,6 +7,7 @@ from typing import Optional
 import click
 
 from gpurec_core.formatting import finite_json
+from gpurec_core.models import FRONTENDS
 
 
 def _overrides(**flags) -> dict:
@@ -24,6 +25,9 @@ def _overrides(**flags) -> dict:
 @click.option("--model", default=None, help="model of the runs (wins over the files')")
 @click.option("--engine", default=None, help="serving engine of the runs: vllm, sglang, trtllm")
 @click.option("--engine-version", default=None)
+@click.option("--frontend", default=None, type=click.Choice(FRONTENDS),
+              help="what took the runs' requests: the engine's own server (the default) or NVIDIA Dynamo; the "
+                   "fit starts from that front end's request overhead")
 @click.option("--tensor-parallel-size", "-tp", type=int, default=None)
 @click.option("--pipeline-parallel-size", "-pp", type=int, default=None)
 @click.option("--data-parallel-size", "-dp", type=int, default=None)
@@ -35,6 +39,7 @@ def _overrides(**flags) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="print the profile as JSON too")
 def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds: int, gpu: Optional[str],
                       model: Optional[str], engine: Optional[str], engine_version: Optional[str],
+                      frontend: Optional[str],
                       tensor_parallel_size: Optional[int], pipeline_parallel_size: Optional[int],
                       data_parallel_size: Optional[int], expert_parallel_size: Optional[int],
                       precision: Optional[str], kv_cache_dtype: Optional[str], concurrency: Optional[int],
@@ -48,7 +53,7 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
     from gpurec_core.calibration import ANY, write_profile
     from gpurec_core.plugins import fit_calibration
 
-    overrides = _overrides(gpu=gpu, model=model, engine=engine, engine_version=engine_version,
+    overrides = _overrides(gpu=gpu, model=model, engine=engine, engine_version=engine_version, frontend=frontend,
                            tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
                            data_parallel_size=data_parallel_size, expert_parallel_size=expert_parallel_size,
                            precision=precision, kv_cache_dtype=kv_cache_dtype, concurrency=concurrency)

@@ -340,10 +340,10 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         f"Request overhead, ms (roofline.toml): own server {', '.join(f'{e} {own[e]:.1f}' for e in ENGINES)}; "
         f"behind Dynamo {', '.join(f'{e} {dynamo[e]:.1f}' for e in ENGINES)}. The Dynamo values are fitted with the "
         "other constants on the calibration half, every run of which Dynamo served; the own-server value, one for "
-        "every engine, is fitted afterwards on the runs the engines' own servers served (vLLM's own image and "
-        "InferenceX's imports, NIM's TensorRT-LLM rows): held-out models' rows, so they are not held out for this "
-        "one value. No SGLang run of its own server is in the data: its own-server value is the shared one, an "
-        "assumption.",
+        "every engine, is fitted afterwards, on a grid, on the TTFT rows of vLLM's own server (its own image and "
+        "InferenceX's imports): held-out models' rows, so they are not held out for this one value. NIM's "
+        "TensorRT-LLM rows read too slow at any overhead from 0 ms (their prefill), so they only bound it from "
+        "above; no trtllm-serve or SGLang own-server run is in the data, so theirs is vLLM's value, an assumption.",
         "",
         f"The shared file does not say which front end served a run; `scripts/serving_frontends.py` reads it from "
         f"aiconfigurator-core's silicon_sample.csv (configuration columns only: an `aic-auto-gap-analysis` data file "
@@ -1031,11 +1031,10 @@ def build_report() -> str:
             "than the fitted fp8 GEMM rate (pinned by TensorRT-LLM's Qwen3-32B runs) and the length-biased wait "
             "for the step in flight say. No vLLM fp8 dense run is in the calibration half; nothing was fitted to them.",
             "- The engines' own servers' request overhead rests on few runs: vLLM's own image and InferenceX's "
-            "imports (three held-out models) and NVIDIA NIM's ten TensorRT-LLM TTFT rows, whose server is NIM's, not "
-            "trtllm-serve; their error hardly moves between 0 and 35 ms (median 16-22 %). No SGLang run of its own "
-            "server is in the data. A run whose front end is not said is planned behind the engine's own server; "
-            "Dynamo-served runs read that way are 16-80 ms short of their TTFT (the Dynamo values less the own-server "
-            "one).",
+            "imports (three held-out models; their median error is flat between about 14 and 19 ms). No trtllm-serve "
+            "or SGLang run of its own server is in the data; NIM's ten TensorRT-LLM TTFT rows only say it is not "
+            "larger. A run whose front end is not said is planned behind the engine's own server; Dynamo-served runs "
+            "read that way are up to 82 ms short of their TTFT (the Dynamo values less the own-server one).",
             "- Launch flags no measurement column records move TTFT: SemiAnalysis InferenceX starts SGLang for "
             "DeepSeek-R1 on B200 with `--scheduler-recv-interval 10` (30 from 16 users) and `--stream-interval 10` "
             "(benchmarks/single_node/fixed_seq_len/dsr1_fp4_b200.sh), and SGLang's SchedulerRecvSkipper then takes "
@@ -1075,7 +1074,7 @@ def build_report() -> str:
             "and SGLang's all-gather), which over-states runs that set DeepEP-style backends.",
             "- TensorRT-LLM's request overhead behind Dynamo (99.6 ms, fitted) is a TTFT floor of the gap-analysis "
             "campaign's runs that its one source, ai-dynamo/dynamo issue #5086 (dynamo.trtllm against trtllm-serve), "
-            "supports only in kind; behind its own server gpurec uses the shared own-server value (19.3 ms), which no "
+            "supports only in kind; behind its own server gpurec uses the shared own-server value (17.3 ms), which no "
             "trtllm-serve run in the project data measures (NIM's are the nearest).",
             "- MoE and MXFP4 rows were never fitted (held out by design); their errors are the honest out-of-sample "
             "figure, and Llama-4 Scout/Maverick saturation throughput is overestimated 1.5-3x. Not by trtllm-bench's "

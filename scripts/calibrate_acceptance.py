@@ -8,7 +8,8 @@ Usage: ``python scripts/calibrate_acceptance.py [--workdir DIR]``
    unlisted generation gets), used through ``GPUREC_ROOFLINE_CONSTANTS``.
 2. One third of the configurations (all concurrencies of a configuration together; a stable hash
    of the configuration) become one vllm-bench JSON file per configuration and concurrency, the
-   layout in ``--metadata``-style keys (gpurec_core.benchmark_files.write_vllm_bench_json).
+   layout in ``--metadata``-style keys (gpurec_core.benchmark_files.write_vllm_bench_json), with the
+   front end that served the run (serving_h100_as_served.csv, as a user records their own stack).
 3. ``gpurec calibrate DIR/*.json --output DIR/h100.toml``.
 4. ``gpurec validate`` of the other two thirds (a CSV) without and with ``--profile``.
 """
@@ -31,7 +32,7 @@ for path in (ROOT, ROOT / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-SERVING_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100.csv"
+SERVING_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100_as_served.csv"
 
 
 def reset_hopper(text: str) -> str:

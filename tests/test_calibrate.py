@@ -226,37 +226,44 @@ def test_a_model_with_runs_of_its_own_gets_its_own_scope(two_model_profile, tmp_
     from gpurec_core.calibration import ANY, scope_for
 
     scopes = {s.model: s for s in two_model_profile.scopes}
-    every, llama = scopes[ANY], scopes["meta-llama/Llama-3.1-70B"]
+    every = scopes[ANY]
     assert (every.rows, every.configurations) == (120, 12)
-    assert (llama.rows, llama.configurations, llama.folds) == (90, 9, 3)
-    # kept because it predicts Llama's held-out configurations better than the scope of both models
-    # (each fitted without the held-out fold, on the folds of the scope of both models)
+    # Llama-3.1-70B: 90 values, 9 configurations; MiniMax-M2.5: 30 values, 3 configurations (vllm_fp8_rows)
+    sizes = {"meta-llama/Llama-3.1-70B": (90, 9, 3), "MiniMaxAI/MiniMax-M2.5": (30, 3, 3)}
+    own = {model: scope for model, scope in scopes.items() if model != ANY}
+    assert own, "neither model's own scope was kept"
     mean = lambda errors: sum(e.median for e in errors.values()) / len(errors)  # noqa: E731
-    assert mean(llama.error_after) < mean(llama.error_before)
-    # the factors Llama's runs leave alone keep the values fitted on both models
     fitted_for_both = every.fitted()
-    for factor in llama.factors:
-        if factor.name in fitted_for_both:
-            assert factor.value is not None, factor.name
+    for model, scope in own.items():
+        assert (scope.rows, scope.configurations, scope.folds) == sizes[model]
+        # kept because it predicts the model's held-out configurations better than the scope of both models
+        # (each fitted without the held-out fold, on the folds of the scope of both models)
+        assert mean(scope.error_after) < mean(scope.error_before), model
+        # the factors the model's runs leave alone keep the values fitted on both models
+        for factor in scope.factors:
+            if factor.name in fitted_for_both:
+                assert factor.value is not None, (model, factor.name)
     again = tmp_path / "again.toml"
     write_profile(two_model_profile, again)
     assert read_profile(again).model_copy(update={"path": ""}) == two_model_profile.model_copy(update={"path": ""})
     with using_profiles([two_model_profile.path]):
-        assert scope_for("roofline", "H100", "vllm", "fp8", "meta-llama/Llama-3.1-70B")[1] == llama
+        for model in sizes:  # a model's own scope where it was kept, else the scope of both models
+            assert scope_for("roofline", "H100", "vllm", "fp8", model)[1] == own.get(model, every)
         assert scope_for("roofline", "H100", "vllm", "fp8", "Qwen/Qwen3-32B")[1] == every
         assert scope_for("roofline", "H100", "vllm", "fp8")[1] == every
 
 
 def test_a_models_own_scope_brings_its_estimates_to_its_runs(two_model_profile, reset):
-    """Over Llama-3.1-70B's 90 fixture values (the runs its scope was fitted on), estimates through the
-    profile use Llama's own scope and come closer than with the scope of both models alone; a model
-    without runs of its own (Qwen3-32B fp8) gets the scope of both models."""
+    """Over the fixture values of a model whose own scope was kept (the runs its scope was fitted on),
+    estimates through the profile use that scope and come closer than with the scope of both models alone;
+    a model without runs of its own (Qwen3-32B fp8) gets the scope of both models."""
     import statistics
 
     from gpurec_core.calibration import ANY
     from gpurec_core.validate_serving import predict_rows
 
-    llama = [r for r in vllm_fp8_rows() if r["model"] == "meta-llama/Llama-3.1-70B"]
+    kept = next(s.model for s in two_model_profile.scopes if s.model != ANY)
+    runs = [r for r in vllm_fp8_rows() if r["model"] == kept]
     every_only = two_model_profile.model_copy(update={"scopes": tuple(s for s in two_model_profile.scopes
                                                                       if s.model == ANY)})
     path = pathlib.Path(two_model_profile.path).with_name("every_only.toml")
@@ -264,11 +271,11 @@ def test_a_models_own_scope_brings_its_estimates_to_its_runs(two_model_profile, 
 
     def median_errors(profile_path):
         with using_profiles([str(profile_path)]):
-            rows = predict_rows(llama, SERVING.parent, "roofline")
+            rows = predict_rows(runs, SERVING.parent, "roofline")
         return {m: statistics.median(r["ape"] for r in rows if r["metric"] == m) for m in ("itl_ms", "ttft_ms")}
 
     own, shared = median_errors(two_model_profile.path), median_errors(path)
-    assert own != shared  # Llama's estimates go through its own scope
+    assert own != shared  # the model's estimates go through its own scope
     # the fit's objective, the mean over metrics of the median error, is lower on the runs it was fitted on
     assert sum(own.values()) < sum(shared.values()), (own, shared)
     kwargs = dict(tensor_parallel_size=2, input_length=1024, output_length=1024, concurrency=8, precision="fp8")

@@ -150,3 +150,31 @@ def test_validate_says_how_it_read_each_rows_front_end(tmp_path):
             in " ".join(result.output.split()))
     assert [r["frontend"] for r in json.loads(CliRunner().invoke(cli, ["validate", str(path), "--json"]).output)
             ["rows"]] == ["dynamo", "engine"]
+
+
+def test_calibrate_reads_the_front_end_of_the_runs(tmp_path):
+    """`gpurec calibrate` takes the front end from a vllm bench file's `--metadata frontend=...` or from
+    --frontend, and fits from that front end's request overhead (the scope's default); a bad value is one
+    line naming it."""
+    from gpurec_core.benchmark_files import read_benchmark_file, write_vllm_bench_json
+    from gpurec_roofline.calibrate import _Scope
+
+    rows = _nim_rows()
+    plain = tmp_path / "plain.json"
+    write_vllm_bench_json(rows, plain)
+    tagged = tmp_path / "dynamo.json"
+    write_vllm_bench_json([dict(r, frontend="dynamo") for r in rows], tagged)
+    assert {r.get("frontend", "") for r in read_benchmark_file(plain, {})} == {""}
+    assert {r["frontend"] for r in read_benchmark_file(tagged, {})} == {"dynamo"}
+    assert {r["frontend"] for r in read_benchmark_file(plain, {"frontend": "dynamo"})} == {"dynamo"}
+    trtllm = load_constants().engine("trtllm")
+    for path, expected in ((plain, trtllm.request_overhead_ms),
+                           (tagged, trtllm.frontend_request_overhead_ms["dynamo"])):
+        scope = _Scope(read_benchmark_file(path, {}), load_constants(), {})
+        assert scope.defaults["request_overhead_ms"] == expected
+    triton = tmp_path / "triton.json"
+    write_vllm_bench_json([dict(r, frontend="triton") for r in rows], triton)
+    with pytest.raises(MeasurementFileError, match="frontend 'triton' is not one of engine, dynamo"):
+        read_benchmark_file(triton, {})
+    bad = CliRunner().invoke(cli, ["calibrate", str(plain), "--frontend", "nginx", "-o", str(tmp_path / "p.toml")])
+    assert bad.exit_code == 2 and "'nginx' is not one of 'engine', 'dynamo'" in bad.output

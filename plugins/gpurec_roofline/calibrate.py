@@ -38,7 +38,7 @@ import numpy as np
 
 from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Profile, Scope, today
 from gpurec_core.measurement_cells import cell, engine_of
-from gpurec_core.validate_serving import concurrency_of
+from gpurec_core.validate_serving import concurrency_of, frontend_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
 from gpurec_roofline.fitting import FACTORS, SPECS, Problem, configuration_key, descend, factor_value, with_factors
 
@@ -92,7 +92,10 @@ class _Scope:
         prefill_first = constants.engine(engine).prefill_first
         has_moe = any(p.num_experts for p, *_ in self.problem.profiles.values())
         self.candidates, self.why = _candidates(rows, prefill_first, layers, has_moe)
-        self.defaults = {f.name: factor_value(constants, f.name, self.generation, engine, self.dtype)
+        # the defaults of the front end that served most of the runs (its request overhead)
+        fronts = [frontend_of(r) for r in rows]
+        self.frontend = max(sorted(set(fronts)), key=fronts.count)
+        self.defaults = {f.name: factor_value(constants, f.name, self.generation, engine, self.dtype, self.frontend)
                          for f in FACTORS if f.name in self.candidates or f.name in self.why}
         self.defaults.update({k: v for k, v in (start or {}).items() if k in self.defaults})
 

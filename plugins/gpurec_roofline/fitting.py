@@ -61,14 +61,15 @@ FACTORS: tuple[FactorSpec, ...] = (
 SPECS = {f.name: f for f in FACTORS}
 
 
-def factor_value(constants: RooflineConstants, name: str, generation: str, engine: str, dtype: str) -> float:
-    """The current value of a factor for a GPU generation, engine and compute dtype."""
+def factor_value(constants: RooflineConstants, name: str, generation: str, engine: str, dtype: str,
+                 frontend: str = "engine") -> float:
+    """The current value of a factor for a GPU generation, engine (behind ``frontend``) and compute dtype."""
     spec = SPECS[name]
     if spec.section == "efficiency":
         eff = constants.efficiency[generation]
         return eff.compute_fraction(dtype) if name == "compute_efficiency" else getattr(eff, name)
     if spec.section == "engines":
-        return getattr(constants.engine(engine), name)
+        return getattr(constants.engine(engine, frontend), name)
     return getattr(getattr(constants, spec.section), name)
 
 
