@@ -118,6 +118,7 @@ def sweep(
     max_model_len: Optional[int] = None,
     gpu_memory_utilization: float = 0.9,
     hf_token: Optional[str] = None,
+    frontend: str = "engine",
 ) -> SweepResult:
     """Estimate every (model, GPU, layout, input, output, concurrency) point of a grid.
 
@@ -127,6 +128,8 @@ def sweep(
     parallelism over the same GPUs for MoE models, as ``recommend_gpus`` tries them.
     ``precision`` / ``kv_cache_dtype`` override every model's inferred precision. The engine is
     configured for ``max_model_len`` tokens (default: the longest input + the longest output).
+    ``frontend``: what takes the requests, the engine's own server or NVIDIA Dynamo's frontend
+    (gpurec_core.models.Frontend).
     """
     from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator
     from gpurec_core.models import Workload
@@ -160,7 +163,7 @@ def sweep(
     for arch in archs:
         workload = _build(Workload, "workload", input_length=int(I.max()), output_length=int(O.max()),
                           max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
-                          precision=arch.resolve_precision(precision, kv_cache_dtype))
+                          precision=arch.resolve_precision(precision, kv_cache_dtype), frontend=frontend)
         for gpu in specs:
             for layout in _layouts(arch, gpu, engine, tp_filter):
                 deployments.append((arch, gpu, layout, workload, _plan(arch, gpu, layout, workload, engine)))

@@ -178,3 +178,15 @@ def test_calibrate_reads_the_front_end_of_the_runs(tmp_path):
         read_benchmark_file(triton, {})
     bad = CliRunner().invoke(cli, ["calibrate", str(plain), "--frontend", "nginx", "-o", str(tmp_path / "p.toml")])
     assert bad.exit_code == 2 and "'nginx' is not one of 'engine', 'dynamo'" in bad.output
+
+
+def test_a_sweep_is_timed_behind_the_front_end_asked():
+    from gpurec_core import sweep
+
+    kwargs = dict(tensor_parallel_sizes=[1], input_lengths=[1024], output_lengths=[128], concurrencies=[1],
+                  engine="trtllm")
+    own = sweep("meta-llama/Llama-3.1-8B", ["H100"], **kwargs)
+    via = sweep("meta-llama/Llama-3.1-8B", ["H100"], frontend="dynamo", **kwargs)
+    trtllm = load_constants().engine("trtllm")
+    extra = trtllm.frontend_request_overhead_ms["dynamo"] - trtllm.request_overhead_ms
+    assert float(via.ttft_ms[0] - own.ttft_ms[0]) == pytest.approx(extra, rel=1e-3)
