@@ -32,7 +32,8 @@ def describe_config(row: dict) -> str:
         layout = " ".join(f"{k}{p[k]}" for k in ("tp", "dp", "ep") if p[k] and (k == "tp" or p[k] > 1))
         batch = f" b{p['batch']}" if p["batch"] else ""
         return f"{p['workers'] or 1}{letter}({layout}{batch})"
-    via = f" via {frontend_of(row)}" if frontend_of(row) != "engine" else ""
+    front = frontend_of(row)
+    via = f" via {front}" if front != "engine" else ""
     return (f"{pool('prefill', 'P')} {pool('decode', 'D')} isl{cell(row, 'isl')} osl{cell(row, 'osl')} "
             f"c{concurrency_of(row)} {cell(row, 'precision')}{via}").strip()
 

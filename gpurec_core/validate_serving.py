@@ -105,8 +105,9 @@ def describe_config(row: dict) -> str:
         parts.append(cell(row, "precision"))
     if cell(row, "kv_cache_dtype"):
         parts.append(f"kv-{cell(row, 'kv_cache_dtype')}")
-    if frontend_of(row) != "engine":
-        parts.append(f"via {frontend_of(row)}")
+    front = frontend_of(row)
+    if front != "engine":
+        parts.append(f"via {front}")
     gpu = cell(row, "gpu")
     if gpu and gpu.upper() != "H100":
         parts.insert(0, gpu)

@@ -28,19 +28,25 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpurec_core.validate_serving import frontend_of  # noqa: E402
+
 MEASUREMENTS = ROOT / "tests" / "fixtures" / "measurements"
 RECORDED = MEASUREMENTS / "serving_h100.csv"
 AS_SERVED = MEASUREMENTS / "serving_h100_as_served.csv"
 SILICON = "aic-core/src/aiconfigurator_core/systems/silicon_sample.csv"
-DYNAMO_MARKS = ("aic-auto-gap-analysis", "ai-dynamo/")
 
 
 def frontend_of_run(data_source: str) -> str:
-    """The front end a silicon_sample run's ``silicon_data_source`` names."""
-    return "dynamo" if any(mark in data_source for mark in DYNAMO_MARKS) else "engine"
+    """The front end a silicon_sample run's ``silicon_data_source`` names: gpurec validate's reading of a
+    ``source`` (gpurec_core.validate_serving.DYNAMO_SOURCE_MARKS)."""
+    return frontend_of({"source": data_source})
 
 
 def silicon_runs(clone: Path) -> list[dict]:
