@@ -19,6 +19,9 @@ from gpurec_core.validate_serving import (_METRIC_FIELD, as_started, concurrency
                                          served_precision)
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
+#: A row is noted when users waiting for a pool (the estimate's ``ttft_pool_wait``) make up more than this
+#: share of its predicted TTFT: the prediction then rests on how many requests the recorded pools hold.
+POOL_WAIT_SHARE = 0.5
 
 
 def _pool(row: dict, pool: str) -> dict[str, Optional[int]]:
@@ -60,6 +63,19 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         frontend=frontend_of(row), estimator=estimator))
 
 
+def pool_wait_note(estimate) -> Optional[str]:
+    """A note when most of the predicted TTFT is users waiting for a pool of the layout as recorded
+    (:data:`POOL_WAIT_SHARE`), else None."""
+    wait = estimate.breakdown.get("ttft_pool_wait", 0.0)
+    ttft = estimate.time_to_first_token_ms
+    if not ttft or wait <= POOL_WAIT_SHARE * ttft:
+        return None
+    return (f"{wait / 1e3:,.1f} s of the {ttft / 1e3:,.1f} s TTFT predicted is users waiting for a pool of the "
+            "layout as recorded, so it rests on how many requests those pools hold: a record that drops the "
+            "run's workers, max batch or attention DP (TensorRT-LLM and SGLang count attention-DP GPUs in tp) "
+            "changes it most (docs/disaggregated.md)")
+
+
 def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> list[dict]:
     """One record per row (``model, engine, metric, measured, predicted, ape, config, error, gpu,
     concurrency, source, split``), as :func:`gpurec_core.validate_serving.predict_rows` gives."""
@@ -86,8 +102,10 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             except GpurecError as exc:
                 cache[key] = (None, None, f"{type(exc).__name__}: {exc}")
         estimate, note, error = cache[key]
-        if note:
-            record["note"] = note
+        waits = estimate is not None and metric == "ttft_ms" and pool_wait_note(estimate)
+        notes = [n for n in (note, waits) if n]
+        if notes:
+            record["note"] = "; ".join(notes)
         if estimate is None:
             record["error"] = error
         else:

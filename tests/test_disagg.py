@@ -111,6 +111,24 @@ def test_users_beyond_the_decode_slots_wait_for_one(isl, users, slots_per_worker
                                decode_max_batch=slots_per_worker, precision="fp8", kv_cache_dtype="fp8",
                                engine="trtllm")
     assert e.time_to_first_token_ms == pytest.approx(measured_ttft_ms, rel=0.25)
+    # The decode pool limits the loop: its 3 x max_batch slots decode, the other users wait, and the note says so.
+    slots = 3 * slots_per_worker
+    assert f"the decode pool: {slots} requests decode at a time, so about {users - slots} of the {users} users" in e.notes[0]
+    assert e.breakdown["ttft_pool_wait"] > e.time_to_first_token_ms / 2
+
+
+def test_validate_notes_a_ttft_that_is_mostly_waiting_for_the_recorded_pools():
+    """The shared file records InferenceX's DeepSeek-R1 TensorRT-LLM runs as one TP16 worker per pool where
+    the recipes ran attention DP16 with 2-3 workers (docs/disaggregated.md): read as recorded, the 4,916 users
+    of the 1k/1k run (24,119 ms measured TTFT) mostly wait for the one worker's decode slots, and the row says
+    that its prediction rests on the recorded layout. A run whose users all fit (1 user) gets no such note."""
+    rows = {(r.config, r.metric): r for r in validate_file(DISAGG).rows}
+    crowded = rows[("1P(tp16 ep16) 1D(tp16 ep16) isl1024 osl1024 c4916 fp8", "ttft_ms")]
+    assert crowded.measured == pytest.approx(24119.117)
+    assert "users waiting for a pool of the layout as recorded" in crowded.note and "attention DP" in crowded.note
+    assert rows[("1P(tp16 ep16) 1D(tp16 ep16) isl1024 osl1024 c4916 fp8", "itl_ms")].note is None
+    assert rows[("1P(tp16) 1D(tp16) isl1024 osl1024 c1 fp8", "ttft_ms")].note is None
+
 
 def test_recommend_ranks_both_modes_with_mixed_gpu_pools():
     """`gpurec recommend meta-llama/Llama-3.1-70B --disagg --prefill-gpus H200 --decode-gpus H100` (issue 14)."""

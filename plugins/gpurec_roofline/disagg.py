@@ -66,6 +66,7 @@ class DisaggResult:
     limited_by: np.ndarray   # "prefill", "decode" or "users" per row
     ttft_steady_s: np.ndarray  # a request of a running benchmark (no start-up burst)
     ttft_burst_s: np.ndarray   # a first request of the start-up burst
+    pool_wait_s: np.ndarray    # of the TTFT, the closed-loop wait of users the pools cannot serve at once
 
 
 def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, kernels, input_length, output_length,
@@ -122,13 +123,14 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
         ttft_served = benchmark_mean_ttft(ttft_served, burst, benchmark.requests_per_user)
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).
     ttft = np.maximum(ttft_served, c / lam - (O - 1.0) * itl)
+    pool_wait = ttft - ttft_served
     if benchmark is not None:
         ttft = ttft + client_slot_wait_s(benchmark, lam)
     limited = np.where(lam >= prefill_cap * 0.999, "prefill", np.where(lam >= decode_cap * 0.999, "decode", "users"))
     return DisaggResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, prefill_wait_s=wait, prefill_s=alone,
                         transfer_s=np.broadcast_to(transfer, np.shape(ttft)).astype(float), decode_batch=b,
                         prefill_utilisation=lam * per_request / units_p, limited_by=limited,
-                        ttft_steady_s=steady, ttft_burst_s=burst)
+                        ttft_steady_s=steady, ttft_burst_s=burst, pool_wait_s=pool_wait)
 
 
 def kv_link(deployment) -> tuple[str, float]:
@@ -184,10 +186,18 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
                  "kv_transfer": one(r.transfer_s) * 1e3, "decode_step": itl, "ttft": ttft,
                  "ttft_steady": one(r.ttft_steady_s) * 1e3, "ttft_startup_burst": one(r.ttft_burst_s) * 1e3,
                  "ttft_request_overhead": engine.request_overhead_ms,
-                 "decode_batch_per_unit": one(r.decode_batch), "prefill_utilisation": one(r.prefill_utilisation)}
+                 "decode_batch_per_unit": one(r.decode_batch), "prefill_utilisation": one(r.prefill_utilisation),
+                 "ttft_pool_wait": one(r.pool_wait_s) * 1e3}
     limited = str(np.asarray(r.limited_by).reshape(-1)[0])
+    limit = "the users (neither pool is full)"
+    if limited != "users":
+        # Little's law: requests decoding at a time = requests per second x (O - 1) x ITL.
+        decoding = rps * (O - 1) * itl / 1e3
+        limit = (f"the {limited} pool: {decoding:,.0f} requests decode at a time, so about "
+                 f"{max(workload.concurrency - decoding, 0):,.0f} of the {workload.concurrency:,} users wait before "
+                 f"their first token ({breakdown['ttft_pool_wait'] / 1e3:,.1f} s of the {ttft / 1e3:,.1f} s TTFT)")
     notes = (f"KV cache over {kind} ({'%.0f GB/s' % (bandwidth / 1e9)} per GPU at the link efficiency); "
-             f"throughput limited by {'the ' + limited + ' pool' if limited != 'users' else 'the users (neither pool is full)'}",)
+             f"throughput limited by {limit}",)
     return PerformanceEstimate(
         time_to_first_token_ms=ttft, inter_token_latency_ms=itl, throughput_tokens_per_sec=rps * O,
         input_tokens_per_sec=rps * I, requests_per_sec=rps, e2e_latency_ms=ttft + (O - 1) * itl,
