@@ -69,7 +69,9 @@ def _build(kind, what: str, **fields):
         return kind(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or what
+        if not first["loc"]:  # a check of the whole value (its message names the field)
+            raise WorkloadError(f"invalid {what} option: {first['msg'].removeprefix('Value error, ')}") from None
+        field = ".".join(str(p) for p in first["loc"])
         value = first.get("input")
         raise WorkloadError(f"invalid {what} option {field}={value!r}: {first['msg']}") from None
 

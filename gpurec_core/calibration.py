@@ -171,8 +171,32 @@ def read_profile(path: str | os.PathLike) -> Profile:
         raise CatalogError(f"{file}: entry {where}: {first['msg']} (rewrite it with `gpurec calibrate`)") from None
 
 
+def check_profile_path(path: str | os.PathLike) -> None:
+    """WorkloadError unless a profile can be written at ``path``: its folder exists and is writable, and
+    the path is not a folder or a special file (checked before a fit of minutes, not after)."""
+    from gpurec_core.errors import WorkloadError
+
+    target = pathlib.Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: the folder {str(folder)!r:.200} does not "
+                            "exist; create it or choose another --output")
+    if target.exists() and not target.is_file():
+        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: it is not a regular file; choose another "
+                            "--output")
+    if not os.access(folder if not target.exists() else target, os.W_OK):
+        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: permission denied; choose another --output")
+
+
 def write_profile(profile: Profile, path: str | os.PathLike) -> None:
-    pathlib.Path(path).write_text(dump_profile(profile))
+    """Write ``profile`` as TOML; an OSError becomes a one-line WorkloadError naming the path."""
+    from gpurec_core.errors import WorkloadError
+
+    try:
+        pathlib.Path(path).write_text(dump_profile(profile))
+    except OSError as exc:
+        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: {exc.strerror or exc}; choose another "
+                            "--output") from None
 
 
 def today() -> str:
@@ -186,12 +210,14 @@ _explicit: list[str] = []
 
 @contextmanager
 def using_profiles(paths: list[str]) -> Iterator[None]:
-    """Use these profile files (first) for the estimates made inside the block (``--profile``)."""
+    """Use these profile files (first) for the estimates made inside the block (``--profile``). A bad
+    file, among them or in GPUREC_PROFILE, stops the command before any estimate."""
     for path in paths:
-        read_profile(path)  # a bad file stops the command before any estimate
+        read_profile(path)
     _explicit[:0] = list(paths)
     active_profiles.cache_clear()
     try:
+        active_profiles()
         yield
     finally:
         del _explicit[:len(paths)]

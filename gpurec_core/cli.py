@@ -188,9 +188,10 @@ def engines_command(as_json: bool) -> None:
                                              ("DP", i.data_parallel)) if runs]
         return " ".join(kinds)
     rows = [[i.name, ", ".join(i.aliases) or "-", i.version, i.provided_by, layouts(i),
-             " ".join(i.launch.command) if i.launch else "-", i.memory_profile] for i in infos]
-    _console().print(_table("engines", ["name", "also", "version", "plugin", "layouts", "launcher", "memory profile"],
-                            rows))
+             ", ".join(i.manufacturers) or "any", " ".join(i.launch.command) if i.launch else "-", i.memory_profile]
+            for i in infos]
+    _console().print(_table("engines", ["name", "also", "version", "plugin", "layouts", "GPUs", "launcher",
+                                        "memory profile"], rows))
 
 
 @cli.command("estimators")

@@ -50,8 +50,10 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
     Per GPU, engine and precision of the runs it fits the factors the runs constrain, cross-validates
     over configurations and writes a profile; use it with --profile, GPUREC_PROFILE or a plugin."""
     from gpurec_core.benchmark_files import read_benchmark_file
-    from gpurec_core.calibration import ANY, write_profile
+    from gpurec_core.calibration import ANY, check_profile_path, write_profile
     from gpurec_core.plugins import fit_calibration
+
+    check_profile_path(output)
 
     overrides = _overrides(gpu=gpu, model=model, engine=engine, engine_version=engine_version, frontend=frontend,
                            tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,

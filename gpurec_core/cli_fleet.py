@@ -33,7 +33,9 @@ def fleet_command(model: str, gpus: str, target_rps: Optional[float], target_tok
     across the prefill and decode pools where that is cheaper (and why)."""
     from gpurec_core.fleet import name_of, plan_fleet
 
-    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    from gpurec_core.queries import names as gpu_names
+
+    names = gpu_names(gpus)
     plan = plan_fleet(model, gpus=names, target_requests_per_sec=target_rps,
                       target_throughput_tokens_per_sec=target_tok_s, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms,
                       input_length=input_length, output_length=output_length, engine=engine, frontend=frontend,
@@ -49,5 +51,5 @@ def fleet_command(model: str, gpus: str, target_rps: Optional[float], target_tok
             continue
         cost, rec = item.cost, item.recommendation
         per_m = f", ${cost.usd_per_million_output_tokens:,.2f}/M output tokens" if cost.usd_per_million_output_tokens else ""
-        click.echo(f"{label}: {name_of(item)} ({rec.total_gpus} GPUs, {rec.mode}) — ${cost.usd_per_hour:,.2f}/h{per_m}")
+        click.echo(f"{label}: {name_of(item)} ({rec.total_gpus} GPU{'s' if rec.total_gpus != 1 else ''}, {rec.mode}) — ${cost.usd_per_hour:,.2f}/h{per_m}")
     click.echo(f"why: {plan.why}")

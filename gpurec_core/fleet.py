@@ -87,5 +87,12 @@ def plan_fleet(model, *, gpus: list[str], target_requests_per_sec: Optional[floa
     usable.sort(key=lambda r: r.cost.usd_per_hour)
     best = usable[0] if usable else None
     single = next((r for r in usable if len(gpu_types(r)) == 1), None)
-    why = explain(best, single) if best else "no deployment meets the target within the SLOs"
+    if best is not None:
+        why = explain(best, single)
+    else:
+        within = " within the SLOs" if ttft_slo_ms is not None or itl_slo_ms is not None else ""
+        blockers = list(dict.fromkeys(reason for r in result for reason in r.recommendation.reasons))
+        why = (f"no deployment carries the target{within}"
+               + (f": {'; '.join(blockers[:2])}" if blockers else "")
+               + ("".join(f"; {n}" for n in result.notes[-1:]) if not blockers and result.notes else ""))
     return FleetPlan(best=best, best_single_type=single, why=why, result=result)

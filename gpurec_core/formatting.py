@@ -183,6 +183,8 @@ def verdict(result: "RecommendationResult") -> str:
         return f"Sorted by cost: {rec.layout} on {rec.gpu_spec.name} first — {price} on {gpus}{est}"
     if not best.meets_slo:
         return f"Recommended: nothing meets {slos} — even one user misses them; fastest first below"
+    if not best.meets_target:
+        return f"Recommended: nothing carries the target load — {why_not(best)}"
     if cost.usd_per_million_output_tokens is not None:
         why = f"cheapest per output token{' meeting ' + slos if slos else ''}: " \
               f"${cost.usd_per_million_output_tokens:,.2f}/M at {tok:,.0f} tok/s on {gpus}{est}"

@@ -59,6 +59,11 @@ def concurrency(text: str) -> Union[int, str]:
     return "max" if text.lower() == "max" else whole_number(text)
 
 
+#: The smallest serving measurement (ms or tokens/s) a file may hold: 0 is no time or rate, and a value
+#: this small already means a unit slip (a percentage error of a prediction against it is meaningless).
+SMALLEST_TIME_OR_RATE = 1e-6
+
+
 def measured(text: str) -> float:
     """A measured value: a finite number >= 0 (GiB, tokens, milliseconds, tokens/s)."""
     value = finite_number(text)
@@ -146,3 +151,6 @@ def check_rows(rows: list[Row], kind: str, path: str) -> None:
                                        "(or its directory in 'model_path')")
         for column in CELL_KINDS:
             cell_value(row, column, path, line)
+        if kind != "memory" and parsed(row, "value") < SMALLEST_TIME_OR_RATE:
+            raise MeasurementFileError(f"{path}: row {line}, column 'value': {cell(row, 'value')!r} is not a measured "
+                                       f"time or rate; it must be at least {SMALLEST_TIME_OR_RATE:g} (ms or tokens/s)")

@@ -9,7 +9,7 @@ TFLOPS (10**12 FLOP/s), prices in USD.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, get_args
+from typing import ClassVar, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -44,10 +44,30 @@ DTYPE_BYTES: dict[str, float] = {
 }
 
 
+def _is_number_field(annotation) -> bool:
+    """``int``, ``float`` or an Optional of one (a field a bool or a text must not fill)."""
+    return annotation in (int, float) or (get_origin(annotation) is Union
+                                          and {a for a in get_args(annotation) if a is not type(None)} <= {int, float}
+                                          and any(a in (int, float) for a in get_args(annotation)))
+
+
 class _Value(BaseModel):
-    """Frozen, strict, self-describing value object."""
+    """Frozen, strict, self-describing value object: unknown fields are refused, and a number field never
+    takes a bool (pydantic would read True as 1); where ``_TEXT_IS_NOT_A_NUMBER``, not a text either."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    _TEXT_IS_NOT_A_NUMBER: ClassVar[bool] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data):
+        refused = (bool, str) if cls._TEXT_IS_NOT_A_NUMBER else (bool,)
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                for key in (name, field.alias):
+                    if key in data and isinstance(data[key], refused) and _is_number_field(field.annotation):
+                        raise ValueError(f"{key} must be a number, got {data[key]!r:.40}")
+        return data
 
 
 class GPUSpec(_Value):
@@ -57,6 +77,8 @@ class GPUSpec(_Value):
     H100 80GB; the vendor's marketing figure is ``memory_marketing_gb``. Every figure in the
     bundled catalog has an entry in ``sources`` naming where it came from.
     """
+
+    _TEXT_IS_NOT_A_NUMBER: ClassVar[bool] = True  # a quoted figure in a catalog is a mistake, not a number
 
     name: str = Field(description="canonical name, e.g. 'H100'", min_length=1)
     memory_gib: float = Field(
@@ -513,6 +535,8 @@ class EngineInfo(_Value):
                                      "checkpoint's quantization blocks, instead of refusing the layout")
     default_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1,
                                                   description="fraction of GPU memory it takes when not told")
+    manufacturers: tuple[str, ...] = Field(default=(), description="the GPU makers it runs on, as GPUSpec.manufacturer "
+                                           "names them (NVIDIA, AMD, Intel); empty: any")
     schedules_like: Optional[str] = Field(default=None, description="a built-in engine (vllm, sglang, trtllm) whose "
                                           "step scheduling estimators may assume for this one; None: its own name")
     launch: Optional[LaunchFlags] = Field(default=None, description="its launcher's flags; None: no launch line")

@@ -515,6 +515,13 @@ def engine_info(engine: str, pm: Optional[GpurecPluginManager] = None) -> Engine
     if info is None:
         from gpurec_core.errors import WorkloadError
 
+        from gpurec_core.catalogs import catalog_path
+
+        disabled = [r.name for r in pm._records.values() if r.builtin and r.status == DISABLED]
+        if disabled and isinstance(engine, str) and (catalog_path("engines") / f"{engine_key(engine)}.toml").is_file():
+            raise PluginError(f"no plugin lists the engine {engine!r:.80}: the bundled plugin(s) "
+                              f"{', '.join(map(repr, disabled))} that list gpurec's engines are disabled "
+                              "(GPUREC_DISABLED_PLUGINS); enable them again")
         names = sorted(engines)
         spellings = names + sorted({a for i in engines.values() for a in i.aliases})
         raise WorkloadError(f"unknown engine {engine!r:.80}.{did_you_mean(str(engine)[:200], spellings)} "

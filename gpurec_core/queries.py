@@ -42,8 +42,15 @@ def check_tensor_parallel(model: str, tensor_parallel_size: int, engine: str) ->
 
 
 def names(text: Optional[str]) -> Optional[list[str]]:
-    """A comma-separated list of names, or None."""
-    return [g.strip() for g in text.split(",") if g.strip()] if text else None
+    """A comma-separated list of names, or None when none was given; a WorkloadError when the text names
+    nothing ('' or ','), which would otherwise silently mean every GPU of the catalog."""
+    if text is None:
+        return None
+    found = [g.strip() for g in text.split(",") if g.strip()]
+    if not found:
+        raise WorkloadError(f"{text!r:.40} names no GPU: give a comma-separated list such as H100,H200 (leave the "
+                            "option out for every GPU of the catalog)")
+    return found
 
 
 def run_recommend(model: str, *, input_length: int = 1024, output_length: int = 512, context_length: int = 2048,

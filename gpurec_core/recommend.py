@@ -430,7 +430,7 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
     gpu, layout, memory = candidate.gpu, candidate.layout, candidate.memory
     reasons, fits = list(candidate.reasons), candidate.fits
     performance, saturation, slo = candidate.performance, candidate.saturation, candidate.slo
-    replicas = 1
+    replicas, why = 1, ""
     if estimate_flag and fits:
         if slo is not None and not slo.meets_at_concurrency_1:
             reasons.append("misses the SLOs even at concurrency 1")
@@ -451,7 +451,7 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
     performance, saturation = _scale(performance, replicas), _scale(saturation, replicas)
     return Recommendation(recommendation=rec, performance=performance, saturation=saturation, slo=slo,
                           cost=deployment_cost([(gpu, price, total)], loaded_at_slo(saturation, slo)),
-                          deployment=deployment)
+                          deployment=deployment, meets_target=not why)
 
 
 def recommend_gpus(

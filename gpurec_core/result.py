@@ -188,6 +188,8 @@ class Recommendation(BaseModel):
     slo: Optional[SLOResult] = None
     cost: Cost
     deployment: Deployment
+    meets_target: bool = Field(default=True, description="enough replicas of it carry the target load (target "
+                               "tokens/s or requests/s); False when none can, the reasons say why")
 
     @property
     def meets_slo(self) -> bool:
@@ -325,6 +327,7 @@ class Recommendation(BaseModel):
             "slo": None if self.slo is None else self.slo.model_dump(mode="json"),
             "cost": {**self.cost.model_dump(mode="json"), "basis": self.cost.basis},
             "meets_slo": self.meets_slo,
+            "meets_target": self.meets_target,
             "launch": self.launch_commands(),
         }
 
@@ -343,10 +346,10 @@ def performance_json(perf: Optional[PerformanceEstimate]) -> Optional[dict[str, 
 
 
 def _rank_key(item: Recommendation) -> tuple:
-    """Default ranking: fits and meets the SLOs first, then cheapest, then fastest."""
+    """Default ranking: fits, meets the SLOs and carries the target load first, then cheapest, then fastest."""
     perf = item.performance
     ttft = perf.time_to_first_token_ms if perf is not None and perf.time_to_first_token_ms is not None else float("inf")
-    return (not item.recommendation.model_fits, not item.meets_slo, item.cost.sort_key(), ttft)
+    return (not item.recommendation.model_fits, not item.meets_slo, not item.meets_target, item.cost.sort_key(), ttft)
 
 
 class RecommendationResult:

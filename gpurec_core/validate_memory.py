@@ -17,6 +17,8 @@ from gpurec_core.measurement_cells import cell, cell_value, engine_of
 
 MEMORY_METRICS = ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib",
                   "kv_cache_tokens", "max_concurrency")
+#: What is left for the KV cache: no prediction when the plan says the deployment does not start.
+KV_METRICS = ("kv_cache_gib", "kv_cache_tokens", "max_concurrency")
 REQUIRED_COLUMNS = ("model", "engine", "gpu", "tp", "metric", "value")
 _CONFIG_COLUMNS = ("model", "model_path", "checkpoint", "dtype", "quantization", "kv_cache_dtype", "engine", "gpu",
                    "tp", "pp", "ep", "max_model_len", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs")
@@ -113,10 +115,14 @@ def predict_rows(rows: list[dict[str, Any]], csv_dir: Path, estimator: Optional[
                   "ape": None, "error": None, "source": cell(row, "source")}
         if isinstance(plan, Exception):
             record["error"] = f"{type(plan).__name__}: {plan}"
+        elif not plan.fits and metric in KV_METRICS:
+            record["error"] = f"EstimationError: no KV cache is left: {plan.reason}"
         else:
             predicted = float(getattr(plan, metric))
             record["predicted"] = predicted
             record["ape"] = ape(measured, predicted)
+            if record["ape"] is None:
+                record["error"] = f"measured {measured:g}: a percentage error needs a measurement other than 0"
             if not plan.fits and plan.reason:
                 record["note"] = plan.reason
         out.append(record)

@@ -71,6 +71,7 @@ class EngineTraits(_Strict):
     mlp_tp_fits_blocks: bool = False
     default_gpu_memory_utilization: float = Field(gt=0, le=1)
     aliases: tuple[str, ...] = ()
+    manufacturers: tuple[str, ...] = ()
     source: str = Field(min_length=1)
 
 
@@ -89,7 +90,7 @@ class _EngineFile(_Strict):
                           expert_parallel=traits.expert_parallel, data_parallel=traits.data_parallel,
                           mlp_tp_fits_blocks=traits.mlp_tp_fits_blocks,
                           default_gpu_memory_utilization=traits.default_gpu_memory_utilization,
-                          schedules_like=self.engine, launch=self.launch)
+                          manufacturers=traits.manufacturers, schedules_like=self.engine, launch=self.launch)
 
 
 class VllmConstants(_EngineFile):

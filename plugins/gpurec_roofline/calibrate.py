@@ -85,7 +85,10 @@ class _Scope:
         self.cache = cache
         self.problem = Problem(rows, deployment=lambda row, _: _deployment(row, cache))
         if not self.problem.profiles:
-            raise ValueError("no row of this scope could be placed")
+            from gpurec_core.errors import EstimationError
+
+            raise EstimationError(f"none of the {len(rows)} measured values of this scope could be planned; the first: "
+                                  f"{self.problem.first_problem}")
         profile, gpu, engine, *_ = next(iter(self.problem.profiles.values()))
         self.generation, self.engine, self.dtype = constants.generation_of(gpu), engine, profile.compute_dtype
         layers = {int(p.layers_per_stage * p.pipeline_stages) for p, *_ in self.problem.profiles.values()}

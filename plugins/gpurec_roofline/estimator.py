@@ -29,6 +29,8 @@ from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_co
 from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
 
 ESTIMATOR_NAME = "roofline"
+#: An estimate notes the queue when at least this share of its users are waiting for their first token.
+QUEUE_NOTE_SHARE = 0.5
 
 #: Rows per numpy call of the serving model: large enough to amortise numpy's per-call cost,
 #: small enough that the temporaries stay in the CPU cache.
@@ -226,6 +228,14 @@ class Estimates(BatchEstimates):
         })
         from gpurec_roofline.bands import calibrated_bands, performance_bands  # p10-p90 by engine and regime
 
+        users, batch = int(row["concurrency"][i]), int(row["max_batch_size"][i])
+        waiting = users - batch * max(1, int(self.deployments.replicas[int(self.rows[i])]))  # not running: queued
+        notes = ()
+        if waiting >= QUEUE_NOTE_SHARE * users:
+            notes = (f"the deployment runs {batch:,} requests at a time per replica (its KV pool "
+                     f"and max_num_seqs), so about {waiting:,.0f} of the {users:,} users are waiting for their first "
+                     f"token at any moment and the {ttft_ms / 1e3:,.1f} s TTFT is mostly that wait; more replicas or "
+                     "GPUs serve them",)
         return PerformanceEstimate(
             time_to_first_token_ms=ttft_ms,
             inter_token_latency_ms=itl_ms,
@@ -240,6 +250,7 @@ class Estimates(BatchEstimates):
             estimator=ESTIMATOR_NAME,
             breakdown=breakdown,
             bands=calibrated_bands(performance_bands(self, i, breakdown), self.deployments.calibration[int(self.rows[i])]),
+            notes=notes,
         )
 
 

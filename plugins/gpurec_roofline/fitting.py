@@ -145,15 +145,18 @@ class Problem:
         cache: dict = {}
         groups: dict = defaultdict(lambda: defaultdict(list))
         self.skipped = 0
+        self.first_problem: Optional[str] = None  # why the first skipped row could not be placed
         self.profiles: dict = {}
         for row in rows:
             try:
                 model, gpu, par, workload, memory = deployment(row, cache)
-            except Exception:  # rows gpurec cannot place are reported by the validation, not fitted
+            except Exception as exc:  # rows gpurec cannot place are reported by the validation, not fitted
                 self.skipped += 1
+                self.first_problem = self.first_problem or f"{type(exc).__name__}: {exc}"
                 continue
             if not memory.fits:
                 self.skipped += 1
+                self.first_problem = self.first_problem or f"does not fit: {memory.reason}"
                 continue
             I, O = workload.input_length, workload.output_length
             conc = concurrency_of(row)

@@ -46,7 +46,9 @@ def load_catalog_file(path: Path, *, require_sources: bool) -> list[GPUSpec]:
             spec = GPUSpec(**fields)
         except ValidationError as exc:
             error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"]) or "?"
+            if not error["loc"]:  # a check of the whole entry: its message names the field
+                raise CatalogError(f"{path}: {label}: {error['msg'].removeprefix('Value error, ')}") from None
+            field = ".".join(str(p) for p in error["loc"])
             raise CatalogError(
                 f"{path}: {label}, field {field!r}: {error['msg']} (got {error.get('input')!r})"
             ) from None
