@@ -454,6 +454,21 @@ def _recommendation(candidate: _Candidate, *, estimate_flag, target_tok, target_
                           deployment=deployment, meets_target=not why)
 
 
+def gpu_list(name: str, value) -> Optional[list]:
+    """``value`` (one GPU name or GPUSpec, or a non-empty list or tuple of them; None for the whole catalog)
+    as a list, or a WorkloadError naming the option."""
+    if value is None:
+        return None
+    if isinstance(value, (str, GPUSpec)):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(g, (str, GPUSpec)) for g in value):
+        raise WorkloadError(f"{name} must be a list of GPU names or GPUSpecs (`gpurec gpus` lists the names), "
+                            f"got {value!r:.80}")
+    if not value:
+        raise WorkloadError(f"{name} names no GPU: give at least one, or None for every GPU of the catalog")
+    return list(value)
+
+
 def recommend_gpus(
     model,
     input_length: int = 1024,
@@ -531,11 +546,10 @@ def recommend_gpus(
                       concurrency=batch_size, max_model_len=max_model_len,
                       gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only),
                       frontend=frontend)
-    if isinstance(gpus, (str, GPUSpec)):
-        gpus = [gpus]
-    if gpus is not None and not isinstance(gpus, (list, tuple)):
-        raise WorkloadError(f"gpus must be a list of GPU names or GPUSpecs (`gpurec gpus` lists the names), "
-                            f"got {gpus!r:.80}")
+    gpus, prefill_gpus, decode_gpus = (gpu_list(name, value) for name, value in (
+        ("gpus", gpus), ("prefill_gpus", prefill_gpus), ("decode_gpus", decode_gpus)))
+    if progress is not None and not callable(progress):
+        raise WorkloadError(f"progress must be a function progress(done, total), got {progress!r:.80}")
     if not gpus and (prefill_gpus or decode_gpus):  # the pools' GPU types bound the aggregated search too
         gpus = list(dict.fromkeys([*(prefill_gpus or []), *(decode_gpus or [])]))
     specs = [as_gpu(g) for g in gpus] if gpus else gpu_catalog().specs

@@ -135,7 +135,7 @@ def sweep(
     from gpurec_core.models import Workload
     from gpurec_core.batch import DeploymentSet, PerformanceBatch
     from gpurec_core.plugins import estimate_performance_batch, gpu_catalog
-    from gpurec_core.recommend import _plan
+    from gpurec_core.recommend import _plan, gpu_list
 
     engine = check_engine(engine)
     check_estimator(estimator)
@@ -153,8 +153,7 @@ def sweep(
         from gpurec_core.api import check_positive
 
         check_positive("max_model_len", max_model_len, maximum=MAX_TOKENS)
-    if isinstance(gpus, (str, GPUSpec)):
-        gpus = [gpus]
+    gpus = gpu_list("gpus", gpus)
     specs = [as_gpu(g) for g in gpus] if gpus is not None else gpu_catalog().specs
     archs = [as_model(m, hf_token) for m in models]
 

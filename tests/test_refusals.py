@@ -134,3 +134,21 @@ def test_an_overloaded_deployment_says_its_ttft_is_queueing():
     assert any("users are waiting for their first token" in n and "10,000,000" in n for n in crowded.notes)
     assert not estimate_performance("meta-llama/Llama-3.1-8B", "H100", input_length=1024, output_length=512,
                                     concurrency=16).notes
+
+
+@pytest.mark.parametrize("kwargs, option", [
+    (dict(prefill_gpus=1.5), "prefill_gpus"), (dict(decode_gpus=True), "decode_gpus"), (dict(gpus=[1]), "gpus"),
+    (dict(gpus=[]), "gpus names no GPU"), (dict(gpus=["H100"], progress=True), "progress must be a function")])
+def test_recommend_gpus_names_a_wrong_type(kwargs, option):
+    from gpurec_core import recommend_gpus
+
+    with pytest.raises(WorkloadError, match=option):
+        recommend_gpus("meta-llama/Llama-3.1-8B", **kwargs)
+
+
+@pytest.mark.parametrize("gpus", [True, [], 5])
+def test_sweep_names_a_wrong_gpu_list(gpus):
+    from gpurec_core import sweep
+
+    with pytest.raises(WorkloadError, match="gpus"):
+        sweep(["meta-llama/Llama-3.1-8B"], gpus, input_lengths=[1024], output_lengths=[512], concurrencies=[1])
