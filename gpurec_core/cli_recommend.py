@@ -72,7 +72,7 @@ def _recommend_help() -> str:
 @click.option("--no-performance", is_flag=True, help="memory only (fast)")
 @click.option("--fitting-only", is_flag=True, help="hide candidates that do not fit")
 @click.option("--sort", "sort", default="rank", show_default=True, type=click.Choice(["rank", "cost", "performance"]))
-@click.option("--top", default=DEFAULT_TOP, show_default=True, type=int, help="rows to show (0: all)")
+@click.option("--top", default=DEFAULT_TOP, show_default=True, type=click.IntRange(min=0), help="rows to show (0: all)")
 @click.option("--wide", is_flag=True, help="every column, whatever the terminal's width")
 @click.option("--json", "as_json", is_flag=True, help="JSON (schema: docs/recommend.schema.json)")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV of every column: raw numbers, units in the header")

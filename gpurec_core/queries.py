@@ -19,9 +19,12 @@ def precision_of(precision: Optional[str], dtype: Optional[str]) -> Optional[str
     """``dtype`` names the precision of an unquantized checkpoint; with ``precision`` it must agree."""
     from gpurec_core.memory_math import dtype_name
 
-    if dtype is None:
+    if dtype is None or dtype.strip().lower() == "auto":
         return precision
     dtype = dtype_name(dtype)
+    if dtype not in ("bf16", "fp16", "fp32"):
+        raise WorkloadError(f"--dtype {dtype!r:.40} is not a float dtype (bf16, fp16, fp32); a quantized format goes "
+                            "in --precision")
     if precision is not None and precision != dtype:
         raise WorkloadError(f"--dtype {dtype} and --precision {precision} conflict: give one")
     return dtype
@@ -74,6 +77,9 @@ def run_recommend(model: str, *, input_length: int = 1024, output_length: int = 
     precision = precision_of(precision, dtype)
     if tensor_parallel_size is not None:
         check_tensor_parallel(model, tensor_parallel_size, engine)
+        if max_tensor_parallel is not None and tensor_parallel_size > max_tensor_parallel:
+            raise WorkloadError(f"-tp {tensor_parallel_size} and --max-tensor-parallel {max_tensor_parallel} "
+                                "conflict: give one")
     result = recommend_gpus(
         model, input_length=input_length, output_length=output_length, precision=precision,
         context_length=context_length, batch_size=batch_size, gpu_memory_utilization=gpu_memory_utilization,

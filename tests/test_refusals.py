@@ -152,3 +152,9 @@ def test_sweep_names_a_wrong_gpu_list(gpus):
 
     with pytest.raises(WorkloadError, match="gpus"):
         sweep(["meta-llama/Llama-3.1-8B"], gpus, input_lengths=[1024], output_lengths=[512], concurrencies=[1])
+
+
+@pytest.mark.parametrize("args, words", [
+    (("-tp", "4", "--max-tensor-parallel", "2"), ("conflict",)), (("--dtype", "int8"), ("not a float dtype",))])
+def test_recommend_options_that_contradict_or_misname(args, words):
+    one_line_error(run("recommend", "meta-llama/Llama-3.1-8B", "--gpus", "H100", *args), *words)
