@@ -598,11 +598,52 @@ def ratio_section(report) -> list[str]:
     for metric, s in report.metrics_unflagged.items():
         lines.append(f"| {metric} | {s.n} | {fmt(s.median_ape)} | {fmt(s.p90_ape)} |")
     far = sorted((r for r in report.rows if r.ratio and r.ratio > 5), key=lambda r: -r.ratio)
-    lines += ["", "| model | engine | config | metric | measured | predicted | x off | flagged |", "|---|---|---|---|---:|---:|---:|---|"]
+    decoding = measured_decoding(report.rows)
+    far_keys = {(r.model, r.engine, r.config) for r in far} & set(decoding)
+    capped = sorted({(r.model, r.engine, users) for r in far
+                     for n, users in [decoding.get((r.model, r.engine, r.config), (None, None))]
+                     if n is not None and n < FEW_DECODING * users})
+    lines += ["", "The last column is closed-loop Little's law on the run's own measured TTFT and ITL: users x (O - 1) "
+              "ITL / (TTFT + (O - 1) ITL) of its users were decoding at any moment, the rest waiting for their first "
+              "token. Where that is far below the users, a limit the file does not record (the benchmark client's, or "
+              "the server's cap on running requests) held the rest back, and gpurec, which admits every user its KV "
+              "pool and max_num_seqs hold, reads their TTFT far too short"
+              + (": " + "; ".join(f"{m} on {e} at {u} users, "
+                                  + span_of([decoding[k][0] for k in far_keys if k[:2] == (m, e) and decoding[k][1] == u])
+                                  + " decoding in its runs below" for m, e, u in capped) if capped else "") + ".",
+              "", "| model | engine | config | metric | measured | predicted | x off | flagged | decoding (measured) |",
+              "|---|---|---|---|---:|---:|---:|---|---:|"]
     for r in far:
+        n, users = decoding.get((r.model, r.engine, r.config), (None, None))
         lines.append(f"| {r.model} | {r.engine} | {r.config} | {r.metric} | {r.measured:.4g} | {r.predicted:.4g} | "
-                     f"{r.ratio:.1f} | {'yes' if r.flag else ''} |")
+                     f"{r.ratio:.1f} | {'yes' if r.flag else ''} | {f'{n:.0f} of {users}' if n is not None else '-'} |")
     return lines
+
+
+#: A run is noted as held back when fewer than this share of its users were decoding at once.
+FEW_DECODING = 0.3
+
+
+def measured_decoding(rows) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(model, engine, config) -> (users decoding at any moment, users), by closed-loop Little's law on the
+    configuration's own measured TTFT and ITL: c (O - 1) ITL / (TTFT + (O - 1) ITL)."""
+    import re
+
+    measured: dict[tuple[str, str, str], dict[str, float]] = {}
+    for r in rows:
+        measured.setdefault((r.model, r.engine, r.config), {})[r.metric] = r.measured
+    out = {}
+    for key, m in measured.items():
+        osl, users = re.search(r"\bosl(\d+)", key[2]), re.search(r"\bc(\d+)\b", key[2])
+        if "ttft_ms" in m and "itl_ms" in m and osl and users:
+            decode = (int(osl[1]) - 1) * m["itl_ms"]
+            out[key] = (int(users[1]) * decode / (m["ttft_ms"] + decode), int(users[1]))
+    return out
+
+
+def span_of(values: list[float]) -> str:
+    """'low-high' of some counts, whole numbers."""
+    return f"{min(values):.0f}-{max(values):.0f}" if values else "-"
 
 
 def span(rows, attr: str) -> str:
