@@ -51,22 +51,37 @@ def _is_number_field(annotation) -> bool:
                                           and any(a in (int, float) for a in get_args(annotation)))
 
 
+_NUMBER_KEYS: dict[type, frozenset] = {}
+
+
+def _number_keys(cls) -> frozenset:
+    """The names and aliases of ``cls``'s number fields (computed once per class)."""
+    keys = _NUMBER_KEYS.get(cls)
+    if keys is None:
+        keys = _NUMBER_KEYS[cls] = frozenset(k for name, field in cls.model_fields.items()
+                                             if _is_number_field(field.annotation) for k in (name, field.alias) if k)
+    return keys
+
+
 class _Value(BaseModel):
-    """Frozen, strict, self-describing value object: unknown fields are refused, and a number field never
-    takes a bool (pydantic would read True as 1); where ``_TEXT_IS_NOT_A_NUMBER``, not a text either."""
+    """Frozen, strict, self-describing value object: unknown fields are refused. Where ``_REFUSED_AS_NUMBERS``
+    is set (the values users fill: a workload, a GPU), a number field does not take those types (pydantic would
+    read True as 1 and "80" as 80)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
-    _TEXT_IS_NOT_A_NUMBER: ClassVar[bool] = False
+    _REFUSED_AS_NUMBERS: ClassVar[tuple[type, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
     def _numbers_are_numbers(cls, data):
-        refused = (bool, str) if cls._TEXT_IS_NOT_A_NUMBER else (bool,)
-        if isinstance(data, dict):
-            for name, field in cls.model_fields.items():
-                for key in (name, field.alias):
-                    if key in data and isinstance(data[key], refused) and _is_number_field(field.annotation):
-                        raise ValueError(f"{key} must be a number, got {data[key]!r:.40}")
+        refused = cls._REFUSED_AS_NUMBERS
+        if refused and isinstance(data, dict):
+            keys = None
+            for key, value in data.items():
+                if isinstance(value, refused):
+                    keys = keys if keys is not None else _number_keys(cls)
+                    if key in keys:
+                        raise ValueError(f"{key} must be a number, got {value!r:.40}")
         return data
 
 
@@ -78,7 +93,7 @@ class GPUSpec(_Value):
     bundled catalog has an entry in ``sources`` naming where it came from.
     """
 
-    _TEXT_IS_NOT_A_NUMBER: ClassVar[bool] = True  # a quoted figure in a catalog is a mistake, not a number
+    _REFUSED_AS_NUMBERS: ClassVar[tuple[type, ...]] = (bool, str)  # a quoted figure in a catalog is a mistake
 
     name: str = Field(description="canonical name, e.g. 'H100'", min_length=1)
     memory_gib: float = Field(
@@ -235,6 +250,8 @@ class Workload(_Value):
     ``concurrency`` is the number of users in a closed loop (each sends its next request when
     the last one ends). ``precision`` is the resolved precision the deployment uses.
     """
+
+    _REFUSED_AS_NUMBERS: ClassVar[tuple[type, ...]] = (bool,)  # True is not a length
 
     input_length: int = Field(default=1024, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
     output_length: int = Field(default=512, ge=1, le=MAX_TOKENS, description="generated tokens per request")
