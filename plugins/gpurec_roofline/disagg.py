@@ -191,8 +191,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     limited = str(np.asarray(r.limited_by).reshape(-1)[0])
     limit = "the users (neither pool is full)"
     if limited != "users":
-        # Little's law: requests decoding at a time = requests per second x (O - 1) x ITL.
-        decoding = rps * (O - 1) * itl / 1e3
+        decoding = one(r.decode_batch) * float(np.asarray(pools[1].units).reshape(-1)[0])  # per decode unit x units
         limit = (f"the {limited} pool: {decoding:,.0f} requests decode at a time, so about "
                  f"{max(workload.concurrency - decoding, 0):,.0f} of the {workload.concurrency:,} users wait before "
                  f"their first token ({breakdown['ttft_pool_wait'] / 1e3:,.1f} s of the {ttft / 1e3:,.1f} s TTFT)")
