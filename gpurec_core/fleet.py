@@ -91,8 +91,7 @@ def plan_fleet(model, *, gpus: list[str], target_requests_per_sec: Optional[floa
         why = explain(best, single)
     else:
         within = " within the SLOs" if ttft_slo_ms is not None or itl_slo_ms is not None else ""
-        blockers = list(dict.fromkeys(reason for r in result for reason in r.recommendation.reasons))
-        why = (f"no deployment carries the target{within}"
-               + (f": {'; '.join(blockers[:2])}" if blockers else "")
-               + ("".join(f"; {n}" for n in result.notes[-1:]) if not blockers and result.notes else ""))
+        blockers = list(dict.fromkeys(reason for r in result for reason in r.recommendation.reasons))[:2] \
+            or list(result.notes[-1:])
+        why = f"no deployment carries the target{within}" + (f": {'; '.join(blockers)}" if blockers else "")
     return FleetPlan(best=best, best_single_type=single, why=why, result=result)

@@ -46,9 +46,8 @@ DTYPE_BYTES: dict[str, float] = {
 
 def _is_number_field(annotation) -> bool:
     """``int``, ``float`` or an Optional of one (a field a bool or a text must not fill)."""
-    return annotation in (int, float) or (get_origin(annotation) is Union
-                                          and {a for a in get_args(annotation) if a is not type(None)} <= {int, float}
-                                          and any(a in (int, float) for a in get_args(annotation)))
+    kinds = set(get_args(annotation)) - {type(None)} if get_origin(annotation) is Union else {annotation}
+    return bool(kinds) and kinds <= {int, float}
 
 
 _NUMBER_KEYS: dict[type, frozenset] = {}

@@ -513,9 +513,8 @@ def engine_info(engine: str, pm: Optional[GpurecPluginManager] = None) -> Engine
                                                     for n in (i.name, *i.aliases)})
         info = by_key.get(engine_key(engine))
     if info is None:
-        from gpurec_core.errors import WorkloadError
-
         from gpurec_core.catalogs import catalog_path
+        from gpurec_core.errors import WorkloadError
 
         disabled = [r.name for r in pm._records.values() if r.builtin and r.status == DISABLED]
         if disabled and isinstance(engine, str) and (catalog_path("engines") / f"{engine_key(engine)}.toml").is_file():
@@ -553,15 +552,20 @@ def estimate_memory(
     model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, engine: str,
     pm: Optional[GpurecPluginManager] = None,
 ) -> MemoryPlan:
-    """The memory plan of the plugin that owns ``engine``."""
+    """The memory plan of the plugin that owns ``engine``; it does not fit when the engine does not run on
+    ``gpu``'s maker's GPUs (``EngineInfo.manufacturers``), whatever plugin planned it."""
     pm = pm or get_plugin_manager()
-    owner = engine_info(engine, pm).provided_by
+    info = engine_info(engine, pm)
     kwargs = {"model": model, "gpu": gpu, "parallelism": parallelism, "workload": workload, "engine": engine}
-    result = _first(pm, "estimate_memory", kwargs, MemoryPlan, owner)
+    result = _first(pm, "estimate_memory", kwargs, MemoryPlan, info.provided_by)
     if result is None:
         from gpurec_core.errors import EstimationError
 
-        raise EstimationError(f"plugin {owner!r} lists engine {engine!r} but planned no memory for it")
+        raise EstimationError(f"plugin {info.provided_by!r} lists engine {engine!r} but planned no memory for it")
+    if info.manufacturers and gpu.manufacturer.casefold() not in {m.casefold() for m in info.manufacturers}:
+        problem = (f"{engine} runs on {' and '.join(info.manufacturers)} GPUs only and {gpu.name} is "
+                   f"{gpu.manufacturer}'s; choose an engine that runs on it (`gpurec engines`)")
+        return result.model_copy(update={"fits": False, "reason": "; ".join(r for r in (problem, result.reason) if r)})
     return result
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from gpurec_core.plugins import hookimpl
 
 from gpurec_capacity.engine_constants import engine_infos
-from gpurec_capacity.planner import PLANNERS, hardware_problem
+from gpurec_capacity.planner import PLANNERS
 from gpurec_capacity.precision import infer_precision_from_model
 
 __all__ = ["infer_precision", "estimate_memory", "list_engines"]
@@ -43,8 +43,4 @@ def estimate_memory(model, gpu, parallelism, workload, engine):
     planner = PLANNERS.get(engine)
     if planner is None:
         return None
-    plan = planner(model, gpu, parallelism, workload)
-    problem = hardware_problem(engine, gpu)
-    if problem:
-        return plan.model_copy(update={"fits": False, "reason": "; ".join(r for r in (problem, plan.reason) if r)})
-    return plan
+    return planner(model, gpu, parallelism, workload)

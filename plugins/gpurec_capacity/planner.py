@@ -278,18 +278,6 @@ def default_batch_limits(gpu: GPUSpec, consts: Any) -> tuple[int, int]:
     return int(consts.max_num_batched_tokens_small_gpu.value), int(consts.max_num_seqs_small_gpu.value)
 
 
-def hardware_problem(engine: str, gpu: GPUSpec) -> str:
-    """Why ``engine`` cannot run on ``gpu`` at all (it runs on other makers' GPUs: EngineInfo.manufacturers),
-    or ''."""
-    from gpurec_core.plugins import engine_info
-
-    makers = engine_info(engine).manufacturers
-    if not makers or gpu.manufacturer.casefold() in {m.casefold() for m in makers}:
-        return ""
-    return (f"{engine} runs on {' and '.join(makers)} GPUs only and {gpu.name} is {gpu.manufacturer}'s; choose an "
-            "engine that runs on it (`gpurec engines`)")
-
-
 def _precheck(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload, engine: str) -> list[str]:
     """Why this layout cannot run (TP divisibility, stages, experts, an fp8 KV cache without FP8).
     A weight format nothing runs on ``gpu`` is a WorkloadError (:func:`weight_format_support`)."""
