@@ -6,6 +6,7 @@
 Figures (targets from the hardening issue):
 1. warm ``recommend_gpus`` for one model across the whole catalog, with performance  (<= 20 ms)
    1b. the same with SLOs (ttft_slo_ms=500, itl_slo_ms=30): adds the goodput search  (no target; kept fast)
+   1c. the same with ``disaggregated=True``: xPyD pools of each GPU type too          (no target; seconds)
 2. cold ``gpurec recommend MODEL --json`` offline for a bundled model, wall time       (<= 1.0 s)
 3. a sweep of (model x GPU x layout x workload) points, points per second               (>= 200,000/s)
    A point is one (model, GPU, layout, input, output, concurrency) with its own TTFT, ITL and
@@ -97,6 +98,8 @@ def main() -> None:
           f"({n} candidates)  [target <= 20 ms]")
     seconds, n = warm_recommend(args.repeat, **SLOS)
     print(f"1b. the same with ttft_slo_ms=500, itl_slo_ms=30 (goodput search): {seconds * 1e3:.1f} ms ({n} candidates)")
+    seconds, n = warm_recommend(max(1, args.repeat // 5), disaggregated=True)
+    print(f"1c. the same with disaggregated=True (xPyD pools of each GPU type): {seconds:.2f} s ({n} candidates)")
     seconds = cold_cli(["recommend", MODEL, "--json"], args.repeat)
     print(f"2. cold `gpurec recommend {MODEL} --json` offline: {seconds:.2f} s  [target <= 1.0 s]")
     rate, cold_rate, estimated, points = sweep_rate(args.repeat)

@@ -54,9 +54,14 @@ def _recommend_help() -> str:
 @click.option("--max-gpus", default=None, type=int, help="largest deployment to consider")
 @click.option("--gpus", "--gpu", "gpus", default=None, help="comma-separated GPU names (default: the whole catalog)")
 @click.option("--disagg", "disaggregated", is_flag=True,
-              help="also search disaggregated prefill/decode pools (xPyD) and rank them with the aggregated candidates")
-@click.option("--prefill-gpus", default=None, help="comma-separated GPU types allowed for the prefill pool (implies --disagg)")
-@click.option("--decode-gpus", default=None, help="comma-separated GPU types allowed for the decode pool (implies --disagg)")
+              help="also search disaggregated prefill/decode pools (xPyD), each GPU type serving both pools, and rank "
+                   "them with the aggregated candidates (--prefill-gpus / --decode-gpus mix types)")
+@click.option("--prefill-gpus", default=None,
+              help="comma-separated GPU types allowed for the prefill pool, each paired with every decode type "
+                   "(implies --disagg)")
+@click.option("--decode-gpus", default=None,
+              help="comma-separated GPU types allowed for the decode pool, each paired with every prefill type "
+                   "(implies --disagg)")
 @click.option("--engine", default=DEFAULT_ENGINE, show_default=True,
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--estimator", default=DEFAULT_ESTIMATOR, show_default=True, help="performance estimator (`gpurec estimators`)")

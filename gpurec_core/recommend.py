@@ -507,8 +507,8 @@ def recommend_gpus(
     ``ttft_slo_ms`` / ``itl_slo_ms`` each candidate reports its goodput; with a target load,
     the fewest replicas that carry it. Ranked: cheapest that fits and meets the SLOs first.
     ``disaggregated``: also search prefill/decode pools (xPyD) and rank them with the aggregated
-    candidates; ``prefill_gpus`` / ``decode_gpus`` allow or force the GPU types of each pool (mixed
-    types; either implies ``disaggregated``).
+    candidates (each GPU type serving both of its pools); ``prefill_gpus`` / ``decode_gpus`` allow or
+    force the GPU types of each pool, mixed types included (either implies ``disaggregated``).
     ``progress(done, total)`` is called after each GPU type is planned (and, with an estimator
     that has no batch form, estimated). ``text_only`` plans a multimodal checkpoint served
     without its vision / audio towers (vLLM ``--language-model-only``). ``frontend``: what takes the
@@ -608,11 +608,11 @@ def recommend_gpus(
         if not estimate_performance_flag:
             raise WorkloadError("disaggregated candidates are ranked by their estimated speed: drop "
                                 "estimate_performance_flag=False (--no-performance) or disaggregated")
-        from gpurec_core.recommend_disagg import disaggregated_candidates
+        from gpurec_core.recommend_disagg import disaggregated_candidates, gpu_pairs
 
+        pairs = gpu_pairs(specs, [as_gpu(g) for g in prefill_gpus or []], [as_gpu(g) for g in decode_gpus or []])
         found = disaggregated_candidates(
-            arch, workload, prefill_gpus=[as_gpu(g) for g in (prefill_gpus or [])] or specs,
-            decode_gpus=[as_gpu(g) for g in (decode_gpus or [])] or specs, engine=engine, estimator=estimator,
+            arch, workload, pairs=pairs, engine=engine, estimator=estimator,
             batch_size=batch_size, ttft_slo=ttft_slo_ms, itl_slo=itl_slo_ms, max_tensor_parallel=max_tensor_parallel,
             max_gpus=max_gpus, deployment=deployment, catalog=catalog, target_tok=target_throughput_tokens_per_sec,
             target_rps=target_requests_per_sec)

@@ -1,7 +1,7 @@
 """The disaggregated (xPyD) half of ``recommend_gpus(..., disaggregated=True)``.
 
-For every prefill GPU type and decode GPU type allowed (the same types, or the ones ``prefill_gpus``
-/ ``decode_gpus`` force), the search takes the smallest worker layouts that fit on each (single-node
+For every pair of prefill and decode GPU types (each searched type with itself; every pairing of the
+types ``prefill_gpus`` / ``decode_gpus`` allow or force, when given), the search takes the smallest worker layouts that fit on each (single-node
 TP, and wide EP for MoE models), and pool sizes ``x:y`` from :data:`POOL_RATIOS`. Each combination is
 estimated through the ``estimate_disaggregated`` hook at the requested concurrency, at saturation
 (every decode unit's KV pool full) and, with SLOs, on a ladder of concurrencies for the highest one
@@ -13,6 +13,7 @@ modes rank together.
 from __future__ import annotations
 
 import math
+from itertools import product
 from typing import Optional
 
 from gpurec_core.errors import GpurecError
@@ -78,30 +79,38 @@ def _slo(model, deployment, workload, memories, estimator, ceiling, ttft_slo, it
                      max_concurrency=best, goodput_tokens_per_sec=best_perf.throughput_tokens_per_sec if best_perf else 0.0)
 
 
-def disaggregated_candidates(model, workload: Workload, *, prefill_gpus: list[GPUSpec], decode_gpus: list[GPUSpec],
-                             engine: str, estimator: str, batch_size: int, ttft_slo: Optional[float],
-                             itl_slo: Optional[float], max_tensor_parallel: Optional[int], max_gpus: Optional[int],
-                             deployment: Deployment, catalog, target_tok: Optional[float] = None,
+def gpu_pairs(searched: list[GPUSpec], prefill_gpus: list[GPUSpec], decode_gpus: list[GPUSpec]) -> list[tuple]:
+    """The (prefill, decode) GPU types to pair. Without ``prefill_gpus`` / ``decode_gpus`` each searched type
+    serves both of its pools; mixing types is asked for by naming them (the pool not named takes the searched
+    types), so a whole-catalog ``--disagg`` tries n pairs, not n x n (47 x 47 took 5 minutes)."""
+    if not prefill_gpus and not decode_gpus:
+        return [(gpu, gpu) for gpu in searched]
+    return [(p, d) for p in (prefill_gpus or searched) for d in (decode_gpus or searched)]
+
+
+def disaggregated_candidates(model, workload: Workload, *, pairs: list[tuple[GPUSpec, GPUSpec]], engine: str,
+                             estimator: str, batch_size: int, ttft_slo: Optional[float], itl_slo: Optional[float],
+                             max_tensor_parallel: Optional[int], max_gpus: Optional[int], deployment: Deployment,
+                             catalog, target_tok: Optional[float] = None,
                              target_rps: Optional[float] = None) -> list[Recommendation]:
-    """Disaggregated candidates, estimated and priced (only those whose pools fit)."""
+    """Disaggregated candidates of the GPU ``pairs`` (:func:`gpu_pairs`), estimated and priced (only those
+    whose pools fit)."""
     layouts = {}
-    for gpu in {g.name: g for g in prefill_gpus + decode_gpus}.values():
+    for gpu in {g.name: g for pair in pairs for g in pair}.values():
         layouts[gpu.name] = _fitting_layouts(model, gpu, workload, engine, max_tensor_parallel)
     items: list[Recommendation] = []
-    for p_gpu in prefill_gpus:
-        for d_gpu in decode_gpus:
-            for p_layout, p_memory in layouts[p_gpu.name]:
-                for d_layout, d_memory in layouts[d_gpu.name]:
-                    for x, y in POOL_RATIOS:
-                        pools = DisaggregatedDeployment(
-                            prefill=Pool(role="prefill", gpu=p_gpu, parallelism=p_layout, workers=x),
-                            decode=Pool(role="decode", gpu=d_gpu, parallelism=d_layout, workers=y), engine=engine)
-                        if max_gpus is not None and pools.total_gpus > max_gpus:
-                            continue
-                        item = _candidate(model, workload, pools, (p_memory, d_memory), estimator, batch_size,
-                                          ttft_slo, itl_slo, deployment, catalog, target_tok, target_rps)
-                        if item is not None and (max_gpus is None or item.recommendation.total_gpus <= max_gpus):
-                            items.append(item)
+    for p_gpu, d_gpu in pairs:
+        for (p_layout, p_memory), (d_layout, d_memory), (x, y) in product(layouts[p_gpu.name], layouts[d_gpu.name],
+                                                                            POOL_RATIOS):
+            pools = DisaggregatedDeployment(
+                prefill=Pool(role="prefill", gpu=p_gpu, parallelism=p_layout, workers=x),
+                decode=Pool(role="decode", gpu=d_gpu, parallelism=d_layout, workers=y), engine=engine)
+            if max_gpus is not None and pools.total_gpus > max_gpus:
+                continue
+            item = _candidate(model, workload, pools, (p_memory, d_memory), estimator, batch_size,
+                              ttft_slo, itl_slo, deployment, catalog, target_tok, target_rps)
+            if item is not None and (max_gpus is None or item.recommendation.total_gpus <= max_gpus):
+                items.append(item)
     return items
 
 

@@ -151,6 +151,20 @@ def test_recommend_ranks_both_modes_with_mixed_gpu_pools():
     assert "NixlConnector" in command and "toy_proxy_server.py" in command
 
 
+def test_disagg_alone_pairs_each_gpu_type_with_itself_and_named_pools_mix():
+    """`--disagg --gpus H100,H200`: each type serves both its pools; `--prefill-gpus H200` pairs H200 prefill
+    with every searched decode type."""
+    from gpurec_core import recommend_gpus
+
+    def pairs(**kw) -> set:
+        result = recommend_gpus("meta-llama/Llama-3.1-8B", **kw)
+        return {(r.recommendation.disaggregated.prefill.gpu.name, r.recommendation.disaggregated.decode.gpu.name)
+                for r in result if r.recommendation.mode == "disaggregated"}
+
+    assert pairs(gpus=["H100", "H200"], disaggregated=True) == {("H100", "H100"), ("H200", "H200")}
+    assert pairs(gpus=["H100", "H200"], prefill_gpus=["H200"]) == {("H200", "H100"), ("H200", "H200")}
+
+
 def test_disaggregated_search_follows_the_slos():
     from gpurec_core import recommend_gpus
 
