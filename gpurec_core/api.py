@@ -292,7 +292,7 @@ def plan_memory(
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)
-    return with_notes(plan, arch.resolution_note, *notes)
+    return with_notes(plan, arch.resolution_note, precision.assumed, *notes)
 
 
 def estimate_performance(
@@ -359,7 +359,7 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    return with_notes(estimate, arch.resolution_note, resolved.what_if_note, *notes)
+    return with_notes(estimate, arch.resolution_note, resolved.assumed, resolved.what_if_note, *notes)
 
 
 def estimate_disaggregated(
@@ -432,4 +432,4 @@ def estimate_disaggregated(
     deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
                         engine=engine, kv_link=kv_link)
     estimate = _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
-    return with_notes(estimate, arch.resolution_note, *layout_text)
+    return with_notes(estimate, arch.resolution_note, resolved.assumed, *layout_text)

@@ -201,6 +201,9 @@ class Precision(_Value):
     kv_cache_dtype: KVCacheDtypeName = Field(default="bf16", description="dtype of the KV cache")
     kv_cache_bytes: float = Field(default=2.0, gt=0, le=4, description="bytes per KV-cache element")
     source: str = Field(default="", description="which config field decided this")
+    assumed: Optional[str] = Field(
+        default=None, description="set when the checkpoint's format is not one gpurec knows: what was guessed, "
+        "said as a note of every plan and estimate")
     what_if_note: Optional[str] = Field(
         default=None, description="set when the precision asked for is not the checkpoint's own: what was planned "
         "instead (the typical export in that format) and what the deployment needs (another checkpoint, or the "

@@ -531,7 +531,7 @@ def recommend_gpus(
                             f"layers of {arch.model_id}; every stage needs at least one layer")
     resolved = arch.resolve_precision(precision, kv_cache_dtype)
     max_model_len = max(context_length, input_length + output_length)
-    notes = [arch.resolution_note] if arch.resolution_note else []
+    notes = [n for n in (arch.resolution_note, resolved.assumed) if n]
     if max_model_len > context_length:
         notes.append(f"context_length {context_length} < input + output; planned for {max_model_len} tokens")
     if frontend == "dynamo":

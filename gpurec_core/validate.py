@@ -120,8 +120,8 @@ def _grouped(rows: list[ValidationRow], key) -> dict[str, dict[str, MetricStats]
 
 def read_measurements(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows of a measurement CSV; MeasurementFileError naming the row (and column) when it
-    cannot be read: not a regular file, not UTF-8, not CSV, a row longer or shorter than the header,
-    no header or no rows."""
+    cannot be read: not a regular file, not UTF-8, not CSV, a quote never closed (a cell over several
+    lines), a row longer or shorter than the header, no header or no rows."""
     if not path.exists():
         raise MeasurementFileError(f"{path}: no such file")
     with open_regular_file(path, MeasurementFileError) as (handle, _):
@@ -133,11 +133,19 @@ def read_measurements(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
+        if any("\n" in h for h in header):
+            raise MeasurementFileError(f"{path}: row 1: a quote (\") opened in the header is never closed; "
+                                       "close it or remove it")
         rows = []
         for line, row in enumerate(reader, start=2):
             if None in row:
                 raise MeasurementFileError(f"{path}: row {line}, column {len(header) + 1}: extra cell "
                                            f"{row[None][0]!r}; the header has {len(header)} columns")
+            spans = next((k for k, v in row.items() if v and "\n" in v), None)
+            if spans is not None:
+                lines = row[spans].rstrip("\n").count("\n") + 1
+                raise MeasurementFileError(f"{path}: row {line}, column {spans!r}: the cell runs over {lines} lines: "
+                                           "a quote (\") opened in it is never closed; close it or remove it")
             if any(v is None for v in row.values()):
                 missing = [k for k, v in row.items() if v is None]
                 raise MeasurementFileError(f"{path}: row {line}, column {missing[0]!r}: missing cell (the row has "

@@ -159,10 +159,16 @@ def test_validate_bad_cell_is_one_line_naming_file_row_column_value(tmp_path, sc
     ([MEMORY_ROW + ",extra"], ("row 2", "column 19", "'extra'")),
     ([",".join(MEMORY_ROW.split(",")[:5])], ("row 2", "column 'kv_cache_dtype'", "missing cell")),
     ([], ("row 2", "no measurements")),
+    (['"' + MEMORY_ROW, MEMORY_ROW], ("row 2", "column 'model'", "runs over 2 lines", "never closed")),
 ])
 def test_validate_row_of_the_wrong_length_or_no_rows(tmp_path, rows, expected):
     path = write_csv(tmp_path, MEMORY_HEADER, rows)
     assert_one_line(*run_cli("validate", str(path))[:2], "m.csv", *expected)
+
+
+def test_validate_header_with_an_unclosed_quote(tmp_path):
+    path = write_csv(tmp_path, '"' + MEMORY_HEADER, [MEMORY_ROW])
+    assert_one_line(*run_cli("validate", str(path))[:2], "m.csv", "row 1", "header", "never closed")
 
 
 def test_validate_empty_file(tmp_path):

@@ -158,3 +158,25 @@ def test_sweep_names_a_wrong_gpu_list(gpus):
     (("-tp", "4", "--max-tensor-parallel", "2"), ("conflict",)), (("--dtype", "int8"), ("not a float dtype",))])
 def test_recommend_options_that_contradict_or_misname(args, words):
     one_line_error(run("recommend", "meta-llama/Llama-3.1-8B", "--gpus", "H100", *args), *words)
+
+
+@pytest.mark.parametrize(("fields", "bytes_per_param", "said"), [
+    ({"bits": 3}, 3 / 8, "3-bit weights (its 'bits' field"),  # AutoGPTQ's name for the bits
+    ({"w_bit": 4, "group_size": 64}, 4 / 8 + 2 / 64, "group 64"),  # AutoAWQ's, with an fp16 scale per group
+    ({}, 1.0, "8-bit weights (no bits field"),
+])
+def test_an_unknown_quant_method_is_planned_from_its_bits_and_said_to_be_a_guess(tmp_path, fields, bytes_per_param,
+                                                                                  said):
+    from gpurec_core import ModelArchitecture, recommend_gpus
+
+    config = json.loads((Path(__file__).parents[1] / "catalogs/models/meta-llama/Llama-3.1-8B/config.json").read_text())
+    config["quantization_config"] = {"quant_method": "superquant", **fields}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model = ModelArchitecture(str(tmp_path))
+    assert model.precision.weight_bytes_per_param == pytest.approx(bytes_per_param)
+    estimate = estimate_performance(model, "H100", input_length=512, output_length=64, concurrency=1)
+    result = recommend_gpus(model, gpus=["H100"])
+    for notes in (estimate.notes, result.notes):
+        assert any(said in n and "weights are a guess" in n for n in notes), notes
+    assert not any("guess" in n for n in estimate_performance(model, "H100", precision="fp8", input_length=512,
+                                                              output_length=64, concurrency=1).notes)

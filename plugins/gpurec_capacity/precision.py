@@ -305,8 +305,27 @@ def infer_precision_from_model(model: Any) -> Precision:
         compute = {"fp8": "fp8", "int8": "int8", "nvfp4": "fp4", "mxfp4": "fp4"}.get(name, dtype)
         return make(name, bpp, compute, why)
 
-    # An unknown method: assume an 8-bit linear format and say so.
-    return make("int8", 1.0, dtype, f"unknown quant_method {method!r}: assumed 8-bit weights")
+    return _unknown_method(make, q, method, dtype)
+
+
+#: Fields that name the weight bits in the quantization configs of AutoAWQ (``w_bit``), AutoGPTQ (``bits``),
+#: compressed-tensors (``num_bits``), HQQ (``nbits``) and others (``weight_bits``).
+_BITS_FIELDS = ("bits", "w_bit", "num_bits", "nbits", "weight_bits")
+
+
+def _unknown_method(make, q: dict[str, Any], method: str, dtype: str) -> Precision:
+    """A ``quant_method`` gpurec does not know: the weight bits its config names (8 when it names none),
+    a group's fp16 scale when it names a ``group_size``, and ``Precision.assumed`` saying it is a guess."""
+    field = next((f for f in _BITS_FIELDS if type(q.get(f)) is int and 1 <= q[f] <= 8), None)  # not a bool
+    bits = q[field] if field else 8
+    group = q["group_size"] if type(q.get("group_size")) is int and q["group_size"] > 0 else None
+    where = f"its {field!r} field" if field else "no bits field"
+    bpp = quantized_bytes_per_param(bits, group, 2.0 if group else 0.0)
+    layout = f"group {group}, an fp16 scale per group (assumed)" if group else "scales not counted"
+    why = f"unknown quant_method {method!r}: assumed {bits}-bit weights ({where}; {layout})"
+    guess = f"{why}: gpurec does not know this format, so its {bpp:g} B/param weights are a guess; " \
+        "--precision plans another"
+    return make("int4" if bits <= 4 else "int8", bpp, dtype, why).model_copy(update={"assumed": guess})
 
 
 # ---------------------------------------------------------------------------------------------
