@@ -67,7 +67,7 @@ class _Value(BaseModel):
     is set (the values users fill: a workload, a GPU), a number field does not take those types (pydantic would
     read True as 1 and "80" as 80)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)  # no NaN or inf
     _REFUSED_AS_NUMBERS: ClassVar[tuple[type, ...]] = ()
 
     @model_validator(mode="before")
@@ -299,13 +299,6 @@ class MemoryPlan(_Value):
     reason: str = Field(default="", description="why it does not fit, or ''")
     notes: tuple[str, ...] = Field(default=(), description="assumptions made")
 
-    @model_validator(mode="after")
-    def _finite(self) -> "MemoryPlan":
-        for name, value in self:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{name} is not finite")
-        return self
-
 
 #: PerformanceEstimate field -> the measurement-file metric its band comes from.
 BAND_METRICS: dict[str, str] = {"time_to_first_token_ms": "ttft_ms", "inter_token_latency_ms": "itl_ms",
@@ -405,14 +398,6 @@ class PerformanceEstimate(_Value):
     @property
     def max_concurrency(self) -> Optional[int]:
         return self.max_concurrent_requests
-
-    @field_validator("time_to_first_token_ms", "inter_token_latency_ms", "throughput_tokens_per_sec",
-                     "e2e_latency_ms", "input_tokens_per_sec", "requests_per_sec")
-    @classmethod
-    def _finite(cls, value: Optional[float]) -> Optional[float]:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be finite")
-        return value
 
 
 class Pool(_Value):
