@@ -374,6 +374,12 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
         experts = f.nonneg_int("num_experts")
     elif f.has("n_routed_experts"):
         experts = f.nonneg_int("n_routed_experts")
+    routed = next((n for n in ("num_experts_per_tok", "experts_per_token", "top_k_experts")
+                   if type(f.get(n)) is int and f.get(n) > 0), None)
+    if not experts and routed and any(f.has(n) for n in _EXPERT_COUNT_KEYS):
+        count = next(n for n in _EXPERT_COUNT_KEYS if f.has(n))
+        raise f.fail(count, f"is 0 while {routed}={f.get(routed)} routes each token to experts: set the number "
+                     f"of experts, or remove {routed} for a dense model")
     if experts:
         top_k_name = next((n for n in ("num_experts_per_tok", "experts_per_token", "top_k_experts")
                            if f.has(n)), "num_experts_per_tok")

@@ -359,6 +359,8 @@ def test_non_dict_config_raises_model_config_error(raw):
         pytest.param(dict(LLAMA_LIKE, hidden_size=250, num_key_value_heads=4), "head_dim", id="hidden-not-divisible"),
         pytest.param(dict(LLAMA_LIKE, num_local_experts=4, num_experts_per_tok=8), "num_experts_per_tok",
                      id="top-k-above-experts"),
+        pytest.param(dict(raw_config("mistralai/Mixtral-8x7B-Instruct-v0.1"), num_local_experts=0), "num_local_experts",
+                     id="zero-experts-routed-to"),
         pytest.param(dict(LLAMA_LIKE, sliding_window="big", use_sliding_window=True), "sliding_window",
                      id="window-not-int"),
     ],
