@@ -475,6 +475,22 @@ def _parse_llama4(f: _Fields) -> dict[str, Any]:
     return out
 
 
+def _mla_core(f: _Fields) -> dict[str, Any]:
+    """The core fields of a multi-head latent attention model (DeepSeek-V2/V3 ``modeling_deepseek``): a
+    compressed KV of ``kv_lora_rank`` per token, queries and keys ``qk_nope_head_dim + qk_rope_head_dim``
+    wide (which must be positive), values ``v_head_dim``, and its MTP layers."""
+    kv_lora = f.pos_int("kv_lora_rank")
+    nope = f.nonneg_int("qk_nope_head_dim")
+    rope = f.nonneg_int("qk_rope_head_dim")
+    if nope + rope == 0:
+        raise f.fail("qk_nope_head_dim", "plus qk_rope_head_dim must be positive", 0)
+    out = _core(f, head_dim=nope + rope)
+    out.update(attention_kind="MLA", kv_lora_rank=kv_lora, q_lora_rank=f.opt_pos_int("q_lora_rank"),
+               qk_nope_head_dim=nope, qk_rope_head_dim=rope, head_dim=nope + rope, v_head_dim=f.pos_int("v_head_dim"),
+               num_mtp_layers=f.nonneg_int("num_nextn_predict_layers", 0))
+    return out
+
+
 def _parse_mla(f: _Fields) -> dict[str, Any]:
     """DeepSeek-V2/V3/R1/V3.1/V3.2, Kimi K2/K2.5, GLM-5 (glm_moe_dsa): Multi-head Latent Attention + MoE.
 
@@ -484,24 +500,9 @@ def _parse_mla(f: _Fields) -> dict[str, Any]:
     the checkpoint, used only for speculative decoding). V3.2 / GLM-5 add a lightning indexer
     (``index_n_heads`` x ``index_head_dim``) on every layer.
     """
-    kv_lora = f.pos_int("kv_lora_rank")
-    nope = f.nonneg_int("qk_nope_head_dim")
-    rope = f.nonneg_int("qk_rope_head_dim")
-    if nope + rope == 0:
-        raise f.fail("qk_nope_head_dim", "plus qk_rope_head_dim must be positive", 0)
-    out = _core(f, head_dim=nope + rope)
+    out = _mla_core(f)
     layers = out["num_hidden_layers"]
-    out.update(
-        attention_kind="MLA",
-        kv_lora_rank=kv_lora,
-        q_lora_rank=f.opt_pos_int("q_lora_rank"),
-        qk_nope_head_dim=nope,
-        qk_rope_head_dim=rope,
-        head_dim=nope + rope,
-        v_head_dim=f.pos_int("v_head_dim"),
-        layer_types=["full_attention"] * layers,
-        num_mtp_layers=f.nonneg_int("num_nextn_predict_layers", 0),
-    )
+    out["layer_types"] = ["full_attention"] * layers
     experts = f.nonneg_int("n_routed_experts", 0)
     if experts:
         first = f.nonneg_int("first_k_dense_replace", 0)
@@ -916,11 +917,7 @@ def _parse_kimi_linear(f: _Fields) -> dict[str, Any]:
     MoE per DeepSeek rules (``first_k_dense_replace``, ``moe_layer_freq``); K3's
     ``routed_expert_hidden_size`` is a latent width for the routed experts (moe_latent_size).
     """
-    nope = f.nonneg_int("qk_nope_head_dim")
-    rope = f.nonneg_int("qk_rope_head_dim")
-    if nope + rope == 0:
-        raise f.fail("qk_nope_head_dim", "plus qk_rope_head_dim must be positive", 0)
-    out = _core(f, head_dim=nope + rope)
+    out = _mla_core(f)
     layers = out["num_hidden_layers"]
     lin = f.sub("linear_attn_config")
     kinds = ["full_attention"] * layers
@@ -940,18 +937,7 @@ def _parse_kimi_linear(f: _Fields) -> dict[str, Any]:
             linear_value_head_dim=lin.pos_int("head_dim"),
             linear_conv_kernel_dim=lin.pos_int("short_conv_kernel_size", 4),
         )
-    out.update(
-        layer_types=kinds,
-        attention_kind="MLA",
-        kv_lora_rank=f.pos_int("kv_lora_rank"),
-        q_lora_rank=f.opt_pos_int("q_lora_rank"),
-        qk_nope_head_dim=nope,
-        qk_rope_head_dim=rope,
-        head_dim=nope + rope,
-        v_head_dim=f.pos_int("v_head_dim"),
-        attention_output_gate="elementwise" if f.flag("mla_use_output_gate") else None,
-        num_mtp_layers=f.nonneg_int("num_nextn_predict_layers", 0),
-    )
+    out.update(layer_types=kinds, attention_output_gate="elementwise" if f.flag("mla_use_output_gate") else None)
     experts = f.nonneg_int("num_experts", 0) or f.nonneg_int("n_routed_experts", 0)
     if experts:
         first = f.nonneg_int("first_k_dense_replace", 0)

@@ -154,3 +154,11 @@ def check_rows(rows: list[Row], kind: str, path: str) -> None:
         if kind != "memory" and parsed(row, "value") < SMALLEST_TIME_OR_RATE:
             raise MeasurementFileError(f"{path}: row {line}, column 'value': {cell(row, 'value')!r} is not a measured "
                                        f"time or rate; it must be at least {SMALLEST_TIME_OR_RATE:g} (ms or tokens/s)")
+
+
+def ape(measured: Optional[float], predicted: Optional[float]) -> Optional[float]:
+    """Absolute percentage error, in percent: ``|predicted - measured| / |measured| x 100`` (None without a
+    prediction or a non-zero measurement)."""
+    if predicted is None or not measured:
+        return None
+    return abs(predicted - measured) / abs(measured) * 100.0

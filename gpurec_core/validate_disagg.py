@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import cell, engine_of, parsed, whole_number
-from gpurec_core.validate_serving import (_METRIC_FIELD, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
-                                         served_precision)
+from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
+                                         record_prediction, served_precision)
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 #: A row is noted when users waiting for a pool (the estimate's ``ttft_pool_wait``) make up more than this
@@ -91,8 +91,8 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
                                   "split": "held-out", "frontend": frontend_of(row)}
-        if metric not in ("ttft_ms", "itl_ms", "output_tok_s"):
-            record["error"] = f"unknown metric {metric!r}; disaggregated metrics are ttft_ms, itl_ms, output_tok_s"
+        if metric not in SERVING_METRICS:
+            record["error"] = f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)}"
             out.append(record)
             continue
         key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))
@@ -106,12 +106,6 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
         notes = [n for n in (note, waits) if n]
         if notes:
             record["note"] = "; ".join(notes)
-        if estimate is None:
-            record["error"] = error
-        else:
-            predicted = getattr(estimate, _METRIC_FIELD[metric])
-            record["predicted"] = predicted
-            if predicted is not None and record["measured"]:
-                record["ape"] = abs(predicted - record["measured"]) / record["measured"] * 100.0
+        record_prediction(record, estimate, error)
         out.append(record)
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError, MeasurementFileError
-from gpurec_core.measurement_cells import cell, cell_value, engine_of
+from gpurec_core.measurement_cells import ape, cell, cell_value, engine_of
 
 MEMORY_METRICS = ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib",
                   "kv_cache_tokens", "max_concurrency")
@@ -22,13 +22,6 @@ KV_METRICS = ("kv_cache_gib", "kv_cache_tokens", "max_concurrency")
 REQUIRED_COLUMNS = ("model", "engine", "gpu", "tp", "metric", "value")
 _CONFIG_COLUMNS = ("model", "model_path", "checkpoint", "dtype", "quantization", "kv_cache_dtype", "engine", "gpu",
                    "tp", "pp", "ep", "max_model_len", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs")
-
-
-def ape(measured: float, predicted: Optional[float]) -> Optional[float]:
-    """Absolute percentage error, in percent: ``|predicted - measured| / |measured| x 100``."""
-    if predicted is None or measured == 0:
-        return None
-    return abs(predicted - measured) / abs(measured) * 100.0
 
 
 def describe(row: dict[str, Any]) -> str:

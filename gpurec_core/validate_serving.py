@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
-from gpurec_core.measurement_cells import cell, concurrency, engine_of, frontend_name, parsed
+from gpurec_core.measurement_cells import ape, cell, concurrency, engine_of, frontend_name, parsed
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -313,17 +313,20 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                          "is one attention-DP rank's batch (aiconfigurator: users = batch x pp x dp)")
         if notes:
             record["note"] = "; ".join(notes)
-        if estimate is None:
-            record["error"] = error
-        else:
-            predicted = getattr(estimate, _METRIC_FIELD[metric])
-            record["predicted"] = predicted
-            if predicted is not None and measured:
-                record["ape"] = abs(predicted - measured) / abs(measured) * 100.0
+        record_prediction(record, estimate, error)
         out.append(record)
     for index, reason in inconsistent_runs(rows).items():
         out[index]["flag"] = reason
     return out
+
+
+def record_prediction(record: dict[str, Any], estimate, error: Optional[str]) -> None:
+    """Fill ``record``'s ``predicted`` (the estimate's field for its metric) and ``ape``, or its ``error``."""
+    if estimate is None:
+        record["error"] = error
+        return
+    record["predicted"] = getattr(estimate, _METRIC_FIELD[record["metric"]])
+    record["ape"] = ape(record["measured"], record["predicted"])
 
 
 #: A closed-loop ITL measured at more users may fall below one at fewer users of the same

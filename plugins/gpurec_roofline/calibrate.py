@@ -37,7 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Profile, Scope, today
-from gpurec_core.measurement_cells import cell, engine_of
+from gpurec_core.measurement_cells import ape, cell, engine_of
 from gpurec_core.validate_serving import concurrency_of, frontend_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
 from gpurec_roofline.fitting import FACTORS, SPECS, Problem, configuration_key, descend, factor_value, with_factors
@@ -142,7 +142,7 @@ def _deployment(row: dict, cache: dict):
 def _errors(pairs: list[tuple[str, float, float]]) -> dict[str, ErrorStats]:
     by: dict[str, list[float]] = defaultdict(list)
     for metric, pred, meas in pairs:
-        by[metric].append(abs(pred - meas) / meas * 100.0)
+        by[metric].append(ape(meas, pred))
     return {m: ErrorStats(n=len(v), median=round(float(np.median(v)), 3), p90=round(float(np.percentile(v, 90)), 3))
             for m, v in sorted(by.items())}
 
