@@ -77,12 +77,14 @@ def test_a_frontend_column_and_inferencex_dynamo_engine_names_are_read(tmp_path)
     own = validate_file(_write(tmp_path / "own.csv", rows))
     column = validate_file(_write(tmp_path / "column.csv", [dict(r, frontend="dynamo") for r in rows]))
     named = validate_file(_write(tmp_path / "named.csv", [dict(r, engine="dynamo-trt") for r in rows]))
+    module = validate_file(_write(tmp_path / "module.csv", [dict(r, engine="dynamo-trtllm") for r in rows]))
     image = validate_file(_write(tmp_path / "image.csv", [
         dict(r, source="image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1") for r in rows]))
     ttft = {name: next(r.predicted for r in report.rows if r.metric == "ttft_ms")
             for name, report in (("own", own), ("column", column), ("named", named), ("image", image))}
-    assert ttft["column"] == ttft["named"] == ttft["image"] > ttft["own"]
-    assert all(r.config.endswith("via dynamo") for r in column.rows + named.rows + image.rows)
+    ttft["module"] = next(r.predicted for r in module.rows if r.metric == "ttft_ms")
+    assert ttft["column"] == ttft["named"] == ttft["module"] == ttft["image"] > ttft["own"]
+    assert all(r.config.endswith("via dynamo") for r in column.rows + named.rows + module.rows + image.rows)
     assert not any("via" in r.config for r in own.rows)
 
 

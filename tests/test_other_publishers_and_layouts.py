@@ -247,6 +247,8 @@ def test_a_disaggregated_workers_attention_dp_ranks_share_its_experts():
     # InferenceX's configs/*-master.yaml: vLLM and SGLang images run under these framework names
     ("dynamo-vllm", "vllm"), ("vllm-disagg", "vllm"), ("llmd-vllm", "vllm"), ("sglang-disagg", "sglang"),
     ("vLLM", "vllm"), ("SGLang", "sglang"),
+    # the server command and Dynamo's worker module (python -m dynamo.trtllm); vLLM's OpenAI-server images
+    ("trtllm-serve", "trtllm"), ("dynamo-trtllm", "trtllm"), ("vllm-openai", "vllm"), ("vllm-openai-rocm", "vllm"),
 ])
 def test_other_publishers_names_of_an_engine_find_it(written, engine):
     assert engine_info(written).name == engine
