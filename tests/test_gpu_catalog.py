@@ -59,6 +59,13 @@ def test_aliases_case_insensitive(alias):
     assert get_gpu_spec(alias).name == "H100"
 
 
+@pytest.mark.parametrize("written, name", [("MI300X OAM", "MI300X"), ("MI325X OAM", "MI325X"), ("mi355x-oam", "MI355X"),
+                                           ("AMD Instinct MI355X", "MI355X")])
+def test_amd_instinct_names_with_their_oam_form_factor(written, name):
+    """AMD sells the MI300X, MI325X and MI355X as OAM modules (each entry's form_factor): the name with it finds them."""
+    assert get_gpu_spec(written).name == name
+
+
 @pytest.mark.parametrize("system, name", [("h100_sxm", "H100"), ("h200_sxm", "H200"), ("b200_sxm", "B200"),
                                            ("b300_sxm", "B300"), ("gb200", "GB200"), ("gb300", "GB300"),
                                            ("a100_sxm", "A100"), ("l40s", "L40S"),
