@@ -194,6 +194,15 @@ def bands_section() -> list[str]:
         "their own.",
         "- A band need not contain the estimate: a cell whose measurements all lie on one side of the estimates "
         "gives a band on that side.",
+        "- **Disaggregated (xPyD) estimates** carry one band per metric, every engine and configuration pooled "
+        "(too few rows to split them), fitted on "
+        f"`{meta.disaggregated_measurements}` as recorded (`gpurec_roofline.bands.fitted_disaggregated`; throughput "
+        "derived by Little's law): "
+        + ", ".join(f"{m} {math.exp(c.q10):.2f}× … {math.exp(c.q90):.2f}×" for m, c in table.disaggregated.items())
+        + ". Those records drop part of their layouts (section 'Disaggregated deployments'), so the TTFT band "
+        "holds that too: it is how far gpurec's disaggregated TTFT has been found off on published records. On the "
+        "24 values whose layouts are known (the as-run copy, listed in that section) the TTFT spread is far "
+        f"narrower, but 12 rows per metric are fewer than the {meta.min_rows} a band is fitted on.",
         "",
         "### Coverage: share of measurements inside their p10–p90 band (target about 80 %)",
         "",

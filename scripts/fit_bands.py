@@ -36,6 +36,7 @@ import datetime
 import hashlib
 import pathlib
 import sys
+from typing import Optional
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "plugins"):
@@ -44,9 +45,12 @@ for path in (ROOT, ROOT / "plugins"):
 
 from gpurec_core.catalogs import tomllib  # noqa: E402
 from gpurec_roofline.bands import (BANDS_FILE, BURST_SHARE, METRICS, MIN_ROWS, PREFILL_SHARE,  # noqa: E402
-                                   Residual, coverage, fitted_cells, parse_bands, placeholder_table, residuals)
+                                   Residual, coverage, disaggregated_residuals, fitted_cells, fitted_disaggregated,
+                                   parse_bands, placeholder_table, residuals)
 
 DEFAULT_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_h100_as_served.csv"
+#: The disaggregated bands' rows: the shared xPyD file as recorded (docs/disaggregated.md says what it drops).
+DISAGG_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100.csv"
 DEFAULT_OUT = ROOT / "catalogs" / "engines" / BANDS_FILE
 SCHEMA_VERSION = 1
 
@@ -75,8 +79,10 @@ def _coverage_lines(items: list[Residual], table) -> list[str]:
     return lines
 
 
-def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str) -> str:
-    """The text of roofline_bands.toml."""
+def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str,
+           disagg: Optional[tuple[pathlib.Path, list[Residual], int]] = None) -> str:
+    """The text of roofline_bands.toml; ``disagg`` (path, residuals, rows without a prediction) adds the
+    disaggregated cells."""
     table, floors = fitted_cells(items)
     digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
     used = [r for r in items if not r.flagged]
@@ -120,15 +126,31 @@ def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str
             f"rows = {_toml_string('unflagged')}",
             f"min_rows = {MIN_ROWS}",
             "floor = { " + ", ".join(f"{m} = {round(floors[m], 4)}" for m in METRICS) + " }"]
-    for engine, metrics in table.items():
-        for metric, regimes in metrics.items():
-            for regime, cell in regimes.items():
-                body += ["", f"[bands.{engine}.{metric}.{regime}]", f"q10 = {cell['q10']}", f"q90 = {cell['q90']}",
-                         f"n = {cell['n']}", f"fitted_on = {_toml_string(cell['fitted_on'])}"]
-                if cell["note"]:
-                    body.append(f"note = {_toml_string(cell['note'])}")
+    cells = [(f"bands.{engine}.{metric}.{regime}", cell) for engine, metrics in table.items()
+             for metric, regimes in metrics.items() for regime, cell in regimes.items()]
+    if disagg is not None:
+        disagg_path, disagg_items, disagg_failed = disagg
+        disagg_digest = hashlib.sha256(disagg_path.read_bytes()).hexdigest()
+        body += [f"disaggregated_measurements = {_toml_string(_relative(disagg_path))}",
+                 f"disaggregated_measurements_sha256 = {_toml_string(disagg_digest)}"]
+        cells += [(f"disaggregated.{metric}", cell) for metric, cell in fitted_disaggregated(disagg_items).items()]
+    for name, cell in cells:
+        body += ["", f"[{name}]", f"q10 = {cell['q10']}", f"q90 = {cell['q90']}", f"n = {cell['n']}",
+                 f"fitted_on = {_toml_string(cell['fitted_on'])}"]
+        if cell["note"]:
+            body.append(f"note = {_toml_string(cell['note'])}")
     parsed = parse_bands(tomllib.loads("\n".join(body) + "\n"), "generated table")
     header += [f"#   {line}" for line in _coverage_lines(items, parsed)]
+    if disagg is not None:
+        header += [
+            "#",
+            "# Disaggregated (xPyD) estimates: one cell per metric, every engine and configuration pooled, fitted on",
+            f"# {_relative(disagg_path)} as recorded ({len(disagg_items)} residuals, {disagg_failed} rows",
+            "# without a prediction; output_tok_s derived from each configuration's measured TTFT and ITL).",
+            "# Its records drop part of their layouts",
+            "# (docs/disaggregated.md), so the TTFT band holds that too: it is what gpurec's disaggregated TTFT has",
+            "# been found to miss by on published records, not the spread of the model on known layouts.",
+        ]
     return "\n".join(header + [""] + body) + "\n"
 
 
@@ -144,8 +166,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     csv_path = pathlib.Path(args.csv)
     items, failed = residuals(csv_path, table=placeholder_table())  # regimes only: independent of the old file
+    disagg = (DISAGG_CSV, *disaggregated_residuals(DISAGG_CSV))
     try:
-        text = render(csv_path, items, failed, datetime.date.today().isoformat())
+        text = render(csv_path, items, failed, datetime.date.today().isoformat(), disagg)
     except ValueError as exc:  # too few rows to fit a band
         raise SystemExit(f"{csv_path}: {exc}") from None
     out = pathlib.Path(args.out)

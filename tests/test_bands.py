@@ -258,3 +258,29 @@ def test_batch_path_carries_the_same_bands_as_one_point():
                                   precision=result.precision, max_model_len=2048)
     assert top.performance.bands == single.bands
     assert top.saturation.bands is not None and top.saturation.bands.regimes["output_tok_s"] == "saturated"
+
+
+DISAGG_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_disagg_h100.csv"
+
+
+def test_disaggregated_estimates_carry_the_spread_of_the_shared_xpyd_file():
+    """A disaggregated estimate's band is the p10-p90 of measured / predicted over the shared xPyD file as
+    `gpurec validate` predicts it (33 TTFT and 33 ITL rows, every engine pooled); its throughput band, of the
+    closed-loop throughput each configuration's measured TTFT and ITL imply."""
+    import numpy as np
+
+    from gpurec_core import estimate_disaggregated
+    from gpurec_core.validate import validate_file
+
+    report = validate_file(DISAGG_CSV)
+    perf = estimate_disaggregated("meta-llama/Llama-3.1-70B", "H100", input_length=1024, output_length=512,
+                                  concurrency=16, prefill_tensor_parallel_size=4, decode_tensor_parallel_size=4)
+    assert perf.bands is not None and set(perf.bands.regimes.values()) == {B.DISAGGREGATED}
+    for metric, factors in (("ttft_ms", perf.bands.ttft_factors), ("itl_ms", perf.bands.itl_factors)):
+        ratios = [math.log(r.measured / r.predicted) for r in report.rows if r.metric == metric]
+        assert len(ratios) == 33
+        q10, q90 = np.percentile(ratios, [10, 90])
+        assert factors == pytest.approx((math.exp(q10), math.exp(q90)), rel=1e-3)
+    low, high = perf.bands.throughput_factors
+    assert low < 1 < high and "derived" in perf.bands.fitted_on["output_tok_s"]
+    assert "serving_disagg_h100.csv" in perf.bands.source

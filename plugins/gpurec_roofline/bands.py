@@ -33,6 +33,10 @@ than its metric's *floor* (the width of every engine's rows pooled) is widened t
 midpoint: one engine's rows come from a few models (SGLang's from one), so their own spread
 understates what a model it has not seen will show. An engine without rows in the table (one a
 plugin adds) takes the ``default`` cells, fitted on every engine's rows.
+
+Disaggregated (xPyD) estimates take the table's ``disaggregated`` cells: one per metric, every engine and
+configuration of the shared xPyD file pooled (:func:`disaggregated_residuals`, :func:`fitted_disaggregated`),
+in the one regime :data:`DISAGGREGATED`.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ REGIMES: dict[str, tuple[str, ...]] = {
 }
 ALL = "all"
 DEFAULT_ENGINE = "default"
+#: The regime every metric of a disaggregated estimate is in (one pooled cell per metric).
+DISAGGREGATED = "disaggregated"
 #: TTFT is "burst" when the start-up burst adds at least this share of the reported TTFT (it dominates).
 BURST_SHARE = 0.5
 #: ITL is "loaded" when prefill and stalls make up at least this share of the mean step.
@@ -107,6 +113,9 @@ class BandsMeta(_Strict):
     rows: str = Field(min_length=1, description="which rows the percentiles were taken over")
     min_rows: int = Field(ge=1, description="cells with fewer rows take a coarser cell's band")
     floor: dict[str, float] = Field(description="metric -> smallest q90 - q10 (log units)")
+    disaggregated_measurements: str = Field(default="-", description="the disaggregated (xPyD) file the "
+                                            "disaggregated bands were fitted on")
+    disaggregated_measurements_sha256: str = Field(default="-")
 
 
 class BandsTable(_Strict):
@@ -115,6 +124,8 @@ class BandsTable(_Strict):
     schema_version: int = Field(ge=1)
     meta: BandsMeta
     bands: dict[str, dict[str, dict[str, BandCell]]] = Field(description="engine -> metric -> regime -> cell")
+    disaggregated: dict[str, BandCell] = Field(default_factory=dict, description="metric -> the cell of "
+                                               "disaggregated (xPyD) estimates, every engine pooled (none: no band)")
 
     @model_validator(mode="after")
     def _complete(self) -> "BandsTable":
@@ -135,6 +146,9 @@ class BandsTable(_Strict):
                 if extra:
                     raise ValueError(f"bands.{engine}.{metric}.{extra[0]}: unknown regime (known: "
                                      f"{', '.join(REGIMES[metric] + (ALL,))})")
+        if self.disaggregated and set(self.disaggregated) != set(METRICS):
+            raise ValueError(f"disaggregated: needs exactly the metrics {', '.join(METRICS)}, "
+                             f"got {', '.join(sorted(self.disaggregated))}")
         return self
 
     @property
@@ -172,6 +186,20 @@ class BandsTable(_Strict):
                 fitted_on={m: self.cell(name, m, r).fitted_on for m, r in zip(METRICS, regimes)},
                 source=self.label)
         return found
+
+
+    def disaggregated_bands(self) -> Optional[PerformanceBands]:
+        """The PerformanceBands of a disaggregated estimate (one cell per metric, every engine and regime
+        pooled), or None when the table has none."""
+        if not self.disaggregated:
+            return None
+        cells = [self.disaggregated[m] for m in METRICS]
+        return PerformanceBands(
+            ttft_factors=(math.exp(cells[0].q10), math.exp(cells[0].q90)),
+            itl_factors=(math.exp(cells[1].q10), math.exp(cells[1].q90)),
+            throughput_factors=(math.exp(cells[2].q10), math.exp(cells[2].q90)),
+            regimes={m: DISAGGREGATED for m in METRICS}, fitted_on={m: c.fitted_on for m, c in zip(METRICS, cells)},
+            source=f"{self.label}; disaggregated: {self.meta.disaggregated_measurements}")
 
 
 #: id(table) -> (the table, its PerformanceBands per (engine, regimes)); holding the table keeps its id unique.
@@ -371,6 +399,68 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
             out.append(Residual(metric="output_tok_s", regime=estimate.bands.regimes["output_tok_s"],
                                 measured=measured, predicted=predicted, derived=True, **group["base"]))
     return out, failed
+
+
+def disaggregated_residuals(path) -> tuple[list[Residual], int]:
+    """Every row of a disaggregated (xPyD) file predicted as ``gpurec validate`` predicts it
+    (:mod:`gpurec_core.validate_disagg`), in the one regime :data:`DISAGGREGATED`; for each configuration
+    with measured TTFT and ITL, the closed-loop throughput they imply (as :func:`residuals`); and the
+    number of rows without a prediction."""
+    from gpurec_core.errors import GpurecError
+    from gpurec_core.measurement_cells import cell, check_rows, engine_of
+    from gpurec_core.validate import read_measurements
+    from gpurec_core.validate_disagg import _estimate
+
+    path = Path(path)
+    _, rows = read_measurements(path)
+    check_rows(rows, "disaggregated", str(path))
+    models: dict = {}
+    estimates: dict[str, object] = {}
+    out: list[Residual] = []
+    failed = 0
+    groups: dict[str, dict] = {}
+    for line, row in enumerate(rows, start=2):
+        metric = cell(row, "metric")
+        if metric not in ("ttft_ms", "itl_ms"):
+            continue
+        key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))
+        if key not in estimates:
+            try:
+                estimates[key] = _estimate(row, path.parent, "roofline", models)[0]
+            except GpurecError:
+                estimates[key] = None
+        estimate, measured = estimates[key], float(cell(row, "value"))
+        predicted = getattr(estimate, FIELDS[metric]) if estimate is not None else None
+        if not predicted or predicted <= 0 or measured <= 0:
+            failed += 1
+            continue
+        base = dict(line=line, model=cell(row, "model"), engine=engine_of(row), split="held-out")
+        out.append(Residual(metric=metric, regime=DISAGGREGATED, measured=measured, predicted=predicted, **base))
+        group = groups.setdefault(key, {"estimate": estimate, "row": row, "base": base})
+        group[metric] = measured
+    for group in groups.values():
+        if "ttft_ms" in group and "itl_ms" in group:
+            O = int(float(cell(group["row"], "osl")))
+            users = int(group["estimate"].concurrency or 1)
+            measured = users * O / (group["ttft_ms"] + (O - 1) * group["itl_ms"]) * 1e3
+            out.append(Residual(metric="output_tok_s", regime=DISAGGREGATED, measured=measured,
+                                predicted=group["estimate"].throughput_tokens_per_sec, derived=True, **group["base"]))
+    return out, failed
+
+
+def fitted_disaggregated(items: list[Residual]) -> dict[str, dict]:
+    """metric -> cell (q10, q90, n, fitted_on) of the disaggregated residuals ``items``: every engine and
+    configuration pooled, one cell per metric (too few rows to split them), no floor (each is wider)."""
+    cells = {}
+    for metric in METRICS:
+        values = [r.log_ratio for r in items if r.metric == metric]
+        if len(values) < MIN_ROWS:
+            raise ValueError(f"only {len(values)} disaggregated rows of {metric}: fewer than {MIN_ROWS}")
+        q10, q90 = _quantiles(values)
+        derived = " derived (Little's law)" if all(r.derived for r in items if r.metric == metric) else ""
+        cells[metric] = {"q10": round(q10, 4), "q90": round(q90, 4), "n": len(values), "note": "",
+                         "fitted_on": f"{DISAGGREGATED}.{metric} ({len(values)}{derived} rows)"}
+    return cells
 
 
 def inside(residual: Residual, table: BandsTable) -> bool:

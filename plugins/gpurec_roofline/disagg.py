@@ -152,6 +152,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     from gpurec_core.errors import EstimationError
     from gpurec_core.models import PerformanceEstimate
     from gpurec_core.model_facts import towers_loaded
+    from gpurec_roofline.bands import current_table
     from gpurec_roofline.constants import load_constants
     from gpurec_roofline.estimator import (ESTIMATOR_NAME, fit_problem, request_problem, resolved_efficiency,
                                            scheduling_of)
@@ -206,4 +207,5 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
         time_to_first_token_ms=ttft, inter_token_latency_ms=itl, throughput_tokens_per_sec=rps * O,
         input_tokens_per_sec=rps * I, requests_per_sec=rps, e2e_latency_ms=ttft + (O - 1) * itl,
         max_batch_size=int(one(r.decode_batch)), concurrency=workload.concurrency, bottleneck="memory",
-        estimator=ESTIMATOR_NAME, breakdown={k: round(v, 6) for k, v in breakdown.items()}, notes=notes)
+        estimator=ESTIMATOR_NAME, breakdown={k: round(v, 6) for k, v in breakdown.items()}, notes=notes,
+        bands=current_table().disaggregated_bands())
