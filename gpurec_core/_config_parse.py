@@ -64,6 +64,7 @@ _REQUIRED_AT_TOP = frozenset({
     "n_embd", "n_layer", "n_head", "d_model", "n_layers", "n_heads", "num_layers",
 })
 _EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+_TOP_K_KEYS = ("num_experts_per_tok", "experts_per_token", "top_k_experts")
 # Older spellings that configs on the Hub use for a field a config class now names differently
 # (not in the class's attribute_map): the class default of the new name must not shadow them.
 _LEGACY_ALIASES = (("attention_head_dim", "head_dim"),)
@@ -367,22 +368,14 @@ def _parse_standard(f: _Fields) -> dict[str, Any]:
         out["num_mtp_layers"] = f.nonneg_int("num_nextn_predict_layers", 0)
 
     # Mixture of experts.
-    experts = 0
-    if f.has("num_local_experts"):
-        experts = f.nonneg_int("num_local_experts")
-    elif f.has("num_experts"):
-        experts = f.nonneg_int("num_experts")
-    elif f.has("n_routed_experts"):
-        experts = f.nonneg_int("n_routed_experts")
-    routed = next((n for n in ("num_experts_per_tok", "experts_per_token", "top_k_experts")
-                   if type(f.get(n)) is int and f.get(n) > 0), None)
-    if not experts and routed and any(f.has(n) for n in _EXPERT_COUNT_KEYS):
-        count = next(n for n in _EXPERT_COUNT_KEYS if f.has(n))
+    count = next((n for n in _EXPERT_COUNT_KEYS if f.has(n)), None)
+    experts = f.nonneg_int(count) if count else 0
+    routed = next((n for n in _TOP_K_KEYS if type(f.get(n)) is int and f.get(n) > 0), None)
+    if count and not experts and routed:
         raise f.fail(count, f"is 0 while {routed}={f.get(routed)} routes each token to experts: set the number "
                      f"of experts, or remove {routed} for a dense model")
     if experts:
-        top_k_name = next((n for n in ("num_experts_per_tok", "experts_per_token", "top_k_experts")
-                           if f.has(n)), "num_experts_per_tok")
+        top_k_name = next((n for n in _TOP_K_KEYS if f.has(n)), "num_experts_per_tok")
         top_k = f.pos_int(top_k_name)
         if top_k > experts:
             raise f.fail(top_k_name, f"must not exceed the number of experts ({experts})", top_k)

@@ -19,6 +19,10 @@ and 90th percentiles of log(measured / predicted) (``gpurec_roofline.bands.fitte
   at a fixed concurrency contributes the throughput they imply in a closed loop (Little's law,
   ``gpurec_roofline.bands.residuals``).
 
+Disaggregated (xPyD) estimates get one cell per metric, ``[disaggregated.<metric>]``: q10 and q90 over
+every row of the shared xPyD file (DISAGG_CSV) as ``gpurec validate`` predicts it, every engine and
+configuration pooled (``gpurec_roofline.bands.disaggregated_residuals``, ``fitted_disaggregated``).
+
 Why every row and not only the estimator's calibration half: a band describes the estimator's error
 on models, and the half it was fitted on holds two models whose error it has absorbed; the measured
 throughputs of that half are nine rows of one model. What a band promises on an unseen model is
@@ -146,10 +150,10 @@ def render(csv_path: pathlib.Path, items: list[Residual], failed: int, date: str
             "#",
             "# Disaggregated (xPyD) estimates: one cell per metric, every engine and configuration pooled, fitted on",
             f"# {_relative(disagg_path)} as recorded ({len(disagg_items)} residuals, {disagg_failed} rows",
-            "# without a prediction; output_tok_s derived from each configuration's measured TTFT and ITL).",
-            "# Its records drop part of their layouts",
-            "# (docs/disaggregated.md), so the TTFT band holds that too: it is what gpurec's disaggregated TTFT has",
-            "# been found to miss by on published records, not the spread of the model on known layouts.",
+            "# without a prediction; output_tok_s derived from each configuration's measured TTFT and ITL). Its",
+            "# records drop part of their layouts (docs/disaggregated.md), so the TTFT band holds that too: it is",
+            "# how far gpurec's disaggregated TTFT has been found off on published records, not the spread of the",
+            "# model on layouts it is given in full.",
         ]
     return "\n".join(header + [""] + body) + "\n"
 

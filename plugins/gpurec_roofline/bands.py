@@ -187,7 +187,6 @@ class BandsTable(_Strict):
                 source=self.label)
         return found
 
-
     def disaggregated_bands(self) -> Optional[PerformanceBands]:
         """The PerformanceBands of a disaggregated estimate (one cell per metric, every engine and regime
         pooled), or None when the table has none."""
@@ -343,6 +342,12 @@ class Residual:
         return math.log(self.measured / self.predicted)
 
 
+def closed_loop_throughput(users: int, output_length: int, ttft_ms: float, itl_ms: float) -> float:
+    """Output tokens/s of ``users`` in a closed loop, each completing one request of ``output_length`` tokens per
+    TTFT + (output_length - 1) ITL (Little's law)."""
+    return users * output_length / (ttft_ms + (output_length - 1) * itl_ms) * 1e3
+
+
 def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residual], int]:
     """Every serving row of ``path`` predicted through ``estimate_performance`` (as ``gpurec
     validate`` does), with its regime; and the number of rows without a prediction.
@@ -391,9 +396,8 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
         estimate = group["estimate"]
         if "output_tok_s" in group or "ttft_ms" not in group or "itl_ms" not in group:
             continue
-        O = int(float(cell(group["row"], "osl")))
-        users = int(estimate.concurrency or 1)
-        measured = users * O / (group["ttft_ms"] + (O - 1) * group["itl_ms"]) * 1e3
+        measured = closed_loop_throughput(int(estimate.concurrency or 1), int(float(cell(group["row"], "osl"))),
+                                          group["ttft_ms"], group["itl_ms"])
         predicted = estimate.throughput_tokens_per_sec
         if predicted and predicted > 0:
             out.append(Residual(metric="output_tok_s", regime=estimate.bands.regimes["output_tok_s"],
@@ -440,9 +444,8 @@ def disaggregated_residuals(path) -> tuple[list[Residual], int]:
         group[metric] = measured
     for group in groups.values():
         if "ttft_ms" in group and "itl_ms" in group:
-            O = int(float(cell(group["row"], "osl")))
-            users = int(group["estimate"].concurrency or 1)
-            measured = users * O / (group["ttft_ms"] + (O - 1) * group["itl_ms"]) * 1e3
+            measured = closed_loop_throughput(int(group["estimate"].concurrency or 1),
+                                              int(float(cell(group["row"], "osl"))), group["ttft_ms"], group["itl_ms"])
             out.append(Residual(metric="output_tok_s", regime=DISAGGREGATED, measured=measured,
                                 predicted=group["estimate"].throughput_tokens_per_sec, derived=True, **group["base"]))
     return out, failed
@@ -450,7 +453,8 @@ def disaggregated_residuals(path) -> tuple[list[Residual], int]:
 
 def fitted_disaggregated(items: list[Residual]) -> dict[str, dict]:
     """metric -> cell (q10, q90, n, fitted_on) of the disaggregated residuals ``items``: every engine and
-    configuration pooled, one cell per metric (too few rows to split them), no floor (each is wider)."""
+    configuration pooled, one cell per metric (too few rows to split them); no floor, as the pooled cell is
+    already every engine's spread."""
     cells = {}
     for metric in METRICS:
         values = [r.log_ratio for r in items if r.metric == metric]
