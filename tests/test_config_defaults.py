@@ -258,7 +258,7 @@ def test_importing_gpurec_does_not_import_transformers_and_the_table_loads_fast(
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     imported, seconds = result.stdout.split()
     assert imported == "False"
-    assert float(seconds) < 0.2  # about 10 ms; generous for a loaded CI machine
+    assert float(seconds) < 2.0  # a hang guard: about 10 ms here; the speed is benchmarks/'s to measure
 
 
 def test_the_table_is_loaded_once_across_threads():

@@ -52,7 +52,9 @@ def test_family_kv_bytes_per_token_and_quick_plan(name: str, model_type: str, kv
     assert _kv_bf16(arch) == kv
     start = time.perf_counter()
     plan = gpurec_core.plan_memory(arch, "H100", max_model_len=4096)
-    assert time.perf_counter() - start < 1.0
+    # a hang guard only (a per-layer walk per layout once took seconds); the speed, under 0.5 s an entry,
+    # is measured by benchmarks/bench_catalog.py, not asserted on a shared CI machine
+    assert time.perf_counter() - start < 10.0
     assert plan is not None
 
 
