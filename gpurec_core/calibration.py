@@ -185,7 +185,8 @@ def check_profile_path(path: str | os.PathLike) -> None:
         raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: it is not a regular file; choose another "
                             "--output")
     if not os.access(folder if not target.exists() else target, os.W_OK):
-        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: permission denied; choose another --output")
+        raise WorkloadError(f"cannot write the profile to {str(path)!r:.200}: permission denied; "
+                            "choose another --output")
 
 
 def write_profile(profile: Profile, path: str | os.PathLike) -> None:

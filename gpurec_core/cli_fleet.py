@@ -51,5 +51,6 @@ def fleet_command(model: str, gpus: str, target_rps: Optional[float], target_tok
             continue
         cost, rec = item.cost, item.recommendation
         per_m = f", ${cost.usd_per_million_output_tokens:,.2f}/M output tokens" if cost.usd_per_million_output_tokens else ""
-        click.echo(f"{label}: {name_of(item)} ({rec.total_gpus} GPU{'s' if rec.total_gpus != 1 else ''}, {rec.mode}) — ${cost.usd_per_hour:,.2f}/h{per_m}")
+        gpus = f"{rec.total_gpus} GPU{'s' if rec.total_gpus != 1 else ''}"
+        click.echo(f"{label}: {name_of(item)} ({gpus}, {rec.mode}) — ${cost.usd_per_hour:,.2f}/h{per_m}")
     click.echo(f"why: {plan.why}")

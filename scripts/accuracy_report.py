@@ -618,7 +618,8 @@ def ratio_section(report) -> list[str]:
               "the server's cap on running requests) held the rest back, and gpurec, which admits every user its KV "
               "pool and max_num_seqs hold, reads their TTFT far too short"
               + (": " + "; ".join(f"{m} on {e} at {u} users, "
-                                  + span_of([decoding[k][0] for k in far_keys if k[:2] == (m, e) and decoding[k][1] == u])
+                                  + span_of([decoding[k][0] for k in far_keys
+                                             if k[:2] == (m, e) and decoding[k][1] == u])
                                   + " decoding in its runs below" for m, e, u in capped) if capped else "") + ".",
               "", "| model | engine | config | metric | measured | predicted | x off | flagged | decoding (measured) |",
               "|---|---|---|---|---:|---:|---:|---|---:|"]

@@ -220,7 +220,8 @@ def infer_precision_from_model(model: Any) -> Precision:
         else:
             # qweight + fp16 scales + packed qzeros (stored even when sym) per group; g_idx int32 per input row
             bpp = quantized_bytes_per_param(bits, group, 2.0, bits) + 4.0 / max(1, cfg.hidden_size)
-        return make("int4" if bits <= 4 else "int8", bpp, dtype, f"GPTQ {bits}-bit g{group}, fp16 scales and zeros, g_idx")
+        return make("int4" if bits <= 4 else "int8", bpp, dtype,
+                    f"GPTQ {bits}-bit g{group}, fp16 scales and zeros, g_idx")
     if method == "mxfp4":
         return make("mxfp4", quantized_bytes_per_param(4, 32, 1.0), "fp4",
                     "MXFP4 experts (e8m0 scale per 32), other modules unquantized",
