@@ -282,6 +282,9 @@ def constants_section() -> list[str]:
         for frontend, value in e.frontend_request_overhead_ms.items():
             lines.append(f"| engines.{name}.frontend_request_overhead_ms.{frontend} | {value:g} | fitted | "
                          f"{e.frontend_source} |")
+        for frontend, value in e.frontend_delivery_tokens_per_s.items():
+            lines.append(f"| engines.{name}.frontend_delivery_tokens_per_s.{frontend} | {value:g} | read off the "
+                         f"calibration runs (highest delivered rate) | {e.delivery_source} |")
         if e.prefill_first:
             lines.append(f"| engines.{name}.prefill_clustering | {e.prefill_clustering:g} | fitted | {e.source} |")
             lines.append(f"| engines.{name}.prefill_clustering_exponent | {e.prefill_clustering_exponent:g} | "
@@ -361,7 +364,7 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         f"`serving_h100_as_served.csv`: {counts['dynamo']} rows via Dynamo, {counts['engine']} via the engine's own "
         "server. Every figure of this page reads that file.",
         "",
-    ] + lines + [
+    ] + lines + [""] + delivery_paragraph(records, constants) + [
         "",
         f"Read as the shared file has it (no front end: every run planned behind the engine's own server), the "
         f"Dynamo-served runs lose the time Dynamo adds: TTFT median {fmt(plain.metrics['ttft_ms'].median_ape)} % "
@@ -372,6 +375,41 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         "(InferenceX imports); so gpurec's default is the engine's own server. Its disaggregated TensorRT-LLM rows "
         "are the other way round (915 of 997 name a Dynamo runtime image): a disaggregated run that does not say "
         "its front end is planned behind the engine's own router, as gpurec's launch lines start it.",
+    ]
+
+
+#: The Dynamo-served TensorRT-LLM runs the delivery paragraph shows: Llama-3.1-8B, 1024 in / 512 out, 128 users.
+DELIVERY_EXAMPLE = ("meta-llama/Llama-3.1-8B-Instruct", "trtllm", "isl1024 osl512 c128 bf16 via dynamo", (2, 4, 8))
+
+
+def delivery_paragraph(records: list[dict], constants) -> list[str]:
+    """The front end's delivery ceiling (roofline.toml delivery_source), with the runs that show it."""
+    model, engine, config, tps = DELIVERY_EXAMPLE
+    runs = []
+    for tp in tps:
+        cells = {r["metric"]: r for r in records
+                 if r["model"] == model and r["engine"] == engine and r["config"] == f"tp{tp} {config}"}
+        ttft, itl = cells["ttft_ms"], cells["itl_ms"]
+        rate = 128 * 512 * 1e3 / (ttft["measured"] + 511 * itl["measured"])
+        runs.append(f"TP{tp} {rate:,.0f} tok/s, TTFT {ttft['measured']:,.0f} ms measured, "
+                    f"{ttft['predicted']:,.0f} ms predicted")
+    ceiling = constants.engine(engine, "dynamo").delivery_tokens_per_s
+    offline = max((r for r in records if r["model"] == model and r["engine"] == engine
+                   and r["metric"] == "output_tok_s"), key=lambda r: r["measured"])
+    return [
+        "**The front end's delivery ceiling.** Every streamed token passes one process of the front end, so the "
+        "tokens it can stream per second do not grow with the GPUs (ROCm/ATOM PR #1837: one Python API server "
+        "delivers about 11.5k chunks/s whatever the model or GPU count; ai-dynamo/dynamo issue #9466: past a "
+        "Dynamo frontend replica's fixed rate requests queue and TTFT rises by orders of magnitude). Where an "
+        "engine makes tokens faster than that, the users' cycle stretches to users x O / ceiling, and the requests "
+        "wait before the engine sees them: the extra time is TTFT (`serving.delivered_requests_per_s`; `--explain` "
+        "shows it as `ttft_front_end_wait` and a note). TensorRT-LLM's Dynamo-served calibration runs stop at "
+        f"{ceiling:,.0f} output tokens/s per engine instance, the highest rate any of them delivered "
+        "(`scripts/calibrate_roofline.py` reads it off the runs; not fitted): at 128 users, 1024 in / 512 out, "
+        f"Llama-3.1-8B delivers {'; '.join(runs)}. trtllm-bench, TensorRT-LLM without a server, delivers "
+        f"{offline['measured']:,.0f} tok/s for the same model ({offline['config']}), so the ceiling is the front "
+        "end's. vLLM's and SGLang's "
+        "Dynamo-served runs and the engines' own servers show no plateau in the data and get none.",
     ]
 
 
@@ -963,6 +1001,8 @@ def build_report() -> str:
             "reported TTFT = (1 − 1/R)·steady + (1/R)·burst, R = requests per user; with c above the KV pool, "
             "closed-loop Little's law. The fixed point (steps a request holds its slot) is 6 over-relaxed "
             "iterations, all closed-form numpy.",
+            "- front end: completions per engine instance ≤ ceiling / O (`serving.delivered_requests_per_s`); the "
+            "users' longer cycle, c / rate − c / rate_engine, is TTFT (`ttft_front_end_wait`).",
             ]
     out += ["", "## Other GPUs from their specifications", ""] + other_gpus_section()
     out += ["", "## llm-optimizer's formulas", ""] + llm_optimizer_section(serving_rows)

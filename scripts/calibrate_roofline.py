@@ -15,7 +15,9 @@ Every calibration run was served through NVIDIA Dynamo (the CSV's ``frontend`` c
 scripts/serving_frontends.py), so the first stage fits the engines' request overheads behind Dynamo.
 A second stage (:data:`OWN_SERVER`, alone with ``--own-server-only``) then fits one request overhead for
 the engines' own servers on the TTFT rows those served (:data:`OWN_SERVER_ENGINES`), every other constant
-fixed, on a grid.
+fixed, on a grid. A third stage (:data:`DELIVERY`, alone with ``--delivery-only``) reads the ceiling on the
+tokens Dynamo's front end streams per engine instance off the calibration runs (no fit: the highest rate a run
+delivered, where the engine's runs plateau below their predictions).
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ OWN_SERVER_ENGINES = ("vllm",)
 #: The own-server overhead is one number: its loss is read on a grid (a median is flat in places and has
 #: several minima, so a descent would depend on where it starts), in ms.
 OWN_SERVER_GRID_MS = tuple(x / 4 for x in range(0, 241))
+
+
+#: The front end's delivery ceiling (EngineConstants.frontend_delivery_tokens_per_s, Dynamo's): read off the
+#: calibration runs, not fitted. A closed-loop run delivers users x O / (TTFT + (O - 1) ITL) output tokens per
+#: second (Little's law on its measured TTFT and ITL). Where at least DELIVERY_PLATEAU_RUNS of an engine's runs are
+#: predicted (without a ceiling) above the highest rate any of its runs delivered, they sit on a plateau the
+#: engine's steps do not explain, and that highest rate is the ceiling; an engine without such a plateau gets none.
+DELIVERY_PLATEAU_RUNS = 5
+DELIVERY = [(("engines", engine, "frontend_delivery_tokens_per_s", "dynamo"), 1.0, 1e9) for engine in ENGINES]
 
 
 class Problem(fitting.Problem):
@@ -180,6 +191,43 @@ def fit_own_server(problem: Problem, constants):
     return with_value(constants, path, value)
 
 
+def delivered_rates(problem: Problem, constants) -> dict[str, list[tuple[float, float]]]:
+    """Engine -> (measured, predicted) output tokens per second of every run with both TTFT and ITL, per
+    engine instance: users x O / (TTFT + (O - 1) ITL), predicted with ``constants``."""
+    predictions = iter(problem.predictions(lambda *_: constants))
+    runs: dict = {}
+    for pkey, g in problem.groups.items():
+        for i, metric in enumerate(g["metric"]):
+            engine, _, predicted, measured = next(predictions)
+            runs.setdefault((pkey, g["I"][i], g["O"][i], g["c"][i]), {"engine": engine})[metric] = (predicted, measured)
+    rates: dict = {}
+    for (_, _, O, users), run in runs.items():
+        if "ttft_ms" in run and "itl_ms" in run:
+            rate = [users * O * 1e3 / (run["ttft_ms"][k] + (O - 1) * run["itl_ms"][k]) for k in (1, 0)]
+            rates.setdefault(run["engine"], []).append(tuple(rate))
+    return rates
+
+
+def fit_delivery(problem: Problem, constants):
+    """The constants with each engine's Dynamo delivery ceiling read off its runs (DELIVERY)."""
+    uncapped = constants
+    for path, _, _ in DELIVERY:
+        uncapped = with_value(uncapped, path[:3], {})
+    rates = delivered_rates(problem, uncapped)
+    for path, _, _ in DELIVERY:
+        engine = path[1]
+        pairs = rates.get(engine, [])
+        highest = max((measured for measured, _ in pairs), default=0.0)
+        above = sum(predicted > highest for _, predicted in pairs)
+        ceiling = round(highest) if above >= DELIVERY_PLATEAU_RUNS else None
+        print(f"{engine}: {len(pairs)} runs behind dynamo, highest delivered {highest:,.0f} tok/s, {above} predicted "
+              f"above it: ceiling {ceiling if ceiling else 'none'}")
+        entries = dict(get(constants, path[:3]))
+        entries.pop("dynamo", None)
+        constants = with_value(constants, path[:3], {**entries, **({"dynamo": float(ceiling)} if ceiling else {})})
+    return constants
+
+
 def label(path) -> str:
     return " = ".join(".".join(one) for one in path) if isinstance(path[0], tuple) else ".".join(path)
 
@@ -193,14 +241,17 @@ def written_paths(fitted):
 def write_back(constants, toml_path: pathlib.Path) -> None:
     """Rewrite the fitted numbers in roofline.toml in place, keeping comments and sources."""
     text = toml_path.read_text()
-    for path in written_paths(FITTED + OWN_SERVER):
-        value = get(constants, path)
+    for path in written_paths(FITTED + OWN_SERVER + DELIVERY):
+        try:
+            value = get(constants, path)
+        except KeyError:  # no delivery ceiling for this engine: nothing to write (fit_delivery says so)
+            continue
         section = ".".join(path[:2]) if path[0] in ("efficiency", "engines") else path[0]
         start = text.index(f"[{section}]")
         end = text.find("\n[", start + 1)
         end = len(text) if end < 0 else end
         block = text[start:end]
-        if len(path) == 4:  # an entry of an inline table: compute_efficiency.<dtype>, frontend_request_overhead_ms.<f>
+        if len(path) == 4:  # an entry of an inline table: compute_efficiency.<dtype>, frontend_*.<frontend>
             block = re.sub(rf"({path[2]} = {{[^}}]*\b{path[3]} = )[0-9.]+", rf"\g<1>{value:g}", block)
         else:
             block = re.sub(rf"(?m)^({path[-1]} = )[0-9.]+", rf"\g<1>{value:g}", block)
@@ -216,19 +267,24 @@ def main(argv=None) -> int:
     parser.add_argument("--starts", type=int, default=1, help="random restarts of the descent (best loss wins)")
     parser.add_argument("--own-server-only", action="store_true",
                         help="fit only the engines' own-server request overhead (OWN_SERVER), the rest as bundled")
+    parser.add_argument("--delivery-only", action="store_true",
+                        help="read only the front end's delivery ceilings off the runs (DELIVERY), the rest as bundled")
     args = parser.parse_args(argv)
     with open(args.csv, newline="") as handle:
         every = list(csv.DictReader(handle))
     constants = load_constants()
-    if not args.own_server_only:
-        rows = [r for r in every if calibration_split(r) == "calibration"]
-        problem = Problem(rows)
-        print(f"{len(rows)} calibration rows, {problem.skipped} skipped")
+    calibration = [r for r in every if calibration_split(r) == "calibration"]
+    if not (args.own_server_only or args.delivery_only):
+        problem = Problem(calibration)
+        print(f"{len(calibration)} calibration rows, {problem.skipped} skipped")
         constants, loss = fit_multistart(problem, constants, args.starts, args.rounds)
-    own = [r for r in every if frontend_of(r) == "engine" and r["metric"] == "ttft_ms"
-           and r["engine"] in OWN_SERVER_ENGINES]
-    print(f"{len(own)} TTFT rows of {', '.join(OWN_SERVER_ENGINES)}'s own server")
-    constants = fit_own_server(Problem(own), constants)
+    if not args.delivery_only:
+        own = [r for r in every if frontend_of(r) == "engine" and r["metric"] == "ttft_ms"
+               and r["engine"] in OWN_SERVER_ENGINES]
+        print(f"{len(own)} TTFT rows of {', '.join(OWN_SERVER_ENGINES)}'s own server")
+        constants = fit_own_server(Problem(own), constants)
+    if not args.own_server_only:
+        constants = fit_delivery(Problem([r for r in calibration if frontend_of(r) == "dynamo"]), constants)
     if args.write:
         from gpurec_core.catalogs import catalog_path
 

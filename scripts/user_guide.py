@@ -206,7 +206,9 @@ for note in perf.notes[1:]:  # the first says that nvfp4 needs an NVFP4 export o
         "`trtllm-serve`: what `--launch` prints). Behind NVIDIA Dynamo's frontend and the engine's Dynamo worker "
         "a request spends longer before its first token (the request overheads per front end are fitted, "
         "docs/accuracy.md \"Front ends\"); say so with `frontend=\"dynamo\"` (CLI: `--frontend dynamo`). Only "
-        "TTFT moves."), """\
+        "TTFT moves, unless the engine makes tokens faster than the front end streams them (roofline.toml "
+        "`frontend_delivery_tokens_per_s`: TensorRT-LLM's Dynamo runs stop at a fixed rate per engine instance); "
+        "past that the users wait for the front end, and a note says so."), """\
 from gpurec_core import estimate_performance
 
 for frontend in ("engine", "dynamo"):

@@ -7,6 +7,7 @@ server in front of TensorRT-LLM), as copied in tests/fixtures/measurements/servi
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -192,3 +193,63 @@ def test_a_sweep_is_timed_behind_the_front_end_asked():
     trtllm = load_constants().engine("trtllm")
     extra = trtllm.frontend_request_overhead_ms["dynamo"] - trtllm.request_overhead_ms
     assert float(via.ttft_ms[0] - own.ttft_ms[0]) == pytest.approx(extra, rel=1e-3)
+
+
+#: Dynamo-served TensorRT-LLM 1.0.0rc3 runs of Llama-3.1-8B-Instruct bf16 on H100, TP8 (aiconfigurator-core 0.12.0
+#: systems/silicon_sample.csv, as copied in tests/fixtures/measurements/serving_h100.csv): 1024 in / 512 out at 128
+#: users (TTFT 2,019.632 ms, ITL 10.165 ms), and 2048 in / 512 out at 64 users (TTFT 296.024 ms, ITL 6.330 ms), the
+#: highest rate any Dynamo-served TensorRT-LLM calibration run delivered: 64 x 512 / (0.296024 + 511 x 0.00633) s.
+PLATEAU = dict(tensor_parallel_size=8, engine="trtllm", input_length=1024, output_length=512, concurrency=128)
+PLATEAU_TTFT_MS = 2019.632
+HIGHEST_DELIVERED = 64 * 512 / (0.296024 + 511 * 0.00633)
+
+
+def _calibrate_roofline():
+    spec = importlib.util.spec_from_file_location("calibrate_roofline", ROOT / "scripts" / "calibrate_roofline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_dynamo_delivery_ceiling_is_read_off_the_calibration_runs():
+    """scripts/calibrate_roofline.py's DELIVERY stage, on the Dynamo-served calibration rows of the as-served file,
+    gives roofline.toml's ceilings: TensorRT-LLM's is the highest rate one of its runs delivered (12 of its runs are
+    predicted above it); vLLM's and SGLang's runs show no such plateau and get none."""
+    script = _calibrate_roofline()
+    with open(MEASUREMENTS / "serving_h100_as_served.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle)
+                if script.calibration_split(r) == "calibration" and script.frontend_of(r) == "dynamo"]
+    constants = load_constants()
+    read = script.fit_delivery(script.Problem(rows), constants)
+    assert read.engines["trtllm"].frontend_delivery_tokens_per_s == {"dynamo": round(HIGHEST_DELIVERED)}
+    assert constants.engine("trtllm", "dynamo").delivery_tokens_per_s == round(HIGHEST_DELIVERED) == 9281
+    for engine in ("vllm", "sglang"):
+        assert read.engines[engine].frontend_delivery_tokens_per_s == {}
+        assert constants.engine(engine, "dynamo").delivery_tokens_per_s is None
+
+
+def test_a_front_end_slower_than_the_engine_holds_requests_before_it():
+    """At 128 users TensorRT-LLM on 8 H100s makes more than 9,281 tok/s of Llama-3.1-8B; behind Dynamo the users'
+    cycle stretches to 128 x 512 / 9,281 s and the wait is TTFT (the ITL is the engine's). Measured: 2,019.6 ms,
+    within 2.5x; read behind the engine's own server (no ceiling known) it is more than 10x short."""
+    own = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", **PLATEAU)
+    via = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", frontend="dynamo", **PLATEAU)
+    ceiling = load_constants().engine("trtllm", "dynamo").delivery_tokens_per_s
+    assert own.throughput_tokens_per_sec > ceiling and own.breakdown["ttft_front_end_wait"] == 0
+    assert via.throughput_tokens_per_sec == pytest.approx(ceiling)
+    # the steady cycle; the mean TTFT also holds the benchmark's start-up burst, one request per user in a run
+    assert via.ttft_ms + 511 * via.itl_ms == pytest.approx(128 * 512 / ceiling * 1e3, rel=0.01)
+    assert via.breakdown["ttft_front_end_wait"] > via.ttft_ms / 2
+    assert "the front end streams at most 9,281 output tokens/s per engine instance" in via.notes[0]
+    assert 0.4 < via.ttft_ms / PLATEAU_TTFT_MS < 2.5 and PLATEAU_TTFT_MS / own.ttft_ms > 10
+
+
+def test_no_ceiling_where_the_front_end_keeps_up_or_none_is_known():
+    """The ceiling binds only above it: 16 users make far fewer tokens than 9,281 a second; vLLM behind Dynamo
+    has no ceiling in roofline.toml, so 128 users there are not held back."""
+    light = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", frontend="dynamo",
+                                 **{**PLATEAU, "concurrency": 16})
+    vllm = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", frontend="dynamo",
+                                **{**PLATEAU, "engine": "vllm"})
+    assert light.throughput_tokens_per_sec < 9281 and light.breakdown["ttft_front_end_wait"] == 0
+    assert vllm.throughput_tokens_per_sec > 9281 and vllm.breakdown["ttft_front_end_wait"] == 0

@@ -180,6 +180,12 @@ class EngineConstants(_Strict):
         "listed costs what the engine's own server does")
     frontend_source: str = Field(default="not set", min_length=1, description="where frontend_request_overhead_ms "
                                  "comes from")
+    delivery_tokens_per_s: Optional[float] = Field(
+        default=None, gt=0, le=1e9, description="most output tokens per second the front end in use streams out of "
+        "one engine instance (every token passes its one process); None: no ceiling is known")
+    frontend_delivery_tokens_per_s: dict[Frontend, float] = Field(
+        default_factory=dict, description="front end -> delivery_tokens_per_s when that front end takes the requests")
+    delivery_source: str = Field(default="not set", min_length=1, description="where the delivery ceilings come from")
     max_num_batched_tokens: int = Field(ge=1, description="token budget per step where neither the workload nor the "
                                         "memory plan gives one (serving.scheduler_limits)")
     max_num_seqs: int = Field(ge=1, description="cap on running requests where neither the workload nor the memory "
@@ -216,6 +222,9 @@ class EngineConstants(_Strict):
         if "engine" in self.frontend_request_overhead_ms:
             raise ValueError("frontend_request_overhead_ms lists other front ends; the engine's own server's is "
                              "request_overhead_ms")
+        if "engine" in self.frontend_delivery_tokens_per_s:
+            raise ValueError("frontend_delivery_tokens_per_s lists other front ends; the engine's own server's is "
+                             "delivery_tokens_per_s")
         return self
 
 
@@ -250,15 +259,19 @@ class RooflineConstants(_Strict):
 
     def engine(self, name: str, frontend: Frontend = "engine") -> EngineConstants:
         """The constants of engine ``name`` with its requests taken by ``frontend`` (its own server by default:
-        a front end changes only ``request_overhead_ms``)."""
+        a front end changes only ``request_overhead_ms`` and ``delivery_tokens_per_s``)."""
         entry = self.engines.get(name)
         if entry is None:
             raise CatalogError(
                 f"{ROOFLINE_FILE} has no [engines.{name}] entry; the roofline estimator knows "
                 f"{', '.join(sorted(self.engines))}"
             )
-        overhead = entry.frontend_request_overhead_ms.get(frontend)
-        return entry if overhead is None else entry.model_copy(update={"request_overhead_ms": overhead})
+        update = {}
+        if frontend in entry.frontend_request_overhead_ms:
+            update["request_overhead_ms"] = entry.frontend_request_overhead_ms[frontend]
+        if frontend in entry.frontend_delivery_tokens_per_s:
+            update["delivery_tokens_per_s"] = entry.frontend_delivery_tokens_per_s[frontend]
+        return entry.model_copy(update=update) if update else entry
 
 
 def _entries_based_on(section: dict, key: str, what: str, prefix: str, where: str):

@@ -22,7 +22,7 @@ from gpurec_core.batch import BatchEstimates
 from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, PerformanceEstimate, Workload
 from gpurec_core.calibration import scope_for
-from gpurec_roofline.constants import GenerationEfficiency, RooflineConstants, load_constants
+from gpurec_roofline.constants import EngineConstants, GenerationEfficiency, RooflineConstants, load_constants
 from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
@@ -160,6 +160,7 @@ class Estimates(BatchEstimates):
     max_concurrent_requests: np.ndarray
     ttft_steady_ms: np.ndarray
     ttft_burst_ms: np.ndarray
+    front_end_wait_ms: np.ndarray
     pipelined: np.ndarray
     parts: Optional[dict[str, np.ndarray]] = None
     _lists: Optional[dict[str, list]] = None
@@ -172,7 +173,8 @@ class Estimates(BatchEstimates):
         if self._lists is None:
             names = ("output_length", "time_to_first_token_ms", "inter_token_latency_ms", "throughput_tokens_per_sec",
                      "input_tokens_per_sec", "requests_per_sec", "e2e_latency_ms", "max_batch_size",
-                     "max_concurrent_requests", "concurrency", "ttft_steady_ms", "ttft_burst_ms", "pipelined")
+                     "max_concurrent_requests", "concurrency", "ttft_steady_ms", "ttft_burst_ms", "front_end_wait_ms",
+                     "pipelined")
             lists = {name: getattr(self, name).tolist() for name in names}
             lists.update({f"part:{k}": np.broadcast_to(v, self.rows.shape).tolist() for k, v in (self.parts or {}).items()})
             self._lists = lists
@@ -198,11 +200,10 @@ class Estimates(BatchEstimates):
             return self.estimate(i)
         return PerformanceEstimate(error=str(self.error(i)), estimator=ESTIMATOR_NAME, concurrency=int(self.concurrency[i]))
 
-    def request_overhead_ms(self, i: int) -> float:
-        """The time row ``i``'s requests spend outside the engine's steps: its engine's behind its front end."""
+    def engine_constants(self, i: int) -> EngineConstants:
+        """Row ``i``'s engine constants behind its front end."""
         deps, group = self.deployments, int(self.deployments.engine_index[int(self.rows[i])])
-        return deps.group_constants[group].engine(deps.engine_names[group],
-                                                  deps.engine_frontends[group]).request_overhead_ms
+        return deps.group_constants[group].engine(deps.engine_names[group], deps.engine_frontends[group])
 
     def estimate(self, i: int) -> PerformanceEstimate:
         """Row ``i`` as a :class:`PerformanceEstimate`; raises the row's error when it has one."""
@@ -214,6 +215,7 @@ class Estimates(BatchEstimates):
         row = self._columns()
         O = row["output_length"][i]
         ttft_ms, itl_ms = row["time_to_first_token_ms"][i], row["inter_token_latency_ms"][i]
+        engine = self.engine_constants(i)
         parts = {k: row[f"part:{k}"][i] for k in self.parts if k != "pipeline" or row["pipelined"][i]}
         decode_ms = sum(v for k, v in parts.items() if k not in ("gemm_compute", "gemm_memory")) * 1e3
         breakdown = {f"decode_step_{k}": round(v * 1e3, 6) for k, v in parts.items()}
@@ -223,7 +225,8 @@ class Estimates(BatchEstimates):
             "ttft": round(ttft_ms, 6),
             "ttft_steady": round(row["ttft_steady_ms"][i], 6),
             "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
-            "ttft_request_overhead": self.request_overhead_ms(i),
+            "ttft_request_overhead": engine.request_overhead_ms,
+            "ttft_front_end_wait": round(row["front_end_wait_ms"][i], 6),
             "decode_phase": round((O - 1) * itl_ms, 6),
         })
         from gpurec_roofline.bands import calibrated_bands, performance_bands  # p10-p90 by engine and regime
@@ -231,7 +234,12 @@ class Estimates(BatchEstimates):
         users, batch = int(row["concurrency"][i]), int(row["max_batch_size"][i])
         waiting = users - batch * max(1, int(self.deployments.replicas[int(self.rows[i])]))  # not running: queued
         notes = ()
-        if waiting >= QUEUE_NOTE_SHARE * users:
+        if row["front_end_wait_ms"][i] >= QUEUE_NOTE_SHARE * ttft_ms:
+            notes = (f"the front end streams at most {engine.delivery_tokens_per_s:,.0f} output tokens/s per engine "
+                     f"instance, fewer than the engine makes at {users:,} users, so requests wait "
+                     f"{row['front_end_wait_ms'][i] / 1e3:,.1f} s for it before the engine sees them (most of the TTFT); "
+                     "more replicas, each with its own front end, serve them",)
+        elif waiting >= QUEUE_NOTE_SHARE * users:
             notes = (f"the deployment runs {batch:,} requests at a time per replica (its KV pool "
                      f"and max_num_seqs), so about {waiting:,.0f} of the {users:,} users are waiting for their first "
                      f"token at any moment and the {ttft_ms / 1e3:,.1f} s TTFT is mostly that wait; more replicas or "
@@ -387,7 +395,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
     ok = ~(deployments.failing[rows] | (kv_tokens < I + O))
 
     out = {name: np.full(n, np.nan) for name in ("ttft_s", "itl_s", "requests_per_s", "batch", "ttft_steady_s",
-                                                  "ttft_burst_s")}
+                                                  "ttft_burst_s", "front_end_wait_s")}
     parts_out: Optional[dict[str, np.ndarray]] = {} if keep_parts else None
     scale = deployments.replicas[rows]
     users, busy = users_per_replica(C, scale)
@@ -425,7 +433,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
         max_batch_size=np.where(ok, out["batch"], 0).astype(np.int64),
         max_concurrent_requests=pool_capacity_requests(kv_tokens, I, O) * scale,
         ttft_steady_ms=out["ttft_steady_s"] * 1e3, ttft_burst_ms=out["ttft_burst_s"] * 1e3,
-        pipelined=deployments.pipelined[rows], parts=parts_out,
+        front_end_wait_ms=out["front_end_wait_s"] * 1e3, pipelined=deployments.pipelined[rows], parts=parts_out,
     )
 
 

@@ -67,6 +67,7 @@ class ServingResult:
     parts: dict[str, np.ndarray]
     ttft_steady_s: np.ndarray
     ttft_burst_s: np.ndarray
+    front_end_wait_s: np.ndarray
 
 
 def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decode_seqs, context, prefill_tokens,
@@ -249,6 +250,24 @@ def wait_before_first_token(engine: EngineConstants, input_length, output_length
     return np.where(O > 1.0, I / np.maximum(I + O / 2.0, 1.0), 1.0)
 
 
+def delivered_requests_per_s(engine: EngineConstants, completions_per_s, output_length):
+    """Completions per second once the front end has streamed every output token: at most
+    ``delivery_tokens_per_s / O`` per engine instance (``EngineConstants.delivery_tokens_per_s``, the
+    front end's ceiling; none when it is not known).
+
+    Every streamed token passes one process of the front end (its per-token work runs on one core),
+    so its rate does not grow with the GPU or the model: a single Python API server of an engine
+    delivers about 11.5k chunks/s whatever the model or GPU count (ROCm/ATOM PR #1837), and one
+    NVIDIA Dynamo frontend replica saturates at a fixed request rate past which requests queue in its
+    request plane and TTFT rises by orders of magnitude (ai-dynamo/dynamo issue #9466). In a closed loop
+    the users' cycle then stretches to ``c / rate``; the requests wait before the engine sees them, so
+    the extra time is TTFT (:func:`serve`)."""
+    rate = np.asarray(completions_per_s, float)
+    if engine.delivery_tokens_per_s is None:
+        return rate
+    return np.minimum(rate, engine.delivery_tokens_per_s / np.maximum(np.asarray(output_length, float), 1.0))
+
+
 def serial_bound_s(args, input_length, output_length, users, chunks, overhead):
     """Physical ceiling on TTFT: every other user's request prefilled and decoded one after another
     before this one, then this one's prefill: ``(c - 1)(P + (O - 1) D) + P`` with ``P`` one prompt's
@@ -375,6 +394,12 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         ttft_run = benchmark_mean_ttft(ttft_svc, burst, benchmark.requests_per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
     stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
+    # A front end that cannot stream the tokens as fast as the engine makes them holds requests back
+    # before the engine: the users' longer cycle is TTFT.
+    delivered = delivered_requests_per_s(engine, lam, O)
+    held = c / delivered - c / lam
+    ttft = ttft + held
+    lam = delivered
     # The serial ceiling counts this rank's users only; ranks in lockstep add the step in flight.
     ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead) + np.where(lockstep, step_wait, 0.0))
     ttft = ttft + client_slot_wait_s(benchmark, lam * np.asarray(replicas, float))
@@ -383,4 +408,5 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
     return ServingResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, batch=B, decode_seqs=d,
                          prefill_tokens_per_step=mu * I, queued=queued, prefill_s=per_request,
                          prefill_utilisation=mu * per_request / np.maximum(itl, 1e-12), parts=parts,
-                         ttft_steady_s=np.where(queued, ttft, ttft_svc), ttft_burst_s=burst)
+                         ttft_steady_s=np.where(queued, ttft, ttft_svc + held), ttft_burst_s=burst,
+                         front_end_wait_s=held)
