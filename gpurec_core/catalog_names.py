@@ -12,8 +12,8 @@ Four rules, tried in order after the exact id or alias (any case) in ``index.tom
    ``-2025-01-15``) are dropped from, or added to, the name; the first spelling that names an entry
    is used, and the resolution carries a note saying whose config it is. Fine-tuned variants keep
    their base's architecture, so memory and speed transfer; the weights do not matter to either.
-4. **Another publisher** (a guess, always said): a name no entry has under the org typed, but one
-   entry has under another org (a mirror such as ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's
+4. **Another publisher** (a guess, always said): a name no entry has under the org typed (or typed
+   without an org: ``gpt-oss-120b``), but one entry has under another org (a mirror such as ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's
    ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
    ``.../DeepSeek-R1-NVFP4``, ``amd/...-FP8-KV``, ``nvidia/...-FP4-V2``: :data:`EXPORT_SUFFIXES` and the
    qualifiers after them) whose base name one entry has. The entry's
@@ -162,6 +162,9 @@ def export_format(model_id: str) -> Optional[ExportFormat]:
 def publisher_note(asked: str, entry_id: str, export: bool, fmt: Optional[ExportFormat]) -> str:
     """What a resolution by another publisher's name says (rule 4): ``export`` when the entry is the
     model ``asked`` exports, ``fmt`` the format its name gives (planned unless the user says otherwise)."""
+    if "/" not in asked and not export:
+        return (f"{asked} names no publisher; planned as {entry_id}, the one bundled model of that name; name the "
+                "publisher to plan another")
     what = ("the model it is a quantized export of" if export
             else "the same model name under another publisher (a mirror, a re-upload or an export)")
     planned = (f", at {fmt.describe()} unless --precision / --kv-cache-dtype (or a row's columns) say otherwise"

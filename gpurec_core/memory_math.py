@@ -801,16 +801,35 @@ def dtype_name(text: str) -> str:
 
 
 _QUANT_ALIASES = {
-    "fp8": "fp8", "fp8_e4m3": "fp8", "float8": "fp8", "w8a8-fp8": "fp8", "fp8-dynamic": "fp8",
+    "fp8": "fp8", "fp8_e4m3": "fp8", "e4m3": "fp8", "float8": "fp8", "w8a8-fp8": "fp8", "fp8-dynamic": "fp8",
+    "fp8-block": "fp8",  # aiconfigurator's gemm_quant_mode for DeepSeek-style 128x128 block scales
     "int8": "int8", "w8a8": "int8", "w8a8-int8": "int8",
-    "int4": "int4", "w4a16": "int4", "awq": "int4", "gptq": "int4",
-    "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4",
+    "int4": "int4", "w4a16": "int4", "awq": "int4", "gptq": "int4", "int4-awq": "int4", "int4-gptq": "int4",
+    "awq-marlin": "int4", "gptq-marlin": "int4",  # vLLM's kernel names for the same checkpoints
+    "w4a8": "int4",  # TensorRT-LLM's W4A8 AWQ: int4 weights, fp8 activations
+    "nvfp4": "nvfp4", "fp4": "nvfp4", "modelopt-fp4": "nvfp4", "mxfp4": "mxfp4",
 }
 _KV_ALIASES = {
     "auto": None, "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "float8": "fp8",
     "bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "half": "fp16",
     "fp32": "fp32", "float32": "fp32",
 }
+
+
+def _spelling_key(text: str) -> str:
+    """How precision names are matched: case and the separators files write (' ', '-', '_') do not count."""
+    return re.sub(r"[\s\-_]+", "", text).lower()
+
+
+#: Every spelling above by its key: 'FP8_DYNAMIC', 'fp8 dynamic' and 'fp8-dynamic' are one name.
+_SPELLINGS = {_spelling_key(k): k for k in (*_DTYPE_ALIASES, *_QUANT_ALIASES, *_KV_ALIASES)}
+
+
+def precision_spelling(text: str) -> str:
+    """The alias of this module's tables that ``text`` spells (lower case, separators ignored), else ``text``
+    in lower case."""
+    key = str(text).strip().lower()
+    return _SPELLINGS.get(_spelling_key(key), key)
 
 #: What a weight precision means when the checkpoint is not already in it: the storage of the
 #: typical export a user would serve (bits, group, scale bytes, zero-point bits, per-channel) and
@@ -868,6 +887,19 @@ def checkpoint_format(precision: Precision) -> str:
     return f"{precision.weight}: {detail}" if detail and detail != precision.weight else precision.weight
 
 
+def _planned_export(model: Any, weight: str, export: str) -> str:
+    """What a what-if ``weight`` export is planned as, in a few words. MXFP4 exports quantize only the routed
+    experts (gpt-oss's checkpoints leave attention, the router, embeddings and lm_head unconverted:
+    ``modules_to_not_convert``; QUANTIZED_BY_DEFAULT), so a model without them is planned unquantized."""
+    planned = f"a typical {_EXPORT_NAMES[weight]} export of this model ({export})"
+    if weight == "mxfp4":
+        planned += ("; an MXFP4 export quantizes only the routed experts (gpt-oss's layout), and this model has none, "
+                    "so its weights are planned unquantized" if not getattr(model, "is_moe", True) else
+                    "; an MXFP4 export quantizes only the routed experts (gpt-oss's layout): attention, dense and "
+                    "shared MLPs stay unquantized")
+    return planned
+
+
 def _what_if_note(model: Any, inferred: Precision, weight: str, planned: str) -> str:
     """The note a precision other than the checkpoint's carries: what the deployment needs, and what was planned."""
     model_id = getattr(model, "model_id", None) or "this model"
@@ -900,7 +932,7 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
       Whether the GPU supports an fp8 KV cache is the memory planner's check.
     """
     result = inferred
-    key = None if precision is None else str(precision).strip().lower()
+    key = None if precision is None else precision_spelling(precision)
     hidden = getattr(getattr(model, "config", None), "hidden_size", 4096)
     if key in (None, "", "auto", "none"):
         pass
@@ -929,7 +961,7 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
         if weight == inferred.weight and inferred.is_quantized:
             result = inferred
         elif inferred.is_quantized:
-            planned = f"a typical {_EXPORT_NAMES[weight]} export of this model ({export})"
+            planned = _planned_export(model, weight, export)
             result = assumed_export_precision(unquantized_precision(inferred), weight, hidden)
             result = result.model_copy(update=dict(
                 source=f"what-if {weight!r} export of the {inferred.unquantized_dtype} weights: {export}",
@@ -940,7 +972,7 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
                 "(--quantization fp8, per-tensor scales), no other checkpoint needed; TensorRT-LLM needs an FP8 "
                 "export (ModelOpt)")))
         else:
-            planned = f"a typical {_EXPORT_NAMES[weight]} export of this model ({export})"
+            planned = _planned_export(model, weight, export)
             result = assumed_export_precision(inferred, weight, hidden).model_copy(update=dict(
                 what_if_note=_what_if_note(model, inferred, weight, planned)))
     else:
@@ -948,7 +980,7 @@ def apply_precision_overrides(model: Any, inferred: Precision, precision: Option
         raise WorkloadError(f"unknown precision {precision!r}.{did_you_mean(str(precision), choices)} "
                             "Choose one of fp32, fp16, bf16, fp8, int8, int4, nvfp4, mxfp4")
 
-    kv_key = None if kv_cache_dtype is None else str(kv_cache_dtype).strip().lower()
+    kv_key = None if kv_cache_dtype is None else precision_spelling(kv_cache_dtype)
     if kv_key in (None, "", "auto"):
         return result
     if kv_key not in _KV_ALIASES:

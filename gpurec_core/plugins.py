@@ -501,17 +501,28 @@ def engine_key(name: str) -> str:
     return re.sub(r"[\s\-_.]+", "", name).lower()
 
 
+#: A version or image tag after an engine's name, as benchmark files write it: 'sglang-0.5', 'vLLM V1',
+#: 'TensorRT-LLM 1.0.0rc3', 'vllm==0.11.0', 'vllm-openai:v0.10.1'.
+_VERSION_TAIL = re.compile(r"[\s\-_=@:]*v?\d[\w.\-+]*$", re.IGNORECASE)
+
+
+def without_version(name: str) -> str:
+    """An engine name without its version or image tag, and without an image's repository
+    ('lmsysorg/sglang:v0.5.3-cu126' -> 'sglang')."""
+    return _VERSION_TAIL.sub("", name.rsplit("/", 1)[-1])
+
+
 def engine_info(engine: str, pm: Optional[GpurecPluginManager] = None) -> EngineInfo:
     """The engine named ``engine``, by its name or an alias (:func:`engine_key`: 'vLLM', 'SGLang',
-    'TRT-LLM', 'TensorRT-LLM' find vllm, sglang, trtllm); a :class:`WorkloadError` suggesting near names
-    otherwise."""
+    'TRT-LLM', 'TensorRT-LLM' find vllm, sglang, trtllm), with or without a version after it
+    (:func:`without_version`); a :class:`WorkloadError` suggesting near names otherwise."""
     pm = pm or get_plugin_manager()
     engines = _owned(pm, "list_engines", EngineInfo, "engine")
     info = engines.get(engine) if isinstance(engine, str) else None
     if info is None and isinstance(engine, str):
         by_key = pm.derived("engine_keys", lambda: {engine_key(n): i for i in engines.values()
                                                     for n in (i.name, *i.aliases)})
-        info = by_key.get(engine_key(engine))
+        info = by_key.get(engine_key(engine)) or by_key.get(engine_key(without_version(engine)))
     if info is None:
         from gpurec_core.catalogs import catalog_path
         from gpurec_core.errors import WorkloadError

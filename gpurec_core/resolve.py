@@ -248,16 +248,15 @@ def _resolve_catalog_variant_by_suffix(name: str) -> Optional[ResolvedModel]:
 
 def _resolve_other_publisher(name: str) -> Optional[ResolvedModel]:
     """Rule 4 of :mod:`gpurec_core.catalog_names`: the one catalog name (entry or variant) whose part
-    after the org is ``name``'s, as typed or as its export's base name (each also with a suffix or
-    dated revision dropped or added); None when no name or more than one entry matches."""
-    if "/" not in name:
-        return None
+    after the org is ``name``'s (or ``name`` itself when it names no org), as typed or as its export's
+    base name (each also with a suffix or dated revision dropped or added); None when no name or more
+    than one entry matches."""
     catalog = _load_catalog(_catalog_dir())
     by_repo_name: dict[str, set[str]] = {}
     for key in (*catalog.by_name, *catalog.variants):
         if "/" in key:
             by_repo_name.setdefault(key.split("/", 1)[1], set()).add(key)
-    repo_name = name.split("/", 1)[1]
+    repo_name = name.split("/", 1)[-1]
     base, fmt = export_base(repo_name), export_format(name)
     for candidate, export in ((repo_name, False), *(((base, True),) if base else ())):
         for spelling in (candidate, *suffix_variants(candidate)):
@@ -266,7 +265,8 @@ def _resolve_other_publisher(name: str) -> Optional[ResolvedModel]:
             if len(configs) > 1:
                 return None  # two publishers' models of this name differ: no guess
             if found:
-                return found[0].model_copy(update={"model_id": name, "export_format": fmt,
+                named = found[0].model_id if "/" not in name and not export else name  # no org typed: the entry's
+                return found[0].model_copy(update={"model_id": named, "export_format": fmt,
                                                    "note": publisher_note(name, found[0].model_id, export, fmt)})
     return None
 

@@ -230,6 +230,32 @@ def test_overrides():
     assert int4.weight == "int4" and int4.weight_bytes_per_param == pytest.approx(0.515625)
 
 
+@pytest.mark.parametrize("written, weight", [
+    ("FP8_DYNAMIC", "fp8"), ("fp8 dynamic", "fp8"), ("e4m3", "fp8"), ("fp8_block", "fp8"), ("INT4-AWQ", "int4"),
+    ("int4_gptq", "int4"), ("awq_marlin", "int4"), ("W4A8", "int4"), ("modelopt_fp4", "nvfp4"), ("BFloat16", "bf16"),
+])
+def test_precision_spellings_of_other_publishers_are_read(written, weight):
+    """Case and the separators files write do not count (memory_math.precision_spelling): llm-compressor's
+    FP8_DYNAMIC scheme, aiconfigurator's fp8_block, vLLM's awq_marlin / gptq_marlin, ModelOpt's modelopt_fp4."""
+    model = as_model("meta-llama/Llama-3.1-8B-Instruct")
+    assert apply_precision_overrides(model, model.precision, written, None).weight == weight
+    assert apply_precision_overrides(model, model.precision, None, "FP8-E4M3").kv_cache_dtype == "fp8"
+
+
+def test_an_mxfp4_what_if_of_a_dense_model_says_its_weights_stay_unquantized():
+    """MXFP4 exports quantize only the routed experts (gpt-oss's checkpoints list attention, router, embeddings
+    and lm_head in modules_to_not_convert): Llama-3.1-8B has none, so its weights stay as they are, and the
+    note says why; Qwen3-30B-A3B's experts (most of its weights) shrink."""
+    dense = as_model("meta-llama/Llama-3.1-8B-Instruct")
+    planned = apply_precision_overrides(dense, dense.precision, "mxfp4", None)
+    assert dense.model_memory_gb("mxfp4") == pytest.approx(dense.model_memory_gb())
+    assert "this model has none, so its weights are planned unquantized" in planned.what_if_note
+    moe = as_model("Qwen/Qwen3-30B-A3B")
+    assert moe.model_memory_gb("mxfp4") < moe.model_memory_gb() / 3
+    assert "attention, dense and shared MLPs stay unquantized" in apply_precision_overrides(
+        moe, moe.precision, "mxfp4", None).what_if_note
+
+
 def test_unknown_or_impossible_overrides_raise():
     model = as_model("meta-llama/Llama-3.1-8B-Instruct")
     with pytest.raises(WorkloadError, match="unknown precision"):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pytest
 
 from gpurec_core.api import as_model, estimate_disaggregated, estimate_performance, plan_memory
-from gpurec_core.errors import EstimationError, WorkloadError
+from gpurec_core.errors import EstimationError, ModelNotFoundError, WorkloadError
 from gpurec_core.measurement_cells import parallel_degree
 from gpurec_core.memory_math import tensor_parallel_problems
 from gpurec_core.model_facts import experts_on_fullest_rank
@@ -74,6 +74,23 @@ def test_another_publishers_name_plans_with_the_entrys_config_and_says_so(typed,
     assert model.model_id == typed and model.num_parameters == base.num_parameters
     assert f"planned with the config of {entry}" in model.resolution_note
     assert ("quantized export" in model.resolution_note) == export
+
+
+@pytest.mark.parametrize("typed, entry", [
+    ("gpt-oss-120b", "openai/gpt-oss-120b"), ("deepseek-r1", "deepseek-ai/DeepSeek-R1"),
+    ("Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"), ("Qwen3-32B", "Qwen/Qwen3-32B"),
+])
+def test_a_name_without_its_publisher_is_the_one_entry_of_that_name(typed, entry):
+    """Benchmark tables often drop the org: a name one entry has under some org is that entry, planned under its
+    full id (launch lines need it), and the note says so."""
+    model = as_model(typed)
+    assert model.model_id == entry and model.num_parameters == as_model(entry).num_parameters
+    assert model.resolution_note.startswith(f"{typed} names no publisher; planned as {entry}")
+
+
+def test_a_name_without_a_publisher_that_no_entry_has_is_still_not_found():
+    with pytest.raises(ModelNotFoundError, match="not in the bundled catalog"):
+        as_model("Mixtral-8x7B")
 
 
 def test_an_export_planned_at_its_format():
@@ -249,9 +266,19 @@ def test_a_disaggregated_workers_attention_dp_ranks_share_its_experts():
     ("vLLM", "vllm"), ("SGLang", "sglang"),
     # the server command and Dynamo's worker module (python -m dynamo.trtllm); vLLM's OpenAI-server images
     ("trtllm-serve", "trtllm"), ("dynamo-trtllm", "trtllm"), ("vllm-openai", "vllm"), ("vllm-openai-rocm", "vllm"),
+    # with the version or image tag benchmark files write after the name (plugins.without_version)
+    ("sglang-0.5", "sglang"), ("vLLM V1", "vllm"), ("TensorRT-LLM 1.0.0rc3", "trtllm"), ("vllm==0.11.0", "vllm"),
+    ("vllm/vllm-openai:v0.10.1", "vllm"), ("lmsysorg/sglang:v0.5.3-cu126", "sglang"), ("SGLang v0.5.2", "sglang"),
 ])
 def test_other_publishers_names_of_an_engine_find_it(written, engine):
     assert engine_info(written).name == engine
+
+
+def test_an_engine_gpurec_does_not_model_is_still_refused_with_or_without_a_version():
+    """Stripping a version finds only engines gpurec knows: TGI and LMDeploy stay typed errors."""
+    for written in ("tgi", "lmdeploy 0.6.0", "text-generation-inference:3.0"):
+        with pytest.raises(WorkloadError, match="unknown engine"):
+            engine_info(written)
 
 
 def test_a_row_naming_the_engine_another_way_is_predicted_as_that_engine():
