@@ -674,7 +674,15 @@ def ratio_section(report) -> list[str]:
               + (": " + "; ".join(f"{m} on {e} at {u} users, "
                                   + span_of([decoding[k][0] for k in far_keys
                                              if k[:2] == (m, e) and decoding[k][1] == u])
-                                  + " decoding in its runs below" for m, e, u in capped) if capped else "") + ".",
+                                  + " decoding in its runs below" for m, e, u in capped) if capped else "") + ". "
+              "The vLLM runs come from SemiAnalysis InferenceX's campaign (aiconfigurator-core's imports of its "
+              "configurations), whose benchmark client is one Python process that its authors say becomes "
+              "client-bound at high request rates with small models (InferenceX utils/bench_serving/KNOWN_LIMITATION.md, "
+              "2026-04-20); at 512 users most of these runs stream more tokens per second than any other closed-loop "
+              "run of the file, and "
+              "a client or server process that falls behind stamps the first token late and the later ones in "
+              "bursts, which is what their TTFT rising and ITL falling with more users look like (likely, not "
+              "measured: the file records neither process).",
               "", "| model | engine | config | metric | measured | predicted | x off | flagged | decoding (measured) |",
               "|---|---|---|---|---:|---:|---:|---|---:|"]
     for r in far:

@@ -175,7 +175,8 @@ def test_shared_h100_file_meets_the_issue_targets():
 
 #: The shared file's runs more than 5x off, by family, each named and explained in docs/accuracy.md ("Rows far
 #: off", "What we doubt"): gpt-oss-120b on vLLM at 512 users (11 of its 13 values flagged as contradicting
-#: the same configuration at fewer users); TensorRT-LLM Llama-3.1-8B TTFT at 128 users, 2048 in / 256 out, TP4
+#: the same configuration at fewer users; InferenceX's single-process client, which its KNOWN_LIMITATION.md says
+#: becomes client-bound at high request rates, likely fell behind); TensorRT-LLM Llama-3.1-8B TTFT at 128 users, 2048 in / 256 out, TP4
 #: (1.4 s, delivering 7.0k tok/s, below the front end's delivery ceiling its other runs at 64-128 users stop at);
 #: SGLang Qwen3-32B TP1 at 16 users (admission waits of 7-89 s); Qwen3-235B-A22B on
 #: TensorRT-LLM at 28 users (29 s); gpt-oss-120b on TensorRT-LLM recorded at batch 40-48 where their ids name 4x the
