@@ -14,7 +14,8 @@ plugin) and a plugin's GPU are completed alike.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import re
+from typing import Callable, Iterable, Optional
 
 from gpurec_core.env_settings import env_list
 from gpurec_core.errors import GPUNotFoundError, did_you_mean
@@ -24,6 +25,9 @@ from gpurec_core.models import GPUSpec, normalize_gpu_name
 OVERRIDE_ENV = "GPUREC_ALLOW_GPU_OVERRIDE"
 #: Incomplete GPUs whose assumptions are warned one by one; beyond them, one warning counts the rest.
 GPUS_WARNED_BY_NAME = 20
+#: Words after a GPU's name that say which GPU it is (bus, form factor, NVLink domain, memory size, memory type):
+#: a name ending in one of them is never read as another GPU's name plus a tag.
+HARDWARE_QUALIFIER = re.compile(r"^(pcie|sxm\d*|nvl\d*|oam|mxm|\d+gb?|\d+g|hbm\d*e?)$", re.IGNORECASE)
 
 
 def override_allowed(plugin: str) -> bool:
@@ -103,11 +107,25 @@ class GPUCatalog:
     def names(self) -> list[str]:
         return [spec.name for spec in self.specs]
 
+    def _site_tagged(self, name: str) -> Optional[GPUSpec]:
+        """The GPU a benchmark campaign's machine name names: a GPU name, maybe after a ``cluster:``-style
+        prefix, followed by tags of the site or role (SemiAnalysis InferenceX's runners: ``b200-multinode``,
+        ``h200-dgxc``, ``cluster:gb300-nv``, ``mi355x-amds``); None when what is left names no GPU, or when a
+        dropped word is a hardware qualifier (``-pcie``, ``-nvl``, ``-94gb``: another GPU, not a site)."""
+        words = [w for w in re.split(r"[-_\s]+", name.rsplit(":", 1)[-1]) if w]
+        for end in range(len(words), 0, -1):
+            if any(HARDWARE_QUALIFIER.match(w) for w in words[end:]):
+                return None
+            spec = self._by_key.get(normalize_gpu_name("-".join(words[:end])))
+            if spec is not None:
+                return spec
+        return None
+
     def get(self, name: str) -> GPUSpec:
         if not isinstance(name, str):
             raise GPUNotFoundError(f"a GPU is named by a string such as 'H100' (`gpurec gpus` lists them all), "
                                    f"got {type(name).__name__} {name!r:.80}")
-        spec = self._by_key.get(normalize_gpu_name(name))
+        spec = self._by_key.get(normalize_gpu_name(name)) or self._site_tagged(name)
         if spec is None:
             choices = self.names() + [alias for spec in self.specs for alias in spec.aliases]
             raise GPUNotFoundError(

@@ -66,6 +66,22 @@ def test_amd_instinct_names_with_their_oam_form_factor(written, name):
     assert get_gpu_spec(written).name == name
 
 
+@pytest.mark.parametrize("runner, name", [("b200-multinode", "B200"), ("h200-dgxc", "H200"), ("cluster:gb300-nv", "GB300"),
+                                          ("mi355x-amds", "MI355X"), ("cluster:mi325x-tw", "MI325X"), ("h100-cw", "H100"),
+                                          ("rtx6000pro-lat", "RTX_PRO_6000")])
+def test_a_benchmark_campaigns_machine_name_finds_its_gpu(runner, name):
+    """SemiAnalysis InferenceX names its runners by GPU and site (configs/nvidia-master.yaml, amd-master.yaml)."""
+    assert get_gpu_spec(runner).name == name
+
+
+@pytest.mark.parametrize("written", ["H100-foo-pcie", "H100-site-94gb", "B200-lab-hbm3e"])
+def test_a_hardware_qualifier_is_never_dropped_as_a_site_tag(written):
+    """H100 PCIe and H100 NVL (94 GB) are other GPUs than the H100 SXM: a name that ends in a qualifier gpurec does
+    not know is refused, with near names, rather than read as the SXM part."""
+    with pytest.raises(GPUNotFoundError, match="unknown GPU"):
+        get_gpu_spec(written)
+
+
 @pytest.mark.parametrize("system, name", [("h100_sxm", "H100"), ("h200_sxm", "H200"), ("b200_sxm", "B200"),
                                            ("b300_sxm", "B300"), ("gb200", "GB200"), ("gb300", "GB300"),
                                            ("a100_sxm", "A100"), ("l40s", "L40S"),
