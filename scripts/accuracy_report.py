@@ -1107,6 +1107,14 @@ def build_report() -> str:
             "of its own: memory as its model_runner.py sizes the KV pool, scheduling as its scheduler.py runs "
             "(prefill first, admission on the prompt's blocks, 16,384 tokens and 512 sequences by default), and "
             "SGLang's fitted overheads, a guess, since no ATOM row is in the project data;",
+            "- names written the way benchmark tables write them (none of them is in the proxy files' counts, which "
+            "spell names as gpurec does): an engine with its version or image tag (`sglang-0.5`, `TensorRT-LLM "
+            "1.0.0rc3`, `lmsysorg/sglang:v0.5.3-cu126`; `plugins.without_version`); a precision in any case and "
+            "with any separators (`FP8_DYNAMIC`, `int4-awq`, `fp8_block`, `awq_marlin`; "
+            "`memory_math.precision_spelling`); a model without its org (`gpt-oss-120b`, `deepseek-r1-fp4`), "
+            "the one catalog entry of that name, with a note; and a benchmark campaign's machine name for the GPU "
+            "(InferenceX's runners `b200-multinode`, `h200-dgxc`, `cluster:gb300-nv`, `mi355x-amds`), the GPU its "
+            "first words name unless a dropped word is a hardware qualifier (`gpu_catalog.HARDWARE_QUALIFIER`);",
             "- a measured deployment that the engine's default memory fraction cannot start (SGLang's "
             "mem_fraction_static leaves DeepSeek-V3/R1 fp8 on four B200s or GB200s no KV pool) did start, so it was "
             "launched with a higher fraction: it is planned at 0.95, the value InferenceX's launch scripts set then "
