@@ -13,8 +13,8 @@ Four rules, tried in order after the exact id or alias (any case) in ``index.tom
    is used, and the resolution carries a note saying whose config it is. Fine-tuned variants keep
    their base's architecture, so memory and speed transfer; the weights do not matter to either.
 4. **Another publisher** (a guess, always said): a name no entry has under the org typed (or typed
-   without an org: ``gpt-oss-120b``), but one entry has under another org (a mirror such as ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's
-   ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
+   without an org: ``gpt-oss-120b``), but one entry has under another org (a mirror such as
+   ModelScope's ``ZhipuAI/GLM-5`` for Hugging Face's ``zai-org/GLM-5``, a re-upload), or a quantized export's name (``nvidia/Llama-3.1-8B-Instruct-FP8``,
    ``.../DeepSeek-R1-NVFP4``, ``amd/...-FP8-KV``, ``nvidia/...-FP4-V2``: :data:`EXPORT_SUFFIXES` and the
    qualifiers after them) whose base name one entry has. The entry's
    config is used with a note, and an export is planned in the format its name gives

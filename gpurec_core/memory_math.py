@@ -831,6 +831,7 @@ def precision_spelling(text: str) -> str:
     key = str(text).strip().lower()
     return _SPELLINGS.get(_spelling_key(key), key)
 
+
 #: What a weight precision means when the checkpoint is not already in it: the storage of the
 #: typical export a user would serve (bits, group, scale bytes, zero-point bits, per-channel) and
 #: the compute dtype. fp8 is vLLM's online ``--quantization fp8`` (per-tensor scale).

@@ -417,14 +417,17 @@ def delivery_paragraph(records: list[dict], constants) -> list[str]:
         "engine makes tokens faster than that, the users' cycle stretches to users x O / ceiling, and the requests "
         "wait before the engine sees them: the extra time is TTFT (`serving.delivered_requests_per_s`; `--explain` "
         "shows it as `ttft_front_end_wait` and a note). TensorRT-LLM's Dynamo-served calibration runs stop at "
-        f"{ceiling:,.0f} output tokens/s per engine instance, the highest rate any of them delivered "
+        f"{ceiling:,.0f} output tokens/s per replica, the highest rate any of them delivered "
         "(`scripts/calibrate_roofline.py` reads it off the runs; not fitted): at 128 users, 1024 in / 512 out, "
         f"Llama-3.1-8B delivers {'; '.join(runs)}. trtllm-bench, TensorRT-LLM without a server, delivers "
         f"{offline['measured']:,.0f} tok/s for the same model ({offline['config']}), so the ceiling is the front "
         f"end's. It is a level, not an exact bound: the fastest held-out run, {fastest[1]} {fastest[2]}, "
         f"delivered {fastest[0]:,.0f} tok/s ({fastest[0] / ceiling - 1:.0%} above it), with about "
         f"{fastest[0] * fastest[3] / 1e3:.0f} sequences decoding at a time against {decoding:.0f} in the Llama TP8 "
-        "run: likely a per-step cost of the front end that larger steps spread. vLLM's and SGLang's "
+        "run: likely a per-step cost of the front end that larger steps spread. It is applied per replica of an "
+        "aggregated deployment (an attention-DP rank counts as one) and not to disaggregated pools: the Dynamo-served "
+        "DeepSeek-R1 decode engine of 16 attention-DP ranks delivered about 34.8k tok/s at 4,916 users (section "
+        "'Disaggregated deployments'), so it is not one ceiling per Dynamo worker in every layout. vLLM's and SGLang's "
         "Dynamo-served runs and the engines' own servers show no plateau in the data and get none.",
     ]
 
@@ -1025,7 +1028,7 @@ def build_report() -> str:
             "reported TTFT = (1 − 1/R)·steady + (1/R)·burst, R = requests per user; with c above the KV pool, "
             "closed-loop Little's law. The fixed point (steps a request holds its slot) is 6 over-relaxed "
             "iterations, all closed-form numpy.",
-            "- front end: completions per engine instance ≤ ceiling / O (`serving.delivered_requests_per_s`); the "
+            "- front end: completions per replica ≤ ceiling / O (`serving.delivered_requests_per_s`); the "
             "users' longer cycle, c / rate − c / rate_engine, is TTFT (`ttft_front_end_wait`).",
             ]
     out += ["", "## Other GPUs from their specifications", ""] + other_gpus_section()

@@ -16,7 +16,7 @@ scripts/serving_frontends.py), so the first stage fits the engines' request over
 A second stage (:data:`OWN_SERVER`, alone with ``--own-server-only``) then fits one request overhead for
 the engines' own servers on the TTFT rows those served (:data:`OWN_SERVER_ENGINES`), every other constant
 fixed, on a grid. A third stage (:data:`DELIVERY`, alone with ``--delivery-only``) reads the ceiling on the
-tokens Dynamo's front end streams per engine instance off the calibration runs (no fit: the highest rate a run
+tokens Dynamo's front end streams per replica off the calibration runs (no fit: the highest rate a run
 delivered, where the engine's runs plateau below their predictions).
 """
 
@@ -193,7 +193,7 @@ def fit_own_server(problem: Problem, constants):
 
 def delivered_rates(problem: Problem, constants) -> dict[str, list[tuple[float, float]]]:
     """Engine -> (measured, predicted) output tokens per second of every run with both TTFT and ITL, per
-    engine instance: users x O / (TTFT + (O - 1) ITL), predicted with ``constants``."""
+    replica: users x O / (TTFT + (O - 1) ITL), predicted with ``constants``."""
     predictions = iter(problem.predictions(lambda *_: constants))
     runs: dict = {}
     for pkey, g in problem.groups.items():

@@ -207,7 +207,7 @@ for note in perf.notes[1:]:  # the first says that nvfp4 needs an NVFP4 export o
         "a request spends longer before its first token (the request overheads per front end are fitted, "
         "docs/accuracy.md \"Front ends\"); say so with `frontend=\"dynamo\"` (CLI: `--frontend dynamo`). Only "
         "TTFT moves, unless the engine makes tokens faster than the front end streams them (roofline.toml "
-        "`frontend_delivery_tokens_per_s`: TensorRT-LLM's Dynamo runs stop at a fixed rate per engine instance); "
+        "`frontend_delivery_tokens_per_s`: TensorRT-LLM's Dynamo runs stop at a fixed rate per replica); "
         "past that the users wait for the front end, and a note says so."), """\
 from gpurec_core import estimate_performance
 

@@ -240,7 +240,7 @@ def test_a_front_end_slower_than_the_engine_holds_requests_before_it():
     # the steady cycle; the mean TTFT also holds the benchmark's start-up burst, one request per user in a run
     assert via.ttft_ms + 511 * via.itl_ms == pytest.approx(128 * 512 / ceiling * 1e3, rel=0.01)
     assert via.breakdown["ttft_front_end_wait"] > via.ttft_ms / 2
-    assert "the front end streams at most 9,281 output tokens/s per engine instance" in via.notes[0]
+    assert "the front end streams at most 9,281 output tokens/s per replica" in via.notes[0]
     assert 0.4 < via.ttft_ms / PLATEAU_TTFT_MS < 2.5 and PLATEAU_TTFT_MS / own.ttft_ms > 10
 
 

@@ -182,7 +182,8 @@ class EngineConstants(_Strict):
                                  "comes from")
     delivery_tokens_per_s: Optional[float] = Field(
         default=None, gt=0, le=1e9, description="most output tokens per second the front end in use streams out of "
-        "one engine instance (every token passes its one process); None: no ceiling is known")
+        "one replica of an aggregated deployment (an attention-DP rank counts as one; every token passes one of its "
+        "processes); None: no ceiling is known")
     frontend_delivery_tokens_per_s: dict[Frontend, float] = Field(
         default_factory=dict, description="front end -> delivery_tokens_per_s when that front end takes the requests")
     delivery_source: str = Field(default="not set", min_length=1, description="where the delivery ceilings come from")

@@ -235,8 +235,8 @@ class Estimates(BatchEstimates):
         waiting = users - batch * max(1, int(self.deployments.replicas[int(self.rows[i])]))  # not running: queued
         notes = ()
         if row["front_end_wait_ms"][i] >= QUEUE_NOTE_SHARE * ttft_ms:
-            notes = (f"the front end streams at most {engine.delivery_tokens_per_s:,.0f} output tokens/s per engine "
-                     f"instance, fewer than the engine makes at {users:,} users, so requests wait "
+            notes = (f"the front end streams at most {engine.delivery_tokens_per_s:,.0f} output tokens/s per replica, "
+                     f"fewer than the engine makes at {users:,} users, so requests wait "
                      f"{row['front_end_wait_ms'][i] / 1e3:,.1f} s for it before the engine sees them (most of the TTFT); "
                      "more replicas, each with its own front end, serve them",)
         elif waiting >= QUEUE_NOTE_SHARE * users:

@@ -252,7 +252,7 @@ def wait_before_first_token(engine: EngineConstants, input_length, output_length
 
 def delivered_requests_per_s(engine: EngineConstants, completions_per_s, output_length):
     """Completions per second once the front end has streamed every output token: at most
-    ``delivery_tokens_per_s / O`` per engine instance (``EngineConstants.delivery_tokens_per_s``, the
+    ``delivery_tokens_per_s / O`` per replica (``EngineConstants.delivery_tokens_per_s``, the
     front end's ceiling; none when it is not known).
 
     Every streamed token passes one process of the front end (its per-token work runs on one core),
