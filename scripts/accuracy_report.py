@@ -153,7 +153,8 @@ def bands_section() -> list[str]:
     """Uncertainty bands: the bundled table (scripts/fit_bands.py) and its coverage on the serving file."""
     import math
 
-    from gpurec_roofline.bands import ALL, BURST_SHARE, PREFILL_SHARE, REGIMES, coverage, load_bands, residuals
+    from gpurec_roofline.bands import (ALL, BURST_SHARE, FRONT_END_SHARE, PREFILL_SHARE, REGIMES, coverage, load_bands,
+                                       residuals)
 
     table = load_bands()
     items, failed = residuals(SERVING_CSV, table=table)
@@ -176,7 +177,8 @@ def bands_section() -> list[str]:
         "What a band promises on a model it has never seen is measured by leaving each model's rows out of the fit "
         "in turn and checking them against the band the other models give: the column *its model held out* below.",
         "- **Regimes** (read off the estimate, per replica; `gpurec_roofline.bands.classify`): TTFT *queued* (users "
-        "wait for a slot — more users than the running batch — or, on a mixed-step engine, for prefill budget), "
+        "wait for a slot — more users than the running batch —, on a mixed-step engine for prefill budget, or "
+        f"for the front end: the wait for its delivery ceiling is at least {FRONT_END_SHARE:.0%} of the TTFT), "
         f"*burst* (the closed-loop start-up burst is at least {BURST_SHARE:.0%} of the TTFT), *steady* (else); ITL "
         f"*loaded* (prefill and stalls are at least {PREFILL_SHARE:.0%} of the mean step), *light* (else); "
         "throughput *saturated* (the users fill the KV pool or queue), *closed_loop* (else).",

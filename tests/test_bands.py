@@ -95,6 +95,11 @@ def test_regimes_follow_what_dominates_the_estimate():
     assert B.classify(**{**budget_bound, "prefill_first": True})["ttft_ms"] == "steady"  # SGLang has no such wait
     assert B.classify(**{**base, "ttft_steady_ms": 40.0})["ttft_ms"] == "burst"  # start-up burst = 60 % of TTFT
     assert B.classify(**{**base, "prefill_interference_ms": 2.5})["itl_ms"] == "loaded"
+    # users waiting for the front end (its delivery ceiling) for half the TTFT or more queue too; the KV pool
+    # does not fill, so the throughput regime stays
+    held = B.classify(**{**base, "front_end_wait_ms": 50.0})
+    assert held["ttft_ms"] == "queued" and held["output_tok_s"] == "closed_loop"
+    assert B.classify(**{**base, "front_end_wait_ms": 49.0})["ttft_ms"] == "steady"
 
 
 @pytest.mark.parametrize("model_held_out", [False, True], ids=["in-sample", "model-held-out"])

@@ -17,10 +17,11 @@ never been measured, the figure to expect on a new model; docs/accuracy.md).
 Regimes (:func:`classify`) are read off the estimate itself, per replica:
 
 * TTFT: ``queued`` when users wait for a slot (more users than the running batch the KV pool and
-  ``max_num_seqs`` allow) or, on a mixed-step engine, for prefill budget (the running batch needs
-  more prompt tokens per step than ``max_num_batched_tokens``); else ``burst`` when the closed-loop
-  benchmark's start-up burst makes up at least :data:`BURST_SHARE` of the reported TTFT; else
-  ``steady``.
+  ``max_num_seqs`` allow), on a mixed-step engine for prefill budget (the running batch needs
+  more prompt tokens per step than ``max_num_batched_tokens``), or for the front end (its delivery
+  ceiling makes up at least :data:`FRONT_END_SHARE` of the TTFT: ``ttft_front_end_wait``); else
+  ``burst`` when the closed-loop benchmark's start-up burst makes up at least :data:`BURST_SHARE` of
+  the reported TTFT; else ``steady``.
 * ITL: ``loaded`` when prefill work (and queueing stalls) make up at least :data:`PREFILL_SHARE` of
   the mean step (``prefill_interference`` / ITL in the breakdown); else ``light``.
 * throughput: ``saturated`` when the users fill the KV pool (at least the whole requests it holds)
@@ -77,6 +78,8 @@ DISAGGREGATED = "disaggregated"
 BURST_SHARE = 0.5
 #: ITL is "loaded" when prefill and stalls make up at least this share of the mean step.
 PREFILL_SHARE = 0.25
+#: TTFT is "queued" when the wait for the front end (its delivery ceiling) is at least this share of it.
+FRONT_END_SHARE = 0.5
 #: Fewest rows a cell is fitted on by itself (p10 and p90 of fewer rows rest on one or two of them).
 MIN_ROWS = 20
 
@@ -256,19 +259,20 @@ def placeholder_table() -> BandsTable:
 
 def classify(*, users: float, batch: float, capacity: float, input_length: float, output_length: float,
              budget: float, prefill_first: bool, ttft_ms: float, ttft_steady_ms: float, itl_ms: float,
-             prefill_interference_ms: float) -> dict[str, str]:
+             prefill_interference_ms: float, front_end_wait_ms: float = 0.0) -> dict[str, str]:
     """The regime of each metric (METRICS) for one replica's steady state (module docstring)."""
     return dict(zip(METRICS, _classify(users, batch, capacity, input_length, output_length, budget, prefill_first,
-                                       ttft_ms, ttft_steady_ms, itl_ms, prefill_interference_ms)))
+                                       ttft_ms, ttft_steady_ms, itl_ms, prefill_interference_ms, front_end_wait_ms)))
 
 
 def _classify(users, batch, capacity, input_length, output_length, budget, prefill_first, ttft_ms, ttft_steady_ms,
-              itl_ms, prefill_interference_ms) -> tuple[str, str, str]:
+              itl_ms, prefill_interference_ms, front_end_wait_ms=0.0) -> tuple[str, str, str]:
     O = max(float(output_length), 1.0)
     waits_for_slot = users > batch
     waits_for_budget = (not prefill_first) and float(budget_backlog_steps(batch, input_length, O, budget)) > 0.0
+    waits_for_front_end = ttft_ms > 0 and front_end_wait_ms >= FRONT_END_SHARE * ttft_ms
     burst_share = max(0.0, ttft_ms - ttft_steady_ms) / ttft_ms if ttft_ms > 0 else 0.0
-    if waits_for_slot or waits_for_budget:
+    if waits_for_slot or waits_for_budget or waits_for_front_end:
         ttft = "queued"
     elif burst_share >= BURST_SHARE:
         ttft = "burst"
@@ -302,7 +306,7 @@ def _row_regimes(estimates, i: int, breakdown: dict[str, float]) -> tuple[str, t
         int(estimates.max_concurrent_requests[i]) // replicas, float(estimates.input_length[i]),
         float(estimates.output_length[i]), budget, prefill_first, float(estimates.time_to_first_token_ms[i]),
         float(estimates.ttft_steady_ms[i]), float(estimates.inter_token_latency_ms[i]),
-        breakdown.get("prefill_interference", 0.0))
+        breakdown.get("prefill_interference", 0.0), float(estimates.front_end_wait_ms[i]))
 
 
 def row_regimes(estimates, i: int, breakdown: dict[str, float]) -> tuple[str, dict[str, str]]:
