@@ -32,7 +32,9 @@ from gpurec_core.errors import CatalogError
 
 PROFILE_ENV = "GPUREC_PROFILE"
 PROFILE_ENTRY_POINTS = "gpurec.profiles"
-SCHEMA_VERSION = 1
+#: 2: a scope may carry the front end's delivery ceiling read off its runs (``delivery_tokens_per_s``); version 1
+#: files are read as before.
+SCHEMA_VERSION = 2
 #: Any precision (a scope fitted on runs that did not record one).
 ANY = "*"
 
@@ -75,10 +77,17 @@ class Scope(_Strict):
     bands: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="metric -> 10th and 90th percentile of ln(measured / predicted) over the "
         "cross-validation residuals: the p10-p90 band factors of this scope's estimates")
+    delivery_tokens_per_s: Optional[float] = Field(
+        default=None, gt=0, description="the front end's delivery ceiling read off the runs (output tokens/s per "
+        "replica: the highest rate a run delivered, where enough runs are predicted above it); None: no plateau")
+    delivery_read: str = Field(default="", description="what the runs showed of a delivery ceiling")
 
     def fitted(self) -> dict[str, float]:
-        """Factor name -> fitted value, for the factors the data constrained."""
-        return {f.name: f.value for f in self.factors if f.value is not None}
+        """Factor name -> value, for the factors the data constrained (the delivery ceiling where they show one)."""
+        values = {f.name: f.value for f in self.factors if f.value is not None}
+        if self.delivery_tokens_per_s is not None:
+            values["delivery_tokens_per_s"] = self.delivery_tokens_per_s
+        return values
 
     def matches(self, gpu: str, engine: str, precision: str, model: Optional[str] = None) -> bool:
         return (self.gpu.lower() == gpu.lower() and self.engine == engine
@@ -137,9 +146,11 @@ def dump_profile(profile: Profile) -> str:
              f"file_dates = {_toml_value(list(profile.file_dates))}"]
     for scope in profile.scopes:
         lines += ["", "[[scopes]]"]
-        for key in ("gpu", "engine", "precision", "model", "rows", "configurations", "folds"):
-            if key != "model" or scope.model != ANY:
-                lines.append(f"{key} = {_toml_value(getattr(scope, key))}")
+        for key in ("gpu", "engine", "precision", "model", "rows", "configurations", "folds", "delivery_tokens_per_s",
+                    "delivery_read"):
+            value = getattr(scope, key)
+            if (key != "model" or value != ANY) and value not in (None, ""):
+                lines.append(f"{key} = {_toml_value(value)}")
         lines.append("bands = { " + ", ".join(f"{m} = {_toml_value(list(b))}" for m, b in scope.bands.items()) + " }")
         for name in ("error_before", "error_after"):
             stats = getattr(scope, name)

@@ -87,4 +87,7 @@ def calibrate_command(files: tuple[str, ...], output: str, estimator: str, folds
                 click.echo(f"  {factor.name}: {factor.default:g} -> {factor.value:g}")
             else:
                 click.echo(f"  {factor.name}: {factor.default:g} (not fitted: {factor.why})")
+        if scope.delivery_read:
+            click.echo("  front end's delivery ceiling: " + (f"{scope.delivery_tokens_per_s:,.0f} output tok/s per replica"
+                       if scope.delivery_tokens_per_s else "none") + f" ({scope.delivery_read})")
     click.echo(f"wrote {output}; use it with --profile {output} or GPUREC_PROFILE={output}")

@@ -97,10 +97,10 @@ OWN_SERVER_GRID_MS = tuple(x / 4 for x in range(0, 241))
 
 #: The front end's delivery ceiling (EngineConstants.frontend_delivery_tokens_per_s, Dynamo's): read off the
 #: calibration runs, not fitted. A closed-loop run delivers users x O / (TTFT + (O - 1) ITL) output tokens per
-#: second (Little's law on its measured TTFT and ITL). Where at least DELIVERY_PLATEAU_RUNS of an engine's runs are
-#: predicted (without a ceiling) above the highest rate any of its runs delivered, they sit on a plateau the
-#: engine's steps do not explain, and that highest rate is the ceiling; an engine without such a plateau gets none.
-DELIVERY_PLATEAU_RUNS = 5
+#: second (Little's law on its measured TTFT and ITL). Where at least fitting.DELIVERY_PLATEAU_RUNS of an engine's
+#: runs are predicted (without a ceiling) above the highest rate any of its runs delivered, they sit on a plateau
+#: the engine's steps do not explain, and that highest rate is the ceiling (fitting.delivery_ceiling); an engine
+#: without such a plateau gets none.
 DELIVERY = [(("engines", engine, "frontend_delivery_tokens_per_s", "dynamo"), 1.0, 1e9) for engine in ENGINES]
 
 
@@ -191,40 +191,20 @@ def fit_own_server(problem: Problem, constants):
     return with_value(constants, path, value)
 
 
-def delivered_rates(problem: Problem, constants) -> dict[str, list[tuple[float, float]]]:
-    """Engine -> (measured, predicted) output tokens per second of every run with both TTFT and ITL, per
-    replica: users x O / (TTFT + (O - 1) ITL), predicted with ``constants``."""
-    predictions = iter(problem.predictions(lambda *_: constants))
-    runs: dict = {}
-    for pkey, g in problem.groups.items():
-        for i, metric in enumerate(g["metric"]):
-            engine, _, predicted, measured = next(predictions)
-            runs.setdefault((pkey, g["I"][i], g["O"][i], g["c"][i]), {"engine": engine})[metric] = (predicted, measured)
-    rates: dict = {}
-    for (_, _, O, users), run in runs.items():
-        if "ttft_ms" in run and "itl_ms" in run:
-            rate = [users * O * 1e3 / (run["ttft_ms"][k] + (O - 1) * run["itl_ms"][k]) for k in (1, 0)]
-            rates.setdefault(run["engine"], []).append(tuple(rate))
-    return rates
-
-
 def fit_delivery(problem: Problem, constants):
-    """The constants with each engine's Dynamo delivery ceiling read off its runs (DELIVERY)."""
+    """The constants with each engine's Dynamo delivery ceiling read off its runs (DELIVERY;
+    gpurec_roofline.fitting.delivery_ceiling, the rule `gpurec calibrate` applies to a user's runs)."""
     uncapped = constants
     for path, _, _ in DELIVERY:
         uncapped = with_value(uncapped, path[:3], {})
-    rates = delivered_rates(problem, uncapped)
+    rates = fitting.delivered_rates(problem, lambda *_: uncapped)
     for path, _, _ in DELIVERY:
         engine = path[1]
-        pairs = rates.get(engine, [])
-        highest = max((measured for measured, _ in pairs), default=0.0)
-        above = sum(predicted > highest for _, predicted in pairs)
-        ceiling = round(highest) if above >= DELIVERY_PLATEAU_RUNS else None
-        print(f"{engine}: {len(pairs)} runs behind dynamo, highest delivered {highest:,.0f} tok/s, {above} predicted "
-              f"above it: ceiling {ceiling if ceiling else 'none'}")
+        ceiling, read = fitting.delivery_ceiling(rates.get(engine, []))
+        print(f"{engine} behind dynamo: {read}: ceiling {f'{ceiling:g}' if ceiling else 'none'}")
         entries = dict(get(constants, path[:3]))
         entries.pop("dynamo", None)
-        constants = with_value(constants, path[:3], {**entries, **({"dynamo": float(ceiling)} if ceiling else {})})
+        constants = with_value(constants, path[:3], {**entries, **({"dynamo": ceiling} if ceiling else {})})
     return constants
 
 

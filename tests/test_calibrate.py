@@ -284,3 +284,30 @@ def test_a_models_own_scope_brings_its_estimates_to_its_runs(two_model_profile, 
     with using_profiles([two_model_profile.path]):
         same = estimate_performance("Qwen/Qwen3-32B", "H100", **kwargs)
     assert (same.ttft_ms, same.itl_ms) == (shared.ttft_ms, shared.itl_ms)
+
+
+def test_the_qwen_vllm_runs_show_no_front_end_ceiling(profile):
+    """vLLM behind Dynamo delivers at most 5.9k tok/s in these runs, and none is predicted far above what it
+    delivered: no plateau, so the profile carries no delivery ceiling and says why."""
+    (scope,) = profile.scopes
+    assert scope.delivery_tokens_per_s is None and "predicted above it" in scope.delivery_read
+    assert "delivery_tokens_per_s" not in scope.fitted()
+
+
+def test_a_front_end_ceiling_is_read_off_the_runs_that_plateau(tmp_path_factory, reset_constants):
+    """TensorRT-LLM's Dynamo-served Llama-3.1-8B runs at TP4 and TP8 (aiconfigurator-core silicon data, the
+    as-served copy of serving_h100.csv) plateau near 9.2k output tok/s per replica whatever their TP; the highest,
+    TP8 2048 in / 512 out at 64 users (TTFT 296.024 ms, ITL 6.330 ms), delivered 64 x 512 / (0.296024 + 511 x
+    0.00633) s = 9,281 tok/s. The profile reads that ceiling off the runs and applies it whatever front end a
+    later estimate names (the user's runs are their own stack)."""
+    with open(SERVING.parent / "serving_h100_as_served.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+                and r["engine"] == "trtllm" and r["tp"] in ("4", "8") and r["isl"] in ("1024", "2048")]
+    fitted = fitted_profile(rows, "trtllm.toml", tmp_path_factory, reset_constants)
+    (scope,) = fitted.scopes
+    assert scope.delivery_tokens_per_s == round(64 * 512 / (0.296024 + 511 * 0.00633)) == 9281
+    assert scope.delivery_read.startswith("60 runs, highest delivered 9,281 tok/s")
+    with using_profiles([fitted.path]):
+        own = estimate_performance("meta-llama/Llama-3.1-8B-Instruct", "H100", tensor_parallel_size=8, engine="trtllm",
+                                   input_length=1024, output_length=512, concurrency=128)
+    assert own.throughput_tokens_per_sec == pytest.approx(9281)

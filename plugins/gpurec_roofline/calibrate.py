@@ -40,7 +40,8 @@ from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Pro
 from gpurec_core.measurement_cells import ape, cell, engine_of
 from gpurec_core.validate_serving import concurrency_of, frontend_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
-from gpurec_roofline.fitting import FACTORS, SPECS, Problem, configuration_key, descend, factor_value, with_factors
+from gpurec_roofline.fitting import (FACTORS, SPECS, Problem, configuration_key, delivered_rates, delivery_ceiling,
+                                     descend, factor_value, with_factors)
 
 #: A factor whose 30 % move changes the objective (a median |ln ratio|) by less than this is not
 #: constrained by the runs: 0.002 is 0.2 % of median error.
@@ -70,7 +71,7 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
         "client_slot_wait": multi_user,
         "moe_compute_efficiency": has_moe and long_prompts,
     }
-    present = {f.name: f.metric in metrics and also.get(f.name, True) for f in FACTORS}
+    present = {f.name: f.metric in metrics and also.get(f.name, True) for f in FACTORS if not f.read_off}
     why = {name: f"needs {SPECS[name].needs}" for name, ok in present.items() if not ok}
     return [name for name, ok in present.items() if ok], why
 
@@ -206,9 +207,15 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
     factors = tuple(Factor(name=n, default=round(scope.defaults[n], 6),
                            value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
                     for n in scope.defaults)
+    # the front end's delivery ceiling, read off the runs predicted with the fitted factors and without one
+    uncapped = with_factors(scope.constants, {n: fitted[n] for n in names}, scope.generation, engine, scope.dtype)
+    uncapped = uncapped.model_copy(update={"engines": {**uncapped.engines, engine: uncapped.engines[engine].model_copy(
+        update={"delivery_tokens_per_s": None, "frontend_delivery_tokens_per_s": {}})}})
+    ceiling, read = delivery_ceiling(delivered_rates(scope.problem, lambda *_: uncapped).get(engine, []))
     return (Scope(gpu=gpu, engine=engine, precision=precision, model=model, rows=scope.problem.rows,
                   configurations=len(configs), folds=k, factors=factors, error_before=_errors(before),
-                  error_after=_errors(after), bands=_bands(after)), fold_of, trained_without)
+                  error_after=_errors(after), bands=_bands(after), delivery_tokens_per_s=ceiling,
+                  delivery_read=read), fold_of, trained_without)
 
 
 def _bands(after: list[tuple[str, float, float]]) -> dict[str, tuple[float, float]]:

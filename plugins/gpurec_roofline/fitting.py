@@ -37,7 +37,11 @@ class FactorSpec:
     needs: str         # what data constrain it (for the report when they are missing)
     metric: str        # the measured metric that constrains it: "itl_ms" or "ttft_ms"
     also_start_at: tuple[float, ...] = ()  # values that start a second descent (a separate valley)
+    read_off: bool = False  # read off the runs (delivery_ceiling), not descended
 
+
+#: Runs predicted above the highest output rate any of a set delivered that make its plateau a ceiling.
+DELIVERY_PLATEAU_RUNS = 5
 
 #: Every factor a calibration may fit, with the physical range it may take (the ranges of the bundled
 #: H100 fit; efficiencies are fractions of the GPU's datasheet peaks).
@@ -57,6 +61,8 @@ FACTORS: tuple[FactorSpec, ...] = (
     # 1 is a client that times the wait for a slot: from 0 the per-request overhead absorbs the gap first
     FactorSpec("client_slot_wait", "benchmark", 0.0, 1.5, "TTFT rows with more than one user", "ttft_ms", (1.0,)),
     FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more", "ttft_ms"),
+    FactorSpec("delivery_tokens_per_s", "engines", 1.0, 1e9, f"TTFT and ITL of {DELIVERY_PLATEAU_RUNS} or more runs predicted "
+               "above the highest output rate any of them delivered", "ttft_ms", read_off=True),
 )
 SPECS = {f.name: f for f in FACTORS}
 
@@ -88,6 +94,8 @@ def with_factors(constants: RooflineConstants, factors: dict[str, float], genera
     eng_update = {k: v for k, v in factors.items() if SPECS[k].section == "engines"}
     if "request_overhead_ms" in eng_update:  # fitted on the user's runs: whatever front end served them
         eng_update["frontend_request_overhead_ms"] = {}
+    if "delivery_tokens_per_s" in eng_update:  # read off the user's runs: the same
+        eng_update["frontend_delivery_tokens_per_s"] = {}
     if eng_update:
         update["engines"] = {**constants.engines, engine: constants.engine(engine).model_copy(update=eng_update)}
     for section in ("kernels", "communication", "benchmark"):
@@ -95,6 +103,35 @@ def with_factors(constants: RooflineConstants, factors: dict[str, float], genera
         if sec_update:
             update[section] = getattr(constants, section).model_copy(update=sec_update)
     return constants.model_copy(update=update)
+
+
+def delivered_rates(problem: "Problem", constants_of: Callable) -> dict[str, list[tuple[float, float]]]:
+    """Engine -> (measured, predicted) output tokens per second, per replica, of every run of ``problem`` with
+    both TTFT and ITL: users x O / (TTFT + (O - 1) ITL) (closed-loop Little's law), predicted with
+    ``constants_of`` (as :meth:`Problem.predictions` takes it)."""
+    predictions = iter(problem.predictions(constants_of))
+    runs: dict = {}
+    for pkey, g in problem.groups.items():
+        for i, metric in enumerate(g["metric"]):
+            engine, _, predicted, measured = next(predictions)
+            runs.setdefault((pkey, g["I"][i], g["O"][i], g["c"][i]), {"engine": engine})[metric] = (predicted, measured)
+    rates: dict = {}
+    for (_, _, O, users), run in runs.items():
+        if "ttft_ms" in run and "itl_ms" in run:
+            rate = [users * O * 1e3 / (run["ttft_ms"][k] + (O - 1) * run["itl_ms"][k]) for k in (1, 0)]
+            rates.setdefault(run["engine"], []).append(tuple(rate))
+    return rates
+
+
+def delivery_ceiling(pairs: list[tuple[float, float]]) -> tuple[Optional[float], str]:
+    """The front end's delivery ceiling that (measured, predicted-without-one) rates show, and why: the highest
+    rate any run delivered, where at least :data:`DELIVERY_PLATEAU_RUNS` runs are predicted above it (they
+    plateau below what the engine's steps make); None where they do not."""
+    highest = max((measured for measured, _ in pairs), default=0.0)
+    above = sum(predicted > highest for _, predicted in pairs)
+    said = (f"{len(pairs)} runs, highest delivered {highest:,.0f} tok/s, {above} predicted above it "
+            f"({DELIVERY_PLATEAU_RUNS} make a plateau)")
+    return (float(round(highest)) if above >= DELIVERY_PLATEAU_RUNS else None), said
 
 
 def configuration_key(row: dict) -> str:
