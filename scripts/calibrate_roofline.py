@@ -194,9 +194,7 @@ def fit_own_server(problem: Problem, constants):
 def fit_delivery(problem: Problem, constants):
     """The constants with each engine's Dynamo delivery ceiling read off its runs (DELIVERY;
     gpurec_roofline.fitting.delivery_ceiling, the rule `gpurec calibrate` applies to a user's runs)."""
-    uncapped = constants
-    for path, _, _ in DELIVERY:
-        uncapped = with_value(uncapped, path[:3], {})
+    uncapped = fitting.without_delivery_ceilings(constants)
     rates = fitting.delivered_rates(problem, lambda *_: uncapped)
     for path, _, _ in DELIVERY:
         engine = path[1]

@@ -41,7 +41,7 @@ from gpurec_core.measurement_cells import ape, cell, engine_of
 from gpurec_core.validate_serving import concurrency_of, frontend_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
 from gpurec_roofline.fitting import (FACTORS, SPECS, Problem, configuration_key, delivered_rates, delivery_ceiling,
-                                     descend, factor_value, with_factors)
+                                     descend, factor_value, with_factors, without_delivery_ceilings)
 
 #: A factor whose 30 % move changes the objective (a median |ln ratio|) by less than this is not
 #: constrained by the runs: 0.002 is 0.2 % of median error.
@@ -208,9 +208,8 @@ def fit_scope(key: tuple[str, str, str], rows: list[dict], constants: RooflineCo
                            value=(round(fitted[n], 6) if n in names else None), why=why.get(n, ""))
                     for n in scope.defaults)
     # the front end's delivery ceiling, read off the runs predicted with the fitted factors and without one
-    uncapped = with_factors(scope.constants, {n: fitted[n] for n in names}, scope.generation, engine, scope.dtype)
-    uncapped = uncapped.model_copy(update={"engines": {**uncapped.engines, engine: uncapped.engines[engine].model_copy(
-        update={"delivery_tokens_per_s": None, "frontend_delivery_tokens_per_s": {}})}})
+    uncapped = without_delivery_ceilings(with_factors(scope.constants, {n: fitted[n] for n in names}, scope.generation,
+                                                      engine, scope.dtype))
     ceiling, read = delivery_ceiling(delivered_rates(scope.problem, lambda *_: uncapped).get(engine, []))
     return (Scope(gpu=gpu, engine=engine, precision=precision, model=model, rows=scope.problem.rows,
                   configurations=len(configs), folds=k, factors=factors, error_before=_errors(before),

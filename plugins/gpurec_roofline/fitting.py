@@ -105,6 +105,14 @@ def with_factors(constants: RooflineConstants, factors: dict[str, float], genera
     return constants.model_copy(update=update)
 
 
+def without_delivery_ceilings(constants: RooflineConstants) -> RooflineConstants:
+    """``constants`` with no front end's delivery ceiling on any engine: what the engines' steps alone deliver
+    (the predictions :func:`delivery_ceiling` compares the runs with)."""
+    return constants.model_copy(update={"engines": {
+        name: entry.model_copy(update={"delivery_tokens_per_s": None, "frontend_delivery_tokens_per_s": {}})
+        for name, entry in constants.engines.items()}})
+
+
 def delivered_rates(problem: "Problem", constants_of: Callable) -> dict[str, list[tuple[float, float]]]:
     """Engine -> (measured, predicted) output tokens per second, per replica, of every run of ``problem`` with
     both TTFT and ITL: users x O / (TTFT + (O - 1) ITL) (closed-loop Little's law), predicted with
