@@ -1164,6 +1164,13 @@ def build_report() -> str:
             "or SGLang run of its own server is in the data; NIM's ten TensorRT-LLM TTFT rows only say it is not "
             "larger. A run whose front end is not said is planned behind the engine's own server; Dynamo-served runs "
             "read that way are up to 82 ms short of their TTFT (the Dynamo values less the own-server one).",
+            "- The front end's delivery ceiling rests on one engine's runs behind one front end (TensorRT-LLM 1.0 "
+            "behind Dynamo, mostly Llama-3.1-8B; 'Front ends'), and the share of the longer cycle that goes to TTFT "
+            "is an assumption: those runs show part of it in ITL too (10.2 ms measured against 5.9 ms predicted at "
+            "TP8 and 128 users), so their TTFT reads up to 2-3x long where it read up to 12x short. vLLM and SGLang "
+            "behind Dynamo, and every engine's own server, get no ceiling because no run of theirs in the data "
+            "reaches one; a faster GPU running a small model behind such a front end may meet one gpurec does not "
+            "know (a calibration on such runs reads it: docs/calibrate.md).",
             "- Launch flags no measurement column records move TTFT: SemiAnalysis InferenceX starts SGLang for "
             "DeepSeek-R1 on B200 with `--scheduler-recv-interval 10` (30 from 16 users) and `--stream-interval 10` "
             "(benchmarks/single_node/fixed_seq_len/dsr1_fp4_b200.sh), and SGLang's SchedulerRecvSkipper then takes "
