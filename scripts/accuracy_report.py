@@ -386,8 +386,10 @@ DELIVERY_EXAMPLE = ("meta-llama/Llama-3.1-8B-Instruct", "trtllm", "isl1024 osl51
 
 def delivered_rate(config: str, cells: dict[str, float]) -> float:
     """Output tokens per second a closed-loop run delivered: users x O / (TTFT + (O - 1) ITL), measured."""
+    from gpurec_roofline.serving import closed_loop_throughput
+
     O, users = (int(x) for x in re.search(r"osl(\d+) c(\d+)", config).groups())
-    return users * O * 1e3 / (cells["ttft_ms"] + (O - 1) * cells["itl_ms"])
+    return closed_loop_throughput(users, O, cells["ttft_ms"], cells["itl_ms"])
 
 
 def delivery_paragraph(records: list[dict], constants) -> list[str]:

@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gpurec_core.catalogs import catalog_path, read_catalog_toml
 from gpurec_core.errors import CatalogError
 from gpurec_core.models import PerformanceBands
-from gpurec_roofline.serving import budget_backlog_steps
+from gpurec_roofline.serving import budget_backlog_steps, closed_loop_throughput
 
 BANDS_FILE = "roofline_bands.toml"
 #: Measurement-file metrics that carry a band, and the PerformanceEstimate field of each.
@@ -344,12 +344,6 @@ class Residual:
     @property
     def log_ratio(self) -> float:
         return math.log(self.measured / self.predicted)
-
-
-def closed_loop_throughput(users: int, output_length: int, ttft_ms: float, itl_ms: float) -> float:
-    """Output tokens/s of ``users`` in a closed loop, each completing one request of ``output_length`` tokens per
-    TTFT + (output_length - 1) ITL (Little's law)."""
-    return users * output_length / (ttft_ms + (output_length - 1) * itl_ms) * 1e3
 
 
 def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residual], int]:

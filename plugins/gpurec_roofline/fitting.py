@@ -23,7 +23,7 @@ from gpurec_core.measurement_cells import cell, engine_of, parsed
 from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
-from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
+from gpurec_roofline.serving import closed_loop_throughput, scheduler_limits, serve, users_per_replica
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def delivered_rates(problem: "Problem", constants_of: Callable) -> dict[str, lis
     rates: dict = {}
     for (_, _, O, users), run in runs.items():
         if "ttft_ms" in run and "itl_ms" in run:
-            rate = [users * O * 1e3 / (run["ttft_ms"][k] + (O - 1) * run["itl_ms"][k]) for k in (1, 0)]
+            rate = [closed_loop_throughput(users, O, run["ttft_ms"][k], run["itl_ms"][k]) for k in (1, 0)]
             rates.setdefault(run["engine"], []).append(tuple(rate))
     return rates
 

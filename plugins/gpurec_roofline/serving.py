@@ -250,6 +250,12 @@ def wait_before_first_token(engine: EngineConstants, input_length, output_length
     return np.where(O > 1.0, I / np.maximum(I + O / 2.0, 1.0), 1.0)
 
 
+def closed_loop_throughput(users: float, output_length: float, ttft_ms: float, itl_ms: float) -> float:
+    """Output tokens/s of ``users`` in a closed loop, each completing one request of ``output_length`` tokens per
+    TTFT + (output_length - 1) ITL (Little's law)."""
+    return users * output_length / (ttft_ms + (output_length - 1) * itl_ms) * 1e3
+
+
 def delivered_requests_per_s(engine: EngineConstants, completions_per_s, output_length):
     """Completions per second once the front end has streamed every output token: at most
     ``delivery_tokens_per_s / O`` per replica (``EngineConstants.delivery_tokens_per_s``, the
