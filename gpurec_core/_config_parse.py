@@ -45,6 +45,14 @@ _LAYER_KIND_ALIASES = {
     "linear_attention": "linear_attention",
     "mamba": "mamba",
     "mamba2": "mamba",
+    # Sparse attention with a token indexer (DeepSeek-V3.2's DSA, Qwen4-Exp's QSA): every token's KV is
+    # cached and the indexer picks which to read, so the cache is a full-attention layer's (the indexer's
+    # own keys are read from index_n_heads/index_head_dim where a family parser knows them). transformers
+    # 5.x writes "indexed_attention" (configuration_utils.ALLOWED_ATTN_LAYER_TYPES) and remaps the
+    # older names below to it (_LEGACY_LAYER_TYPE_REMAP).
+    "indexed_attention": "full_attention",
+    "deepseek_sparse_attention": "full_attention",
+    "qwen_sparse_attention": "full_attention",
 }
 
 # Fields that set a model's size. At the top level of a config.json they must be the config's own:
@@ -709,11 +717,13 @@ def _parse_nemotron_h(f: _Fields) -> dict[str, Any]:
     kinds: list[str] = []
     mlp: list[str] = []
     if f.has("layers_block_type"):
-        names = {"mamba": ("mamba", ""), "attention": ("full_attention", ""), "full_attention": ("full_attention", ""),
-                 "mlp": ("mlp_only", "mlp"), "moe": ("mlp_only", "moe")}
+        # transformers 5.x writes a Mamba-2 block as "linear_attention" (NemotronHConfig._pattern_to_list).
+        names = {"mamba": ("mamba", ""), "linear_attention": ("mamba", ""), "attention": ("full_attention", ""),
+                 "full_attention": ("full_attention", ""), "mlp": ("mlp_only", "mlp"), "moe": ("mlp_only", "moe")}
         for i, name in enumerate(f.str_list("layers_block_type") or []):
             if name not in names:
-                raise f.fail(f"layers_block_type[{i}]", "must be one of mamba, attention, mlp, moe", name)
+                raise f.fail(f"layers_block_type[{i}]", "must be one of mamba (or linear_attention), attention (or "
+                             "full_attention), mlp, moe", name)
             kinds.append(names[name][0])
             mlp.append(names[name][1])
     elif f.has("hybrid_override_pattern"):
@@ -1275,17 +1285,20 @@ def _parse_phi3small(f: _Fields) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=None)
-def _warn_unknown_type(model_type: str) -> None:
-    """Once per model_type: it is read as a llama-like decoder, which may not be what it is."""
+def _warn_unknown_type(model_type: str, latent: bool = False) -> None:
+    """Once per model_type: it is read as a llama-like decoder, or (``latent``: its config has
+    ``kv_lora_rank``) as a DeepSeek-style MLA decoder, which may not be what it is."""
     import warnings
 
     from gpurec_core.errors import ModelConfigWarning
 
+    what = ("a DeepSeek-V3-style decoder (multi-head latent attention of kv_lora_rank, MoE of n_routed_experts "
+            "after first_k_dense_replace dense layers)" if latent else
+            "a llama-like decoder (q/k/v/o attention, a gated MLP or MoE of the config's sizes, RMSNorm)")
     warnings.warn(ModelConfigWarning(
-        f"model_type {model_type!r} has no parser of its own in gpurec: it is read as a llama-like decoder "
-        "(q/k/v/o attention, a gated MLP or MoE of the config's sizes, RMSNorm); a family with another MLP, "
-        "norms or extra modules is counted wrong (online, the checkpoint's safetensors headers give the exact "
-        "parameter count)"), stacklevel=3)
+        f"model_type {model_type!r} has no parser of its own in gpurec: it is read as {what}; a family with "
+        "another MLP, norms or extra modules is counted wrong (online, the checkpoint's safetensors headers give "
+        "the exact parameter count)"), stacklevel=3)
 
 
 _PARSERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
@@ -1465,7 +1478,8 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
 
     Multimodal configs are analysed through their text config (``is_multimodal=True``). An unknown
     ``model_type`` with the standard llama fields (hidden_size, num_hidden_layers, num_attention_heads,
-    vocab_size, ...) is parsed as a generic decoder. Raises ModelConfigError naming the bad field.
+    vocab_size, ...) is parsed as a generic decoder, or as DeepSeek-V3's layout when it has
+    ``kv_lora_rank`` (multi-head latent attention). Raises ModelConfigError naming the bad field.
     """
     if not isinstance(raw, dict):
         raise ModelConfigError(
@@ -1503,9 +1517,9 @@ def parse_hf_config(raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any
                 "llama-style fields hidden_size, num_hidden_layers, num_attention_heads, vocab_size, "
                 "intermediate_size. Pass a config with those fields, or open an issue for this architecture."
             )
+        parser = _parse_mla if f.has("kv_lora_rank") else _parse_standard
         if text_type not in STANDARD_MODEL_TYPES:
-            _warn_unknown_type(text_type)
-        parser = _parse_standard
+            _warn_unknown_type(text_type, parser is _parse_mla)
     if not is_multimodal:
         _require_moe_fields(f, defaults_type, parser)
     fields = parser(f)

@@ -409,3 +409,52 @@ def test_an_unknown_model_type_is_read_by_the_llama_rule_with_a_warning(tmp_path
         model = ModelArchitecture(str(tmp_path))
     assert model.num_parameters == 8_030_261_248
     assert [w for w in caught if issubclass(w.category, ModelConfigWarning) and "notarealfamily" in str(w.message)]
+
+
+def _catalog_config(model_id: str) -> dict:
+    return json.loads((ROOT / "catalogs/models" / model_id / "config.json").read_text())
+
+
+def test_unknown_model_type_with_a_latent_kv_is_read_as_deepseek_v3(tmp_path):
+    """A DeepSeek-V3-derived family gpurec has no parser for (its config has kv_lora_rank) is read with
+    DeepSeek-V3's layout, not as a llama: 671B parameters (DeepSeek-V3 model card: 671B main model + 14B
+    MTP) and 61 x (512 + 64) x 2 = 70,272 KV bytes per token (DeepSeek-V2 paper, Table 1: (d_c + d_h^R) l)."""
+    import warnings
+
+    from gpurec_core._config_parse import _warn_unknown_type
+    from gpurec_core.architecture import ModelArchitecture
+    from gpurec_core.errors import ModelConfigWarning
+    from gpurec_core.memory_math import kv_bytes_per_token
+
+    config = _catalog_config("deepseek-ai/DeepSeek-V3")
+    config["model_type"] = "acme_latent_moe"
+    config["layer_types"] = ["indexed_attention"] * config["num_hidden_layers"]  # transformers 5.x's DSA name
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    _warn_unknown_type.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = ModelArchitecture(str(tmp_path))
+    assert abs(model.num_parameters - 671e9) / 671e9 < 0.005
+    assert model.attention_kind.startswith("MLA")
+    assert kv_bytes_per_token(model.config, model.precision, 8) == 70272
+    assert any("DeepSeek-V3-style" in str(w.message) for w in caught if issubclass(w.category, ModelConfigWarning))
+
+
+def test_indexed_attention_layers_cache_every_token_like_full_attention():
+    # transformers 5.x names a layer with a sparse-attention indexer "indexed_attention"
+    # (configuration_utils.ALLOWED_ATTN_LAYER_TYPES; _LEGACY_LAYER_TYPE_REMAP maps
+    # "deepseek_sparse_attention" to it): its KV cache holds every token.
+    raw = dict(LLAMA_LIKE, model_type="llama", layer_types=["indexed_attention", "deepseek_sparse_attention"])
+    assert list(parse_hf_config(raw).layer_types) == ["full_attention", "full_attention"]
+
+
+def test_nemotron_h_block_names_of_transformers_5():
+    """transformers 5.x writes Nemotron-H's pattern as layers_block_type with "linear_attention" for a Mamba-2
+    block and "full_attention" for attention (NemotronHConfig._pattern_to_list): the same 23 Mamba-2, 23 MoE
+    and 6 attention layers (NVIDIA-Nemotron-3-Nano-30B-A3B model card) as its hybrid_override_pattern."""
+    config = _catalog_config("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
+    names = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
+    config["layers_block_type"] = [names[c] for c in config.pop("hybrid_override_pattern")]
+    cfg = parse_hf_config(config)
+    assert cfg.num_layers_of == {"mamba": 23, "mlp_only": 23, "full_attention": 6}
+    assert sum(cfg.moe_layers) == 23
