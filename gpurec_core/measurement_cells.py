@@ -54,6 +54,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def range_ratio(text: str) -> float:
+    """A number in [0, 1] (a benchmark's random range ratio); ValueError for anything else."""
+    value = finite_number(text)
+    if not 0 <= value <= 1:
+        raise ValueError(text)
+    return value
+
+
 def concurrency(text: str) -> Union[int, str]:
     """A whole number >= 1, or 'max' (the saturation throughput of the whole deployment)."""
     return "max" if text.lower() == "max" else whole_number(text)
@@ -92,6 +100,7 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
     "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend_name),
+    "random_range_ratio": ("a number from 0 to 1", range_ratio),
 }
 
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).
@@ -117,6 +126,48 @@ def engine_of(row: Row) -> str:
         return engine_info(name).name
     except GpurecError:
         return name
+
+
+#: ``source`` text naming a benchmark that draws each request's lengths at random, and the range ratio it
+#: draws them with: SemiAnalysis InferenceX runs every fixed-sequence-length benchmark with
+#: ``RANDOM_RANGE_RATIO: 0.8`` (.github/workflows/benchmark-tmpl.yml, the input's default since 2025-08;
+#: benchmarks/benchmark_lib.sh passes it to utils/bench_serving/benchmark_serving.py).
+RANDOM_LENGTH_SOURCES = {"inferencex": 0.8, "inferencemax": 0.8}
+
+
+def random_range_ratio_of(row: Row) -> Optional[float]:
+    """The random range ratio the row's benchmark drew request lengths with: its ``random_range_ratio``
+    cell, else that of a benchmark its ``source`` names (:data:`RANDOM_LENGTH_SOURCES`), else None (every
+    request at ``isl`` in and ``osl`` out)."""
+    text = cell(row, "random_range_ratio")
+    if text:
+        return range_ratio(text)
+    source = cell(row, "source").lower()
+    return next((ratio for mark, ratio in RANDOM_LENGTH_SOURCES.items() if mark in source), None)
+
+
+def mean_random_length(length: int, ratio: Optional[float]) -> int:
+    """The mean of request lengths drawn uniformly from the whole numbers ``max(int(ratio x length), 1)``
+    to ``length`` (``ratio`` None: every request is ``length`` long), rounded to a token.
+
+    Sources: InferenceX's utils/bench_serving/benchmark_serving.py ``sample_random_requests``
+    (``np.random.randint(int(seq_len * range_ratio), seq_len + 1)`` for input and output lengths alike,
+    outputs held to their length by ``--ignore-eos``), vLLM's benchmarks/benchmark_serving.py before
+    its datasets module, and SGLang's bench_serving.py (``max(int(input_len * range_ratio), 1)``: its
+    default ratio 0 draws from 1 to the length). vLLM's ``vllm bench serve`` draws from
+    ``length x (1 - ratio)`` to ``length x (1 + ratio)`` instead, a mean of ``length``: a file of its
+    runs leaves the column empty."""
+    if ratio is None:
+        return length
+    low = max(int(length * ratio), 1)
+    return max(1, round((low + length) / 2))
+
+
+def request_lengths(row: Row) -> tuple[int, int]:
+    """The mean input and output length of the row's requests, the lengths it is predicted at: ``isl`` and
+    ``osl``, or their random means (:func:`random_range_ratio_of`, :func:`mean_random_length`)."""
+    ratio = random_range_ratio_of(row)
+    return tuple(mean_random_length(parsed(row, column, 1), ratio) for column in ("isl", "osl"))  # type: ignore
 
 
 def cell_value(row: Row, column: str, path: str, line: int, default: Optional[Any] = None) -> Any:

@@ -14,7 +14,7 @@ import pathlib
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, engine_of, parsed, whole_number
+from gpurec_core.measurement_cells import cell, engine_of, parsed, request_lengths
 from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
                                          record_prediction, served_precision)
 
@@ -51,9 +51,10 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
     model = models[ref]
     p, d = _pool(row, "prefill"), _pool(row, "decode")
     conc = concurrency_of(row)
+    input_length, output_length = request_lengths(row)
     return as_started(lambda fraction: estimate_disaggregated(
-        model, cell(row, "gpu") or "H100", input_length=whole_number(cell(row, "isl")),
-        output_length=whole_number(cell(row, "osl")), concurrency=conc if isinstance(conc, int) else 1,
+        model, cell(row, "gpu") or "H100", input_length=input_length,
+        output_length=output_length, concurrency=conc if isinstance(conc, int) else 1,
         prefill_workers=p["workers"] or 1, prefill_tensor_parallel_size=p["tp"] or 1,
         prefill_data_parallel_size=p["dp"] or 1, prefill_expert_parallel_size=p["ep"] or 1, prefill_max_batch=p["batch"],
         decode_workers=d["workers"] or 1, decode_tensor_parallel_size=d["tp"] or 1,

@@ -19,7 +19,8 @@ from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
-from gpurec_core.measurement_cells import ape, cell, concurrency, engine_of, frontend_name, parsed
+from gpurec_core.measurement_cells import (ape, cell, concurrency, engine_of, frontend_name, parsed, random_range_ratio_of,
+                                         request_lengths)
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -101,6 +102,9 @@ def describe_config(row: dict) -> str:
     if parsed(row, "ep", 1) > 1:
         parts.append(f"ep{parsed(row, 'ep', 1)}")
     parts += [f"isl{cell(row, 'isl')}", f"osl{cell(row, 'osl')}", f"c{concurrency_of(row)}"]
+    ratio = random_range_ratio_of(row)
+    if ratio is not None:
+        parts.append(f"lengths {ratio:g}-1x")
     if cell(row, "precision"):
         parts.append(cell(row, "precision"))
     if cell(row, "kv_cache_dtype"):
@@ -223,7 +227,7 @@ def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
 
 def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
     return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", parsed(row, "tp", 1), parsed(row, "pp", 1),
-            parsed(row, "ep", 1), parsed(row, "dp", 1), parsed(row, "isl", 1), parsed(row, "osl", 1),
+            parsed(row, "ep", 1), parsed(row, "dp", 1), *request_lengths(row),
             concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
             engine_of(row), frontend_of(row), estimator)

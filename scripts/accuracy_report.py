@@ -355,7 +355,9 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
         f"behind Dynamo {', '.join(f'{e} {dynamo[e]:.1f}' for e in ENGINES)}. The Dynamo values are fitted with the "
         "other constants on the calibration half, every run of which Dynamo served; the own-server value, one for "
         "every engine, is fitted afterwards, on a grid, on the TTFT rows of vLLM's own server (its own image and "
-        "InferenceX's imports): held-out models' rows, so they are not held out for this one value. NIM's "
+        "InferenceX's imports, each at the mean lengths InferenceX's benchmark draws its requests at: random range "
+        "ratio 0.8, 0.9 x isl and osl, docs/validate.md `random_range_ratio`): held-out models' rows, so they are "
+        "not held out for this one value. NIM's "
         "TensorRT-LLM rows read too slow at any overhead from 0 ms (their prefill), so they only bound it from "
         "above; no trtllm-serve or SGLang own-server run is in the data, so theirs is vLLM's value, an assumption.",
         "",
@@ -382,6 +384,22 @@ def frontends_section(records: list[dict], serving_rows: list[dict]) -> list[str
 
 #: The Dynamo-served TensorRT-LLM runs the delivery paragraph shows: Llama-3.1-8B, 1024 in / 512 out, 128 users.
 DELIVERY_EXAMPLE = ("meta-llama/Llama-3.1-8B-Instruct", "trtllm", "isl1024 osl512 c128 bf16 via dynamo", (2, 4, 8))
+
+
+def own_server_overhead_ms() -> float:
+    """The engines' own servers' request overhead (roofline.toml; one value for every engine)."""
+    from gpurec_roofline.constants import load_constants
+
+    return load_constants().engine("vllm").request_overhead_ms
+
+
+def dynamo_extra_ms() -> float:
+    """The most Dynamo's front end adds to an engine's request overhead over the engine's own server, ms."""
+    from gpurec_roofline.constants import load_constants
+
+    constants = load_constants()
+    return max(constants.engine(e, "dynamo").request_overhead_ms - constants.engine(e).request_overhead_ms
+               for e in ENGINES)
 
 
 def delivered_rate(config: str, cells: dict[str, float]) -> float:
@@ -1131,6 +1149,20 @@ def build_report() -> str:
             "(`validate_serving.STARTED_RUN_MEMORY_FRACTION`; `gpurec validate` prints how many rows). This is "
             "an assumption about a setting the rows do not record. 12 aggregated and 18 disaggregated values.",
             "",
+            "- a benchmark that draws each request's lengths at random is predicted at the mean lengths its "
+            "requests had (`measurement_cells.request_lengths`): a `random_range_ratio` column, or a `source` naming "
+            "InferenceX, whose CI draws every fixed-length scenario's input and output lengths from 0.8x to 1x the "
+            "nominal ones (docs/validate.md); the nominal lengths overstate its prompts and outputs by 11 %. The "
+            "as-served file marks its 228 rows of InferenceX runs, and the own-server request overhead is fitted on "
+            "them so (17.25 ms at the nominal lengths, with a median |log(predicted / measured)| of 0.234; "
+            f"{own_server_overhead_ms():g} ms and 0.203 at the mean ones);",
+            "- a model_type gpurec has no parser for whose config has `kv_lora_rank` is read with DeepSeek-V3's "
+            "layout (multi-head latent attention, MoE after `first_k_dense_replace` dense layers), where it was read "
+            "as a llama; and `layer_types` take transformers 5.x's names (`indexed_attention`, a layer with a "
+            "sparse-attention indexer, and Nemotron-H's `linear_attention` for a Mamba-2 block). Of the default "
+            "configs of transformers 5.25's decoder and image-text model_types, 219 of 288 now plan on H200 "
+            "(208 before; the rest are encoder-decoders, pure state-space models and layer kinds gpurec does not "
+            "model);",
             "What is still refused: aggregated, 20 values (26 in the later file) whose GPUs cannot hold the weights "
             "as recorded "
             "(Qwen3-235B-A22B-FP8 on one H200: the source records attention TP 1 with MoE TP 2 or 4 and no "
@@ -1157,15 +1189,17 @@ def build_report() -> str:
             "where its Triton kernel reaches 0.19 on its own); the engine "
             "versions are the tables' newest (SGLang 0.5.14, vLLM 0.24, TensorRT-LLM 1.3), not the measured runs'; "
             "fp4 experts keep the dense fp4 rate times the engine's Hopper share.",
-            "- vLLM's Llama-3.1-70B fp8 runs (held out; InferenceX's imports) read 1.4x their TTFT at every "
-            "concurrency while their ITL is within 4 % ('Closed-loop TTFT by data set'): their prompts run faster "
+            "- vLLM's Llama-3.1-70B fp8 runs (held out; InferenceX's imports) read 1.3x their TTFT at most "
+            "concurrencies (1.4x at their nominal lengths) while their ITL is within 8 % ('Closed-loop TTFT by data "
+            "set'): their prompts run faster "
             "than the fitted fp8 GEMM rate (pinned by TensorRT-LLM's Qwen3-32B runs) and the length-biased wait "
             "for the step in flight say. No vLLM fp8 dense run is in the calibration half; nothing was fitted to them.",
             "- The engines' own servers' request overhead rests on few runs: vLLM's own image and InferenceX's "
-            "imports (three held-out models; their median error is flat between about 14 and 19 ms). No trtllm-serve "
+            "imports (three held-out models; their median error is flat between about 16 and 21 ms). No trtllm-serve "
             "or SGLang run of its own server is in the data; NIM's ten TensorRT-LLM TTFT rows only say it is not "
             "larger. A run whose front end is not said is planned behind the engine's own server; Dynamo-served runs "
-            "read that way are up to 82 ms short of their TTFT (the Dynamo values less the own-server one).",
+            f"read that way are up to {dynamo_extra_ms():.0f} ms short of their TTFT (the Dynamo values less the "
+            "own-server one).",
             "- The front end's delivery ceiling rests on one engine's runs behind one front end (TensorRT-LLM 1.0 "
             "behind Dynamo, mostly Llama-3.1-8B; 'Front ends'), and the share of the longer cycle that goes to TTFT "
             "is an assumption: those runs show part of it in ITL too (10.2 ms measured against 5.9 ms predicted at "

@@ -1,7 +1,7 @@
-"""Write the H100 serving rows with the front end that took each run's requests.
+"""Write the H100 serving rows with the front end that took each run's requests and how its benchmark drew them.
 
     python scripts/serving_frontends.py --aiconfigurator CLONE   # rewrites serving_h100_as_served.csv
-    python scripts/serving_frontends.py --check                  # exit 1 unless it is the copy plus `frontend`
+    python scripts/serving_frontends.py --check                  # exit 1 unless it is the copy plus both columns
 
 ``tests/fixtures/measurements/serving_h100_as_served.csv`` is ``serving_h100.csv`` (the unchanged copy
 of the reference data), every row and value unchanged, plus a ``frontend`` column
@@ -17,6 +17,15 @@ of the reference data), every row and value unchanged, plus a ``frontend`` colum
   ``vllm serve``, e.g. ``benchmarks/single_node/fixed_seq_len/deprecated/gptoss_fp4_h100.sh``), NVIDIA
   NIM's latency tables (NIM's own server in front of TensorRT-LLM) and TensorRT-LLM's max-throughput
   tables (``trtllm-bench``, offline: no server; throughput only).
+
+and a ``random_range_ratio`` column (:func:`gpurec_core.measurement_cells.mean_random_length`): ``0.8`` for
+the rows of InferenceX runs, the silicon_sample rows imported from a ``source_file=<date>.csv`` rather than a
+gap-analysis data file. Their models, GPUs, images, sequence lengths (1k/1k, 1k/8k, 8k/1k) and user sweeps
+are those of SemiAnalysis InferenceX's configs (e.g. configs/deprecated/nvidia-gptoss-master.yaml
+``gptoss-fp4-h100-vllm``), whose CI benchmarks every fixed-length scenario with ``RANDOM_RANGE_RATIO: 0.8``
+(.github/workflows/benchmark-tmpl.yml): each request's input and output lengths drawn from 0.8 x to 1 x
+the nominal ones. The other rows are empty: aiperf's synthetic prompts (the gap-analysis runs), NIM's
+tables and trtllm-bench runs are of fixed lengths.
 
 A silicon_sample row is matched on engine, model, TP, ISL, OSL and the recorded users (its
 ``silicon_concurrency``, else its ``batch_size``); a row it cannot match that way takes the front end
@@ -49,6 +58,15 @@ def frontend_of_run(data_source: str) -> str:
     return frontend_of({"source": data_source})
 
 
+#: The random range ratio of InferenceX's benchmarks (module docstring).
+INFERENCEX_RANGE_RATIO = "0.8"
+
+
+def range_ratio_of_run(data_source: str) -> str:
+    """``0.8`` for a silicon_sample run imported from InferenceX (a ``source_file=<date>.csv``), else ''."""
+    return INFERENCEX_RANGE_RATIO if "source_file=20" in data_source and "aic-auto-gap-analysis" not in data_source else ""
+
+
 def silicon_runs(clone: Path) -> list[dict]:
     """The aggregated H100 runs of aiconfigurator's sample: configuration columns and front end only."""
     path = clone / SILICON
@@ -63,7 +81,7 @@ def silicon_runs(clone: Path) -> list[dict]:
             users = source.split("silicon_concurrency=")[1].split(";")[0] if "silicon_concurrency=" in source else ""
             runs.append({"engine": run["backend"], "model": run["model_path"].lower(), "tp": run["tp_size"],
                          "isl": run["isl"], "osl": run["osl"], "users": {users, run["batch_size"]} - {""},
-                         "frontend": frontend_of_run(source)})
+                         "frontend": frontend_of_run(source), "random_range_ratio": range_ratio_of_run(source)})
     return runs
 
 
@@ -74,26 +92,35 @@ def same_model(row: dict, run: dict) -> bool:
                run["model"].split("/")[-1].startswith(name.split("/")[-1]) for name in names)
 
 
-def frontend_of_row(row: dict, runs: list[dict]) -> str:
-    source = row["source"]
-    if "aiconfigurator" not in source:
-        return "engine"  # NIM's latency tables, trtllm-bench's max-throughput tables
+#: The columns the as-served copy adds to the recorded file.
+ADDED = ("frontend", "random_range_ratio")
+
+
+def run_of_row(row: dict, runs: list[dict], what: str) -> str:
+    """``what`` (``frontend`` or ``random_range_ratio``) of the silicon_sample runs of the row's configuration."""
     config = [r for r in runs if r["engine"] == row["engine"] and r["tp"] == row["tp"] and r["isl"] == row["isl"]
               and r["osl"] == row["osl"] and same_model(row, r)]
     matched = [r for r in config if row["concurrency"] in r["users"]] or config
-    found = {r["frontend"] for r in matched}
+    found = {r[what] for r in matched}
     if len(found) != 1:
-        raise SystemExit(f"no single front end for {row['model']} {row['engine']} tp{row['tp']} "
+        raise SystemExit(f"no single {what} for {row['model']} {row['engine']} tp{row['tp']} "
                          f"{row['isl']}/{row['osl']} c{row['concurrency']}: {sorted(found) or 'no run'}")
     return found.pop()
 
 
-def as_served_text(rows: list[dict], fields: list[str], frontends: list[str]) -> str:
+def added_cells(row: dict, runs: list[dict]) -> dict[str, str]:
+    """The row's ``frontend`` and ``random_range_ratio`` (:data:`ADDED`)."""
+    if "aiconfigurator" not in row["source"]:
+        return {"frontend": "engine", "random_range_ratio": ""}  # NIM's latency tables, trtllm-bench's tables
+    return {what: run_of_row(row, runs, what) for what in ADDED}
+
+
+def as_served_text(rows: list[dict], fields: list[str], added: list[dict[str, str]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*fields, "frontend"], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[*fields, *ADDED], lineterminator="\n")
     writer.writeheader()
-    for row, frontend in zip(rows, frontends):
-        writer.writerow({**row, "frontend": frontend})
+    for row, cells in zip(rows, added):
+        writer.writerow({**row, **cells})
     return out.getvalue()
 
 
@@ -104,19 +131,22 @@ def read(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def check() -> int:
-    """0 when the as-served file is the recorded file, value for value, plus a valid ``frontend``."""
+    """0 when the as-served file is the recorded file, value for value, plus a valid ``frontend`` and
+    ``random_range_ratio``."""
     recorded, fields = read(RECORDED)
     served, served_fields = read(AS_SERVED)
-    if served_fields != [*fields, "frontend"] or len(served) != len(recorded):
-        print(f"{AS_SERVED.name}: not {RECORDED.name} plus a frontend column; rerun with --aiconfigurator")
+    if served_fields != [*fields, *ADDED] or len(served) != len(recorded):
+        print(f"{AS_SERVED.name}: not {RECORDED.name} plus {' and '.join(ADDED)} columns; rerun with --aiconfigurator")
         return 1
     for line, (a, b) in enumerate(zip(recorded, served), start=2):
-        if any(a[k] != b[k] for k in fields) or b["frontend"] not in ("engine", "dynamo"):
+        if (any(a[k] != b[k] for k in fields) or b["frontend"] not in ("engine", "dynamo")
+                or b["random_range_ratio"] not in ("", INFERENCEX_RANGE_RATIO)):
             print(f"{AS_SERVED.name}: line {line} differs from {RECORDED.name}; rerun with --aiconfigurator")
             return 1
     counts = {f: sum(r["frontend"] == f for r in served) for f in ("engine", "dynamo")}
+    drawn = sum(bool(r["random_range_ratio"]) for r in served)
     print(f"{AS_SERVED.name}: up to date ({counts['dynamo']} rows via dynamo, {counts['engine']} via the engine's "
-          "own server)")
+          f"own server; {drawn} of InferenceX runs, lengths drawn at random range ratio {INFERENCEX_RANGE_RATIO})")
     return 0
 
 
@@ -131,7 +161,7 @@ def main(argv=None) -> int:
         parser.error("--aiconfigurator CLONE is needed to write the file (or --check)")
     rows, fields = read(RECORDED)
     runs = silicon_runs(args.aiconfigurator)
-    AS_SERVED.write_text(as_served_text(rows, fields, [frontend_of_row(row, runs) for row in rows]))
+    AS_SERVED.write_text(as_served_text(rows, fields, [added_cells(row, runs) for row in rows]))
     return check()
 
 

@@ -108,7 +108,8 @@ def test_recommend_says_what_it_timed_and_what_launch_prints():
 
 
 def test_the_as_served_copy_is_the_shared_file_plus_its_front_ends():
-    """scripts/serving_frontends.py --check: every row and value of serving_h100.csv, plus `frontend`."""
+    """scripts/serving_frontends.py --check: every row and value of serving_h100.csv, plus `frontend` and
+    `random_range_ratio`."""
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "serving_frontends.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

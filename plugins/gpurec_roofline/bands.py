@@ -357,7 +357,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
     the regimes do not depend on it. Rows of a run :func:`~gpurec_core.validate_serving.inconsistent_runs`
     flags are returned with ``flagged`` set (and are not fitted on).
     """
-    from gpurec_core.measurement_cells import cell, check_rows, engine_of
+    from gpurec_core.measurement_cells import cell, check_rows, engine_of, request_lengths
     from gpurec_core.validate import read_measurements
     from gpurec_core.validate_serving import _Predictor, calibration_split, inconsistent_runs
 
@@ -394,7 +394,7 @@ def residuals(path, *, table: Optional[BandsTable] = None) -> tuple[list[Residua
         estimate = group["estimate"]
         if "output_tok_s" in group or "ttft_ms" not in group or "itl_ms" not in group:
             continue
-        measured = closed_loop_throughput(int(estimate.concurrency or 1), int(float(cell(group["row"], "osl"))),
+        measured = closed_loop_throughput(int(estimate.concurrency or 1), request_lengths(group["row"])[1],
                                           group["ttft_ms"], group["itl_ms"])
         predicted = estimate.throughput_tokens_per_sec
         if predicted and predicted > 0:
@@ -409,7 +409,7 @@ def disaggregated_residuals(path) -> tuple[list[Residual], int]:
     with measured TTFT and ITL, the closed-loop throughput they imply (as :func:`residuals`); and the
     number of rows without a prediction."""
     from gpurec_core.errors import GpurecError
-    from gpurec_core.measurement_cells import cell, check_rows, engine_of
+    from gpurec_core.measurement_cells import cell, check_rows, engine_of, request_lengths
     from gpurec_core.validate import read_measurements
     from gpurec_core.validate_disagg import _estimate
 
@@ -443,7 +443,7 @@ def disaggregated_residuals(path) -> tuple[list[Residual], int]:
     for group in groups.values():
         if "ttft_ms" in group and "itl_ms" in group:
             measured = closed_loop_throughput(int(group["estimate"].concurrency or 1),
-                                              int(float(cell(group["row"], "osl"))), group["ttft_ms"], group["itl_ms"])
+                                              request_lengths(group["row"])[1], group["ttft_ms"], group["itl_ms"])
             out.append(Residual(metric="output_tok_s", regime=DISAGGREGATED, measured=measured,
                                 predicted=group["estimate"].throughput_tokens_per_sec, derived=True, **group["base"]))
     return out, failed

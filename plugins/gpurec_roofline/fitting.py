@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from gpurec_core.measurement_cells import cell, engine_of, parsed
+from gpurec_core.measurement_cells import cell, engine_of, parsed, request_lengths
 from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
@@ -166,7 +166,8 @@ def real_deployment(row: dict, cache: dict):
         return parsed(row, key, 1)
     ref, engine = cell(row, "model_path") or cell(row, "model"), engine_of(row)
     frontend = frontend_of(row)
-    key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), cell(row, "isl"), cell(row, "osl"),
+    input_length, output_length = request_lengths(row)
+    key = (ref, whole("tp"), whole("pp"), whole("ep"), whole("dp"), input_length, output_length,
            cell(row, "precision"), kv_cache_dtype_of(row), engine, frontend, cell(row, "gpu") or "H100")
     if key not in cache:
         model = cache.setdefault(("model", ref), api.as_model(ref))
@@ -175,8 +176,8 @@ def real_deployment(row: dict, cache: dict):
         precision = model.resolve_precision(label, kv_cache_dtype_of(row))
         par, _ = api.planned_layout(model, engine, whole("tp"), whole("pp"), whole("ep"),
                                     whole("dp"), precision)
-        workload = api._build(api.Workload, "workload", input_length=int(cell(row, "isl")),
-                              output_length=int(cell(row, "osl")), concurrency=1, precision=precision,
+        workload = api._build(api.Workload, "workload", input_length=input_length,
+                              output_length=output_length, concurrency=1, precision=precision,
                               frontend=frontend)
         memory = estimate_memory(model, gpu, par, workload, engine)
         cache[key] = (model, gpu, par, workload, memory)
