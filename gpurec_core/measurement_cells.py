@@ -10,6 +10,7 @@ with :func:`cell_value`, so a value means the same whether it is checked or used
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable, Optional, Union
 
 from gpurec_core.errors import MeasurementFileError
@@ -133,17 +134,25 @@ def engine_of(row: Row) -> str:
 #: ``RANDOM_RANGE_RATIO: 0.8`` (.github/workflows/benchmark-tmpl.yml, the input's default since 2025-08;
 #: benchmarks/benchmark_lib.sh passes it to utils/bench_serving/benchmark_serving.py).
 RANDOM_LENGTH_SOURCES = {"inferencex": 0.8, "inferencemax": 0.8}
+#: An InferenceX configuration's name in a ``source`` (``gptoss-fp4-h100-vllm``, ``dsr1-fp8-gb200-dynamo-trt``):
+#: model, precision, GPU and framework, as all 339 keys of its configs/*master.yaml and configs/deprecated/*.yaml
+#: are written (@843c6254). Its multi-node runs draw lengths the same way (benchmark-multinode-tmpl.yml
+#: ``RANDOM_RANGE_RATIO: 0.8``; 88 of the 99 srt-slurm recipes it ships say ``random_range_ratio: 0.8``).
+INFERENCEX_CONFIG_NAME = re.compile(r"(?<![a-z0-9])[a-z0-9.]+-(?:fp4|fp8|bf16|fp16|int4|int8)-(?:h100|h200|b200|b300|"
+                                    r"gb200|gb300|mi300x|mi325x|mi355x|rtx6000pro)-(?:vllm|sglang|trt|atom|dynamo|llmd|tilert)")
 
 
 def random_range_ratio_of(row: Row) -> Optional[float]:
     """The random range ratio the row's benchmark drew request lengths with: its ``random_range_ratio``
-    cell, else that of a benchmark its ``source`` names (:data:`RANDOM_LENGTH_SOURCES`), else None (every
-    request at ``isl`` in and ``osl`` out)."""
+    cell, else InferenceX's when its ``source`` names InferenceX (:data:`RANDOM_LENGTH_SOURCES`) or one of
+    its configurations (:data:`INFERENCEX_CONFIG_NAME`), else None (every request at ``isl`` in and
+    ``osl`` out)."""
     text = cell(row, "random_range_ratio")
     if text:
         return range_ratio(text)
     source = cell(row, "source").lower()
-    return next((ratio for mark, ratio in RANDOM_LENGTH_SOURCES.items() if mark in source), None)
+    named = next((ratio for mark, ratio in RANDOM_LENGTH_SOURCES.items() if mark in source), None)
+    return named if named is not None or not INFERENCEX_CONFIG_NAME.search(source) else RANDOM_LENGTH_SOURCES["inferencex"]
 
 
 def mean_random_length(length: int, ratio: Optional[float]) -> int:

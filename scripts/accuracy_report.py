@@ -1151,7 +1151,7 @@ def build_report() -> str:
             "",
             "- a benchmark that draws each request's lengths at random is predicted at the mean lengths its "
             "requests had (`measurement_cells.request_lengths`): a `random_range_ratio` column, or a `source` naming "
-            "InferenceX, whose CI draws every fixed-length scenario's input and output lengths from 0.8x to 1x the "
+            "InferenceX or one of its configurations (`dsr1-fp8-gb200-dynamo-trt`), whose CI draws every fixed-length scenario's input and output lengths from 0.8x to 1x the "
             "nominal ones (docs/validate.md); the nominal lengths overstate its prompts and outputs by 11 %. The "
             "as-served file marks its 228 rows of InferenceX runs, and the own-server request overhead is fitted on "
             "them so (17.25 ms at the nominal lengths, with a median |log(predicted / measured)| of 0.234; "

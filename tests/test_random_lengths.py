@@ -33,6 +33,11 @@ def test_the_ratio_comes_from_the_cell_or_from_a_source_naming_inferencex():
     assert random_range_ratio_of({**ROW, "source": "InferenceMAX v1 results"}) == 0.8
     assert random_range_ratio_of({**ROW, "source": "InferenceX", "random_range_ratio": "1"}) == 1.0
     assert random_range_ratio_of({**ROW, "source": "vllm bench serve, my cluster"}) is None
+    # An InferenceX configuration's name (configs/nvidia-master.yaml, configs/amd-master.yaml keys)
+    for name in ("gptoss-fp4-h100-vllm", "dsr1-fp8-gb200-dynamo-trt", "minimaxm2.5-fp8-mi355x-atom",
+                 "qwen3.5-fp4-rtx6000pro-sglang"):
+        assert random_range_ratio_of({**ROW, "source": f"results of {name}, run 12"}) == 0.8, name
+    assert random_range_ratio_of({**ROW, "source": "llama-fp8 on h100 with vllm"}) is None
     # 8192 in: int(8192 x 0.8) = 6553 .. 8192, mean 7372.5 (rounded half to even)
     assert request_lengths({**ROW, "isl": "8192", "osl": "1024", "random_range_ratio": "0.8"}) == (7372, 922)
     assert request_lengths(ROW) == (1024, 1024)
