@@ -82,3 +82,15 @@ def test_the_as_served_copy_marks_the_inferencex_runs_only():
     assert len(drawn) == 228 and {r["random_range_ratio"] for r in drawn} == {"0.8"}
     assert {r["frontend"] for r in drawn} == {"engine"} and {r["engine"] for r in drawn} == {"vllm"}
     assert not any(r["random_range_ratio"] for r in rows if r["frontend"] == "dynamo")
+
+
+def test_validate_says_how_many_rows_it_read_as_random_lengths(tmp_path):
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+
+    rows = [{**ROW, "metric": "itl_ms", "value": "10", "source": "gptoss-fp4-h100-vllm"},
+            {**ROW, "metric": "ttft_ms", "value": "100", "source": "my own run"}]
+    result = CliRunner().invoke(cli, ["validate", str(_write(tmp_path / "runs.csv", rows))], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) read as runs whose benchmark drew each request's lengths at random" in " ".join(result.output.split())
