@@ -375,7 +375,7 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(f"Front ends: {via} row(s) read as served through NVIDIA Dynamo, {len(served) - via} through the "
                       "engine's own server (a frontend column, a dynamo-* engine name or a Dynamo image in the source "
                       "says Dynamo; docs/validate.md).")
-    drawn = [r for r in data.get("rows", []) if re.search(r"\blengths [\d.]+-1x\b", r.get("config") or "")]
+    drawn = [r for r in data.get("rows", []) if r.get("random_range_ratio") is not None]
     if drawn:
         console.print(f"{len(drawn)} row(s) read as runs whose benchmark drew each request's lengths at random (a "
                       "random_range_ratio column, or a source naming InferenceX or one of its configurations): "

@@ -138,8 +138,9 @@ RANDOM_LENGTH_SOURCES = {"inferencex": 0.8, "inferencemax": 0.8}
 #: model, precision, GPU and framework, as all 339 keys of its configs/*master.yaml and configs/deprecated/*.yaml
 #: are written (@843c6254). Its multi-node runs draw lengths the same way (benchmark-multinode-tmpl.yml
 #: ``RANDOM_RANGE_RATIO: 0.8``; 88 of the 99 srt-slurm recipes it ships say ``random_range_ratio: 0.8``).
-INFERENCEX_CONFIG_NAME = re.compile(r"(?<![a-z0-9])[a-z0-9.]+-(?:fp4|fp8|bf16|fp16|int4|int8)-(?:h100|h200|b200|b300|"
-                                    r"gb200|gb300|mi300x|mi325x|mi355x|rtx6000pro)-(?:vllm|sglang|trt|atom|dynamo|llmd|tilert)")
+INFERENCEX_CONFIG_NAME = re.compile(
+    r"(?<![a-z0-9])[a-z0-9.]+-(?:fp4|fp8|bf16|fp16|int4|int8)-(?:h100|h200|b200|b300|gb200|gb300|mi300x|mi325x|mi355x|"
+    r"rtx6000pro)-(?:vllm|sglang|trt|atom|dynamo|llmd|tilert)")
 
 
 def random_range_ratio_of(row: Row) -> Optional[float]:
@@ -151,8 +152,10 @@ def random_range_ratio_of(row: Row) -> Optional[float]:
     if text:
         return range_ratio(text)
     source = cell(row, "source").lower()
-    named = next((ratio for mark, ratio in RANDOM_LENGTH_SOURCES.items() if mark in source), None)
-    return named if named is not None or not INFERENCEX_CONFIG_NAME.search(source) else RANDOM_LENGTH_SOURCES["inferencex"]
+    for mark, ratio in RANDOM_LENGTH_SOURCES.items():
+        if mark in source:
+            return ratio
+    return RANDOM_LENGTH_SOURCES["inferencex"] if INFERENCEX_CONFIG_NAME.search(source) else None
 
 
 def mean_random_length(length: int, ratio: Optional[float]) -> int:

@@ -14,7 +14,7 @@ import pathlib
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, engine_of, parsed, request_lengths
+from gpurec_core.measurement_cells import cell, engine_of, parsed, random_range_ratio_of, request_lengths
 from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
                                          record_prediction, served_precision)
 
@@ -91,7 +91,8 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "measured": float(value) if value else None, "predicted": None, "ape": None,
                                   "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
-                                  "split": "held-out", "frontend": frontend_of(row)}
+                                  "split": "held-out", "frontend": frontend_of(row),
+                                  "random_range_ratio": random_range_ratio_of(row)}
         if metric not in SERVING_METRICS:
             record["error"] = f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)}"
             out.append(record)

@@ -19,8 +19,8 @@ from typing import Any, Optional, Union
 
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
-from gpurec_core.measurement_cells import (ape, cell, concurrency, engine_of, frontend_name, parsed, random_range_ratio_of,
-                                         request_lengths)
+from gpurec_core.measurement_cells import (ape, cell, concurrency, engine_of, frontend_name, parsed,
+                                         random_range_ratio_of, request_lengths)
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -305,6 +305,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "source": cell(row, "source"),
             "split": calibration_split(row),
             "frontend": frontend_of(row),
+            "random_range_ratio": random_range_ratio_of(row),
         }
         if metric not in _METRIC_FIELD:
             record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from gpurec_core.measurement_cells import RANDOM_LENGTH_SOURCES  # noqa: E402
 from gpurec_core.validate_serving import frontend_of  # noqa: E402
 
 MEASUREMENTS = ROOT / "tests" / "fixtures" / "measurements"
@@ -58,13 +59,15 @@ def frontend_of_run(data_source: str) -> str:
     return frontend_of({"source": data_source})
 
 
-#: The random range ratio of InferenceX's benchmarks (module docstring).
-INFERENCEX_RANGE_RATIO = "0.8"
+#: The random range ratio of InferenceX's benchmarks (module docstring), as gpurec validate reads a source
+#: naming InferenceX.
+INFERENCEX_RANGE_RATIO = f"{RANDOM_LENGTH_SOURCES['inferencex']:g}"
 
 
 def range_ratio_of_run(data_source: str) -> str:
     """``0.8`` for a silicon_sample run imported from InferenceX (a ``source_file=<date>.csv``), else ''."""
-    return INFERENCEX_RANGE_RATIO if "source_file=20" in data_source and "aic-auto-gap-analysis" not in data_source else ""
+    imported = "source_file=20" in data_source and "aic-auto-gap-analysis" not in data_source
+    return INFERENCEX_RANGE_RATIO if imported else ""
 
 
 def silicon_runs(clone: Path) -> list[dict]:
