@@ -40,6 +40,22 @@ def _keys(spec: GPUSpec) -> set[str]:
     return {normalize_gpu_name(spec.name), *(normalize_gpu_name(a) for a in spec.aliases)}
 
 
+#: A GPU count written into the name (``8xH100``, ``H100x8``, ``8 x H200``): the count is the deployment's, not the
+#: GPU's.
+_COUNT = re.compile(r"^\s*\d+\s*[x×]\s*|\s*[x×]\s*\d+\s*$", re.IGNORECASE)
+
+
+def _loose_key(name: str) -> str:
+    """A looser lookup key than :func:`normalize_gpu_name`, for spellings no alias lists: without a GPU count
+    (:data:`_COUNT`), the SXM generation read as SXM (``H200-SXM5-141GB``: HGX H200 boards are SXM5 like the
+    H100's; each catalog entry has one SXM form) and a memory size in ``G`` read as GB (``A100-80G``). Every
+    other qualifier stays, so a PCIe, NVL or other-memory part is never read as the SXM one."""
+    words = [w for w in re.split(r"[-_\s]+", _COUNT.sub("", name)) if w]
+    words = [re.sub(r"^sxm\d$", "sxm", w, flags=re.IGNORECASE) for w in words]
+    words = [re.sub(r"^(\d+)g$", r"\1gb", w, flags=re.IGNORECASE) for w in words]
+    return normalize_gpu_name("-".join(words))
+
+
 class GPUCatalog:
     """GPUs by normalized name and alias.
 
@@ -74,6 +90,12 @@ class GPUCatalog:
         completed = self._complete_all(self.specs, warn)
         self.specs = [completed[id(spec)] for spec in self.specs]
         self._by_key = {key: completed[id(spec)] for key, spec in by_key.items()}
+        loose: dict[str, set[int]] = {}
+        for spec in self.specs:
+            for key in {_loose_key(n) for n in (spec.name, *spec.aliases)}:
+                loose.setdefault(key, set()).add(id(spec))
+        ids = {id(spec): spec for spec in self.specs}
+        self._by_loose_key = {key: ids[next(iter(found))] for key, found in loose.items() if len(found) == 1}
 
     @staticmethod
     def _complete_all(specs: list[GPUSpec], warn: Callable[[str], None]) -> dict[int, GPUSpec]:
@@ -125,7 +147,8 @@ class GPUCatalog:
         if not isinstance(name, str):
             raise GPUNotFoundError(f"a GPU is named by a string such as 'H100' (`gpurec gpus` lists them all), "
                                    f"got {type(name).__name__} {name!r:.80}")
-        spec = self._by_key.get(normalize_gpu_name(name)) or self._site_tagged(name)
+        spec = (self._by_key.get(normalize_gpu_name(name)) or self._site_tagged(name)
+                or self._by_loose_key.get(_loose_key(name)))
         if spec is None:
             choices = self.names() + [alias for spec in self.specs for alias in spec.aliases]
             raise GPUNotFoundError(

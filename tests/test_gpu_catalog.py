@@ -74,6 +74,22 @@ def test_a_benchmark_campaigns_machine_name_finds_its_gpu(runner, name):
     assert get_gpu_spec(runner).name == name
 
 
+@pytest.mark.parametrize("written, name", [("H200-SXM5-141GB", "H200"), ("B200-SXM6-180GB", "B200"), ("A100-80G", "A100"),
+                                           ("8xH100", "H100"), ("H100x8", "H100"), ("8 x H200", "H200"),
+                                           ("2xMI300X", "MI300X"), ("H100-94G", "H100_NVL")])
+def test_spellings_no_alias_lists_find_the_gpu(written, name):
+    """A GPU count in the name is the deployment's; SXM5/SXM6 is the entry's SXM form (HGX H200 and B200 boards
+    are SXM5/SXM6 modules); a memory size in G is GB."""
+    assert get_gpu_spec(written).name == name
+
+
+@pytest.mark.parametrize("written", ["A100-PCIE-40GB", "H100-94G-pcie", "8xH100-pcie-40g"])
+def test_loose_spellings_keep_every_other_qualifier(written):
+    """No A100 PCIe 40GB is in the catalog: it is refused, never read as the 80GB PCIe or the 40GB SXM part."""
+    with pytest.raises(GPUNotFoundError, match="unknown GPU"):
+        get_gpu_spec(written)
+
+
 @pytest.mark.parametrize("written", ["H100-foo-pcie", "H100-site-94gb", "B200-lab-hbm3e"])
 def test_a_hardware_qualifier_is_never_dropped_as_a_site_tag(written):
     """H100 PCIe and H100 NVL (94 GB) are other GPUs than the H100 SXM: a name that ends in a qualifier gpurec does
