@@ -137,7 +137,8 @@ RANDOM_LENGTH_SOURCES = {"inferencex": 0.8, "inferencemax": 0.8}
 #: An InferenceX configuration's name in a ``source`` (``gptoss-fp4-h100-vllm``, ``dsr1-fp8-gb200-dynamo-trt``):
 #: model, precision, GPU and framework, as all 339 keys of its configs/*master.yaml and configs/deprecated/*.yaml
 #: are written (@843c6254). Its multi-node runs draw lengths the same way (benchmark-multinode-tmpl.yml
-#: ``RANDOM_RANGE_RATIO: 0.8``; 88 of the 99 srt-slurm recipes it ships say ``random_range_ratio: 0.8``).
+#: ``RANDOM_RANGE_RATIO: 0.8``; of the srt-slurm recipes it ships that set one, 89 say ``random_range_ratio: 0.8``
+#: and 11 say 1.0).
 INFERENCEX_CONFIG_NAME = re.compile(
     r"(?<![a-z0-9])[a-z0-9.]+-(?:fp4|fp8|bf16|fp16|int4|int8)-(?:h100|h200|b200|b300|gb200|gb300|mi300x|mi325x|mi355x|"
     r"rtx6000pro)-(?:vllm|sglang|trt|atom|dynamo|llmd|tilert)")

@@ -1207,6 +1207,17 @@ def build_report() -> str:
             "behind Dynamo, and every engine's own server, get no ceiling because no run of theirs in the data "
             "reaches one; a faster GPU running a small model behind such a front end may meet one gpurec does not "
             "know (a calibration on such runs reads it: docs/calibrate.md).",
+            "- A row whose `source` names InferenceX or one of its configurations is read as drawn at random lengths "
+            "(range ratio 0.8, InferenceX CI's default); of the multi-node srt-slurm recipes InferenceX ships that set "
+            "a ratio (@843c6254), 89 say 0.8 and 11 say 1.0, and such a run is predicted at 0.9x its lengths (about 10 % short of its TTFT). A file of "
+            "InferenceX runs that does not say so in `source` or `random_range_ratio` (aiconfigurator's "
+            "silicon_sample imports, as the shared file has them) is predicted at the nominal lengths.",
+            "- Speculative decoding is not modelled: an MTP, EAGLE or DSpark run's ITL is predicted as a plain "
+            "decode step's, about its acceptance length (1.8-3 tokens per step) too slow. 136 of InferenceX's 339 "
+            "configurations are MTP variants, and InferenceX now pins their acceptance to golden curves "
+            "(golden_al_distribution/, e.g. DeepSeek-V4-Pro MTP 1.79 / 2.27 / 2.49 accepted tokens at 1 / 2 / 3 "
+            "draft tokens), which would give a planner the acceptance it needs; the shared data's MTP runs (SGLang "
+            "DeepSeek-R1, disaggregated) are too few and their layouts too uncertain to check one against.",
             "- Launch flags no measurement column records move TTFT: SemiAnalysis InferenceX starts SGLang for "
             "DeepSeek-R1 on B200 with `--scheduler-recv-interval 10` (30 from 16 users) and `--stream-interval 10` "
             "(benchmarks/single_node/fixed_seq_len/dsr1_fp4_b200.sh), and SGLang's SchedulerRecvSkipper then takes "
