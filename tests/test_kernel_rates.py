@@ -276,3 +276,15 @@ def test_disaggregated_pools_take_the_engines_moe_ratio():
     assert profile.compute_dtype == "fp8"
     assert resolved_efficiency(eff, profile, "sglang").moe_compute_ratio == eff.moe_ratio_for("sglang", "fp8") < 1
     assert resolved_efficiency(eff, profile, "trtllm").moe_compute_ratio > 1
+
+
+def test_amds_bandwidth_fraction_is_hoppers_scaled_by_the_same_stream_benchmark():
+    """roofline.toml [efficiency.cdna]: Hopper's fitted bandwidth fraction x the MI300X's STREAM share of its HBM peak
+    over the H100's (Azure AI-benchmarking-guide, fork samuel-bohman/AI-benchmarking-guide @3de0c294,
+    Azure_Results/ND_MI300X_v5_results.md and ND_H100_v5_results.md: Copy, Mul, Add, Triad in TB/s)."""
+    mi300x, h100 = get_gpu_spec("MI300X"), get_gpu_spec("H100")
+    mi300x_share = (4.11 + 4.26 + 4.14 + 4.09) / 4 / mi300x.bandwidth_tb_s
+    h100_share = (2.90 + 2.90 + 2.97 + 2.97) / 4 / h100.bandwidth_tb_s
+    efficiency = load_constants().efficiency
+    assert efficiency["cdna"].bandwidth_efficiency == pytest.approx(
+        efficiency["hopper"].bandwidth_efficiency * mi300x_share / h100_share, abs=1e-4)
