@@ -1561,6 +1561,12 @@ def _build(fields: dict[str, Any], model_type: str, prefix: str = "") -> ModelCo
         if fields.get(key) and len(fields[key]) != layers:
             raise ModelConfigError(f"config.json describes {len(fields[key])} layers in '{key}' but "
                                    f"num_hidden_layers is {layers} (model_type {model_type})")
+    kinds = set(fields.get("layer_types") or ())
+    if kinds and not kinds & {"full_attention", "sliding_attention"}:
+        raise ModelConfigError(
+            f"config.json describes no attention layer (only {', '.join(sorted(kinds))}): a pure state-space or "
+            "linear-attention model keeps a fixed state per sequence, not a KV cache per token, and gpurec plans "
+            f"models with at least one attention layer (model_type {model_type})")
     experts, top_k = fields.get("num_experts", 0), fields.get("num_experts_per_tok", 0)
     if experts and not 0 < top_k <= experts:
         raise ModelConfigError(f"config.json field 'num_experts_per_tok' must be between 1 and the number of "

@@ -458,3 +458,11 @@ def test_nemotron_h_block_names_of_transformers_5():
     cfg = parse_hf_config(config)
     assert cfg.num_layers_of == {"mamba": 23, "mlp_only": 23, "full_attention": 6}
     assert sum(cfg.moe_layers) == 23
+
+
+def test_a_config_without_any_attention_layer_is_refused_with_why():
+    """Every layer recurrent (transformers' GraniteMoeHybridConfig default writes 32 "linear_attention" layers):
+    no KV cache per token to plan, so a clear ModelConfigError rather than a KV pool of 0 tokens."""
+    raw = dict(LLAMA_LIKE, layer_types=["linear_attention", "mamba"])
+    with pytest.raises(ModelConfigError, match="no attention layer"):
+        parse_hf_config(raw)
