@@ -45,12 +45,17 @@ def _keys(spec: GPUSpec) -> set[str]:
 _COUNT = re.compile(r"^\s*\d+\s*[x×]\s*|\s*[x×]\s*\d+\s*$", re.IGNORECASE)
 
 
+def _name_words(name: str) -> list[str]:
+    """The words of a GPU name, split at '-', '_' and spaces."""
+    return [w for w in re.split(r"[-_\s]+", name) if w]
+
+
 def _loose_key(name: str) -> str:
     """A looser lookup key than :func:`normalize_gpu_name`, for spellings no alias lists: without a GPU count
     (:data:`_COUNT`), the SXM generation read as SXM (``H200-SXM5-141GB``: HGX H200 boards are SXM5 like the
     H100's; each catalog entry has one SXM form) and a memory size in ``G`` read as GB (``A100-80G``). Every
     other qualifier stays, so a PCIe, NVL or other-memory part is never read as the SXM one."""
-    words = [w for w in re.split(r"[-_\s]+", _COUNT.sub("", name)) if w]
+    words = _name_words(_COUNT.sub("", name))
     words = [re.sub(r"^sxm\d$", "sxm", w, flags=re.IGNORECASE) for w in words]
     words = [re.sub(r"^(\d+)g$", r"\1gb", w, flags=re.IGNORECASE) for w in words]
     return normalize_gpu_name("-".join(words))
@@ -134,7 +139,7 @@ class GPUCatalog:
         prefix, followed by tags of the site or role (SemiAnalysis InferenceX's runners: ``b200-multinode``,
         ``h200-dgxc``, ``cluster:gb300-nv``, ``mi355x-amds``); None when what is left names no GPU, or when a
         dropped word is a hardware qualifier (``-pcie``, ``-nvl``, ``-94gb``: another GPU, not a site)."""
-        words = [w for w in re.split(r"[-_\s]+", name.rsplit(":", 1)[-1]) if w]
+        words = _name_words(name.rsplit(":", 1)[-1])
         for end in range(len(words), 0, -1):
             if any(HARDWARE_QUALIFIER.match(w) for w in words[end:]):
                 return None
