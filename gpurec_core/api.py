@@ -23,6 +23,7 @@ from gpurec_core.models import (
     Precision,
     Workload,
 )
+from gpurec_core.speculative import acceptance_note
 
 ModelLike = Union[str, "ModelArchitecture"]  # noqa: F821
 GPULike = Union[str, GPUSpec]
@@ -317,6 +318,8 @@ def estimate_performance(
     hf_token: Optional[str] = None,
     text_only: bool = False,
     frontend: str = "engine",
+    speculative_tokens: int = 0,
+    acceptance_length: Optional[float] = None,
 ) -> PerformanceEstimate:
     """Serving performance of one deployment at ``concurrency`` users in a closed loop.
 
@@ -334,6 +337,10 @@ def estimate_performance(
     ``frontend``: what takes the requests, the engine's own server (``"engine"``, what gpurec's launch
     lines start) or NVIDIA Dynamo's frontend (``"dynamo"``); it changes the time a request spends
     outside the engine's steps, so TTFT (gpurec_core.models.Frontend).
+
+    ``speculative_tokens``: draft tokens per request per step of MTP / EAGLE speculative decoding
+    (vLLM ``num_speculative_tokens``, SGLang ``--speculative-num-steps``), ``acceptance_length`` the
+    tokens a request advances per step on average (None: gpurec_core.speculative's default, noted).
     """
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
@@ -344,7 +351,8 @@ def estimate_performance(
                                         expert_parallel_size, data_parallel_size, resolved)
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
-                max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only), frontend=frontend)
+                max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only), frontend=frontend,
+                speculative_tokens=speculative_tokens, acceptance_length=acceptance_length)
     workload = _build(Workload, "workload", concurrency=1, **base)
     from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
 
@@ -359,7 +367,8 @@ def estimate_performance(
             raise WorkloadError(f"concurrency must be a positive integer or 'max', got {concurrency!r}")
         workload = _build(Workload, "workload", concurrency=concurrency, **base)
     estimate = _estimate(arch, spec, parallelism, workload, memory, estimator)
-    return with_notes(estimate, arch.resolution_note, resolved.assumed, resolved.what_if_note, *notes)
+    return with_notes(estimate, arch.resolution_note, resolved.assumed, resolved.what_if_note, *notes,
+                      acceptance_note(speculative_tokens, acceptance_length, estimator))
 
 
 def estimate_disaggregated(
@@ -389,6 +398,8 @@ def estimate_disaggregated(
     hf_token: Optional[str] = None,
     text_only: bool = False,
     frontend: str = "engine",
+    speculative_tokens: int = 0,
+    acceptance_length: Optional[float] = None,
 ) -> PerformanceEstimate:
     """Serving performance of a disaggregated deployment: ``prefill_workers`` engine instances of one
     layout on ``prefill_gpu`` and ``decode_workers`` on ``decode_gpu`` (default: the same GPU), each
@@ -399,7 +410,8 @@ def estimate_disaggregated(
     ranks of a MoE model share its experts, :func:`planned_layout`). ``kv_link``: 'nvlink',
     'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
     transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
-    ``frontend`` as in :func:`estimate_performance` (``"dynamo"`` for NVIDIA Dynamo's router in front).
+    ``frontend`` as in :func:`estimate_performance` (``"dynamo"`` for NVIDIA Dynamo's router in front),
+    and ``speculative_tokens`` / ``acceptance_length`` (the decode pool drafts and verifies).
     """
     from gpurec_core.models import DisaggregatedDeployment, Pool
     from gpurec_core.plugins import estimate_disaggregated as _estimate, estimate_memory
@@ -414,7 +426,8 @@ def estimate_disaggregated(
         raise WorkloadError(f"concurrency must be a positive integer, got {concurrency!r:.40}")
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=concurrency, gpu_memory_utilization=gpu_memory_utilization, precision=resolved,
-                      text_only=bool(text_only), frontend=frontend)
+                      text_only=bool(text_only), frontend=frontend, speculative_tokens=speculative_tokens,
+                      acceptance_length=acceptance_length)
     pools, plans, layout_text = [], [], []
     for role, gpu, workers, tp, dp, ep, batch in (
             ("prefill", prefill_gpu, prefill_workers, prefill_tensor_parallel_size, prefill_data_parallel_size,
@@ -432,4 +445,5 @@ def estimate_disaggregated(
     deployment = _build(DisaggregatedDeployment, "disaggregated deployment", prefill=pools[0], decode=pools[1],
                         engine=engine, kv_link=kv_link)
     estimate = _estimate(arch, deployment, workload, plans[0], plans[1], estimator)
-    return with_notes(estimate, arch.resolution_note, resolved.assumed, *layout_text)
+    return with_notes(estimate, arch.resolution_note, resolved.assumed, *layout_text,
+                      acceptance_note(speculative_tokens, acceptance_length, estimator))

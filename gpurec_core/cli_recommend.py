@@ -12,6 +12,7 @@ import click
 
 from gpurec_core.models import FRONTENDS
 from gpurec_core.queries import DEFAULT_ENGINE, DEFAULT_ESTIMATOR, DEFAULT_TOP
+from gpurec_core.speculative import MAX_DRAFT_TOKENS
 from gpurec_core.formatting import columns, explain_text, legend, raw_rows, rows, verdict, why_not, workload_line
 
 
@@ -68,6 +69,12 @@ def _recommend_help() -> str:
 @click.option("--frontend", default="engine", show_default=True, type=click.Choice(FRONTENDS),
               help="what takes the requests: the engine's own server, or NVIDIA Dynamo's frontend (adds its time "
                    "to TTFT)")
+@click.option("--speculative-tokens", default=0, show_default=True, type=click.IntRange(0, MAX_DRAFT_TOKENS),
+              help="draft tokens per request per step of MTP / EAGLE speculative decoding (vLLM "
+                   "num_speculative_tokens, SGLang --speculative-num-steps); 0: none")
+@click.option("--acceptance-length", default=None, type=float,
+              help="tokens a request advances per speculative step (accepted drafts + 1); default: the median of "
+                   "InferenceX's golden curves for that many drafts")
 @click.option("--ttft-slo-ms", default=None, type=float, help="time-to-first-token target, ms")
 @click.option("--itl-slo-ms", default=None, type=float, help="inter-token latency target, ms")
 @click.option("--target-throughput", "target_tok", default=None, type=float, help="output tokens/s to carry (adds replicas)")
@@ -93,7 +100,7 @@ def recommend_command(model: str, input_length: int, output_length: int, context
                       max_tensor_parallel: Optional[int], pipeline_parallel_size: Optional[int], max_gpus: Optional[int],
                       gpus: Optional[str], disaggregated: bool, prefill_gpus: Optional[str],
                       decode_gpus: Optional[str], engine: str, estimator: str, frontend: str,
-                      ttft_slo_ms: Optional[float],
+                      speculative_tokens: int, acceptance_length: Optional[float], ttft_slo_ms: Optional[float],
                       itl_slo_ms: Optional[float], target_tok: Optional[float], target_rps: Optional[float],
                       text_only: bool, no_performance: bool, fitting_only: bool, sort: str, top: int, wide: bool,
                       as_json: bool, as_csv: bool, as_markdown: bool, plot_path: Optional[str], explain: bool,
@@ -112,7 +119,8 @@ def recommend_command(model: str, input_length: int, output_length: int, context
         gpus=gpus, disaggregated=disaggregated, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, engine=engine,
         estimator=estimator, ttft_slo_ms=ttft_slo_ms, itl_slo_ms=itl_slo_ms, target_tok=target_tok,
         target_rps=target_rps, text_only=text_only, no_performance=no_performance, fitting_only=fitting_only,
-        sort=sort, progress=progress, frontend=frontend))
+        sort=sort, progress=progress, frontend=frontend, speculative_tokens=speculative_tokens,
+        acceptance_length=acceptance_length))
     shown = result.recommendations[:top] if top else result.recommendations
     if plot_path:
         from gpurec_core.plotting import plot_recommendations

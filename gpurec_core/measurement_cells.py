@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 from gpurec_core.errors import MeasurementFileError
 from gpurec_core.models import FRONTENDS
+from gpurec_core.speculative import MAX_DRAFT_TOKENS
 
 Row = dict[str, Any]
 
@@ -51,6 +52,22 @@ def fraction(text: str) -> float:
     """The number in (0, 1] in ``text``; ValueError for anything else."""
     value = finite_number(text)
     if not 0 < value <= 1:
+        raise ValueError(text)
+    return value
+
+
+def draft_count(text: str) -> int:
+    """Draft tokens per speculative step: a whole number from 0 to MAX_DRAFT_TOKENS; ValueError else."""
+    value = finite_number(text)
+    if value < 0 or value != int(value) or value > MAX_DRAFT_TOKENS:
+        raise ValueError(text)
+    return int(value)
+
+
+def acceptance(text: str) -> float:
+    """Tokens accepted per speculative step: a number from 1 to MAX_DRAFT_TOKENS + 1; ValueError else."""
+    value = finite_number(text)
+    if not 1 <= value <= MAX_DRAFT_TOKENS + 1:
         raise ValueError(text)
     return value
 
@@ -102,6 +119,8 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "value": ("a finite number >= 0", measured),
     "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend_name),
     "random_range_ratio": ("a number from 0 to 1", range_ratio),
+    "speculative_tokens": (f"a whole number from 0 to {MAX_DRAFT_TOKENS}", draft_count),
+    "acceptance_length": (f"a number from 1 to {MAX_DRAFT_TOKENS + 1}", acceptance),
 }
 
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).

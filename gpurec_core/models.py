@@ -13,6 +13,8 @@ from typing import ClassVar, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gpurec_core.speculative import MAX_DRAFT_TOKENS, default_acceptance_length
+
 WeightPrecisionName = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "nvfp4", "mxfp4"]
 KVCacheDtypeName = Literal["fp32", "fp16", "bf16", "fp8"]
 Bottleneck = Literal["compute", "memory", "communication", "unknown"]
@@ -268,6 +270,30 @@ class Workload(_Value):
     frontend: Frontend = Field(default="engine", description="what takes the requests: the engine's own server "
                                "('engine') or NVIDIA Dynamo's frontend ('dynamo'); it sets the time a request spends "
                                "outside the engine's steps")
+    speculative_tokens: int = Field(default=0, ge=0, le=MAX_DRAFT_TOKENS, description="draft tokens per request "
+                                    "per step (MTP / EAGLE speculative decoding); 0 = none")
+    acceptance_length: Optional[float] = Field(default=None, ge=1, le=MAX_DRAFT_TOKENS + 1, description=(
+        "tokens a request advances per speculative step on average (accepted drafts + 1); None = "
+        "the median of InferenceX's golden curves for that many drafts (gpurec_core.speculative)"))
+
+    @model_validator(mode="after")
+    def _acceptance_fits_drafts(self):
+        k, a = self.speculative_tokens, self.acceptance_length
+        if a is not None and k == 0:
+            raise ValueError(f"acceptance_length {a:g} needs speculative_tokens of 1 or more (the draft tokens "
+                             "per step it accepts from)")
+        if a is not None and a > k + 1:
+            raise ValueError(f"acceptance_length {a:g} exceeds 1 + speculative_tokens = {k + 1}: a step accepts "
+                             "at most its drafts and the verifier's own token")
+        return self
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a decoding request advances per engine step: 1, or the acceptance length (given, or
+        the default for its drafts) with speculative decoding."""
+        if self.speculative_tokens == 0:
+            return 1.0
+        return self.acceptance_length or default_acceptance_length(self.speculative_tokens)
 
     @property
     def context_length(self) -> int:

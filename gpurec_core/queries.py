@@ -66,7 +66,8 @@ def run_recommend(model: str, *, input_length: int = 1024, output_length: int = 
                   ttft_slo_ms: Optional[float] = None, itl_slo_ms: Optional[float] = None,
                   target_tok: Optional[float] = None, target_rps: Optional[float] = None, text_only: bool = False,
                   no_performance: bool = False, fitting_only: bool = False, sort: str = "rank",
-                  progress: Optional[Callable[[int, int], None]] = None, frontend: str = "engine"):
+                  progress: Optional[Callable[[int, int], None]] = None, frontend: str = "engine",
+                  speculative_tokens: int = 0, acceptance_length: Optional[float] = None):
     """``gpurec recommend``'s search with its options (``gpus``, ``prefill_gpus``, ``decode_gpus``:
     comma-separated names); the result sorted as ``sort`` asks and, with ``tensor_parallel_size``, only
     that TP size."""
@@ -89,7 +90,8 @@ def run_recommend(model: str, *, input_length: int = 1024, output_length: int = 
         target_throughput_tokens_per_sec=target_tok, target_requests_per_sec=target_rps,
         pipeline_parallel=pipeline_parallel_size, include_non_fitting=not fitting_only, progress=progress,
         text_only=text_only, disaggregated=disaggregated, prefill_gpus=names(prefill_gpus),
-        decode_gpus=names(decode_gpus), frontend=frontend)
+        decode_gpus=names(decode_gpus), frontend=frontend, speculative_tokens=speculative_tokens,
+        acceptance_length=acceptance_length)
     if tensor_parallel_size:
         kept = [r for r in result if r.recommendation.tensor_parallel_size == tensor_parallel_size]
         if not kept and result.recommendations:

@@ -33,6 +33,7 @@ from gpurec_core.models import (
 )
 from gpurec_core.pricing import GPUPrice, gpu_price
 from gpurec_core.result import Cost, Deployment, GPURecommendation, Recommendation, RecommendationResult, SLOResult
+from gpurec_core.speculative import acceptance_note
 
 #: Pipeline stages tried across nodes when no single node holds the model.
 MAX_PIPELINE_STAGES = 16
@@ -498,6 +499,8 @@ def recommend_gpus(
     prefill_gpus: Optional[list[Union[str, GPUSpec]]] = None,
     decode_gpus: Optional[list[Union[str, GPUSpec]]] = None,
     frontend: str = "engine",
+    speculative_tokens: int = 0,
+    acceptance_length: Optional[float] = None,
 ) -> RecommendationResult:
     """Recommend GPUs and parallel layouts for serving ``model`` (the seed's parameters first).
 
@@ -513,6 +516,8 @@ def recommend_gpus(
     that has no batch form, estimated). ``text_only`` plans a multimodal checkpoint served
     without its vision / audio towers (vLLM ``--language-model-only``). ``frontend``: what takes the
     requests, the engine's own server (``"engine"``) or NVIDIA Dynamo's frontend (``"dynamo"``).
+    ``speculative_tokens`` / ``acceptance_length``: MTP / EAGLE speculative decoding, as for
+    :func:`gpurec_core.api.estimate_performance` (a disaggregated candidate's decode pool drafts and verifies).
     """
     from gpurec_core.api import _build, as_gpu, as_model, check_engine, check_estimator, check_layout
     from gpurec_core.plugins import gpu_catalog, plugin_problems
@@ -545,7 +550,9 @@ def recommend_gpus(
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=batch_size, max_model_len=max_model_len,
                       gpu_memory_utilization=gpu_memory_utilization, precision=resolved, text_only=bool(text_only),
-                      frontend=frontend)
+                      frontend=frontend, speculative_tokens=speculative_tokens, acceptance_length=acceptance_length)
+    if workload.speculative_tokens:
+        notes.append(acceptance_note(workload.speculative_tokens, workload.acceptance_length, estimator))
     gpus, prefill_gpus, decode_gpus = (gpu_list(name, value) for name, value in (
         ("gpus", gpus), ("prefill_gpus", prefill_gpus), ("decode_gpus", decode_gpus)))
     if progress is not None and not callable(progress):

@@ -61,7 +61,8 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         decode_data_parallel_size=d["dp"] or 1, decode_expert_parallel_size=d["ep"] or 1, decode_max_batch=d["batch"],
         precision=served_precision(model, cell(row, "precision") or None),
         kv_cache_dtype=kv_cache_dtype_of(row), gpu_memory_utilization=fraction, engine=engine_of(row),
-        frontend=frontend_of(row), estimator=estimator))
+        frontend=frontend_of(row), speculative_tokens=parsed(row, "speculative_tokens", 0),
+        acceptance_length=parsed(row, "acceptance_length"), estimator=estimator))
 
 
 def pool_wait_note(estimate) -> Optional[str]:

@@ -105,6 +105,10 @@ def describe_config(row: dict) -> str:
     ratio = random_range_ratio_of(row)
     if ratio is not None:
         parts.append(f"lengths {ratio:g}-1x")
+    drafts = parsed(row, "speculative_tokens", 0)
+    if drafts:
+        accepted = parsed(row, "acceptance_length")
+        parts.append(f"spec{drafts}" + (f" al{accepted:g}" if accepted else ""))
     if cell(row, "precision"):
         parts.append(cell(row, "precision"))
     if cell(row, "kv_cache_dtype"):
@@ -230,7 +234,8 @@ def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
             parsed(row, "ep", 1), parsed(row, "dp", 1), *request_lengths(row),
             concurrency_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
-            engine_of(row), frontend_of(row), estimator)
+            engine_of(row), frontend_of(row), parsed(row, "speculative_tokens", 0), parsed(row, "acceptance_length"),
+            estimator)
 
 
 class _Predictor:
@@ -253,7 +258,7 @@ class _Predictor:
         key = _estimate_key(row, self.csv_dir, self.estimator)
         if key in self.estimates:
             return self.estimates[key]
-        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, frontend, estimator = key
+        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, frontend, drafts, accepted, estimator = key
         from gpurec_core.api import estimate_performance
 
         def run(fraction: float):
@@ -267,7 +272,7 @@ class _Predictor:
                 data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc,
                 precision=served, kv_cache_dtype=kv, gpu_memory_utilization=fraction,
                 max_num_batched_tokens=tokens, max_num_seqs=batch, engine=engine, frontend=frontend,
-                estimator=estimator)
+                speculative_tokens=drafts, acceptance_length=accepted, estimator=estimator)
 
         try:
             result = as_started(run) + (None,)

@@ -1215,12 +1215,17 @@ def build_report() -> str:
             "a ratio (@843c6254), 89 say 0.8 and 11 say 1.0, and such a run is predicted at 0.9x its lengths (about 10 % short of its TTFT). A file of "
             "InferenceX runs that does not say so in `source` or `random_range_ratio` (aiconfigurator's "
             "silicon_sample imports, as the shared file has them) is predicted at the nominal lengths.",
-            "- Speculative decoding is not modelled: an MTP, EAGLE or DSpark run's ITL is predicted as a plain "
-            "decode step's, about its acceptance length (1.8-3 tokens per step) too slow. 136 of InferenceX's 339 "
-            "configurations are MTP variants, and InferenceX now pins their acceptance to golden curves "
-            "(golden_al_distribution/, e.g. DeepSeek-V4-Pro MTP 1.79 / 2.27 / 2.49 accepted tokens at 1 / 2 / 3 "
-            "draft tokens), which would give a planner the acceptance it needs; the shared data's MTP runs (SGLang "
-            "DeepSeek-R1, disaggregated) are too few and their layouts too uncertain to check one against.",
+            "- Speculative decoding (MTP, EAGLE) is modelled where a row says so (`speculative_tokens`, "
+            "`acceptance_length`; docs/estimators.md) but checked against no measured run of this data: the only "
+            "MTP runs here, the SGLang DeepSeek-R1 disaggregated rows (recipes NVIDIA/srt-slurm "
+            "`recipes/h100/*/mtp/*`: 2 draft tokens), record no acceptance, and their ITL is out of reach of any "
+            "acceptance: read with 2 drafts and the default 2.46 accepted tokens they come out 35-73 % fast (with the recipes' workers and batch), and "
+            "their 8k-prompt runs (17.8 ms measured at one user against 9.1 ms with 1k prompts) would need fewer than "
+            "one accepted token per step, which no speculation gives, so something else (the verify step's "
+            "attention over long contexts, likely) slows them. The file does not mark them, so they are read as "
+            "plain decoding. A file that does not record speculation predicts an MTP or EAGLE run about its "
+            "acceptance length (1.8-3 tokens per step) too slow; 136 of InferenceX's 339 configurations are MTP "
+            "variants.",
             "- Launch flags no measurement column records move TTFT: SemiAnalysis InferenceX starts SGLang for "
             "DeepSeek-R1 on B200 with `--scheduler-recv-interval 10` (30 from 16 users) and `--stream-interval 10` "
             "(benchmarks/single_node/fixed_seq_len/dsr1_fp4_b200.sh), and SGLang's SchedulerRecvSkipper then takes "

@@ -216,6 +216,20 @@ for frontend in ("engine", "dynamo"):
                                 input_length=1024, output_length=256, concurrency=8, frontend=frontend)
     print(f"{frontend}: TTFT {perf.ttft_ms:.1f} ms, ITL {perf.itl_ms:.2f} ms")
 """),
+    ("Speculative decoding", (
+        "An engine drafting `speculative_tokens` tokens per request each step (MTP, EAGLE) and verifying them "
+        "in one pass advances a request `acceptance_length` tokens per step (CLI: `--speculative-tokens`, "
+        "`--acceptance-length`). Without a measured acceptance the median of InferenceX's golden curves is "
+        "assumed, and a note says so (docs/estimators.md, \"Speculative decoding\")."), """\
+from gpurec_core import estimate_performance
+
+for drafts, accepted in ((0, None), (1, 1.8), (3, None)):
+    perf = estimate_performance("deepseek-ai/DeepSeek-R1", "H200", tensor_parallel_size=8, input_length=1024,
+                                output_length=1024, concurrency=16, speculative_tokens=drafts,
+                                acceptance_length=accepted)
+    print(f"{drafts} draft(s): ITL {perf.itl_ms:.2f} ms, {perf.output_tokens_per_sec:,.0f} output tok/s, "
+          f"{perf.breakdown.get('tokens_per_decode_step', 1):g} tokens per step")
+"""),
     ("SLOs and target load", "", """\
 from gpurec_core import recommend_gpus
 

@@ -94,3 +94,12 @@ def test_acme_serve_engine_end_to_end():
     cli = _cli("recommend", "Qwen/Qwen3-30B-A3B", "--engine", "acme-serve", "--gpus", "H100", "--top", "2", "--launch")
     assert cli.returncode == 0, cli.stderr
     assert "acme-serve --model Qwen/Qwen3-30B-A3B --tp 2 --max-len 2048 --mem-fraction 0.9" in cli.stdout
+
+
+def test_another_estimator_is_told_it_models_speculation_only_if_it_reads_it():
+    from gpurec_core import estimate_performance
+
+    with using_plugin_manager(build_plugin_manager()):
+        estimate = estimate_performance("meta-llama/Llama-3.1-8B", "H100", input_length=512, output_length=64,
+                                        estimator="acme-bandwidth", speculative_tokens=2)
+    assert any("the acme-bandwidth estimator is given them in its workload" in note for note in estimate.notes)

@@ -74,9 +74,12 @@ class DisaggResult:
 
 def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, kernels, input_length, output_length,
                         users, max_num_batched_tokens, max_num_seqs, transfer_s_per_token,
-                        transfer_fixed_s, benchmark=None) -> DisaggResult:
+                        transfer_fixed_s, benchmark=None, draft_tokens=0.0, acceptance_length=1.0) -> DisaggResult:
     """Closed-loop steady state of an xPyD deployment (arrays broadcast over rows); ``benchmark`` (the
-    client, :class:`gpurec_roofline.constants.BenchmarkConstants`) adds its start-up burst and clock."""
+    client, :class:`gpurec_roofline.constants.BenchmarkConstants`) adds its start-up burst and clock.
+    With speculative decoding (``draft_tokens`` k > 0) a decode step drafts and verifies
+    (:func:`gpurec_roofline.serving.replica_step_s`) and advances a request ``acceptance_length``
+    tokens, so the inter-token latency is the step over it (as :func:`gpurec_roofline.serving.serve`)."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
     c = np.maximum(np.asarray(users, float), 1.0)
@@ -99,10 +102,16 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     overhead = engine.request_overhead_ms / 1e3
     context = I + O / 2.0
 
+    accepted = np.maximum(np.asarray(acceptance_length, float), 1.0)
+
+    def token_latency(batch):
+        step, _ = replica_step_s(*d_args, batch, context, 0.0, 0.0, I, draft_tokens=draft_tokens)
+        return step / accepted
+
     b = np.minimum(c / units_d, cap)
     lam = np.zeros_like(I + c)
     for _ in range(ITERATIONS):
-        itl, _ = replica_step_s(*d_args, b, context, 0.0, 0.0, I)
+        itl = token_latency(b)
         rho = np.minimum(lam * per_request / units_p, 0.999)
         wait = np.minimum(rho * per_request / (2.0 * (1.0 - rho)), c * per_request / units_p)
         ttft = overhead + wait + alone + transfer + itl
@@ -112,7 +121,7 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
         b = np.clip(lam * (O - 1.0) * itl / units_d, np.minimum(1.0, c / units_d), cap)
         if np.all(np.abs(lam - previous) <= CONVERGED * lam):
             break
-    itl, _ = replica_step_s(*d_args, b, context, 0.0, 0.0, I)
+    itl = token_latency(b)
     rho = np.minimum(lam * per_request / units_p, 0.999)
     wait = np.minimum(rho * per_request / (2.0 * (1.0 - rho)), c * per_request / units_p)
     ttft_served = overhead + wait + alone + transfer + itl
@@ -182,7 +191,8 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     seqs = scheduler_limits(workload, decode_memory, engine)[1]  # the decode pool's running requests
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
-                            comm.kv_transfer_latency_us * 1e-6, constants.benchmark)
+                            comm.kv_transfer_latency_us * 1e-6, constants.benchmark, workload.speculative_tokens,
+                            workload.tokens_per_step)
 
     def one(x) -> float:
         return float(np.asarray(x, dtype=float).reshape(-1)[0])

@@ -216,12 +216,17 @@ class Estimates(BatchEstimates):
         O = row["output_length"][i]
         ttft_ms, itl_ms = row["time_to_first_token_ms"][i], row["inter_token_latency_ms"][i]
         engine = self.engine_constants(i)
-        parts = {k: row[f"part:{k}"][i] for k in self.parts if k != "pipeline" or row["pipelined"][i]}
+        d = int(self.rows[i])
+        parts = {k: row[f"part:{k}"][i] for k in self.parts
+                 if (k != "pipeline" or row["pipelined"][i]) and (k != "draft" or self.deployments.draft_tokens[d])}
         decode_ms = sum(v for k, v in parts.items() if k not in ("gemm_compute", "gemm_memory")) * 1e3
+        per_step = float(self.deployments.tokens_per_step[d])  # tokens a request advances per decode step
         breakdown = {f"decode_step_{k}": round(v * 1e3, 6) for k, v in parts.items()}
+        if self.deployments.draft_tokens[d]:
+            breakdown["tokens_per_decode_step"] = per_step
         breakdown.update({
             "decode_step_total": round(decode_ms, 6),
-            "prefill_interference": round(max(0.0, itl_ms - decode_ms), 6),
+            "prefill_interference": round(max(0.0, itl_ms - decode_ms / per_step), 6),
             "ttft": round(ttft_ms, 6),
             "ttft_steady": round(row["ttft_steady_ms"][i], 6),
             "ttft_startup_burst": round(row["ttft_burst_ms"][i], 6),
@@ -232,7 +237,7 @@ class Estimates(BatchEstimates):
         from gpurec_roofline.bands import calibrated_bands, performance_bands  # p10-p90 by engine and regime
 
         users, batch = int(row["concurrency"][i]), int(row["max_batch_size"][i])
-        waiting = users - batch * max(1, int(self.deployments.replicas[int(self.rows[i])]))  # not running: queued
+        waiting = users - batch * max(1, int(self.deployments.replicas[d]))  # not running: queued
         notes = ()
         if row["front_end_wait_ms"][i] >= QUEUE_NOTE_SHARE * ttft_ms:
             notes = (f"the front end streams at most {engine.delivery_tokens_per_s:,.0f} output tokens/s per replica, "
@@ -257,7 +262,7 @@ class Estimates(BatchEstimates):
             bottleneck=bottleneck_of(parts),
             estimator=ESTIMATOR_NAME,
             breakdown=breakdown,
-            bands=calibrated_bands(performance_bands(self, i, breakdown), self.deployments.calibration[int(self.rows[i])]),
+            bands=calibrated_bands(performance_bands(self, i, breakdown), self.deployments.calibration[d]),
             notes=notes,
         )
 
@@ -294,6 +299,8 @@ class Deployments:
         self.budget = np.ones(count, dtype=np.int64)
         self.max_seqs = np.ones(count, dtype=np.int64)
         self.pipelined = np.zeros(count, dtype=bool)
+        self.draft_tokens = np.zeros(count)  # speculative decoding: drafts per request per step
+        self.tokens_per_step = np.ones(count)  # and the tokens a request advances per step
         self.engine_names: list[str] = []  # per group of deployments timed with the same constants
         self.engine_frontends: list[str] = []  # and taking their requests through the same front end
         self.group_constants: list[RooflineConstants] = []
@@ -308,6 +315,7 @@ class Deployments:
         for d, (model, gpu, parallelism, workload, memory) in enumerate(self.items):
             self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
             self.pipelined[d] = parallelism.pipeline_parallel_size > 1
+            self.draft_tokens[d], self.tokens_per_step[d] = workload.speculative_tokens, workload.tokens_per_step
             scheduling = schedulings.get(memory.engine) or schedulings.setdefault(memory.engine,
                                                                                   scheduling_of(memory.engine))
             try:
@@ -414,7 +422,8 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
                                                                           np.maximum(C[sel], 1)))
             result = serve(profile, eff, group_constants.communication, engine, group_constants.kernels, I[sel], O[sel],
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
-                           group_constants.benchmark, busy[sel])
+                           group_constants.benchmark, busy[sel], deployments.draft_tokens[dep],
+                           deployments.tokens_per_step[dep])
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:

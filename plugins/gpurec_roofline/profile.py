@@ -56,6 +56,7 @@ class DeploymentProfile:
     weight_bytes_held: float         # every weight byte this GPU holds (the memory plan's weights)
     dense_weight_bytes: float        # weights read in full every step (attention, dense MLP, shared experts, lm_head, norms, router)
     expert_weight_bytes: float       # routed-expert weights held by this GPU (read when touched)
+    head_weight_bytes: float         # the logits matrix (lm_head, or the tied embedding) among dense_weight_bytes
     num_experts: int
     experts_per_token: int
     moe_layers_per_stage: float
@@ -214,6 +215,7 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         layers_per_stage=layers, pipeline_stages=pp, tensor_parallel=tp, expert_parallel=ep,
         weight_bytes_held=facts.mean("weight_bytes"), dense_weight_bytes=facts.mean("streamed_weight_bytes"),
         expert_weight_bytes=facts.mean("expert_weight_bytes"),
+        head_weight_bytes=sum(_head_bytes(cfg, st) for st in facts.stages) / pp,
         num_experts=E, experts_per_token=k, moe_layers_per_stage=moe_per_stage,
         matmul_flops_per_token=facts.mean("matmul_flops_per_token"),
         expert_matmul_flops_per_token=expert_flops,
@@ -238,6 +240,15 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
         # gather the ranks' hidden states instead: EngineConstants.wide_ep_collectives).
         alltoall_bytes_per_token=max(1, k) * H * ACTIVATION_BYTES / (tp if ep > tp else 1),
     )
+
+
+def _head_bytes(cfg: ModelConfig, stage) -> float:
+    """Bytes of the logits matrix one GPU of ``stage`` reads per step: the lm_head's on the last stage,
+    or there the embedding's when the model ties them (model_facts reads it in full then)."""
+    if not stage.is_last:
+        return 0.0
+    held = stage.weight_bytes_by_component
+    return held.get("lm_head", 0.0) or (held.get("embedding", 0.0) if cfg.tie_word_embeddings else 0.0)
 
 
 def is_finite_positive(x: float) -> bool:

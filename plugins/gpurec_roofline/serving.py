@@ -37,7 +37,7 @@ import numpy as np
 from gpurec_roofline.constants import (BenchmarkConstants, CommunicationConstants, EngineConstants, GenerationEfficiency,
                                        KernelConstants)
 from gpurec_roofline.profile import DeploymentProfile
-from gpurec_roofline.step import step_time_s
+from gpurec_roofline.step import draft_pass_s, step_time_s
 
 #: Fixed-point iterations of the steady-state solver (over-relaxed by SOLVER_RELAXATION): within 0.01 %
 #: of the converged value on every measured row, and within 2 % (p99.9 1 %) on a random sweep of
@@ -71,9 +71,14 @@ class ServingResult:
 
 
 def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decode_seqs, context, prefill_tokens,
-                   prefill_seqs, prompt_length, others=None):
-    """Time for every running sequence of a replica to advance one token. ``others``: the tokens each
+                   prefill_seqs, prompt_length, others=None, draft_tokens=0.0):
+    """Time for every running sequence of a replica to advance one step. ``others``: the tokens each
     other busy data-parallel rank runs in the same step (:func:`gpurec_roofline.step.step_time_s`).
+
+    With speculative decoding (``draft_tokens`` k > 0) a step drafts k tokens per decoding sequence,
+    one draft pass after another (:func:`gpurec_roofline.step.draft_pass_s`: vLLM's EAGLE/MTP proposer
+    and SGLang's EAGLE worker run the draft module once per speculative step), then verifies them in
+    one target pass of 1 + k tokens per sequence; the ``draft`` part holds the draft passes.
 
     Without pipeline parallelism this is one step. With P stages the engine splits the batch into
     P micro-batches that flow through the stages, so a sequence's next token needs P stage-steps
@@ -86,16 +91,22 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     """
     P = profile.pipeline_stages
     d = np.asarray(decode_seqs, float)
+    k = np.asarray(draft_tokens, float)
+    queries = 1.0 + k
     if np.all(P == 1):
-        return step_time_s(profile, eff, comm, engine, kernels, d, context, prefill_tokens, prefill_seqs, prompt_length,
-                           others)
-    micro = np.maximum(d / P, np.minimum(d, 1.0))
-    stage, parts = step_time_s(profile, eff, comm, engine, kernels, micro, context, np.asarray(prefill_tokens, float) / P,
-                               np.asarray(prefill_seqs, float) / P, prompt_length,
-                               None if others is None else np.asarray(others, float) / P)
-    total = P * stage + (P - 1) * comm.p2p_latency_us * 1e-6
-    parts = {k: P * v for k, v in parts.items()}
-    parts["pipeline"] = np.broadcast_to((P - 1) * comm.p2p_latency_us * 1e-6, np.shape(total)).astype(float)
+        total, parts = step_time_s(profile, eff, comm, engine, kernels, d, context, prefill_tokens, prefill_seqs,
+                                   prompt_length, others, queries)
+    else:
+        micro = np.maximum(d / P, np.minimum(d, 1.0))
+        stage, parts = step_time_s(profile, eff, comm, engine, kernels, micro, context,
+                                   np.asarray(prefill_tokens, float) / P, np.asarray(prefill_seqs, float) / P,
+                                   prompt_length, None if others is None else np.asarray(others, float) / P, queries)
+        total = P * stage + (P - 1) * comm.p2p_latency_us * 1e-6
+        parts = {name: P * v for name, v in parts.items()}
+        parts["pipeline"] = np.broadcast_to((P - 1) * comm.p2p_latency_us * 1e-6, np.shape(total)).astype(float)
+    if np.any(k > 0):
+        parts["draft"] = k * draft_pass_s(profile, eff, comm, engine, kernels, d, context, prompt_length)
+        total = total + parts["draft"]
     return total, parts
 
 
@@ -194,13 +205,16 @@ def client_slot_wait_s(benchmark: BenchmarkConstants, completions_per_s):
     return benchmark.client_slot_wait / rate
 
 
-def budget_backlog_steps(batch, input_length, output_length, max_num_batched_tokens):
+def budget_backlog_steps(batch, input_length, decode_steps, max_num_batched_tokens, queries_per_seq=1.0):
     """Steps an admitted request of a mixed-step engine waits for prefill budget before decoding:
-    ``B / mu_budget - (O - 1)`` with ``mu_budget = M / (I + O - 1)`` completions per step when every
-    step is full (0 when the budget does not bind: B (I + O - 1) <= M (O - 1))."""
-    O = np.asarray(output_length, float)
-    mu_budget = np.asarray(max_num_batched_tokens, float) / (np.asarray(input_length, float) + O - 1.0)
-    return np.maximum(0.0, np.asarray(batch, float) / mu_budget - (O - 1.0))
+    ``B / mu_budget - G`` with ``mu_budget = M / (I + G q)`` completions per step when every step is
+    full, ``G`` the request's decode steps (``O - 1``, or ``(O - 1) / a`` with speculative decoding)
+    and ``q`` the budget tokens each takes (1, or 1 + the draft tokens: vLLM's scheduler charges a
+    running request its spec tokens); 0 when the budget does not bind."""
+    G = np.asarray(decode_steps, float)
+    mu_budget = np.asarray(max_num_batched_tokens, float) / (np.asarray(input_length, float)
+                                                             + G * np.asarray(queries_per_seq, float))
+    return np.maximum(0.0, np.asarray(batch, float) / mu_budget - G)
 
 
 def admitted_requests(engine: EngineConstants, kv_cache_tokens, input_length, output_length):
@@ -274,27 +288,41 @@ def delivered_requests_per_s(engine: EngineConstants, completions_per_s, output_
     return np.minimum(rate, engine.delivery_tokens_per_s / np.maximum(np.asarray(output_length, float), 1.0))
 
 
-def serial_bound_s(args, input_length, output_length, users, chunks, overhead):
+def serial_bound_s(args, input_length, output_length, users, chunks, overhead, decode_steps, draft_tokens=0.0):
     """Physical ceiling on TTFT: every other user's request prefilled and decoded one after another
-    before this one, then this one's prefill: ``(c - 1)(P + (O - 1) D) + P`` with ``P`` one prompt's
-    prefill alone (its chunks) and ``D`` a decode step of one sequence. No scheduler that keeps the
-    GPU busy can make a request wait longer than that."""
+    before this one, then this one's prefill: ``(c - 1)(P + G D) + P`` with ``P`` one prompt's
+    prefill alone (its chunks), ``D`` a decode step of one sequence and ``G`` a request's decode
+    steps (``O - 1``; fewer with speculative decoding). No scheduler that keeps the GPU busy can make
+    a request wait longer than that."""
     I, O, c = input_length, output_length, users
     chunk = I / chunks
     prefill_t, _ = replica_step_s(*args, 0.0, I, chunk, 1.0, I)
-    decode_t, _ = replica_step_s(*args, 1.0, I + O / 2.0, 0.0, 0.0, I)
+    decode_t, _ = replica_step_s(*args, 1.0, I + O / 2.0, 0.0, 0.0, I, draft_tokens=draft_tokens)
     one = overhead + chunks * prefill_t
-    return (c - 1.0) * (one + (O - 1.0) * decode_t) + one
+    return (c - 1.0) * (one + decode_steps * decode_t) + one
 
 
 def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
           engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_cache_tokens,
-          max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants, replicas=1.0) -> ServingResult:
+          max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants, replicas=1.0,
+          draft_tokens=0.0, acceptance_length=1.0) -> ServingResult:
     """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays);
     ``replicas`` (the busy data-parallel copies of it behind one client) only sets the client's gap between
-    completions (:func:`client_slot_wait_s`)."""
+    completions (:func:`client_slot_wait_s`).
+
+    Speculative decoding (``draft_tokens`` k > 0): a decode step drafts k tokens per sequence and
+    verifies them (:func:`replica_step_s`), and a sequence advances ``acceptance_length`` a tokens per
+    step on average (the accepted drafts and the verifier's own token; Leviathan et al. 2023), so a
+    request decodes in ``G = (O - 1) / a`` steps, takes 1 + k budget tokens a step, and its
+    inter-token latency is the step over a. Every step count of the loop below is in steps.
+    """
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
+    k = np.asarray(draft_tokens, float)
+    a = np.maximum(np.asarray(acceptance_length, float), 1.0)
+    queries = 1.0 + k  # budget tokens (and verified tokens) per decoding sequence per step
+    G = (O - 1.0) / a  # decode steps per request
+    spread = np.where(O > 1.0, G, 1.0)  # steps a request's decode phase spreads a wait or a share over
     c = np.maximum(np.asarray(users, float), 1.0)
     M = np.maximum(np.asarray(max_num_batched_tokens, float), 1.0)
     kv_limit = admitted_requests(engine, kv_cache_tokens, I, O)
@@ -306,30 +334,33 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
     chunks = np.maximum(1.0, np.ceil(I / M))
     n_p = chunks.copy()  # steps a request holds its slot before decoding
     args = (profile, eff, comm, engine, kernels)
+
+    def step(*batch, others=None):
+        return replica_step_s(*args, *batch, others, draft_tokens=k)
     overhead = engine.request_overhead_ms / 1e3
     # Data-parallel ranks of one MoE engine (wide EP) run every step together; another busy rank
     # keeps the group stepping even when this rank's users are all waiting or new.
     lockstep = np.asarray(profile.expert_token_multiplier, float) > 1.0
 
     for _ in range(SOLVER_ITERATIONS):
-        mu_slots = B / (n_p + O - 1.0)
-        mu_budget = M / (I + O - 1.0)  # the prefill token budget binds: every step is full
+        mu_slots = B / (n_p + G)
+        mu_budget = M / (I + G * queries)  # the prefill token budget binds: every step is full
         mu = np.minimum(mu_slots, mu_budget)
-        d = mu * (O - 1.0)
+        d = mu * G
         if engine.prefill_first:
             # Lockstep: all B requests decode together; their prompts are prefilled in batches of
             # up to M tokens while decoding pauses, so prefill time shows in TTFT, not in ITL.
-            d = B * (O - 1.0) / (n_p + O - 1.0)
+            d = B * G / (n_p + G)
             # Another busy DP rank (wide EP) runs its mean step alongside: its decodes and the prompt
             # tokens a rank prefills per step on average (mu x I), whatever this rank runs.
             neighbour_tokens = d + mu * I
-            decode_t, _ = replica_step_s(*args, B, context, 0.0, 0.0, I, neighbour_tokens)
+            decode_t, _ = step(B, context, 0.0, 0.0, I, others=neighbour_tokens)
             batch_tokens = np.minimum(M, I * B)
-            prefill_t, _ = replica_step_s(*args, 0.0, context, batch_tokens, batch_tokens / I, I, neighbour_tokens)
+            prefill_t, _ = step(0.0, context, batch_tokens, batch_tokens / I, I, others=neighbour_tokens)
             per_request = prefill_t * I / batch_tokens  # GPU time one request's prefill costs
             # The lockstep is imperfect: a share of the other users' prefill batches runs while a
             # request decodes, spread over its O - 1 tokens.
-            itl = decode_t + engine.prefill_in_decode_fraction * B * per_request / np.maximum(O - 1.0, 1.0)
+            itl = decode_t + engine.prefill_in_decode_fraction * B * per_request / spread
             own = prefill_t * chunks
             queue = np.maximum(0.0, prefill_cluster_wait_s(B, per_request, engine)
                                - prefill_cluster_wait_s(batch_tokens / I, per_request, engine))
@@ -338,17 +369,17 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         else:
             # Mixed steps (vLLM V1, TensorRT-LLM): decodes take one budget token each, first;
             # prompts are chunked into the rest, b = M - d tokens per step.
-            budget = np.maximum(M - d, 1.0)
+            budget = np.maximum(M - d * queries, 1.0)
             n_chunks, last = prompt_chunks(I, budget)
-            neighbour_tokens = d + mu * I  # another busy DP rank's mean step (wide EP), as above
-            plain_t, _ = replica_step_s(*args, d, context, 0.0, 0.0, I, neighbour_tokens)
-            full_t, _ = replica_step_s(*args, d, context, budget, 1.0, I, neighbour_tokens)
+            neighbour_tokens = d * queries + mu * I  # another busy DP rank's mean step (wide EP), as above
+            plain_t, _ = step(d, context, 0.0, 0.0, I, others=neighbour_tokens)
+            full_t, _ = step(d, context, budget, 1.0, I, others=neighbour_tokens)
             # The prompt's last chunk shares its step with the prompts that arrived with it
             # (mu x I tokens per step on average).
             co_tokens = np.minimum(budget - last, mu * I)
-            ride_t, _ = replica_step_s(*args, d, context, last + co_tokens, 1.0 + co_tokens / I, I, neighbour_tokens)
+            ride_t, _ = step(d, context, last + co_tokens, 1.0 + co_tokens / I, I, others=neighbour_tokens)
             shared_tokens = np.minimum(budget, mu * I)
-            shared_t, _ = replica_step_s(*args, d, context, shared_tokens, shared_tokens / I, I, neighbour_tokens)
+            shared_t, _ = step(d, context, shared_tokens, shared_tokens / I, I, others=neighbour_tokens)
             # GPU time one prompt adds to the steps it rides in: its full chunks, and its share of
             # the last step (prefill time is linear in tokens once compute-bound)
             per_request = ((n_chunks - 1.0) * (full_t - plain_t)
@@ -378,11 +409,11 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         # for budget: they hold their slot B / mu_budget - (O - 1) steps before decoding. Written
         # without a branch on the previous iterate, so the fixed point cannot oscillate.
         if not engine.prefill_first:
-            backlog = budget_backlog_steps(B, I, O, M) * itl
+            backlog = budget_backlog_steps(B, I, G, M, queries) * itl
             ttft_svc = np.maximum(ttft_svc, overhead + backlog)
         n_p = np.maximum(chunks, n_p + SOLVER_RELAXATION * (ttft_svc / np.maximum(itl, 1e-12) - n_p))
 
-    cycle = ttft_svc + (O - 1.0) * itl
+    cycle = ttft_svc + G * itl
     lam = np.where(queued, B / cycle, c / cycle)
     # Users beyond the batch wait (c / lambda - cycle per request, closed-loop Little's law); where
     # that wait shows depends on the engine's admission (wait_before_first_token).
@@ -399,7 +430,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         burst = overhead + burst_passes(B, I, M) * burst_t
         ttft_run = benchmark_mean_ttft(ttft_svc, burst, benchmark.requests_per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
-    stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)
+    stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)  # per output token
     # A front end that cannot stream the tokens as fast as the engine makes them holds requests back
     # before the engine: the users' longer cycle is TTFT.
     delivered = delivered_requests_per_s(engine, lam, O)
@@ -407,12 +438,13 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
     ttft = ttft + held
     lam = delivered
     # The serial ceiling counts this rank's users only; ranks in lockstep add the step in flight.
-    ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead) + np.where(lockstep, step_wait, 0.0))
+    ttft = np.minimum(ttft, serial_bound_s(args, I, O, c, chunks, overhead, G, k) + np.where(lockstep, step_wait, 0.0))
     ttft = ttft + client_slot_wait_s(benchmark, lam * np.asarray(replicas, float))
-    _, parts = replica_step_s(*args, d, context, 0.0, 0.0, I, neighbour_tokens)
-    itl = itl + stall
+    _, parts = step(d, context, 0.0, 0.0, I, others=neighbour_tokens)
+    utilisation = mu * per_request / np.maximum(itl, 1e-12)
+    itl = itl / a + stall  # per output token: a step advances a sequence by a tokens
     return ServingResult(ttft_s=ttft, itl_s=itl, requests_per_s=lam, batch=B, decode_seqs=d,
                          prefill_tokens_per_step=mu * I, queued=queued, prefill_s=per_request,
-                         prefill_utilisation=mu * per_request / np.maximum(itl, 1e-12), parts=parts,
+                         prefill_utilisation=utilisation, parts=parts,
                          ttft_steady_s=np.where(queued, ttft, ttft_svc + held), ttft_burst_s=burst,
                          front_end_wait_s=held)

@@ -15,6 +15,7 @@ bytes/s); groups run one after another, so their times add.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
@@ -165,7 +166,7 @@ def mean_prefill_keys(prompt_length, window: int):
 
 
 def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, decode_seqs, context,
-                     prefill_tokens, prompt_length):
+                     prefill_tokens, prompt_length, queries_per_seq=1.0):
     """Attention kernels: decode reads each sequence's KV cache (memory-bound, FlashDecoding);
     prefill computes QK^T and PV over the causal triangle (compute-bound, FlashAttention).
 
@@ -178,6 +179,12 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     prefill: 2 n/t (d+d_v) x mean keys x p FLOPs at the attention efficiency, plus writing the new
     tokens' KV. Recurrent (linear-attention/Mamba) layers read and write their state once per
     decode sequence per step.
+
+    ``queries_per_seq``: the queries each decoding sequence attends with in the step, 1 + the draft
+    tokens a speculative-decoding verify step checks. They attend the same cached keys, which a
+    decode kernel reads once for all of a sequence's queries (FlashMLA, FlashInfer and
+    FlashAttention take several query tokens per sequence for this), so they multiply the FLOPs
+    and the KV written, not the KV read.
     """
     d = np.asarray(decode_seqs, float)
     p = np.asarray(prefill_tokens, float)
@@ -186,7 +193,7 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     keys_full = np.asarray(context, float)
     keys_win = attended_keys(context, profile.window)
     keys_top = attended_keys(context, profile.sparse_topk)
-    dec_flops = d * (profile.attn_decode_flops_per_pair_full * keys_full
+    dec_flops = d * np.asarray(queries_per_seq, float) * (profile.attn_decode_flops_per_pair_full * keys_full
                      + profile.attn_decode_flops_per_pair_window * keys_win
                      + profile.attn_decode_flops_per_pair_sparse * keys_top)
     dec_bytes = d * (profile.kv_bytes_per_token_full * keys_full + profile.kv_bytes_per_token_window * keys_win
@@ -197,7 +204,7 @@ def attention_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, deco
     pf_top = mean_prefill_keys(prompt_length, profile.sparse_topk)[1]
     pre_flops = p * (profile.attn_flops_per_pair_full * pf_full + profile.attn_flops_per_pair_window * pf_win
                      + profile.attn_flops_per_pair_sparse * pf_top)
-    write_bytes = (d + p) * (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window
+    write_bytes = (d * np.asarray(queries_per_seq, float) + p) * (profile.kv_bytes_per_token_full + profile.kv_bytes_per_token_window
                              + profile.kv_bytes_per_token_sparse)
     prefill = pre_flops / (peak * eff.attention_efficiency) + write_bytes / bw
     return decode, prefill
@@ -288,23 +295,27 @@ def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: f
 
 def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
                 engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs,
-                prompt_length, others=None):
+                prompt_length, others=None, queries_per_seq=1.0):
     """Wall time of one step of one pipeline stage, and its named parts (all numpy arrays, seconds).
 
     step = linear layers + attention + activations + communication + engine overhead. ``others``:
     the tokens each other busy DP rank runs in the step (default :func:`other_rank_tokens`).
+    ``queries_per_seq``: tokens each decoding sequence runs, 1 + its draft tokens in a speculative
+    verify step (each one a token through every linear layer and a query in attention; the logits
+    of all of them are computed to accept or reject the drafts).
     """
     d = np.asarray(decode_seqs, float)
     p = np.asarray(prefill_tokens, float)
     ps = np.asarray(prefill_seqs, float)
-    tokens = d + p
-    others_decoding = other_rank_tokens(profile, tokens, d)
+    dq = d * np.asarray(queries_per_seq, float)
+    tokens = dq + p
+    others_decoding = other_rank_tokens(profile, tokens, dq)
     if others is None:
         others = others_decoding
     moe_efficiency = np.minimum(engine.moe_compute_efficiency * getattr(eff, "moe_compute_ratio", 1.0), 1.0)
-    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d + ps, others, others_decoding,
+    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, dq + ps, others, others_decoding,
                                                   moe_efficiency)
-    attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length)
+    attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length, queries_per_seq)
     act = activation_time_s(profile, eff, tokens)
     comm_t = communication_time_s(profile, comm, tokens, others, engine.wide_ep_collectives, eff.link_ratio)
     over = overhead_time_s(engine, kernels, profile.layers_per_stage, d + ps)
@@ -313,3 +324,44 @@ def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Com
              "attention_decode": attn_decode, "attention_prefill": attn_prefill,
              "activations": act, "communication": comm_t, "overhead": over}
     return total, parts
+
+
+def draft_profile(profile: DeploymentProfile) -> DeploymentProfile:
+    """The draft module of MTP / EAGLE speculative decoding as a profile: one mean layer of the
+    target model (its weights, FLOPs, caches and collectives divided by the stage's layers) and the
+    target's whole logits matrix (``head_weight_bytes``, ``lm_head_flops_per_token``; per-stage means
+    times the stages, since only the last stage holds it).
+
+    DeepSeek-V3's MTP module is one Transformer block of the model's own shape sharing the embedding
+    and output head (DeepSeek-V3 technical report, section 2.2); EAGLE's draft head is one decoder
+    layer of the target's width (Li et al., EAGLE, ICML 2024; EAGLE-3, 2025). A draft pass runs it
+    over one token per sequence, so its time is a one-layer step of the same rooflines.
+    """
+    per_layer = 1.0 / np.asarray(profile.layers_per_stage, float)
+    stages = np.asarray(profile.pipeline_stages, float)
+    layer_dense = (profile.dense_weight_bytes - profile.head_weight_bytes) * per_layer
+    scaled = {name: getattr(profile, name) * per_layer for name in (
+        "weight_bytes_held", "expert_weight_bytes", "moe_layers_per_stage", "matmul_flops_per_token",
+        "expert_matmul_flops_per_token", "attn_flops_per_pair_full", "attn_flops_per_pair_window",
+        "attn_flops_per_pair_sparse", "attn_decode_flops_per_pair_full", "attn_decode_flops_per_pair_window",
+        "attn_decode_flops_per_pair_sparse", "kv_bytes_per_token_full", "kv_bytes_per_token_window",
+        "kv_bytes_per_token_sparse", "state_bytes_per_sequence", "activation_bytes_per_token",
+        "allreduces_per_step", "alltoalls_per_step")}
+    return replace(profile, layers_per_stage=1.0, pipeline_stages=1,
+                   dense_weight_bytes=layer_dense + profile.head_weight_bytes * stages,
+                   head_weight_bytes=profile.head_weight_bytes * stages,
+                   lm_head_flops_per_token=profile.lm_head_flops_per_token * stages, **scaled)
+
+
+def draft_pass_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
+                 engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prompt_length):
+    """One draft pass of speculative decoding over ``decode_seqs`` sequences (one token each, every
+    one's logits computed), on the :func:`draft_profile`: its linear layers, attention over the
+    context, activations and collectives, plus one layer's kernel gaps. It runs inside the engine
+    step that verifies, so the engine's per-step and per-sequence CPU overheads are not counted
+    again; none where no sequence decodes."""
+    d = np.asarray(decode_seqs, float)
+    draft = draft_profile(profile)
+    total, parts = step_time_s(draft, eff, comm, engine, kernels, d, context, 0.0, 0.0, prompt_length)
+    own = total - parts["overhead"] + kernels.per_layer_overhead_us * 1e-6
+    return np.where(d > 0, own, 0.0)

@@ -1,0 +1,145 @@
+"""Speculative decoding (MTP / EAGLE): draft passes, a verify step of 1 + k tokens, and a request
+advancing its acceptance length per step (gpurec_core.speculative, gpurec_roofline.step.draft_pass_s,
+gpurec_roofline.serving.serve)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from gpurec_core import estimate_performance, recommend_gpus
+from gpurec_core.errors import WorkloadError
+from gpurec_core.speculative import default_acceptance_length
+from gpurec_core.validate import validate_file
+
+#: SemiAnalysis InferenceX golden_al_distribution/*.yaml @843c6254 (2026-08-21): the acceptance length
+#: measured with SPEED-Bench's coding category on B300 with vLLM, for 1..8 draft tokens, per model and
+#: thinking mode (the file named first in each key).
+GOLDEN_CURVES = {
+    ("dsv4_mtp", "on"): (1.79, 2.27, 2.49, 2.54, 2.55, 2.55, 2.54, 2.58),
+    ("dsv4_mtp", "off"): (1.92, 2.61, 2.97, 3.00, 3.10, 3.16, 3.00, 3.11),
+    ("glm5.2_mtp", "on"): (1.84, 2.50, 2.99, 3.33, 3.61, 3.78, 3.91, 4.06),
+    ("kimik2.5_eagle3", "on"): (1.83, 2.43, 2.88, 3.24, 3.46, 3.62, 3.71, 3.77),
+    ("kimik2.5_eagle3", "off"): (1.80, 2.33, 2.75, 3.06, 3.25, 3.43, 3.46, 3.51),
+    ("minimaxm3_eagle3", "on"): (1.78, 2.38, 2.83, 3.11, 3.35, 3.45, 3.53, 3.74),
+    ("minimaxm3_eagle3", "off"): (1.84, 2.52, 2.93, 3.41, 3.59, 3.57, 3.85, 4.06),
+    ("minimaxm3_eagle3_gqa", "on"): (1.79, 2.39, 2.78, 3.02, 3.21, 3.30, 3.52, 3.51),
+    ("minimaxm3_eagle3_gqa", "off"): (1.83, 2.46, 2.97, 3.29, 3.72, 3.76, 3.75, 3.93),
+    ("qwen3.5_mtp", "on"): (1.93, 2.73, 3.39, 3.97, 4.41, 4.80, 5.04, 5.21),
+    ("qwen3.5_mtp", "off"): (1.92, 2.70, 3.33, 3.83, 4.20, 4.48, 4.73, 4.71),
+}
+
+R1 = "deepseek-ai/DeepSeek-R1"
+LLAMA_8B = "meta-llama/Llama-3.1-8B"
+
+
+def _itl(model, gpu, tp=1, users=1, **spec):
+    return estimate_performance(model, gpu, tensor_parallel_size=tp, input_length=1024, output_length=1024,
+                                concurrency=users, **spec).inter_token_latency_ms
+
+
+@pytest.mark.parametrize("drafts", range(1, 9))
+def test_default_acceptance_is_the_median_of_inferencex_golden_curves(drafts):
+    median = statistics.median(curve[drafts - 1] for curve in GOLDEN_CURVES.values())
+    assert default_acceptance_length(drafts) == pytest.approx(median)
+
+
+def test_default_acceptance_past_the_table_and_without_drafts():
+    assert default_acceptance_length(0) == 1.0
+    assert default_acceptance_length(12) == default_acceptance_length(8)  # the curves have flattened by 8
+
+
+@pytest.mark.parametrize("accepted, measured_speedup", [
+    # vLLM PR #12755 (DeepSeek MTP, R1, TP8, k = 1): acceptance 81-82.3 %, TPOT 55.47 -> 33.99 ms at 1 QPS.
+    (1.82, 55.47 / 33.99),
+    # SGLang PR #3582 (NextN for DeepSeek-V3/R1, 8 GPUs): ~1.9 accepted per step with one draft token,
+    # 1.76x at batch size 1.
+    (1.9, 1.76),
+])
+def test_one_user_mtp_speedup_of_deepseek_matches_the_engines_reports(accepted, measured_speedup):
+    """At one user every step reads the weights once whatever it verifies, so the speedup is the
+    acceptance length over the cost of the bigger verify step (twice the experts touched) and one
+    draft pass; the engines' reports, made on 8-GPU Hopper nodes, are matched within 10 %."""
+    plain = _itl(R1, "H200", tp=8)
+    speculative = _itl(R1, "H200", tp=8, speculative_tokens=1, acceptance_length=accepted)
+    assert plain / speculative == pytest.approx(measured_speedup, rel=0.10)
+
+
+@pytest.mark.parametrize("model, gpu, tp", [(LLAMA_8B, "H100", 1), (R1, "H200", 8), ("Qwen/Qwen3-32B", "B200", 1),
+                                            ("openai/gpt-oss-120b", "H100", 2)])
+@pytest.mark.parametrize("users", [1, 16, 128])
+def test_speculation_never_beats_its_acceptance_and_costs_time_when_nothing_is_accepted(model, gpu, tp, users):
+    plain = _itl(model, gpu, tp, users)
+    for drafts in (1, 3):
+        accepted = default_acceptance_length(drafts)
+        # a step verifies more tokens and drafts besides: it is never shorter than a plain step
+        assert _itl(model, gpu, tp, users, speculative_tokens=drafts) >= plain / accepted * 0.999
+        assert _itl(model, gpu, tp, users, speculative_tokens=drafts, acceptance_length=1.0) > plain
+
+
+def test_breakdown_shows_the_draft_passes_and_tokens_per_step():
+    estimate = estimate_performance(R1, "H200", tensor_parallel_size=8, input_length=1024, output_length=1024,
+                                    concurrency=1, speculative_tokens=2, acceptance_length=2.4)
+    breakdown = estimate.breakdown
+    assert breakdown["tokens_per_decode_step"] == 2.4
+    # Each draft pass reads at least DeepSeek-V3's bf16 lm_head, 129,280 x 7,168 x 2 bytes over TP 8
+    # (config.json vocab_size and hidden_size), at the H200's 4.8 TB/s (datasheet).
+    head_ms = 129_280 * 7_168 * 2 / 8 / 4.8e12 * 1e3
+    assert breakdown["decode_step_draft"] > 2 * head_ms
+    assert estimate.inter_token_latency_ms == pytest.approx(breakdown["decode_step_total"] / 2.4, rel=0.05)
+    assert any("2 draft token(s) per step, 2.4 tokens accepted" in note for note in estimate.notes)
+    plain = estimate_performance(R1, "H200", tensor_parallel_size=8, input_length=1024, output_length=1024)
+    assert "decode_step_draft" not in plain.breakdown and "tokens_per_decode_step" not in plain.breakdown
+
+
+def test_default_acceptance_is_noted_with_its_source():
+    estimate = estimate_performance(LLAMA_8B, "H100", input_length=512, output_length=256, speculative_tokens=3)
+    note = next(n for n in estimate.notes if "speculative decoding" in n)
+    assert "2.93 tokens accepted per step" in note and "InferenceX" in note and "acceptance_length" in note
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(acceptance_length=2.0), "needs speculative_tokens of 1 or more"),
+    (dict(speculative_tokens=2, acceptance_length=3.5), r"exceeds 1 \+ speculative_tokens = 3"),
+    (dict(speculative_tokens=17), "speculative_tokens"),
+    (dict(speculative_tokens=2, acceptance_length=0.5), "acceptance_length"),
+])
+def test_impossible_speculation_is_a_workload_error(spec, message):
+    with pytest.raises(WorkloadError, match=message):
+        estimate_performance(LLAMA_8B, "H100", input_length=512, output_length=256, **spec)
+
+
+def test_recommend_plans_speculation_for_aggregated_and_disaggregated_candidates():
+    result = recommend_gpus(R1, input_length=1024, output_length=1024, gpus=["H200"], batch_size=16,
+                            speculative_tokens=2, acceptance_length=2.4, disaggregated=True)
+    assert any("speculative decoding with 2 draft token(s)" in n for n in result.notes)
+    plain = recommend_gpus(R1, input_length=1024, output_length=1024, gpus=["H200"], batch_size=16,
+                           disaggregated=True)
+    layouts = {(r.recommendation.mode, r.recommendation.layout): r.performance for r in plain if r.performance}
+    faster = {key: result_row.performance.inter_token_latency_ms < layouts[key].inter_token_latency_ms
+              for result_row in result if result_row.performance
+              and (key := (result_row.recommendation.mode, result_row.recommendation.layout)) in layouts}
+    assert {mode for mode, _ in faster} == {"aggregated", "disaggregated"} and all(faster.values())
+
+
+def test_validate_reads_speculative_columns(tmp_path):
+    path = tmp_path / "spec.csv"
+    path.write_text("model,engine,gpu,tp,isl,osl,concurrency,speculative_tokens,acceptance_length,metric,value\n"
+                    f"{R1},vllm,H200,8,1024,1024,1,1,1.82,itl_ms,33.99\n"
+                    f"{R1},vllm,H200,8,1024,1024,1,,,itl_ms,55.47\n")
+    rows = validate_file(str(path)).rows
+    assert rows[0].predicted == pytest.approx(_itl(R1, "H200", tp=8, speculative_tokens=1,
+                                                       acceptance_length=1.82))
+    assert rows[1].predicted == pytest.approx(_itl(R1, "H200", tp=8))
+    assert "spec1 al1.82" in rows[0].config and "spec" not in rows[1].config
+
+
+def test_validate_refuses_a_fractional_draft_count(tmp_path):
+    from gpurec_core.errors import MeasurementFileError
+
+    path = tmp_path / "bad.csv"
+    path.write_text("model,engine,gpu,tp,isl,osl,concurrency,speculative_tokens,metric,value\n"
+                    f"{LLAMA_8B},vllm,H100,1,512,256,1,2.5,itl_ms,5\n")
+    with pytest.raises(MeasurementFileError, match="speculative_tokens"):
+        validate_file(str(path))
