@@ -514,6 +514,12 @@ class LaunchFlags(_Value):
     nnodes: Optional[str] = Field(default=None, description="flag taking the number of nodes ('per_node' style)")
     node_rank: Optional[str] = Field(default=None, description="flag taking this node's rank ('per_node' style)")
     dist_init_addr: Optional[str] = Field(default=None, description="flag taking the head node's address:port")
+    speculative_mtp: tuple[str, ...] = Field(default=(), description="words that turn on speculative decoding "
+                                             "with the checkpoint's own MTP layers; {drafts} is replaced by the "
+                                             "draft tokens per step and {verified} by one more; (): no flag")
+    speculative_eagle: tuple[str, ...] = Field(default=(), description="the same with a separate EAGLE draft head "
+                                               "({draft_model}: its checkpoint, which the user fills in)")
+    speculative_source: Optional[str] = Field(default=None, description="where the speculative flags come from")
     source: str = Field(min_length=1, description="where the flag names come from (the engine's argument parser)")
 
     class Disaggregated(_Value):

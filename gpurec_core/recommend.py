@@ -563,6 +563,7 @@ def recommend_gpus(
     deployment = Deployment(model_id=arch.model_id, max_model_len=max_model_len,
                             gpu_memory_utilization=gpu_memory_utilization, engine=engine,
                             has_towers=arch.towers.total > 0, text_only=bool(text_only), moe=arch.config.is_moe,
+                            speculative_tokens=workload.speculative_tokens, mtp_layers=arch.config.num_mtp_layers > 0,
                             **_launch_precision_flags(arch, resolved, precision, kv_cache_dtype))
     if deployment.checkpoint_note or resolved.what_if_note:  # the precision planned is not the checkpoint's
         notes.append(deployment.checkpoint_note or resolved.what_if_note)

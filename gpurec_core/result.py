@@ -173,6 +173,22 @@ class Deployment(BaseModel):
     text_only: bool = False   # and the deployment does not load them
     moe: bool = False  # a mixture-of-experts model (its replicas may need separate engines: launch_command)
     checkpoint_note: Optional[str] = None  # the precision planned needs a checkpoint other than model_id
+    speculative_tokens: int = 0  # draft tokens per request per step (speculative decoding; 0: none)
+    mtp_layers: bool = False  # the checkpoint has its own MTP layers to draft with (else an EAGLE head is needed)
+
+    def speculative_args(self, flags) -> tuple[list[str], Optional[str]]:
+        """The launcher words that turn on this plan's speculative decoding (``flags``: the engine's
+        LaunchFlags), and a comment line when the user must fill something in; ([], None) without it."""
+        k = self.speculative_tokens
+        if not k:
+            return [], None
+        words = flags.speculative_mtp if self.mtp_layers else flags.speculative_eagle
+        args = [w.replace("{drafts}", str(k)).replace("{verified}", str(k + 1)).replace("{draft_model}", "DRAFT_MODEL")
+                for w in words]
+        comment = None if self.mtp_layers or not args else (
+            f"DRAFT_MODEL: an EAGLE-3 draft head trained for {self.model_id} ({self.model_id} has no MTP layers "
+            "of its own)")
+        return args, comment
 
 
 _TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -210,8 +226,15 @@ class Recommendation(BaseModel):
             pools = self.recommendation.disaggregated
             if engine and engine != pools.engine:
                 pools = pools.model_copy(update={"engine": engine})
-            return launch_disaggregated(pools, self.deployment.model_id, self.deployment.max_model_len,
+            text = launch_disaggregated(pools, self.deployment.model_id, self.deployment.max_model_len,
                                         self.deployment.gpu_memory_utilization)
+            if not self.deployment.speculative_tokens:
+                return text
+            speculative, draft_comment = self.deployment.speculative_args(engine_info(pools.engine).launch)
+            words = shlex.join(speculative) if speculative else "the engine's speculative-decoding flags"
+            head = [f"# speculative decoding, {self.deployment.speculative_tokens} draft token(s) per step: add "
+                    f"{words} to every decode worker", *([f"# {draft_comment}"] if draft_comment else [])]
+            return "\n".join([*head, text])
         info = engine_info(engine or self.deployment.engine)
         flags = info.launch
         if flags is None:
@@ -245,8 +268,12 @@ class Recommendation(BaseModel):
         if dep.has_towers:  # vLLM skips the towers with --language-model-only; SGLang builds Llama 4's only with --enable-multimodal
             flag = flags.text_only if dep.text_only else flags.multimodal
             args += [flag] if flag else []
+        speculative, draft_comment = dep.speculative_args(flags)
+        args += speculative
+        if dep.speculative_tokens and not speculative:
+            missing.append(f"speculative decoding with {dep.speculative_tokens} draft token(s) per step")
         nodes = -(-(rec.tensor_parallel_size * rec.pipeline_parallel_size * attention_dp) // rec.gpu_spec.gpus_per_node)
-        lines = [f"# {dep.checkpoint_note}"] if dep.checkpoint_note else []
+        lines = [f"# {note}" for note in (dep.checkpoint_note, draft_comment) if note]
         if nodes > 1 and attention_dp > 1 and flags.data_parallel_local and flags.data_parallel_address:
             per_node = attention_dp // nodes
             lines.append(f"# {attention_dp} DP ranks over {nodes} nodes, {per_node} per node: run on every node, "

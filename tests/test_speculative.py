@@ -143,3 +143,28 @@ def test_validate_refuses_a_fractional_draft_count(tmp_path):
                     f"{LLAMA_8B},vllm,H100,1,512,256,1,2.5,itl_ms,5\n")
     with pytest.raises(MeasurementFileError, match="speculative_tokens"):
         validate_file(str(path))
+
+
+def test_launch_lines_turn_on_the_planned_speculation():
+    """vLLM docs (features/spec_decode): MTP with the checkpoint's own layers, EAGLE-3 with a draft head's
+    checkpoint; SGLang's EAGLE flags as NVIDIA/srt-slurm's H100 MTP recipe runs DeepSeek-R1."""
+    r1 = recommend_gpus(R1, input_length=1024, output_length=1024, gpus=["H200"], speculative_tokens=2)[0]
+    assert r1.deployment.mtp_layers  # DeepSeek-R1's config.json: num_nextn_predict_layers 1
+    assert """--speculative-config '{"method": "mtp", "num_speculative_tokens": 2}'""" in r1.launch_command("vllm")
+    assert ("--speculative-algorithm EAGLE --speculative-num-steps 2 --speculative-eagle-topk 1 "
+            "--speculative-num-draft-tokens 3") in r1.launch_command("sglang")
+    llama = recommend_gpus(LLAMA_8B, input_length=512, output_length=256, gpus=["H100"], speculative_tokens=3)[0]
+    command = llama.launch_command("vllm")
+    assert '"method": "eagle3", "model": "DRAFT_MODEL", "num_speculative_tokens": 3' in command
+    assert command.startswith("# DRAFT_MODEL: an EAGLE-3 draft head trained for meta-llama/Llama-3.1-8B")
+    assert "also: speculative decoding with 3 draft token(s) per step (no trtllm flag)" in llama.launch_command("trtllm")
+    plain = recommend_gpus(LLAMA_8B, input_length=512, output_length=256, gpus=["H100"])[0]
+    assert "speculative" not in plain.launch_command("vllm")
+
+
+def test_disaggregated_launch_says_where_the_speculative_flags_go():
+    result = recommend_gpus(R1, input_length=1024, output_length=1024, gpus=["H200"], speculative_tokens=1,
+                            disaggregated=True)
+    split = next(r for r in result if r.recommendation.disaggregated is not None)
+    command = split.launch_command()
+    assert command.startswith("# speculative decoding, 1 draft token(s) per step: add --speculative-config")
