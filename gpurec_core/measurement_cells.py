@@ -178,6 +178,15 @@ def random_range_ratio_of(row: Row) -> Optional[float]:
     return RANDOM_LENGTH_SOURCES["inferencex"] if INFERENCEX_CONFIG_NAME.search(source) else None
 
 
+def speculative_label(row: Row) -> str:
+    """The row's speculative decoding in a config label, e.g. ``"spec2 al2.4"`` (``""`` for none)."""
+    drafts = parsed(row, "speculative_tokens", 0)
+    if not drafts:
+        return ""
+    accepted = parsed(row, "acceptance_length")
+    return f"spec{drafts}" + (f" al{accepted:g}" if accepted else "")
+
+
 def mean_random_length(length: int, ratio: Optional[float]) -> int:
     """The mean of request lengths drawn uniformly from the whole numbers ``max(int(ratio x length), 1)``
     to ``length`` (``ratio`` None: every request is ``length`` long), rounded to a token.

@@ -634,7 +634,8 @@ def recommend_gpus(
     notes += plugin_problems()
     workload_info = {"input_length": input_length, "output_length": output_length, "context_length": max_model_len,
                      "batch_size": batch_size, "gpu_memory_utilization": gpu_memory_utilization, "engine": engine,
-                     "frontend": workload.frontend, "estimator": estimator, "ttft_slo_ms": ttft_slo_ms,
+                     "frontend": workload.frontend, "speculative_tokens": workload.speculative_tokens,
+                     "tokens_per_step": workload.tokens_per_step, "estimator": estimator, "ttft_slo_ms": ttft_slo_ms,
                      "itl_slo_ms": itl_slo_ms,
                      "target_throughput_tokens_per_sec": target_throughput_tokens_per_sec,
                      "target_requests_per_sec": target_requests_per_sec}

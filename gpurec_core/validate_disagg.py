@@ -14,7 +14,8 @@ import pathlib
 from typing import Any, Optional
 
 from gpurec_core.errors import GpurecError
-from gpurec_core.measurement_cells import cell, engine_of, parsed, random_range_ratio_of, request_lengths
+from gpurec_core.measurement_cells import (cell, engine_of, parsed, random_range_ratio_of, request_lengths,
+                                          speculative_label)
 from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
                                          record_prediction, served_precision)
 
@@ -37,8 +38,9 @@ def describe_config(row: dict) -> str:
         return f"{p['workers'] or 1}{letter}({layout}{batch})"
     front = frontend_of(row)
     via = f" via {front}" if front != "engine" else ""
+    spec = f" {speculative_label(row)}" if speculative_label(row) else ""
     return (f"{pool('prefill', 'P')} {pool('decode', 'D')} isl{cell(row, 'isl')} osl{cell(row, 'osl')} "
-            f"c{concurrency_of(row)} {cell(row, 'precision')}{via}").strip()
+            f"c{concurrency_of(row)}{spec} {cell(row, 'precision')}{via}").strip()
 
 
 def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) -> tuple[Any, Optional[str]]:

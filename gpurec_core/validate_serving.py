@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 from gpurec_core.catalog_names import export_format
 from gpurec_core.errors import EstimationError, GpurecError
 from gpurec_core.measurement_cells import (ape, cell, concurrency, engine_of, frontend_name, parsed,
-                                         random_range_ratio_of, request_lengths)
+                                         random_range_ratio_of, request_lengths, speculative_label)
 
 SERVING_COLUMNS = ("model", "model_path", "checkpoint", "precision", "kv_cache_dtype", "engine", "engine_version",
                    "gpu", "tp", "pp", "ep", "isl", "osl", "concurrency", "metric", "value", "source")
@@ -105,10 +105,8 @@ def describe_config(row: dict) -> str:
     ratio = random_range_ratio_of(row)
     if ratio is not None:
         parts.append(f"lengths {ratio:g}-1x")
-    drafts = parsed(row, "speculative_tokens", 0)
-    if drafts:
-        accepted = parsed(row, "acceptance_length")
-        parts.append(f"spec{drafts}" + (f" al{accepted:g}" if accepted else ""))
+    if speculative_label(row):
+        parts.append(speculative_label(row))
     if cell(row, "precision"):
         parts.append(cell(row, "precision"))
     if cell(row, "kv_cache_dtype"):

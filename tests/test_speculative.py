@@ -168,3 +168,20 @@ def test_disaggregated_launch_says_where_the_speculative_flags_go():
     split = next(r for r in result if r.recommendation.disaggregated is not None)
     command = split.launch_command()
     assert command.startswith("# speculative decoding, 1 draft token(s) per step: add --speculative-config")
+
+
+def test_validate_reads_speculative_columns_of_disaggregated_rows(tmp_path):
+    from gpurec_core.api import estimate_disaggregated
+
+    path = tmp_path / "xpyd.csv"
+    header = ("model,engine,gpu,isl,osl,concurrency,prefill_workers,prefill_tp,decode_workers,decode_tp,"
+              "speculative_tokens,acceptance_length,metric,value\n")
+    path.write_text(header + f"{R1},sglang,H100,1024,1024,4,1,16,2,16,2,1.5,itl_ms,9.794\n"
+                             f"{R1},sglang,H100,1024,1024,4,1,16,2,16,,,itl_ms,9.794\n")
+    rows = validate_file(str(path)).rows
+    layout = dict(input_length=1024, output_length=1024, concurrency=4, prefill_tensor_parallel_size=16,
+                  decode_workers=2, decode_tensor_parallel_size=16, engine="sglang")
+    speculative = estimate_disaggregated(R1, "H100", speculative_tokens=2, acceptance_length=1.5, **layout)
+    assert rows[0].predicted == pytest.approx(speculative.inter_token_latency_ms, rel=1e-6)
+    assert rows[1].predicted > rows[0].predicted
+    assert "spec2 al1.5" in rows[0].config and "spec" not in rows[1].config

@@ -76,6 +76,14 @@ def test_recommend_behind_dynamo_answers_the_cli_json(base_url):
                             "dynamo", "--top", "1", "--json")
 
 
+def test_recommend_with_speculative_decoding_answers_the_cli_json(base_url):
+    status, data, _ = get(f"{base_url}/api/recommend?model=Qwen/Qwen3-8B&gpus=H100&speculative_tokens=2"
+                          "&acceptance_length=2.2&top=1")
+    assert status == 200 and data["workload"]["speculative_tokens"] == 2 and data["workload"]["tokens_per_step"] == 2.2
+    assert data == cli_json("recommend", "Qwen/Qwen3-8B", "--gpus", "H100", "--speculative-tokens", "2",
+                            "--acceptance-length", "2.2", "--top", "1", "--json")
+
+
 def test_model_and_gpus_answer_the_cli_json(base_url):
     status, data, _ = get(f"{base_url}/api/model?model=Qwen/Qwen3-30B-A3B&gpu=H100&tensor_parallel_size=2")
     assert status == 200

@@ -43,6 +43,7 @@ RECOMMEND_PARAMS: tuple[tuple[str, str, str], ...] = (
     ("pipeline_parallel_size", "pipeline_parallel_size", "int"), ("max_gpus", "max_gpus", "int"),
     ("gpus", "gpus", "str"), ("disagg", "disaggregated", "bool"), ("prefill_gpus", "prefill_gpus", "str"),
     ("decode_gpus", "decode_gpus", "str"), ("engine", "engine", "str"), ("frontend", "frontend", "str"),
+    ("speculative_tokens", "speculative_tokens", "int"), ("acceptance_length", "acceptance_length", "float"),
     ("estimator", "estimator", "str"), ("ttft_slo_ms", "ttft_slo_ms", "float"), ("itl_slo_ms", "itl_slo_ms", "float"),
     ("target_throughput", "target_tok", "float"), ("target_rps", "target_rps", "float"),
     ("text_only", "text_only", "bool"), ("fitting_only", "fitting_only", "bool"), ("sort", "sort", "str"),
