@@ -267,6 +267,7 @@ def plan_memory(
     engine: str = "vllm",
     hf_token: Optional[str] = None,
     text_only: bool = False,
+    speculative_tokens: int = 0,
 ) -> MemoryPlan:
     """Per-GPU memory plan of one deployment, in the engine's own accounting (GiB, rank 0).
 
@@ -276,7 +277,9 @@ def plan_memory(
     vision / audio towers (vLLM ``--language-model-only``). ``data_parallel_size``: attention
     data-parallel ranks; with ``expert_parallel_size = tensor_parallel_size x data_parallel_size``
     (wide EP) each GPU holds 1/ep of the experts. The plan is one DP rank's GPU: its KV pool and
-    activations serve that rank's requests.
+    activations serve that rank's requests. ``speculative_tokens`` > 0: the engine also loads the
+    draft module of MTP / EAGLE speculative decoding and its KV cache
+    (:func:`gpurec_core.model_facts.draft_module`).
     """
     check_positive("max_model_len", max_model_len, allow_none=True, maximum=MAX_TOKENS)
     arch = as_model(model, hf_token)
@@ -289,7 +292,7 @@ def plan_memory(
     workload = _build(Workload, "workload", input_length=max(1, min(context, 1024)), output_length=1,
                       max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
                       max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, precision=precision,
-                      text_only=bool(text_only))
+                      text_only=bool(text_only), speculative_tokens=speculative_tokens)
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)

@@ -449,6 +449,37 @@ def facts_for(model: object, precision: Precision, parallelism: "Parallelism", g
                             expert_padding=moe_kernel_padding(cfg, precision, gpu))
 
 
+#: Weight components outside the decoder layers (a draft module's mean layer leaves them out).
+OUTSIDE_LAYERS = ("embedding", "lm_head", *TOWER_COMPONENTS)
+
+
+@dataclass(frozen=True)
+class DraftModule:
+    """What the draft module of MTP / EAGLE speculative decoding adds on one GPU of the last stage."""
+
+    weight_bytes: float                # one mean decoder layer's weights, as this layout shards them
+    kv_cache: Optional[LayerCache]     # the cache its attention layer keeps (None: an attention-free model)
+
+
+def draft_module(facts: DeploymentFacts) -> DraftModule:
+    """The draft module of speculative decoding: one mean decoder layer of the model, sharded like the
+    model's layers, whose attention keeps a cache of the model's last attention layer's kind; it shares
+    the embedding and the logits matrix with the model.
+
+    DeepSeek-V3's MTP module is one Transformer block of the model's own shape sharing the embedding
+    and output head (DeepSeek-V3 technical report, section 2.2; vLLM loads its layer and, in its
+    EAGLE/MTP proposer, points its embedding and lm_head at the target's); an EAGLE-3 head is one
+    decoder layer of the target's width (its own small lm_head is left out). Its attention is full
+    attention where the model has any. The roofline times its
+    passes with the same mean layer (gpurec_roofline.step.draft_profile)."""
+    layers = sum(len(st.layers) for st in facts.stages)
+    held = sum(st.weight_bytes - sum(st.weight_bytes_by_component.get(kind, 0.0) for kind in OUTSIDE_LAYERS)
+               for st in facts.stages)
+    attention = [c for c in facts.all_layer_caches if c.kind != "state"]
+    cache = next((c for c in reversed(attention) if c.kind == "full"), attention[-1] if attention else None)
+    return DraftModule(weight_bytes=held / max(1, layers), kv_cache=cache)
+
+
 def towers_loaded(model: object, text_only: bool) -> Optional["TowerParameters"]:
     """The towers an engine loads for ``model``: none when the deployment is text-only."""
     if text_only:

@@ -185,3 +185,21 @@ def test_validate_reads_speculative_columns_of_disaggregated_rows(tmp_path):
     assert rows[0].predicted == pytest.approx(speculative.inter_token_latency_ms, rel=1e-6)
     assert rows[1].predicted > rows[0].predicted
     assert "spec2 al1.5" in rows[0].config and "spec" not in rows[1].config
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_memory_plan_holds_the_draft_module(engine):
+    """DeepSeek-V3's model card: the checkpoint's 14B MTP module holds one more block of the model besides a
+    copy of the embedding and output head (2 x 129,280 x 7,168 parameters, config.json), which vLLM shares with
+    the target; at fp8 over TP 8 that block is about 12.1e9 / 8 bytes. gpurec loads one mean layer of the
+    model (its 3 dense layers make the mean a little lighter than the MoE block) and one more layer of MLA
+    cache, (512 + 64) x 2 bytes per token (DeepSeek-V2 paper's (d_c + d_h^R) per layer, bf16)."""
+    from gpurec_core.api import plan_memory
+
+    plain = plan_memory(R1, "H200", tensor_parallel_size=8, max_model_len=4096, engine=engine)
+    drafting = plan_memory(R1, "H200", tensor_parallel_size=8, max_model_len=4096, engine=engine,
+                           speculative_tokens=1)
+    block = (14e9 - 2 * 129_280 * 7_168) / 8
+    assert (drafting.weights_gib - plain.weights_gib) * 2**30 == pytest.approx(block, rel=0.15)
+    assert drafting.kv_bytes_per_token - plain.kv_bytes_per_token == (512 + 64) * 2
+    assert drafting.kv_cache_tokens < plain.kv_cache_tokens

@@ -30,7 +30,7 @@ from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import WorkloadError
 from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, layer_groups, padded_vocab,
                                      recurrent_state_bytes_per_layer, tensor_parallel_problems)
-from gpurec_core.model_facts import LayerCache, facts_for, moe_kernel_padding
+from gpurec_core.model_facts import DraftModule, LayerCache, draft_module, facts_for, moe_kernel_padding
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
 from gpurec_capacity.engine_constants import engine_constants
@@ -354,18 +354,43 @@ def _vllm_stage_facts(model: Any, workload: Workload, parallelism: Parallelism, 
     pp = parallelism.pipeline_parallel_size
     precision = workload.precision
     facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
-    all_specs = facts.all_cache_counts
+    draft = drafting(facts, workload)
+    all_specs = with_draft_cache(facts.all_cache_counts, draft)
     stages = []
     for stage in range(pp):
+        last = stage == pp - 1
         layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
-        weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision)
+        weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision) + (draft_weight_bytes(draft) if last else 0.0)
         activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
         non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
-        specs = facts.stages[stage].cache_counts
+        specs = with_draft_cache(facts.stages[stage].cache_counts, draft if last else None)
         layout = pool_layout(all_specs, specs, block_size)
-        kv_per_token = facts.stages[stage].kv_bytes_per_token
+        kv_per_token = facts.stages[stage].kv_bytes_per_token + (draft_kv_bytes(draft) if last else 0.0)
         stages.append((layers, weights, activation, non_torch, specs, layout, kv_per_token))
     return consts, all_specs, stages
+
+
+def drafting(facts, workload: Workload) -> Optional[DraftModule]:
+    """The draft module speculative decoding loads on the last stage (:func:`draft_module`), or None."""
+    return draft_module(facts) if workload.speculative_tokens else None
+
+
+def draft_weight_bytes(draft: Optional[DraftModule]) -> float:
+    """Weight bytes the draft module adds on a GPU of the last stage (0 without one)."""
+    return draft.weight_bytes if draft is not None else 0.0
+
+
+def draft_kv_bytes(draft: Optional[DraftModule]) -> float:
+    """KV bytes per token the draft module's attention layer adds (0 without one)."""
+    return draft.kv_cache.bytes if draft is not None and draft.kv_cache is not None else 0.0
+
+
+def with_draft_cache(counts: tuple[tuple[LayerCache, int], ...], draft: Optional[DraftModule]):
+    """Layer caches with their counts, the draft module's attention layer added (vLLM allocates the
+    drafter's KV cache in the same pool, one more layer of its kind)."""
+    if draft is None or draft.kv_cache is None:
+        return counts
+    return (*counts, (draft.kv_cache, 1))
 
 
 @lru_cache(maxsize=None)
@@ -393,6 +418,7 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     # id(consts), which the entry holds, so the id cannot be reused while the entry lives).
     t, ep = parallelism.tensor_parallel_size, parallelism.expert_parallel_size
     key = ("vllm_stages", precision, t, pp, ep, tokens, seqs, block_size, id(consts), workload.text_only,
+           workload.speculative_tokens > 0,
            moe_kernel_padding(model.config, precision, gpu))
     _, all_specs, facts = _memo(model, key, lambda: _vllm_stage_facts(model, workload, parallelism, gpu, tokens, seqs,
                                                                       consts, block_size))
@@ -483,14 +509,15 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
                                  f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
         pre = 0.0
-    stage0 = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0]
-    weights = stage0.weight_bytes
+    facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
+    stage0, draft = facts.stages[0], drafting(facts, workload)
+    weights = stage0.weight_bytes + draft_weight_bytes(draft)
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
-    per_token = stage0.kv_bytes_per_token
+    per_token = stage0.kv_bytes_per_token + draft_kv_bytes(draft)
     page = int(consts.page_size.value)
     max_model_len = workload.context_length
-    tokens, concurrency, state, pool_note = sglang_kv_pool(model, stage0, t, available, max_model_len, consts)
+    tokens, concurrency, state, pool_note = sglang_kv_pool(model, stage0, t, available, max_model_len, consts, draft)
     if pool_note:
         notes.append(pool_note)
     need_one = per_token * max_model_len + state
@@ -518,7 +545,7 @@ SGLANG_HYBRID_SWA_ARCHITECTURES = frozenset({"Llama4ForConditionalGeneration", "
 
 
 def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available: float, max_model_len: int,
-                   consts: Any) -> tuple[int, float, float, str]:
+                   consts: Any, draft: Optional[DraftModule] = None) -> tuple[int, float, float, str]:
     """SGLang's token pool of one rank: (tokens, max concurrency, state bytes per request, note).
 
     - Plain models: ``tokens = available // cell`` with the cell the KV bytes per token of every
@@ -530,10 +557,15 @@ def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available:
     - Mamba / linear-attention hybrids: ``ratio / (1 + ratio)`` of the memory goes to per-request
       state slots (``handle_max_mamba_cache``, ratio = ``mamba_full_memory_ratio``), the SSM state
       in fp32; the rest to the attention layers' tokens; concurrency is the smaller of the two.
+
+    A speculative ``draft`` module's attention layer holds every token too, one more layer of its kind.
     """
     cfg = model.config
     page = int(consts.page_size.value)
     full, sliding = stage.kv_bytes_per_token_full, stage.kv_bytes_per_token_sliding
+    if draft is not None and draft.kv_cache is not None:
+        full += draft.kv_cache.bytes if draft.kv_cache.kind == "full" else 0.0
+        sliding += draft.kv_cache.bytes if draft.kv_cache.kind == "sliding" else 0.0
     if available <= 0 or full + sliding <= 0:
         return 0, 0.0, 0.0, ""
     recurrent = [(g.first, n) for g in layer_groups(cfg)
@@ -566,7 +598,9 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     t = parallelism.tensor_parallel_size
     tokens = workload.max_num_batched_tokens or int(consts.max_num_tokens.value)
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
-    weights = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].weight_bytes
+    facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
+    draft = drafting(facts, workload)
+    weights = facts.stages[0].weight_bytes + draft_weight_bytes(draft)
     b = activation_bytes_per_element(precision)
     multiple = vconsts.forward_hidden_multiple.value
     elements = _memo(model, ("forward_elements", t, parallelism.pipeline_parallel_size, multiple),
@@ -579,7 +613,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
     available = free * fraction
-    per_token = facts_for(model, precision, parallelism, gpu, workload.text_only).stages[0].kv_bytes_per_token
+    per_token = facts.stages[0].kv_bytes_per_token + draft_kv_bytes(draft)
     block = int(consts.tokens_per_block.value)
     blocks = int(available // (per_token * block)) if per_token and available > 0 else 0
     max_model_len = workload.context_length

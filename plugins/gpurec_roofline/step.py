@@ -335,7 +335,8 @@ def draft_profile(profile: DeploymentProfile) -> DeploymentProfile:
     DeepSeek-V3's MTP module is one Transformer block of the model's own shape sharing the embedding
     and output head (DeepSeek-V3 technical report, section 2.2); EAGLE's draft head is one decoder
     layer of the target's width (Li et al., EAGLE, ICML 2024; EAGLE-3, 2025). A draft pass runs it
-    over one token per sequence, so its time is a one-layer step of the same rooflines.
+    over one token per sequence, so its time is a one-layer step of the same rooflines. The memory
+    plan holds the same mean layer (:func:`gpurec_core.model_facts.draft_module`).
     """
     per_layer = 1.0 / np.asarray(profile.layers_per_stage, float)
     stages = np.asarray(profile.pipeline_stages, float)
