@@ -458,7 +458,15 @@ class DraftModule:
     """What the draft module of MTP / EAGLE speculative decoding adds on one GPU of the last stage."""
 
     weight_bytes: float                # one mean decoder layer's weights, as this layout shards them
-    kv_cache: Optional[LayerCache]     # the cache its attention layer keeps (None: an attention-free model)
+    kv_cache: Optional[LayerCache]     # the cache its attention layer keeps (None: none, or no draft module)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self.kv_cache.bytes if self.kv_cache is not None else 0.0
+
+
+#: What a deployment without speculative decoding loads for it: nothing.
+NO_DRAFT = DraftModule(weight_bytes=0.0, kv_cache=None)
 
 
 def draft_module(facts: DeploymentFacts) -> DraftModule:

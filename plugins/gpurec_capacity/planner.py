@@ -30,7 +30,7 @@ from gpurec_core.config_memo import memo_per_config
 from gpurec_core.errors import WorkloadError
 from gpurec_core.memory_math import (GIB, iter_layers_of_stage, kv_heads_per_gpu, layer_groups, padded_vocab,
                                      recurrent_state_bytes_per_layer, tensor_parallel_problems)
-from gpurec_core.model_facts import DraftModule, LayerCache, draft_module, facts_for, moe_kernel_padding
+from gpurec_core.model_facts import NO_DRAFT, DraftModule, LayerCache, draft_module, facts_for, moe_kernel_padding
 from gpurec_core.models import GPUSpec, MemoryPlan, Parallelism, Precision, Workload
 
 from gpurec_capacity.engine_constants import engine_constants
@@ -358,37 +358,27 @@ def _vllm_stage_facts(model: Any, workload: Workload, parallelism: Parallelism, 
     all_specs = with_draft_cache(facts.all_cache_counts, draft)
     stages = []
     for stage in range(pp):
-        last = stage == pp - 1
+        here = draft if stage == pp - 1 else NO_DRAFT  # the drafter runs on the last stage
         layers = iter_layers_of_stage(cfg.num_hidden_layers, pp, stage)
-        weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision) + (draft_weight_bytes(draft) if last else 0.0)
+        weights = facts.stages[stage].weight_bytes + rope_cache_bytes(cfg, precision) + here.weight_bytes
         activation = vllm_activation_bytes(model, precision, parallelism, stage, tokens, seqs, consts)
         non_torch = vllm_non_torch_gib(parallelism, stage, consts) * GIB
-        specs = with_draft_cache(facts.stages[stage].cache_counts, draft if last else None)
+        specs = with_draft_cache(facts.stages[stage].cache_counts, here)
         layout = pool_layout(all_specs, specs, block_size)
-        kv_per_token = facts.stages[stage].kv_bytes_per_token + (draft_kv_bytes(draft) if last else 0.0)
+        kv_per_token = facts.stages[stage].kv_bytes_per_token + here.kv_bytes_per_token
         stages.append((layers, weights, activation, non_torch, specs, layout, kv_per_token))
     return consts, all_specs, stages
 
 
-def drafting(facts, workload: Workload) -> Optional[DraftModule]:
-    """The draft module speculative decoding loads on the last stage (:func:`draft_module`), or None."""
-    return draft_module(facts) if workload.speculative_tokens else None
+def drafting(facts, workload: Workload) -> DraftModule:
+    """What speculative decoding loads on the last stage (:func:`draft_module`; NO_DRAFT without it)."""
+    return draft_module(facts) if workload.speculative_tokens else NO_DRAFT
 
 
-def draft_weight_bytes(draft: Optional[DraftModule]) -> float:
-    """Weight bytes the draft module adds on a GPU of the last stage (0 without one)."""
-    return draft.weight_bytes if draft is not None else 0.0
-
-
-def draft_kv_bytes(draft: Optional[DraftModule]) -> float:
-    """KV bytes per token the draft module's attention layer adds (0 without one)."""
-    return draft.kv_cache.bytes if draft is not None and draft.kv_cache is not None else 0.0
-
-
-def with_draft_cache(counts: tuple[tuple[LayerCache, int], ...], draft: Optional[DraftModule]):
+def with_draft_cache(counts: tuple[tuple[LayerCache, int], ...], draft: DraftModule):
     """Layer caches with their counts, the draft module's attention layer added (vLLM allocates the
     drafter's KV cache in the same pool, one more layer of its kind)."""
-    if draft is None or draft.kv_cache is None:
+    if draft.kv_cache is None:
         return counts
     return (*counts, (draft.kv_cache, 1))
 
@@ -511,10 +501,10 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         pre = 0.0
     facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
     stage0, draft = facts.stages[0], drafting(facts, workload)
-    weights = stage0.weight_bytes + draft_weight_bytes(draft)
+    weights = stage0.weight_bytes + draft.weight_bytes
     reserve = pre * (1 - mfs)
     available = pre * mfs - weights
-    per_token = stage0.kv_bytes_per_token + draft_kv_bytes(draft)
+    per_token = stage0.kv_bytes_per_token + draft.kv_bytes_per_token
     page = int(consts.page_size.value)
     max_model_len = workload.context_length
     tokens, concurrency, state, pool_note = sglang_kv_pool(model, stage0, t, available, max_model_len, consts, draft)
@@ -545,7 +535,7 @@ SGLANG_HYBRID_SWA_ARCHITECTURES = frozenset({"Llama4ForConditionalGeneration", "
 
 
 def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available: float, max_model_len: int,
-                   consts: Any, draft: Optional[DraftModule] = None) -> tuple[int, float, float, str]:
+                   consts: Any, draft: DraftModule = NO_DRAFT) -> tuple[int, float, float, str]:
     """SGLang's token pool of one rank: (tokens, max concurrency, state bytes per request, note).
 
     - Plain models: ``tokens = available // cell`` with the cell the KV bytes per token of every
@@ -563,9 +553,9 @@ def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available:
     cfg = model.config
     page = int(consts.page_size.value)
     full, sliding = stage.kv_bytes_per_token_full, stage.kv_bytes_per_token_sliding
-    if draft is not None and draft.kv_cache is not None:
-        full += draft.kv_cache.bytes if draft.kv_cache.kind == "full" else 0.0
-        sliding += draft.kv_cache.bytes if draft.kv_cache.kind == "sliding" else 0.0
+    if draft.kv_cache is not None:
+        full += draft.kv_bytes_per_token if draft.kv_cache.kind == "full" else 0.0
+        sliding += draft.kv_bytes_per_token if draft.kv_cache.kind == "sliding" else 0.0
     if available <= 0 or full + sliding <= 0:
         return 0, 0.0, 0.0, ""
     recurrent = [(g.first, n) for g in layer_groups(cfg)
@@ -600,7 +590,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     layers = iter_layers_of_stage(cfg.num_hidden_layers, parallelism.pipeline_parallel_size, 0)
     facts = facts_for(model, precision, parallelism, gpu, workload.text_only)
     draft = drafting(facts, workload)
-    weights = facts.stages[0].weight_bytes + draft_weight_bytes(draft)
+    weights = facts.stages[0].weight_bytes + draft.weight_bytes
     b = activation_bytes_per_element(precision)
     multiple = vconsts.forward_hidden_multiple.value
     elements = _memo(model, ("forward_elements", t, parallelism.pipeline_parallel_size, multiple),
@@ -613,7 +603,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
     available = free * fraction
-    per_token = facts.stages[0].kv_bytes_per_token + draft_kv_bytes(draft)
+    per_token = facts.stages[0].kv_bytes_per_token + draft.kv_bytes_per_token
     block = int(consts.tokens_per_block.value)
     blocks = int(available // (per_token * block)) if per_token and available > 0 else 0
     max_model_len = workload.context_length
