@@ -296,7 +296,20 @@ def plan_memory(
     from gpurec_core.plugins import estimate_memory
 
     plan = estimate_memory(arch, spec, parallelism, workload, engine)
-    return with_notes(plan, arch.resolution_note, precision.assumed, *notes)
+    return with_notes(plan, arch.resolution_note, precision.assumed, *notes,
+                      draft_note(arch, precision, parallelism, spec, workload))
+
+
+def draft_note(arch, precision: Precision, parallelism: Parallelism, gpu: GPUSpec, workload: Workload) -> str:
+    """What a memory plan with speculative decoding holds for the draft module ('' without it)."""
+    if not workload.speculative_tokens:
+        return ""
+    from gpurec_core.model_facts import draft_module, facts_for
+
+    draft = draft_module(facts_for(arch, precision, parallelism, gpu, workload.text_only))
+    return (f"speculative decoding: the draft module is planned as one mean decoder layer of the model "
+            f"({draft.weight_bytes / 2**30:.2f} GiB per GPU of the last stage) and its KV cache "
+            f"({draft.kv_bytes_per_token:,.0f} bytes per token more; gpurec_core.model_facts.draft_module)")
 
 
 def estimate_performance(

@@ -15,6 +15,7 @@ import click
 
 from gpurec_core.formatting import finite_json
 from gpurec_core.errors import GpurecError, one_line
+from gpurec_core.speculative import MAX_DRAFT_TOKENS
 
 EXIT_USER_ERROR = 2
 
@@ -278,12 +279,15 @@ def models_command(query: Optional[str], family: Optional[str], as_json: bool) -
               help="serving engine: vllm, sglang, trtllm, or one a plugin adds (`gpurec engines`)")
 @click.option("--text-only", "--language-model-only", "text_only", is_flag=True,
               help="serve a multimodal checkpoint without its vision/audio towers (vLLM --language-model-only)")
+@click.option("--speculative-tokens", default=0, show_default=True, type=click.IntRange(0, MAX_DRAFT_TOKENS),
+              help="plan the draft module of MTP / EAGLE speculative decoding too (weights and KV cache)")
 @json_option
 @profile_option
 def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_parallel_size: int,
                   max_model_len: Optional[int], gpu_memory_utilization: float, dtype: Optional[str],
                   quantization: Optional[str], kv_cache_dtype: Optional[str], max_num_batched_tokens: Optional[int],
-                  max_num_seqs: Optional[int], engine: str, text_only: bool, as_json: bool) -> None:
+                  max_num_seqs: Optional[int], engine: str, text_only: bool, speculative_tokens: int,
+                  as_json: bool) -> None:
     """Analyse a model: parameters, precision, and the per-GPU memory plan of one layout."""
     from gpurec_core.queries import model_report
 
@@ -291,7 +295,7 @@ def model_command(model: str, gpu: str, tensor_parallel_size: int, pipeline_para
         model, gpu=gpu, tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
         max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
         quantization=quantization, kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
-        max_num_seqs=max_num_seqs, engine=engine, text_only=text_only)
+        max_num_seqs=max_num_seqs, engine=engine, text_only=text_only, speculative_tokens=speculative_tokens)
     if as_json:
         _echo_json(payload)
         return

@@ -113,7 +113,8 @@ def model_report(model: str, *, gpu: str = "H100", tensor_parallel_size: int = 1
                  max_model_len: Optional[int] = None, gpu_memory_utilization: float = 0.9,
                  dtype: Optional[str] = None, quantization: Optional[str] = None,
                  kv_cache_dtype: Optional[str] = None, max_num_batched_tokens: Optional[int] = None,
-                 max_num_seqs: Optional[int] = None, engine: str = "vllm", text_only: bool = False):
+                 max_num_seqs: Optional[int] = None, engine: str = "vllm", text_only: bool = False,
+                 speculative_tokens: int = 0):
     """``gpurec model``: (the model, its facts, the memory plan of one layout, the ``--json`` payload)."""
     from gpurec_core.api import as_model, plan_memory
 
@@ -122,7 +123,8 @@ def model_report(model: str, *, gpu: str = "H100", tensor_parallel_size: int = 1
                        pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, quantization=quantization,
                        kv_cache_dtype=kv_cache_dtype, max_num_batched_tokens=max_num_batched_tokens,
-                       max_num_seqs=max_num_seqs, engine=engine, text_only=text_only)
+                       max_num_seqs=max_num_seqs, engine=engine, text_only=text_only,
+                       speculative_tokens=speculative_tokens)
     facts = {
         "model_id": arch.model_id, "source": arch.source, "model_type": arch.config.model_type,
         "num_parameters": arch.num_parameters, "active_parameters": arch.active_parameters,

@@ -4,6 +4,7 @@ gpurec_roofline.serving.serve)."""
 
 from __future__ import annotations
 
+import json
 import statistics
 
 import pytest
@@ -203,3 +204,15 @@ def test_memory_plan_holds_the_draft_module(engine):
     assert (drafting.weights_gib - plain.weights_gib) * 2**30 == pytest.approx(block, rel=0.15)
     assert drafting.kv_bytes_per_token - plain.kv_bytes_per_token == (512 + 64) * 2
     assert drafting.kv_cache_tokens < plain.kv_cache_tokens
+
+
+def test_model_command_plans_the_draft_module_and_says_so():
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+
+    args = ["model", R1, "--gpu", "H200", "-tp", "8", "--max-model-len", "4096", "--json"]
+    plain = json.loads(CliRunner().invoke(cli, args).output)
+    drafting = json.loads(CliRunner().invoke(cli, [*args, "--speculative-tokens", "1"]).output)
+    assert drafting["memory_plan"]["kv_bytes_per_token"] - plain["memory_plan"]["kv_bytes_per_token"] == (512 + 64) * 2
+    assert any("draft module is planned as one mean decoder layer" in n for n in drafting["memory_plan"]["notes"])
