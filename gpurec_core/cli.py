@@ -384,6 +384,11 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(f"{len(drawn)} row(s) read as runs whose benchmark drew each request's lengths at random (a "
                       "random_range_ratio column, or a source naming InferenceX or one of its configurations): "
                       "predicted at their mean lengths (docs/validate.md).")
+    speculative = [r for r in data.get("rows", []) if r.get("speculative_tokens")]
+    if speculative:
+        console.print(f"{len(speculative)} row(s) read as speculative decoding (a speculative_tokens column): "
+                      "timed with their draft and verify steps, at their acceptance_length or the default "
+                      "(docs/estimators.md).")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

@@ -95,7 +95,8 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "config": describe_config(row), "error": None, "gpu": cell(row, "gpu") or "H100",
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
                                   "split": "held-out", "frontend": frontend_of(row),
-                                  "random_range_ratio": random_range_ratio_of(row)}
+                                  "random_range_ratio": random_range_ratio_of(row),
+                                  "speculative_tokens": parsed(row, "speculative_tokens", 0)}
         if metric not in SERVING_METRICS:
             record["error"] = f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)}"
             out.append(record)

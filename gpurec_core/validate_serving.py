@@ -309,6 +309,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "split": calibration_split(row),
             "frontend": frontend_of(row),
             "random_range_ratio": random_range_ratio_of(row),
+            "speculative_tokens": parsed(row, "speculative_tokens", 0),
         }
         if metric not in _METRIC_FIELD:
             record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"

@@ -134,6 +134,13 @@ def test_validate_reads_speculative_columns(tmp_path):
                                                        acceptance_length=1.82))
     assert rows[1].predicted == pytest.approx(_itl(R1, "H200", tp=8))
     assert "spec1 al1.82" in rows[0].config and "spec" not in rows[1].config
+    assert (rows[0].speculative_tokens, rows[1].speculative_tokens) == (1, 0)
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+
+    printed = " ".join(CliRunner().invoke(cli, ["validate", str(path)], terminal_width=200).output.split())
+    assert "1 row(s) read as speculative decoding (a speculative_tokens column)" in printed
 
 
 def test_validate_refuses_a_fractional_draft_count(tmp_path):
