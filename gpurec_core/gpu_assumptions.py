@@ -80,7 +80,8 @@ def architecture_family(architecture: Optional[str]) -> Optional[str]:
     key = re.sub(r"[^a-z0-9]", "", (architecture or "").lower())
     for prefix, family in (("blackwellultra", "Blackwell Ultra"), ("blackwell", "Blackwell"), ("hopper", "Hopper"),
                            ("ada", "Ada Lovelace"), ("ampere", "Ampere"), ("turing", "Turing"), ("volta", "Volta"),
-                           ("cdna4", "CDNA 4"), ("cdna3", "CDNA 3"), ("cdna2", "CDNA 2"), ("cdna", "CDNA 1")):
+                           ("cdna4", "CDNA 4"), ("cdna3", "CDNA 3"), ("cdna2", "CDNA 2"), ("cdna", "CDNA 1"),
+                           ("tpuv6e", "TPU v6e"), ("tpuv5e", "TPU v5e")):
         if key.startswith(prefix):
             return family
     return None
@@ -130,6 +131,7 @@ FP8_PER_BF16_SOURCE = {
 NO_FP8 = {
     "Volta": "V100 datasheet", "Turing": "T4 datasheet", "Ampere": "A100 datasheet",
     "CDNA 1": "MI100 datasheet", "CDNA 2": "MI250X datasheet",
+    "TPU v5e": "Google Cloud TPU v5e docs (bf16 and int8 only)", "TPU v6e": "Google Cloud TPU v6e docs (bf16 and int8 only)",
 }
 
 

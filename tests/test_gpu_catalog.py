@@ -161,3 +161,20 @@ def test_several_user_files(monkeypatch):
     with pytest.warns(UserWarning):
         names = list_available_gpus()
     assert "LAB_CARD" in names
+
+
+@pytest.mark.parametrize("name, bf16, bandwidth, marketed", [
+    # Google Cloud TPU docs (v5e, v6e pages), as ../shared/data/gpus/gpu_specs.csv quotes them
+    ("TPU v5e", 197, 0.819, 16),
+    ("Trillium", 918, 1.638, 32),
+])
+def test_tpus_are_in_the_catalog_with_their_published_figures(name, bf16, bandwidth, marketed):
+    import warnings
+
+    from gpurec_core.api import as_gpu
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no FP8 unit is a known fact of the generation, not a gap to warn about
+        spec = as_gpu(name)
+    assert (spec.bf16_tflops_dense, spec.bandwidth_tb_s, spec.memory_marketing_gb) == (bf16, bandwidth, marketed)
+    assert spec.manufacturer == "Google" and spec.fp8_tflops_dense is None
