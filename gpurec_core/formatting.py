@@ -278,7 +278,10 @@ def explain_text(item, precision: str = "", model_id: Optional[str] = None) -> s
         lines.append(f"  calibration: {calibrated[0].describe()} (scope {calibrated[1].label()}: "
                      f"{', '.join(f'{k} {v:g}' for k, v in calibrated[1].fitted().items())})"
                      if calibrated else "  calibration: none (bundled constants; `gpurec calibrate` fits your runs)")
-        lines += [f"    {name}: {value:.3f} ms" for name, value in perf.breakdown.items()]
+        from gpurec_core.models import UNITLESS_BREAKDOWN
+
+        lines += [f"    {name}: {value:.3f}" + ("" if name in UNITLESS_BREAKDOWN else " ms")
+                  for name, value in perf.breakdown.items()]
     if item.saturation is not None and item.saturation.error is None:
         sat = item.saturation
         lines.append(f"  saturation: {sat.concurrency} users -> {sat.throughput_tokens_per_sec:,.0f} output tok/s, "

@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gpurec_core.speculative import MAX_DRAFT_TOKENS, default_acceptance_length
 
+#: Breakdown entries of a PerformanceEstimate that are counts or ratios, not milliseconds: the tokens a request
+#: advances per decode step (speculative decoding), a disaggregated decode unit's running requests and the
+#: prefill pool's utilisation.
+UNITLESS_BREAKDOWN = ("tokens_per_decode_step", "decode_batch_per_unit", "prefill_utilisation")
+
 WeightPrecisionName = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "nvfp4", "mxfp4"]
 KVCacheDtypeName = Literal["fp32", "fp16", "bf16", "fp8"]
 Bottleneck = Literal["compute", "memory", "communication", "unknown"]
@@ -379,7 +384,8 @@ class PerformanceEstimate(_Value):
     concurrency: Optional[int] = Field(default=None, ge=1, description="concurrency the estimate is for")
     bottleneck: Bottleneck = Field(default="unknown", description="what limits the decode step")
     estimator: str = Field(default="", description="estimator that produced this")
-    breakdown: dict[str, float] = Field(default_factory=dict, description="named components, ms")
+    breakdown: dict[str, float] = Field(default_factory=dict, description="named components, ms (those named in "
+                                        "UNITLESS_BREAKDOWN are counts or ratios)")
     notes: tuple[str, ...] = Field(default=(), description="what the estimate assumes beyond the request, e.g. a "
                                    "precision the checkpoint is not in (the export it needs)")
     bands: Optional[PerformanceBands] = Field(default=None, description="p10-p90 uncertainty of TTFT, ITL and "

@@ -223,3 +223,14 @@ def test_model_command_plans_the_draft_module_and_says_so():
     drafting = json.loads(CliRunner().invoke(cli, [*args, "--speculative-tokens", "1"]).output)
     assert drafting["memory_plan"]["kv_bytes_per_token"] - plain["memory_plan"]["kv_bytes_per_token"] == (512 + 64) * 2
     assert any("draft module is planned as one mean decoder layer" in n for n in drafting["memory_plan"]["notes"])
+
+
+def test_explain_prints_tokens_per_step_as_a_count():
+    from click.testing import CliRunner
+
+    from gpurec_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["recommend", LLAMA_8B, "--gpus", "H100", "--speculative-tokens", "3",
+                                      "--explain", "--top", "1"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "tokens_per_decode_step: 2.930\n" in result.output and "decode_step_draft: " in result.output
