@@ -230,7 +230,8 @@ class Recommendation(BaseModel):
                                         self.deployment.gpu_memory_utilization)
             if not self.deployment.speculative_tokens:
                 return text
-            speculative, draft_comment = self.deployment.speculative_args(engine_info(pools.engine).launch)
+            flags = engine_info(pools.engine).launch
+            speculative, draft_comment = self.deployment.speculative_args(flags) if flags else ([], None)
             words = shlex.join(speculative) if speculative else "the engine's speculative-decoding flags"
             head = [f"# speculative decoding, {self.deployment.speculative_tokens} draft token(s) per step: add "
                     f"{words} to every decode worker", *([f"# {draft_comment}"] if draft_comment else [])]
