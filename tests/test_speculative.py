@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from gpurec_core import estimate_performance, recommend_gpus
+from gpurec_core import estimate_disaggregated, estimate_performance, recommend_gpus
 from gpurec_core.errors import WorkloadError
 from gpurec_core.speculative import default_acceptance_length
 from gpurec_core.validate import validate_file
@@ -92,6 +92,28 @@ def test_breakdown_shows_the_draft_passes_and_tokens_per_step():
     assert any("2 draft token(s) per step, 2.4 tokens accepted" in note for note in estimate.notes)
     plain = estimate_performance(R1, "H200", tensor_parallel_size=8, input_length=1024, output_length=1024)
     assert "decode_step_draft" not in plain.breakdown and "tokens_per_decode_step" not in plain.breakdown
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_prompt_runs_through_the_draft_module_once(engine):
+    """The first draft pass of a step runs over every token the target ran, a prompt's included (vLLM
+    EagleProposer.propose; SGLang's draft extend), so drafting adds one of DeepSeek-R1's 61 decoder
+    layers (config.json num_hidden_layers) to a prompt's prefill, whatever the draft count."""
+    def ttft(drafts):
+        return estimate_performance(R1, "H200", tensor_parallel_size=8, input_length=8192, output_length=256,
+                                    engine=engine, speculative_tokens=drafts).breakdown
+    plain, one, three = ttft(0), ttft(1), ttft(3)
+    prefill_ms = plain["ttft"] - plain["ttft_request_overhead"]
+    assert 0.5 / 61 < (one["ttft"] - plain["ttft"]) / prefill_ms < 2 / 61
+    assert three["ttft"] == pytest.approx(one["ttft"])
+
+
+def test_disaggregated_prefill_workers_run_the_draft_module_over_each_prompt():
+    def prefill_ms(drafts):
+        return estimate_disaggregated(R1, "H200", prefill_tensor_parallel_size=8, decode_tensor_parallel_size=8,
+                                      input_length=8192, output_length=256, engine="sglang",
+                                      speculative_tokens=drafts).breakdown["prefill"]
+    assert 0.5 / 61 < prefill_ms(2) / prefill_ms(0) - 1 < 2 / 61
 
 
 def test_default_acceptance_is_noted_with_its_source():

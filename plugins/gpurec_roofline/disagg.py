@@ -79,7 +79,8 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     client, :class:`gpurec_roofline.constants.BenchmarkConstants`) adds its start-up burst and clock.
     With speculative decoding (``draft_tokens`` k > 0) a decode step drafts and verifies
     (:func:`gpurec_roofline.serving.replica_step_s`) and advances a request ``acceptance_length``
-    tokens, so the inter-token latency is the step over it (as :func:`gpurec_roofline.serving.serve`)."""
+    tokens, so the inter-token latency is the step over it (as :func:`gpurec_roofline.serving.serve`);
+    the prefill workers run the draft module over each prompt too."""
     I = np.maximum(np.asarray(input_length, float), 1.0)
     O = np.maximum(np.asarray(output_length, float), 1.0)
     c = np.maximum(np.asarray(users, float), 1.0)
@@ -89,10 +90,10 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
     d_args = (decode.profile, decode.efficiency, comm, engine, kernels)
 
     chunks = np.ceil(I / M)
-    chunk_t, _ = replica_step_s(*p_args, 0.0, I, I / chunks, 1.0, I)
+    chunk_t, _ = replica_step_s(*p_args, 0.0, I, I / chunks, 1.0, I, draft_tokens=draft_tokens)
     alone = chunks * chunk_t
     k = np.maximum(1.0, np.floor(M / I))
-    shared_t, _ = replica_step_s(*p_args, 0.0, I, np.minimum(k * I, M), k, I)
+    shared_t, _ = replica_step_s(*p_args, 0.0, I, np.minimum(k * I, M), k, I, draft_tokens=draft_tokens)
     per_request = np.where(k > 1.0, shared_t / k, alone)
     transfer = transfer_fixed_s + I * transfer_s_per_token
 
@@ -132,7 +133,7 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
         # The start-up burst: a unit's share of the c prompts, as a staircase of full-budget steps.
         per_unit = np.maximum(c / units_p, 1.0)
         full = np.minimum(M, per_unit * I)
-        full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I)
+        full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I, draft_tokens=draft_tokens)
         burst = overhead + burst_passes(per_unit, I, M) * full_t + transfer + itl
         ttft_served = benchmark_mean_ttft(ttft_served, burst, benchmark.requests_per_user)
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).

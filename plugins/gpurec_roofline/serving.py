@@ -75,10 +75,11 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
     """Time for every running sequence of a replica to advance one step. ``others``: the tokens each
     other busy data-parallel rank runs in the same step (:func:`gpurec_roofline.step.step_time_s`).
 
-    With speculative decoding (``draft_tokens`` k > 0) a step drafts k tokens per decoding sequence,
-    one draft pass after another (:func:`gpurec_roofline.step.draft_pass_s`: vLLM's EAGLE/MTP proposer
-    and SGLang's EAGLE worker run the draft module once per speculative step), then verifies them in
-    one target pass of 1 + k tokens per sequence; the ``draft`` part holds the draft passes.
+    With speculative decoding (``draft_tokens`` k > 0) a step verifies in one target pass of 1 + k
+    tokens per decoding sequence and drafts k tokens per sequence, one draft pass after another
+    (:func:`gpurec_roofline.step.draft_pass_s`: vLLM's EAGLE/MTP proposer and SGLang's EAGLE worker
+    run the draft module once per draft token), the first of them over every token of the step,
+    prompt chunks included; the ``draft`` part holds the draft passes.
 
     Without pipeline parallelism this is one step. With P stages the engine splits the batch into
     P micro-batches that flow through the stages, so a sequence's next token needs P stage-steps
@@ -105,7 +106,10 @@ def replica_step_s(profile: DeploymentProfile, eff, comm, engine, kernels, decod
         parts = {name: P * v for name, v in parts.items()}
         parts["pipeline"] = np.broadcast_to((P - 1) * comm.p2p_latency_us * 1e-6, np.shape(total)).astype(float)
     if np.any(k > 0):
-        parts["draft"] = k * draft_pass_s(profile, eff, comm, engine, kernels, d, context, prompt_length)
+        first = draft_pass_s(profile, eff, comm, engine, kernels, d, context, prompt_length, prefill_tokens,
+                             prefill_seqs, queries)
+        later = draft_pass_s(profile, eff, comm, engine, kernels, d, context, prompt_length)
+        parts["draft"] = np.where(k > 0, first + np.maximum(k - 1.0, 0.0) * later, 0.0)
         total = total + parts["draft"]
     return total, parts
 
@@ -296,7 +300,7 @@ def serial_bound_s(args, input_length, output_length, users, chunks, overhead, d
     a request wait longer than that."""
     I, O, c = input_length, output_length, users
     chunk = I / chunks
-    prefill_t, _ = replica_step_s(*args, 0.0, I, chunk, 1.0, I)
+    prefill_t, _ = replica_step_s(*args, 0.0, I, chunk, 1.0, I, draft_tokens=draft_tokens)
     decode_t, _ = replica_step_s(*args, 1.0, I + O / 2.0, 0.0, 0.0, I, draft_tokens=draft_tokens)
     one = overhead + chunks * prefill_t
     return (c - 1.0) * (one + decode_steps * decode_t) + one
@@ -426,7 +430,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         # request in requests_per_user of them; prefill-first engines are in that lockstep anyway.
         burst_tokens = np.minimum(M, B * I)
         # every rank's users arrive at t = 0: the busy ranks prefill together
-        burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I, burst_tokens)
+        burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I, burst_tokens, draft_tokens=k)
         burst = overhead + burst_passes(B, I, M) * burst_t
         ttft_run = benchmark_mean_ttft(ttft_svc, burst, benchmark.requests_per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)

@@ -295,25 +295,28 @@ def overhead_time_s(engine: EngineConstants, kernels: KernelConstants, layers: f
 
 def step_time_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
                 engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prefill_tokens, prefill_seqs,
-                prompt_length, others=None, queries_per_seq=1.0):
+                prompt_length, others=None, queries_per_seq=1.0, logits_per_seq=None):
     """Wall time of one step of one pipeline stage, and its named parts (all numpy arrays, seconds).
 
     step = linear layers + attention + activations + communication + engine overhead. ``others``:
     the tokens each other busy DP rank runs in the step (default :func:`other_rank_tokens`).
     ``queries_per_seq``: tokens each decoding sequence runs, 1 + its draft tokens in a speculative
-    verify step (each one a token through every linear layer and a query in attention; the logits
-    of all of them are computed to accept or reject the drafts).
+    verify step (each one a token through every linear layer and a query in attention).
+    ``logits_per_seq``: the logits each decoding sequence computes, by default one per query (a
+    verify step needs all of them to accept or reject the drafts); a draft pass over the same tokens
+    computes one.
     """
     d = np.asarray(decode_seqs, float)
     p = np.asarray(prefill_tokens, float)
     ps = np.asarray(prefill_seqs, float)
     dq = d * np.asarray(queries_per_seq, float)
+    d_logits = dq if logits_per_seq is None else d * np.asarray(logits_per_seq, float)
     tokens = dq + p
     others_decoding = other_rank_tokens(profile, tokens, dq)
     if others is None:
         others = others_decoding
     moe_efficiency = np.minimum(engine.moe_compute_efficiency * getattr(eff, "moe_compute_ratio", 1.0), 1.0)
-    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, dq + ps, others, others_decoding,
+    gemm, gemm_compute, gemm_memory = gemm_time_s(profile, eff, tokens, d_logits + ps, others, others_decoding,
                                                   moe_efficiency)
     attn_decode, attn_prefill = attention_time_s(profile, eff, d, context, p, prompt_length, queries_per_seq)
     act = activation_time_s(profile, eff, tokens)
@@ -355,14 +358,24 @@ def draft_profile(profile: DeploymentProfile) -> DeploymentProfile:
 
 
 def draft_pass_s(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
-                 engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prompt_length):
-    """One draft pass of speculative decoding over ``decode_seqs`` sequences (one token each, every
-    one's logits computed), on the :func:`draft_profile`: its linear layers, attention over the
-    context, activations and collectives, plus one layer's kernel gaps. It runs inside the engine
-    step that verifies, so the engine's per-step and per-sequence CPU overheads are not counted
-    again; none where no sequence decodes."""
+                 engine: EngineConstants, kernels: KernelConstants, decode_seqs, context, prompt_length,
+                 prefill_tokens=0.0, prefill_seqs=0.0, queries_per_seq=1.0):
+    """One draft pass of speculative decoding on the :func:`draft_profile` (its linear layers,
+    attention over the context, activations and collectives, plus one layer's kernel gaps) over
+    ``decode_seqs`` sequences of ``queries_per_seq`` tokens each and the step's ``prefill_tokens``,
+    computing one logit row per sequence and prompt.
+
+    The first pass of a step runs over every token the target ran: the prompts' chunks and each
+    decoding sequence's verified tokens (vLLM ``EagleProposer.propose`` feeds the draft model all the
+    step's target tokens and hidden states, and takes logits at each request's last; SGLang's EAGLE
+    worker runs a draft extend over a prompt after its target prefill, on prefill workers too in
+    NVIDIA/srt-slurm's disaggregated MTP recipes); the later ones over one token per decoding
+    sequence. A pass runs inside the engine step that verifies, so the engine's per-step and
+    per-sequence CPU overheads are not counted again; none where the step runs no token."""
     d = np.asarray(decode_seqs, float)
+    p = np.asarray(prefill_tokens, float)
     draft = draft_profile(profile)
-    total, parts = step_time_s(draft, eff, comm, engine, kernels, d, context, 0.0, 0.0, prompt_length)
+    total, parts = step_time_s(draft, eff, comm, engine, kernels, d, context, p, prefill_seqs, prompt_length,
+                               None, queries_per_seq, logits_per_seq=1.0)
     own = total - parts["overhead"] + kernels.per_layer_overhead_us * 1e-6
-    return np.where(d > 0, own, 0.0)
+    return np.where((d > 0) | (p > 0), own, 0.0)
