@@ -81,7 +81,7 @@ def architecture_family(architecture: Optional[str]) -> Optional[str]:
     for prefix, family in (("blackwellultra", "Blackwell Ultra"), ("blackwell", "Blackwell"), ("hopper", "Hopper"),
                            ("ada", "Ada Lovelace"), ("ampere", "Ampere"), ("turing", "Turing"), ("volta", "Volta"),
                            ("cdna4", "CDNA 4"), ("cdna3", "CDNA 3"), ("cdna2", "CDNA 2"), ("cdna", "CDNA 1"),
-                           ("tpuv6e", "TPU v6e"), ("tpuv5e", "TPU v5e")):
+                           ("tpuv6e", "TPU v6e"), ("tpuv5e", "TPU v5e"), ("xe2", "Xe2")):
         if key.startswith(prefix):
             return family
     return None
@@ -132,6 +132,7 @@ NO_FP8 = {
     "Volta": "V100 datasheet", "Turing": "T4 datasheet", "Ampere": "A100 datasheet",
     "CDNA 1": "MI100 datasheet", "CDNA 2": "MI250X datasheet",
     "TPU v5e": "Google Cloud TPU v5e docs (bf16 and int8 only)", "TPU v6e": "Google Cloud TPU v6e docs (bf16 and int8 only)",
+    "Xe2": "ai-dynamo/aiconfigurator systems/b60.yaml: the Arc Pro B60 has no native FP8 matrix unit (FP8 runs at the BF16 rate)",
 }
 
 

@@ -80,7 +80,7 @@ DEFAULT_OUT = ROOT / "catalogs" / "engines" / KERNEL_RATES_FILE
 #: aiconfigurator's system directory -> the GPU in gpurec's catalog whose peaks the rates are fractions of.
 SYSTEMS = {
     "h100_sxm": "H100", "h200_sxm": "H200", "b200_sxm": "B200", "gb200": "GB200", "b300_sxm": "B300",
-    "gb300": "GB300", "a100_sxm": "A100", "l40s": "L40S", "rtx_pro_6000_server": "RTX_PRO_6000",
+    "gb300": "GB300", "a100_sxm": "A100", "l40s": "L40S", "rtx_pro_6000_server": "RTX_PRO_6000", "b60": "ARC_PRO_B60",
 }
 ENGINES = ("vllm", "sglang", "trtllm")
 #: aiconfigurator's gemm_dtype -> (gpurec compute dtype, bytes per weight).

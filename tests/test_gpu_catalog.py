@@ -178,3 +178,57 @@ def test_tpus_are_in_the_catalog_with_their_published_figures(name, bf16, bandwi
         spec = as_gpu(name)
     assert (spec.bf16_tflops_dense, spec.bandwidth_tb_s, spec.memory_marketing_gb) == (bf16, bandwidth, marketed)
     assert spec.manufacturer == "Google" and spec.fp8_tflops_dense is None
+
+
+@pytest.mark.parametrize("written, name, bandwidth, bf16", [
+    # ai-dynamo/aiconfigurator systems/a30.yaml: 933 GB/s, 165 dense BF16 TFLOPS
+    ("NVIDIA A30", "A30", 0.933, 165),
+    # NVIDIA A40 datasheet: 696 GB/s; BF16 with FP32 accumulate 149.7 (299.4 with sparsity)
+    ("A40", "A40", 0.696, 149.7),
+    # A800: the A100 80GB SXM's 2,039 GB/s and 312 BF16 with NVLink cut to 400 GB/s (nvidia-smi name A800-SXM4-80GB)
+    ("A800-SXM4-80GB", "A800", 2.039, 312),
+    # NVIDIA RTX Blackwell whitepaper: RTX 5090 1,792 GB/s, BF16 with FP32 accumulate 209.5 dense
+    ("GeForce RTX 5090", "RTX_5090", 1.792, 209.5),
+    # NVIDIA DGX Spark: 273 GB/s LPDDR5x; BF16 derived from its 1 PFLOP sparse FP4 (500 dense / 4)
+    ("DGX Spark", "GB10", 0.273, 125),
+    # Intel's vLLM blog (vllm.ai/blog/2025-11-11-intel-arc-pro-b): 456 GB/s; aiconfigurator b60.yaml 98.3 BF16
+    ("Intel Arc Pro B60", "ARC_PRO_B60", 0.456, 98.3),
+    # AMD CDNA 3 whitepaper, Table 2: MI300A 5.3 TB/s, 980.6 dense BF16 (1,961.2 with sparsity)
+    ("Instinct MI300A", "MI300A", 5.3, 980.6),
+])
+def test_workstation_consumer_and_edge_parts_with_their_published_figures(written, name, bandwidth, bf16):
+    import warnings
+
+    from gpurec_core.api import as_gpu
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every figure an estimate needs is given or known absent: nothing assumed
+        spec = as_gpu(written)
+    assert (spec.name, spec.bandwidth_tb_s, spec.bf16_tflops_dense) == (name, bandwidth, bf16)
+
+
+def test_mi300x_fp32_is_its_vector_figure_not_fp64():
+    # ROCm docs, MI300 microarchitecture, 'Peak-performance capabilities of the MI300X': Vector FP32 163.4 TFLOPS
+    # (256 FLOPS/clock/CU), Vector FP64 81.7.
+    assert get_gpu_spec("MI300X").tflops == pytest.approx(163.4)
+    assert get_gpu_spec("MI325X").tflops == pytest.approx(163.4)
+
+
+def test_blackwell_workstation_and_edge_parts_take_the_rtx_pro_6000s_kernel_rates():
+    from gpurec_roofline.constants import load_constants
+
+    constants = load_constants()
+    # compute capability 12.x (developer.nvidia.com/cuda-gpus): the RTX PRO 6000's tensor cores, not the B200's 10.0
+    for name in ("RTX_5090", "RTX_5080", "GB10"):
+        assert constants.generation_of(get_gpu_spec(name)) == constants.generation_of(get_gpu_spec("RTX_PRO_6000"))
+    assert constants.generation_of(get_gpu_spec("B200")) != constants.generation_of(get_gpu_spec("RTX_5090"))
+
+
+def test_arc_pro_b60_runs_at_its_own_measured_kernel_rates_within_its_datasheet():
+    from gpurec_roofline.constants import load_constants
+
+    efficiency = load_constants().efficiency_for(get_gpu_spec("ARC_PRO_B60"))
+    assert "bandwidth_efficiency" in efficiency.derived and "kv_read_ratio" in efficiency.derived
+    # aiconfigurator's vLLM 0.20.0 tables of the B60 read a decode step's KV cache at 0.93 of its 456 GB/s, more
+    # than the H100's 0.81: scaled from Hopper's fitted share that would pass the datasheet, so it stops there.
+    assert max(efficiency.read_shares().values()) <= 1.0

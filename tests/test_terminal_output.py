@@ -153,7 +153,7 @@ def test_at_least_30_bundled_gpus_have_a_dated_sourced_price():
 
     bundled = [s for s in gpu_catalog().specs if s.provided_by == "toml-catalog"]
     priced = [s for s in bundled if s.price_usd_per_hour is not None]
-    assert len(bundled) == 35 and len(priced) >= 30  # 33 GPUs and accelerators, 2 TPUs (unpriced: docs/gpus.md)
+    assert len(bundled) == 47 and len(priced) >= 30  # 45 GPUs and accelerators, 2 TPUs (unpriced ones: docs/gpus.md)
     for spec in priced:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", spec.price_date or ""), spec.name
         source = spec.sources.get("price_usd_per_hour", "")

@@ -360,6 +360,7 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
             value = round(base_value * ratio, 4)
             if scaling.at_most is not None:
                 value = min(value, scaling.at_most)
+            value = min(value, _peak_cap(field, fields))
             derived.append(field)
             if is_dtype:
                 compute[field] = value
@@ -374,6 +375,21 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
             derived.append("moe_compute_ratios")
         resolved[name] = {**entry, "compute_efficiency": compute, **fields, "derived": tuple(derived)}
     return resolved
+
+
+def _peak_cap(field: str, fields: dict[str, float]) -> float:
+    """The largest value a derived ``field`` can take without its kernels passing the datasheet peak: 1 for a
+    fraction of a peak, and for a ratio on top of another read's share, what brings that read to the peak.
+    Scaling a fitted fraction that sits above the fitted GPU's own kernel rate (the fit absorbed more than the
+    kernels) by a GPU whose kernels reach near its peak would pass it (the Arc Pro B60's decode attention reads
+    0.93 of its 456 GB/s, against the H100's 0.81)."""
+    if field == "kv_read_ratio":
+        return 1.0 / fields.get("bandwidth_efficiency", 1.0)
+    if field == "mla_read_ratio":
+        return 1.0 / (fields.get("bandwidth_efficiency", 1.0) * fields.get("kv_read_ratio", 1.0))
+    if field in ("expert_read_ratio", "link_ratio"):
+        return float("inf")  # expert reads have their own at_most; a link ratio is bounded by its field
+    return 1.0
 
 
 #: kernel_rates.toml's per-engine MoE prefill rates: ``moe_prefill_<dtype>_<engine>``.
