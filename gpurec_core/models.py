@@ -108,6 +108,10 @@ class GPUSpec(_Value):
         le=100_000,
         description="memory a serving engine can allocate, GiB (the seed calls it memory_gb)",
     )
+    memory_free_at_start_gib: Optional[float] = Field(
+        default=None, gt=0, le=100_000,
+        description="memory an engine finds free when it starts, GiB, where the CPU and operating system share the "
+                    "GPU's memory (GB10 of DGX Spark); None: all of memory_gib but the engine's own CUDA context")
     tflops: Optional[float] = Field(
         default=None, gt=0, le=MAX_TFLOPS, description="the seed's 'peak FP32 TFLOPS' figure (non-tensor FP32)"
     )
@@ -139,10 +143,23 @@ class GPUSpec(_Value):
     sources: dict[str, str] = Field(default_factory=dict, description="field name -> source of that figure")
     provided_by: str = Field(default="", description="plugin that provided this spec (filled by the manager)")
 
+    @model_validator(mode="after")
+    def _free_within_total(self) -> "GPUSpec":
+        if self.memory_free_at_start_gib is not None and self.memory_free_at_start_gib > self.memory_gib:
+            raise ValueError(f"memory_free_at_start_gib {self.memory_free_at_start_gib:g} exceeds memory_gib "
+                             f"{self.memory_gib:g}: an engine cannot find more memory free than there is")
+        return self
+
     @property
     def memory_gb(self) -> float:
         """The seed's name for the engine-visible memory, in GiB."""
         return self.memory_gib
+
+    @property
+    def free_at_start_gib(self) -> float:
+        """Memory an engine finds free when it starts, before its own CUDA context: ``memory_free_at_start_gib``
+        where the operating system shares the GPU's memory, else all of ``memory_gib``."""
+        return self.memory_free_at_start_gib or self.memory_gib
 
     @property
     def bf16_tflops(self) -> Optional[float]:
@@ -329,6 +346,10 @@ class MemoryPlan(_Value):
     fits: bool = Field(description="weights, activations and one full-length request fit")
     reason: str = Field(default="", description="why it does not fit, or ''")
     notes: tuple[str, ...] = Field(default=(), description="assumptions made")
+    memory_fraction: Optional[float] = Field(default=None, gt=0, le=1, description="what the engine's memory-fraction "
+                                             "flag takes in this plan (vLLM --gpu-memory-utilization, SGLang "
+                                             "--mem-fraction-static, TensorRT-LLM --kv_cache_free_gpu_memory_fraction), "
+                                             "for its launch line; None: the workload's gpu_memory_utilization")
 
 
 #: PerformanceEstimate field -> the measurement-file metric its band comes from.

@@ -211,6 +211,15 @@ class Recommendation(BaseModel):
     def meets_slo(self) -> bool:
         return self.slo is None or self.slo.max_concurrency > 0
 
+    def memory_fraction(self, engine: str) -> float:
+        """The value of ``engine``'s memory-fraction flag: the one the memory plan assumed when it planned that
+        engine (SGLang's own default mem_fraction_static, or a vLLM fraction lowered to what starts on the
+        GPU), else the workload's gpu_memory_utilization."""
+        plan = self.recommendation.memory
+        if plan.memory_fraction is not None and plan.engine == engine:
+            return plan.memory_fraction
+        return self.deployment.gpu_memory_utilization
+
     def launch_command(self, engine: Optional[str] = None) -> str:
         """The command line that reproduces this plan on ``engine`` (default: the engine planned for),
         spelled with the flags the engine's plugin lists; settings the launcher has no flag for
@@ -258,7 +267,7 @@ class Recommendation(BaseModel):
                 args.extend([flag] if value is None else [flag, value])
             else:
                 missing.append(what)
-        args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{dep.gpu_memory_utilization:g}"]
+        args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{self.memory_fraction(info.name):g}"]
         if dep.dtype:
             add(flags.dtype, _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype), f"dtype {dep.dtype}")
         if dep.quantization:

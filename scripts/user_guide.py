@@ -249,7 +249,10 @@ CLI = [
     ("gpurec recommend meta-llama/Llama-3.1-8B --gpus H100 --top 1 --explain --launch --no-performance",
      "`--launch` prints the command of the engine the plan is for (`--engine`); `to_dict()[\"launch\"]` and "
      "`Recommendation.launch_commands()` give every engine's, spelled with the flag table each engine's plugin "
-     "lists (`gpurec engines`; the bundled tables are `[launch]` in `catalogs/engines/*.toml`)."),
+     "lists (`gpurec engines`; the bundled tables are `[launch]` in `catalogs/engines/*.toml`). The memory flag "
+     "carries the fraction the plan assumed (`MemoryPlan.memory_fraction`): SGLang's own default "
+     "mem_fraction_static on that GPU and layout, or, on a GPU whose memory the operating system shares (GB10 of "
+     "DGX Spark: `GPUSpec.memory_free_at_start_gib`), the vLLM fraction that passes vLLM's start-up check."),
     ("gpurec model Qwen/Qwen3-30B-A3B --gpu H100 --tensor-parallel-size 2 --max-model-len 32768", ""),
     ("gpurec gpu H100", ""),
 ]

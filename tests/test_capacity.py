@@ -392,3 +392,44 @@ def test_deepseek_v4_weights_match_a_quantizers_rules_by_vllms_module_names():
     expected = {"attention": 1 + 4 / 128**2, "routed_experts": 0.5 + 1 / 16, "shared_experts": 0.5 + 1 / 16}
     for kind, nbytes in expected.items():
         assert precision.quantized_bytes_per_param(kind) == pytest.approx(nbytes, rel=1e-9), kind
+
+
+def test_sglang_launch_line_carries_the_mem_fraction_static_the_plan_assumed():
+    """Left at its default, SGLang picks mem_fraction_static from the GPU and the batch limits
+    (sglang_mem_fraction_static); the plan assumes that value, so the launch line must set it, not the
+    workload's 0.9 (SGLang would then give the KV pool what its default keeps for activations)."""
+    from gpurec_core import recommend_gpus
+
+    result = recommend_gpus("meta-llama/Llama-3.1-8B", gpus=["H100"], engine="sglang", input_length=1024,
+                            output_length=256)
+    for item in result:
+        plan = item.recommendation.memory
+        assumed = float(next(n for n in plan.notes if "mem_fraction_static=" in n)
+                        .split("mem_fraction_static=")[1].split(",")[0])
+        assert plan.memory_fraction == assumed != 0.9
+        assert f"--mem-fraction-static {assumed:g}" in item.launch_command()
+        assert "--gpu-memory-utilization 0.9" in item.launch_command("vllm")  # another engine: the workload's
+
+
+def test_a_gpu_sharing_its_memory_with_the_os_plans_the_vllm_fraction_that_starts():
+    """On a DGX Spark (GB10) CUDA finds 101.3-102.2 of its 121.69 GiB free at start, so vLLM's start-up
+    check refuses gpu_memory_utilization 0.87 ('wants 105.87 GiB') and runs at 0.82-0.83
+    (MiaAI-Lab/GLM-5.3-Flash-EXL3-2x-DGX-Sparks issue #47). The default 0.9 is lowered to what starts; a
+    fraction the user sets is kept and refused with the reason; SGLang and TensorRT-LLM size their pools
+    from what is free."""
+    from gpurec_core import plan_memory, recommend_gpus
+
+    plan = plan_memory("meta-llama/Llama-3.1-8B", "DGX Spark", engine="vllm")
+    assert plan.fits and plan.memory_fraction <= 101.3 / 121.69 and plan.budget_gib <= 101.3
+    launch = recommend_gpus("meta-llama/Llama-3.1-8B", gpus=["DGX Spark"], input_length=1024,
+                            output_length=256)[0].launch_command()
+    assert f"--gpu-memory-utilization {plan.memory_fraction:g}" in launch
+    refused = plan_memory("meta-llama/Llama-3.1-8B", "DGX Spark", engine="vllm", gpu_memory_utilization=0.87)
+    assert not refused.fits and "vLLM refuses to start" in refused.reason and "105.87 GiB" in refused.reason
+    for engine in ("sglang", "trtllm"):
+        assert plan_memory("meta-llama/Llama-3.1-8B", "DGX Spark", engine=engine).budget_gib <= 101.3
+
+
+def test_free_memory_above_the_total_is_refused():
+    with pytest.raises(ValueError, match="memory_free_at_start_gib 90 exceeds memory_gib 80"):
+        GPUSpec(name="LAB", memory_gb=80, memory_free_at_start_gib=90)

@@ -320,9 +320,11 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
             cuda_graph: float, available: float, tokens: int, kv_per_token: float, block_size: int,
             max_model_len: int, concurrency: float, need_one_request: float, reasons: list[str],
             notes: list[str], precision: Optional[Precision] = None, remedy: str = "",
-            scheduler: tuple[Optional[int], Optional[int]] = (None, None)) -> MemoryPlan:
+            scheduler: tuple[Optional[int], Optional[int]] = (None, None),
+            memory_fraction: Optional[float] = None) -> MemoryPlan:
     """The plan; ``remedy`` (how the engine would start after all) follows the reasons it does not fit;
-    ``scheduler``: the (max_num_batched_tokens, max_num_seqs) the engine runs with."""
+    ``scheduler``: the (max_num_batched_tokens, max_num_seqs) the engine runs with; ``memory_fraction``:
+    the value of the engine's memory-fraction flag the plan assumes (its launch line prints it)."""
     reasons = list(reasons)
     notes = list(notes) + precision_notes(precision, gpu, engine)
     if available <= 0:
@@ -340,7 +342,7 @@ def _finish(engine: str, gpu: GPUSpec, budget: float, weights: float, activation
         kv_cache_gib=available / GIB, kv_cache_tokens=max(0, int(tokens)), kv_bytes_per_token=kv_per_token,
         block_size=block_size, max_model_len=max_model_len, max_concurrency=max(0.0, concurrency),
         max_num_batched_tokens=scheduler[0], max_num_seqs=scheduler[1],
-        fits=not reasons, reason="; ".join(reasons), notes=tuple(notes),
+        fits=not reasons, reason="; ".join(reasons), notes=tuple(notes), memory_fraction=memory_fraction,
     )
 
 
@@ -400,9 +402,10 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     seqs = workload.max_num_seqs or mns_default
     tokens = workload.max_num_batched_tokens or min(mnbt_default, seqs * max_model_len)
     block_size = int(consts.block_size.value)
-    requested = math.ceil(gpu.memory_gib * GIB * workload.gpu_memory_utilization)
     reasons = _precheck(model, gpu, parallelism, workload, "vllm")
     notes = [f"vLLM {consts.version}: max_num_batched_tokens={tokens}, max_num_seqs={seqs}, block_size={block_size}"]
+    utilization = vllm_startable_utilization(gpu, workload.gpu_memory_utilization, reasons, notes)
+    requested = math.ceil(gpu.memory_gib * GIB * utilization)
 
     # The GPU-independent part once per model, precision, layout and batch limits (keyed by
     # id(consts), which the entry holds, so the id cannot be reused while the entry lives).
@@ -445,7 +448,27 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
                       f"request, leaving {(1 - needed) * gpu.memory_gib:.2f} GiB for the {cuda_graph:.2f} GiB CUDA-graph pool")
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
                    layout0.block_size, max_model_len, concurrency, need_one, reasons, notes, precision, remedy,
-                   (tokens, seqs))
+                   (tokens, seqs), utilization)
+
+
+def vllm_startable_utilization(gpu: GPUSpec, utilization: float, reasons: list[str], notes: list[str]) -> float:
+    """The gpu_memory_utilization vLLM starts with on ``gpu``: it refuses to start when utilization x total
+    exceeds the memory free at start (v1/worker/utils.py ``request_memory``: 'Free memory on device ... on
+    startup is less than desired GPU memory utilization'). That binds where the operating system shares the
+    GPU's memory (``GPUSpec.memory_free_at_start_gib``): the default 0.9 is lowered to the largest fraction
+    that starts, said in ``notes``; a fraction the user set is kept and the refusal added to ``reasons``."""
+    startable = math.floor(gpu.free_at_start_gib / gpu.memory_gib * 100) / 100
+    if utilization <= startable:
+        return utilization
+    needs = f"{utilization:g} x {gpu.memory_gib:g} GiB = {utilization * gpu.memory_gib:.2f} GiB"
+    free = f"the {gpu.free_at_start_gib:g} GiB {gpu.name} has free at start (its memory is shared with the CPU)"
+    if utilization == 0.9:  # vLLM's default: plan the fraction that starts, as the engine's error asks
+        notes.append(f"vLLM needs {needs} free at start, more than {free}: planned at --gpu-memory-utilization "
+                     f"{startable:.2f}")
+        return startable
+    reasons.append(f"vLLM refuses to start: gpu_memory_utilization {needs} exceeds {free}; "
+                   f"use {startable:.2f} or less")
+    return utilization
 
 
 def _sglang_defaults(gpu: GPUSpec, tp: int, consts: Any) -> tuple[int, int]:
@@ -472,9 +495,10 @@ def sglang_mem_fraction_static(gpu: GPUSpec, parallelism: Parallelism, chunked_p
 
 def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
     """SGLang plan of rank 0: ``pool = pre_load_free x mem_fraction_static - weights`` where
-    pre_load_free = total - non-torch (NCCL, CUDA context) (sglang/srt/mem_cache/kv_cache_configurator.py
-    ``_profile_available_bytes``); page size 1; the pool is cut into tokens (and Mamba state
-    slots) as SGLang does (:func:`sglang_kv_pool`)."""
+    pre_load_free = the memory free at start (the total, less what the operating system holds on a GPU
+    whose memory it shares: ``GPUSpec.free_at_start_gib``) - non-torch (NCCL, CUDA context)
+    (sglang/srt/mem_cache/kv_cache_configurator.py ``_profile_available_bytes``); page size 1; the pool is
+    cut into tokens (and Mamba state slots) as SGLang does (:func:`sglang_kv_pool`)."""
     consts = engine_constants("sglang", _engine_file("sglang"))
     precision = workload.precision
     t = parallelism.tensor_parallel_size
@@ -493,8 +517,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
                              "lower max_num_batched_tokens or the parallel sizes"]
         mfs = 0.0
     non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
-    total = gpu.memory_gib * GIB
-    pre = total - non_torch
+    pre = gpu.free_at_start_gib * GIB - non_torch  # SGLang measures what is free, not the total
     if pre <= 0:  # a GPU smaller than the CUDA context and NCCL buffers: nothing is left to plan
         reserved_too_much.append(f"non-torch memory {non_torch / GIB:.2f} GiB (CUDA context, NCCL buffers at TP{t}) "
                                  f"exceeds {gpu.name}'s {gpu.memory_gib:g} GiB")
@@ -524,7 +547,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     return _finish("sglang", gpu, pre * mfs, weights, reserve, non_torch, 0.0, available, tokens, per_token, page,
                    max_model_len, concurrency, need_one,
                    _precheck(model, gpu, parallelism, workload, "sglang") + reserved_too_much, notes, precision, remedy,
-                   (chunk, workload.max_num_seqs))
+                   (chunk, workload.max_num_seqs), mfs or None)
 
 
 #: Architectures SGLang gives a separate sliding-window pool (configs/model_config.py
@@ -579,9 +602,10 @@ def sglang_kv_pool(model: Any, stage: Any, tensor_parallel_size: int, available:
 
 
 def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
-    """TensorRT-LLM (PyTorch backend) plan of rank 0: ``pool = 0.9 x (total - weights - non-torch -
-    profiling forward)`` (``KvCacheConfig.free_gpu_memory_fraction``), in blocks of 32 tokens. The
-    forward peak uses the same per-token activation model as vLLM at ``max_num_tokens``."""
+    """TensorRT-LLM (PyTorch backend) plan of rank 0: ``pool = 0.9 x (free at start - weights - non-torch -
+    profiling forward)`` (``KvCacheConfig.free_gpu_memory_fraction``: a fraction of the memory free after
+    loading), in blocks of 32 tokens. The forward peak uses the same per-token activation model as vLLM at
+    ``max_num_tokens``."""
     consts = engine_constants("trtllm", _engine_file("trtllm"))
     vconsts = engine_constants("vllm", _engine_file("vllm"))
     cfg, precision = model.config, workload.precision
@@ -598,7 +622,7 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     activation = tokens * elements * b
     activation += moe_workspace_bytes(cfg, precision, parallelism, tokens)
     non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
-    total = gpu.memory_gib * GIB
+    total = gpu.free_at_start_gib * GIB  # the pool is a fraction of what is free after loading
     free = total - weights - activation - non_torch
     fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
         else workload.gpu_memory_utilization
@@ -613,7 +637,8 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     return _finish("trtllm", gpu, total, weights, activation, non_torch, 0.0, available, tokens_pool, per_token, block,
                    max_model_len, concurrency, per_token * max_model_len,
                    _precheck(model, gpu, parallelism, workload, "trtllm"), notes, precision,
-                   scheduler=(tokens, workload.max_num_seqs or int(consts.max_batch_size.value)))
+                   scheduler=(tokens, workload.max_num_seqs or int(consts.max_batch_size.value)),
+                   memory_fraction=fraction)
 
 
 def plan_atom(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Workload) -> MemoryPlan:
@@ -645,7 +670,7 @@ def plan_atom(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
             f"{graphs:.2f} GiB CUDA-graph pool (atom/model_engine/model_runner.py); activation, non-torch and "
             "CUDA-graph sizes are vLLM's estimates (assumed)")
     notes = (note,) + tuple(n for n in plan.notes if not n.startswith("vLLM "))
-    return plan.model_copy(update={"engine": "atom", "notes": notes, "cuda_graph_gib": graphs})
+    return plan.model_copy(update={"engine": "atom", "notes": notes, "cuda_graph_gib": graphs, "memory_fraction": util})
 
 
 PLANNERS = {"vllm": plan_vllm, "sglang": plan_sglang, "trtllm": plan_trtllm, "atom": plan_atom}
