@@ -678,6 +678,34 @@ def memory_section() -> list[str]:
 
 
 ATTN_DP_CSV = ROOT / "tests" / "fixtures" / "measurements" / "serving_attn_dp_h100.csv"
+PUBLISHED_CSV = ROOT / "tests" / "fixtures" / "measurements" / "published_other_gpus.csv"
+
+
+def published_other_gpus_section() -> list[str]:
+    """Published runs on GPUs no constant was fitted on, through `gpurec validate`."""
+    from gpurec_core.validate import validate_file
+
+    report = validate_file(PUBLISHED_CSV)
+    lines = [f"`gpurec validate {PUBLISHED_CSV.relative_to(ROOT)}`: {report.n_rows} rows, {report.n_errors} without a "
+             "prediction. Every figure is a publisher's, with its source in the row: Intel's vLLM team's gpt-oss "
+             "table for the Arc Pro B60 (vLLM blog 2025-11-11, Table 1: vLLM 0.10.2 for XPU, MXFP4 weights, fixed "
+             "lengths with --ignore-eos, 1 and 4 GPUs), and a Llama-3.1-8B run on an A40 (databasemart's vLLM "
+             "benchmark, 50 users). Nothing here was fitted: the B60 runs at its own kernel rates, measured by "
+             "NVIDIA's aiconfigurator on its vLLM kernels (`[efficiency.xe2]`), the A40 as the Ampere generation.", "",
+             "| GPU | model | metric | n | median APE % | p90 APE % | largest x off |", "|---|---|---|---:|---:|---:|---:|"]
+    groups: dict[tuple[str, str, str], list] = {}
+    for row in report.rows:
+        groups.setdefault((getattr(row, "gpu", ""), row.model, row.metric), []).append(row)
+    for (gpu, model, metric), rows in sorted(groups.items()):
+        n, median, p90 = stats([r.ape for r in rows if r.ape is not None])
+        far = max((r.ratio for r in rows if r.ratio), default=None)
+        lines.append(f"| {gpu} | {model} | {metric} | {n} | {fmt(median)} | {fmt(p90)} | {fmt(far, 2)} |")
+    lines += ["", "Not in the file, for want of what a row needs: the runs' TTFT (Intel's table does not say how many "
+              "requests each run sent, and a single wave of all users at once queues for seconds where a steady "
+              "closed loop does not: its 7.6-8.6 s are that wave's), DGX Spark runs measured with llama-benchy (its "
+              "generation rate excludes the prompt, and the runs use --enforce-eager), and RTX 5090, RTX A6000 and "
+              "RTX 3090 reports that leave out the prompt length, the user count or the engine version."]
+    return lines
 
 
 def ratio_section(report) -> list[str]:
@@ -1057,6 +1085,7 @@ def build_report() -> str:
             "users' longer cycle, c / rate − c / rate_engine, is TTFT (`ttft_front_end_wait`).",
             ]
     out += ["", "## Other GPUs from their specifications", ""] + other_gpus_section()
+    out += ["", "## Published runs on GPUs outside the calibration data", ""] + published_other_gpus_section()
     out += ["", "## llm-optimizer's formulas", ""] + llm_optimizer_section(serving_rows)
     out += ["", "## Attention data parallelism (wide EP)", ""] + attention_dp_section()
     out += ["", "## Disaggregated deployments: the rows as recorded and as run", ""] + disaggregated_section()
