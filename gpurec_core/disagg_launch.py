@@ -220,7 +220,9 @@ def launch_disaggregated(deployment: DisaggregatedDeployment, model_id: str, max
             f"{', '.join(able) or 'an engine that lists one'}")
     link = _kv_link(deployment)
     env = {**table.env, **(table.nvlink_env if link == "nvlink" else {})}
-    common = [flags.max_model_len, str(max_model_len), flags.memory_fraction, f"{gpu_memory_utilization:g}"]
+    def common(pool: Pool) -> list[str]:  # the fraction the pool's memory plan assumed, else the deployment's
+        fraction = pool.memory_fraction if pool.memory_fraction is not None else gpu_memory_utilization
+        return [flags.max_model_len, str(max_model_len), flags.memory_fraction, f"{fraction:g}"]
     pools = {pool.role: (pool, _place(pool)) for pool in (deployment.prefill, deployment.decode)}
 
     def heads(role: str) -> str:
@@ -244,7 +246,7 @@ def launch_disaggregated(deployment: DisaggregatedDeployment, model_id: str, max
     for role in ("prefill", "decode"):
         pool, workers = pools[role]
         for worker in workers:
-            lines += _worker_lines(flags, table, model_id, pool, worker, common, env, info.name)
+            lines += _worker_lines(flags, table, model_id, pool, worker, common(pool), env, info.name)
     lines += ["# router: clients send requests here", shlex.join(_router_words(table, pools, values))]
     unknown = sorted({m for line in lines for m in _PLACEHOLDER.findall(line.replace(model_id, ""))})
     if unknown:

@@ -461,6 +461,9 @@ class Pool(_Value):
     parallelism: Parallelism = Field(description="one worker's layout (data_parallel_size: its attention-DP ranks)")
     workers: int = Field(ge=1, le=MAX_REPLICAS, description="engine instances in the pool")
     max_batch: Optional[int] = Field(default=None, ge=1, description="largest batch one worker (DP rank) runs; None: its KV pool and engine default")
+    memory_fraction: Optional[float] = Field(default=None, gt=0, le=1, description="what the engine's memory-fraction "
+                                             "flag takes on this pool's workers, as its memory plan assumed "
+                                             "(MemoryPlan.memory_fraction); None: the deployment's gpu_memory_utilization")
 
     @property
     def gpus(self) -> int:

@@ -103,8 +103,10 @@ def disaggregated_candidates(model, workload: Workload, *, pairs: list[tuple[GPU
         for (p_layout, p_memory), (d_layout, d_memory), (x, y) in product(layouts[p_gpu.name], layouts[d_gpu.name],
                                                                             POOL_RATIOS):
             pools = DisaggregatedDeployment(
-                prefill=Pool(role="prefill", gpu=p_gpu, parallelism=p_layout, workers=x),
-                decode=Pool(role="decode", gpu=d_gpu, parallelism=d_layout, workers=y), engine=engine)
+                prefill=Pool(role="prefill", gpu=p_gpu, parallelism=p_layout, workers=x,
+                             memory_fraction=p_memory.memory_fraction),
+                decode=Pool(role="decode", gpu=d_gpu, parallelism=d_layout, workers=y,
+                            memory_fraction=d_memory.memory_fraction), engine=engine)
             if max_gpus is not None and pools.total_gpus > max_gpus:
                 continue
             item = _candidate(model, workload, pools, (p_memory, d_memory), estimator, batch_size,

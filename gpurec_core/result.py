@@ -233,8 +233,10 @@ class Recommendation(BaseModel):
             from gpurec_core.disagg_launch import launch_disaggregated
 
             pools = self.recommendation.disaggregated
-            if engine and engine != pools.engine:
-                pools = pools.model_copy(update={"engine": engine})
+            if engine and engine != pools.engine:  # the pools' memory fractions are the planned engine's
+                pools = pools.model_copy(update={"engine": engine, **{
+                    role: getattr(pools, role).model_copy(update={"memory_fraction": None})
+                    for role in ("prefill", "decode")}})
             text = launch_disaggregated(pools, self.deployment.model_id, self.deployment.max_model_len,
                                         self.deployment.gpu_memory_utilization)
             if not self.deployment.speculative_tokens:

@@ -258,3 +258,22 @@ def test_bad_arguments(bad):
     args.update(bad)
     with pytest.raises(WorkloadError):
         launch_disaggregated(**args)
+
+
+def test_each_pool_starts_with_the_memory_fraction_its_plan_assumed():
+    """A pool planned with SGLang's own default mem_fraction_static (its prefill on H200 and its decode on
+    H100 have different ones) starts with that value; a pool without one takes the deployment's."""
+    from gpurec_core import plan_memory
+
+    fractions = {gpu: plan_memory(MODEL, gpu, tensor_parallel_size=8, engine="sglang").memory_fraction
+                 for gpu in ("H200", "H100")}
+    deployment = deepseek_1p2d("sglang", memory_fraction=fractions["H100"])
+    deployment = deployment.model_copy(update={"prefill": deployment.prefill.model_copy(
+        update={"memory_fraction": fractions["H200"]})})
+    prefill, *decodes = [w for w in commands(launch_disaggregated(deployment, MODEL, 8192)) if "--port" in w
+                         and "sglang.launch_server" in " ".join(w)]
+    assert has(prefill, "--mem-fraction-static", f"{fractions['H200']:g}")
+    assert all(has(words, "--mem-fraction-static", f"{fractions['H100']:g}") for words in decodes)
+    assert fractions["H200"] != fractions["H100"]
+    unplanned = commands(launch_disaggregated(deepseek_1p2d("sglang"), MODEL, 8192, 0.85))
+    assert all(has(w, "--mem-fraction-static", "0.85") for w in unplanned if "sglang.launch_server" in " ".join(w))
