@@ -132,7 +132,8 @@ NO_FP8 = {
     "Volta": "V100 datasheet", "Turing": "T4 datasheet", "Ampere": "A100 datasheet",
     "CDNA 1": "MI100 datasheet", "CDNA 2": "MI250X datasheet",
     "TPU v5e": "Google Cloud TPU v5e docs (bf16 and int8 only)", "TPU v6e": "Google Cloud TPU v6e docs (bf16 and int8 only)",
-    "Xe2": "ai-dynamo/aiconfigurator systems/b60.yaml: the Arc Pro B60 has no native FP8 matrix unit (FP8 runs at the BF16 rate)",
+    "Xe2": "ai-dynamo/aiconfigurator systems/b60.yaml: the Arc Pro B60 has no native FP8 matrix unit "
+           "(FP8 runs at the BF16 rate)",
 }
 
 

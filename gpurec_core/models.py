@@ -346,10 +346,11 @@ class MemoryPlan(_Value):
     fits: bool = Field(description="weights, activations and one full-length request fit")
     reason: str = Field(default="", description="why it does not fit, or ''")
     notes: tuple[str, ...] = Field(default=(), description="assumptions made")
-    memory_fraction: Optional[float] = Field(default=None, gt=0, le=1, description="what the engine's memory-fraction "
-                                             "flag takes in this plan (vLLM --gpu-memory-utilization, SGLang "
-                                             "--mem-fraction-static, TensorRT-LLM --kv_cache_free_gpu_memory_fraction), "
-                                             "for its launch line; None: the workload's gpu_memory_utilization")
+    memory_fraction: Optional[float] = Field(
+        default=None, gt=0, le=1,
+        description="what the engine's memory-fraction flag takes in this plan (vLLM --gpu-memory-utilization, "
+                    "SGLang --mem-fraction-static, TensorRT-LLM --kv_cache_free_gpu_memory_fraction), for its "
+                    "launch line; None: the workload's gpu_memory_utilization")
 
 
 #: PerformanceEstimate field -> the measurement-file metric its band comes from.
@@ -461,9 +462,10 @@ class Pool(_Value):
     parallelism: Parallelism = Field(description="one worker's layout (data_parallel_size: its attention-DP ranks)")
     workers: int = Field(ge=1, le=MAX_REPLICAS, description="engine instances in the pool")
     max_batch: Optional[int] = Field(default=None, ge=1, description="largest batch one worker (DP rank) runs; None: its KV pool and engine default")
-    memory_fraction: Optional[float] = Field(default=None, gt=0, le=1, description="what the engine's memory-fraction "
-                                             "flag takes on this pool's workers, as its memory plan assumed "
-                                             "(MemoryPlan.memory_fraction); None: the deployment's gpu_memory_utilization")
+    memory_fraction: Optional[float] = Field(
+        default=None, gt=0, le=1,
+        description="what the engine's memory-fraction flag takes on this pool's workers, as its memory plan "
+                    "assumed (MemoryPlan.memory_fraction); None: the deployment's gpu_memory_utilization")
 
     @property
     def gpus(self) -> int:

@@ -269,7 +269,8 @@ class Recommendation(BaseModel):
                 args.extend([flag] if value is None else [flag, value])
             else:
                 missing.append(what)
-        args += [flags.max_model_len, str(dep.max_model_len), flags.memory_fraction, f"{self.memory_fraction(info.name):g}"]
+        args += [flags.max_model_len, str(dep.max_model_len),
+                 flags.memory_fraction, f"{self.memory_fraction(info.name):g}"]
         if dep.dtype:
             add(flags.dtype, _TORCH_DTYPE_NAMES.get(dep.dtype, dep.dtype), f"dtype {dep.dtype}")
         if dep.quantization:

@@ -692,7 +692,8 @@ def published_other_gpus_section() -> list[str]:
              "lengths with --ignore-eos, 1 and 4 GPUs), and a Llama-3.1-8B run on an A40 (databasemart's vLLM "
              "benchmark, 50 users). Nothing here was fitted: the B60 runs at its own kernel rates, measured by "
              "NVIDIA's aiconfigurator on its vLLM kernels (`[efficiency.xe2]`), the A40 as the Ampere generation.", "",
-             "| GPU | model | metric | n | median APE % | p90 APE % | largest x off |", "|---|---|---|---:|---:|---:|---:|"]
+             "| GPU | model | metric | n | median APE % | p90 APE % | largest x off |",
+             "|---|---|---|---:|---:|---:|---:|"]
     groups: dict[tuple[str, str, str], list] = {}
     for row in report.rows:
         groups.setdefault((getattr(row, "gpu", ""), row.model, row.metric), []).append(row)

@@ -379,7 +379,8 @@ def _scale_by_kernel_rates(efficiency: object, rates: Optional[dict], where: str
 
 def _peak_cap(field: str, fields: dict[str, float]) -> float:
     """The largest value a derived ``field`` can take without its kernels passing the datasheet peak: 1 for a
-    fraction of a peak, and for a ratio on top of another read's share, what brings that read to the peak.
+    fraction of a peak, and for a ratio on top of another read's share, what brings that read to the peak
+    (the shares :meth:`GenerationEfficiency.read_shares` checks).
     Scaling a fitted fraction that sits above the fitted GPU's own kernel rate (the fit absorbed more than the
     kernels) by a GPU whose kernels reach near its peak would pass it (the Arc Pro B60's decode attention reads
     0.93 of its 456 GB/s, against the H100's 0.81)."""
