@@ -123,6 +123,13 @@ def test_active_parameters_match_published_figure(model_id, published, source):
     assert rel_err(count(model_id).active_per_token, published) <= 0.02, source
 
 
+def test_qwen3_coder_30b_a3b_matches_its_model_card():
+    # Model card (README.md beside the config in sagui-nlp/nanoGPT-moe @ 2675cf4c): 'Number of Parameters: 30.5B in
+    # total'; the same architecture as Qwen3-30B-A3B, whose keras-hub count is 30,532,122,624 (sizes.csv).
+    ours = count("Qwen/Qwen3-Coder-30B-A3B-Instruct").total
+    assert rel_err(ours, 30_500_000_000) <= TOLERANCE and ours == count("Qwen/Qwen3-30B-A3B").total
+
+
 # ---------------------------------------------------------------------------------------------
 # Breakdown
 # ---------------------------------------------------------------------------------------------
