@@ -37,6 +37,11 @@ from gpurec_capacity.engine_constants import engine_constants
 from gpurec_capacity.precision import weight_format_support
 
 
+#: The workload's gpu_memory_utilization when none is given: the planners read it as "the engine's default"
+#: (vLLM's own 0.9; SGLang's mem_fraction_static by GPU; TensorRT-LLM's free_gpu_memory_fraction).
+DEFAULT_UTILIZATION = Workload.model_fields["gpu_memory_utilization"].default
+
+
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -438,12 +443,12 @@ def plan_vllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Work
     kv_per_token = facts[0][6]
     cuda_graph = vllm_cuda_graph_gib(len(layers0), parallelism, consts)
     remedy = ""
-    if workload.gpu_memory_utilization == 0.9 and need_one > 0:
+    if workload.gpu_memory_utilization == DEFAULT_UTILIZATION and need_one > 0:
         # vLLM refuses to start when the budget cannot hold one request; the fraction that would (and leaves
         # the CUDA-graph pool its headroom) is the fix its own error message points to.
         total = gpu.memory_gib * GIB
         needed = math.ceil(max((st[1] + st[2] + st[3] + need_one) / total for st in stages) * 100) / 100
-        if 0.9 < needed and needed + cuda_graph * GIB / total <= 1:
+        if DEFAULT_UTILIZATION < needed and needed + cuda_graph * GIB / total <= 1:
             remedy = (f"--gpu-memory-utilization {needed:.2f} would hold the weights and one {max_model_len}-token "
                       f"request, leaving {(1 - needed) * gpu.memory_gib:.2f} GiB for the {cuda_graph:.2f} GiB CUDA-graph pool")
     return _finish("vllm", gpu, requested, weights0, act0, nt0, cuda_graph, avail0, tokens_pool, kv_per_token,
@@ -455,14 +460,14 @@ def vllm_startable_utilization(gpu: GPUSpec, utilization: float, reasons: list[s
     """The gpu_memory_utilization vLLM starts with on ``gpu``: it refuses to start when utilization x total
     exceeds the memory free at start (v1/worker/utils.py ``request_memory``: 'Free memory on device ... on
     startup is less than desired GPU memory utilization'). That binds where the operating system shares the
-    GPU's memory (``GPUSpec.memory_free_at_start_gib``): the default 0.9 is lowered to the largest fraction
+    GPU's memory (``GPUSpec.memory_free_at_start_gib``): the default is lowered to the largest fraction
     that starts, said in ``notes``; a fraction the user set is kept and the refusal added to ``reasons``."""
     startable = math.floor(gpu.free_at_start_gib / gpu.memory_gib * 100) / 100
     if utilization <= startable:
         return utilization
     needs = f"{utilization:g} x {gpu.memory_gib:g} GiB = {utilization * gpu.memory_gib:.2f} GiB"
     free = f"the {gpu.free_at_start_gib:g} GiB {gpu.name} has free at start (its memory is shared with the CPU)"
-    if utilization == 0.9:  # vLLM's default: plan the fraction that starts, as the engine's error asks
+    if utilization == DEFAULT_UTILIZATION:  # vLLM's default: plan the fraction that starts, as its error asks
         notes.append(f"vLLM needs {needs} free at start, more than {free}: planned at --gpu-memory-utilization "
                      f"{startable:.2f}")
         return startable
@@ -504,7 +509,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     t = parallelism.tensor_parallel_size
     chunk, max_bs = _sglang_defaults(gpu, t, consts)
     chunk = workload.max_num_batched_tokens or chunk
-    if workload.gpu_memory_utilization != 0.9:  # an explicit value is taken as mem_fraction_static
+    if workload.gpu_memory_utilization != DEFAULT_UTILIZATION:  # an explicit value is mem_fraction_static
         mfs = workload.gpu_memory_utilization
         notes = [f"SGLang: mem_fraction_static={mfs} (from gpu_memory_utilization)"]
     else:
@@ -535,7 +540,7 @@ def plan_sglang(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
         notes.append(pool_note)
     need_one = per_token * max_model_len + state
     remedy = ""
-    if workload.gpu_memory_utilization == 0.9 and available < need_one and pre > 0:
+    if workload.gpu_memory_utilization == DEFAULT_UTILIZATION and available < need_one and pre > 0:
         # SGLang refuses to start ("Not enough memory. Please try to increase --mem-fraction-static"): say the
         # fraction that would hold the weights and one request, and how much of its activation reserve is left.
         needed = math.ceil((weights + need_one) / pre * 100) / 100
@@ -624,8 +629,9 @@ def plan_trtllm(model: Any, gpu: GPUSpec, parallelism: Parallelism, workload: Wo
     non_torch = (consts.non_torch_tp1_gib.value if t == 1 else consts.non_torch_tp_gib.at(t)) * GIB
     total = gpu.free_at_start_gib * GIB  # the pool is a fraction of what is free after loading
     free = total - weights - activation - non_torch
-    fraction = consts.kv_cache_free_gpu_memory_fraction.value if workload.gpu_memory_utilization == 0.9 \
-        else workload.gpu_memory_utilization
+    fraction = workload.gpu_memory_utilization
+    if fraction == DEFAULT_UTILIZATION:
+        fraction = consts.kv_cache_free_gpu_memory_fraction.value
     available = free * fraction
     per_token = facts.stages[0].kv_bytes_per_token + draft.kv_bytes_per_token
     block = int(consts.tokens_per_block.value)

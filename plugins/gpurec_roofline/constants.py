@@ -248,8 +248,11 @@ class RooflineConstants(_Strict):
     benchmark: BenchmarkConstants
 
     def generation_of(self, gpu: GPUSpec) -> str:
-        """Name of the efficiency entry for ``gpu`` (by its ``architecture``), or ``"default"``."""
-        text = f"{gpu.architecture or ''} {gpu.name}".lower()
+        """Name of the efficiency entry for ``gpu`` (by its ``architecture``, name or CUDA compute capability,
+        the last as ``sm_XY``), or ``"default"``."""
+        capability = re.fullmatch(r"(\d+)\.(\d)", gpu.compute_capability.strip())
+        sm = f"sm_{capability.group(1)}{capability.group(2)}" if capability else ""
+        text = f"{gpu.architecture or ''} {gpu.name} {sm}".lower()
         for name, entry in self.efficiency.items():
             if any(token.lower() in text for token in entry.match):
                 return name
