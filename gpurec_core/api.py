@@ -336,6 +336,7 @@ def estimate_performance(
     frontend: str = "engine",
     speculative_tokens: int = 0,
     acceptance_length: Optional[float] = None,
+    num_prompts: Optional[int] = None,
 ) -> PerformanceEstimate:
     """Serving performance of one deployment at ``concurrency`` users in a closed loop.
 
@@ -357,6 +358,11 @@ def estimate_performance(
     ``speculative_tokens``: draft tokens per request per step of MTP / EAGLE speculative decoding
     (vLLM ``num_speculative_tokens``, SGLang ``--speculative-num-steps``), ``acceptance_length`` the
     tokens a request advances per step on average (None: gpurec_core.speculative's default, noted).
+
+    ``num_prompts``: to compare with a measured benchmark run, the requests it sent in all
+    (``vllm bench serve --num-prompts``); its first ``concurrency`` requests arrive at once, so the
+    reported mean TTFT holds that start-up burst in ``concurrency / num_prompts`` of its requests
+    (None: a long run, the estimator's assumption; gpurec_core.models.Workload).
     """
     arch = as_model(model, hf_token)
     spec = as_gpu(gpu)
@@ -368,7 +374,7 @@ def estimate_performance(
     base = dict(input_length=input_length, output_length=output_length, max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
                 max_num_seqs=max_num_seqs, precision=resolved, text_only=bool(text_only), frontend=frontend,
-                speculative_tokens=speculative_tokens, acceptance_length=acceptance_length)
+                speculative_tokens=speculative_tokens, acceptance_length=acceptance_length, num_prompts=num_prompts)
     workload = _build(Workload, "workload", concurrency=1, **base)
     from gpurec_core.plugins import estimate_memory, estimate_performance as _estimate
 
@@ -416,6 +422,7 @@ def estimate_disaggregated(
     frontend: str = "engine",
     speculative_tokens: int = 0,
     acceptance_length: Optional[float] = None,
+    num_prompts: Optional[int] = None,
 ) -> PerformanceEstimate:
     """Serving performance of a disaggregated deployment: ``prefill_workers`` engine instances of one
     layout on ``prefill_gpu`` and ``decode_workers`` on ``decode_gpu`` (default: the same GPU), each
@@ -427,7 +434,8 @@ def estimate_disaggregated(
     'network' or 'auto'. The estimate's ``breakdown`` has the prefill wait, the prefill, the KV
     transfer and the decode step; its ``notes`` the link and the pool that limits throughput.
     ``frontend`` as in :func:`estimate_performance` (``"dynamo"`` for NVIDIA Dynamo's router in front),
-    and ``speculative_tokens`` / ``acceptance_length`` (the decode pool drafts and verifies).
+    ``speculative_tokens`` / ``acceptance_length`` (the decode pool drafts and verifies) and
+    ``num_prompts`` (a measured run's request count).
     """
     from gpurec_core.models import DisaggregatedDeployment, Pool
     from gpurec_core.plugins import estimate_disaggregated as _estimate, estimate_memory
@@ -443,7 +451,7 @@ def estimate_disaggregated(
     workload = _build(Workload, "workload", input_length=input_length, output_length=output_length,
                       concurrency=concurrency, gpu_memory_utilization=gpu_memory_utilization, precision=resolved,
                       text_only=bool(text_only), frontend=frontend, speculative_tokens=speculative_tokens,
-                      acceptance_length=acceptance_length)
+                      acceptance_length=acceptance_length, num_prompts=num_prompts)
     pools, plans, layout_text = [], [], []
     for role, gpu, workers, tp, dp, ep, batch in (
             ("prefill", prefill_gpu, prefill_workers, prefill_tensor_parallel_size, prefill_data_parallel_size,

@@ -168,10 +168,11 @@ def write_vllm_bench_json(rows: Iterable[dict[str, Any]], path: PathLike, *, con
     * The layout goes in ``--metadata``-style top-level strings (``gpu``, ``tensor_parallel_size``,
       ...; only the non-empty cells), with ``model``/``checkpoint`` when they differ from
       ``model_id``, and ``converted_from`` (default: the rows' configuration and their ``source``).
-    * ``num_prompts`` = ``completed`` (default 10 x concurrency) is CHOSEN, not measured: the rows
-      do not say how many requests ran; ``total_input_tokens``/``total_output_tokens`` = completed
-      x isl/osl, so the reader's per-request means are the rows' isl/osl. The key
-      ``conversion_note`` says so in the file.
+    * ``num_prompts``, the requests the run sent, is written when known (the argument, else the rows'
+      ``num_prompts`` cell) and left out when not, so the reader does not take it for a measurement;
+      ``completed`` is that count, else 10 x concurrency, CHOSEN; ``total_input_tokens``/
+      ``total_output_tokens`` = completed x isl/osl, so the reader's per-request means are the rows'
+      isl/osl. The key ``conversion_note`` says which in the file.
     * ``request_rate`` ``"inf"``, ``burstiness`` 1.0, ``backend``/``endpoint_type`` ``"openai"``,
       ``label`` null, ``tokenizer_id`` = ``model_id``: vLLM's defaults for a closed-loop run.
 
@@ -181,7 +182,7 @@ def write_vllm_bench_json(rows: Iterable[dict[str, Any]], path: PathLike, *, con
     rows = [dict(r) for r in rows]
     if not rows:
         raise ValueError("write_vllm_bench_json: no rows")
-    keys = [c for c in SERVING_COLUMNS if c not in ("metric", "value", "source")] + ["dp"]
+    keys = [c for c in SERVING_COLUMNS if c not in ("metric", "value", "source")] + ["dp", "num_prompts"]
     first = rows[0]
     for row in rows[1:]:
         differ = [k for k in keys if _text(row.get(k)) != _text(first.get(k))]
@@ -202,6 +203,8 @@ def write_vllm_bench_json(rows: Iterable[dict[str, Any]], path: PathLike, *, con
         raise ValueError("write_vllm_bench_json: isl, osl and concurrency must be whole numbers >= 1 (a vLLM bench "
                          f"run has no 'max' concurrency); got {first.get('isl')!r}, {first.get('osl')!r}, "
                          f"{first.get('concurrency')!r}") from None
+    if num_prompts is None and _text(first.get("num_prompts")):
+        num_prompts = whole_number(_text(first.get("num_prompts")))
     completed = int(num_prompts) if num_prompts is not None else 10 * concurrency
     if completed < 1:
         raise ValueError("write_vllm_bench_json: num_prompts must be >= 1")
@@ -214,8 +217,9 @@ def write_vllm_bench_json(rows: Iterable[dict[str, Any]], path: PathLike, *, con
                           f"isl{isl} osl{osl} concurrency {concurrency}; their source: {' | '.join(sources) or 'none given'}")
     result: dict[str, Any] = {
         "endpoint_type": "openai", "backend": "openai", "label": None, "model_id": model_id, "tokenizer_id": model_id,
-        "num_prompts": completed,
     }
+    if num_prompts is not None:
+        result["num_prompts"] = completed
     # --metadata KEY=VALUE: serve.py stores each value as a stripped string.
     if model and model != model_id:
         result["model"] = model
@@ -227,9 +231,12 @@ def write_vllm_bench_json(rows: Iterable[dict[str, Any]], path: PathLike, *, con
         if key != "model" and _text(first.get(column)):
             result[key] = _text(first.get(column))
     result["converted_from"] = converted_from
-    result["conversion_note"] = (f"written by gpurec_core.benchmark_files.write_vllm_bench_json: num_prompts/completed "
-                                 f"({completed}) is chosen, not measured; token totals are completed x isl/osl; "
-                                 "mean_ttft_ms/mean_tpot_ms/output_throughput are the rows' ttft_ms/itl_ms/output_tok_s")
+    counted = ("num_prompts/completed is the rows' request count" if num_prompts is not None else
+               f"completed ({completed}) is chosen, not measured, and num_prompts left out: the rows do not say how "
+               "many requests ran")
+    result["conversion_note"] = (f"written by gpurec_core.benchmark_files.write_vllm_bench_json: {counted}; token "
+                                 "totals are completed x isl/osl; mean_ttft_ms/mean_tpot_ms/output_throughput are the "
+                                 "rows' ttft_ms/itl_ms/output_tok_s")
     result.update({"request_rate": "inf", "burstiness": 1.0, "max_concurrency": concurrency,
                    "completed": completed, "total_input_tokens": completed * isl, "total_output_tokens": completed * osl})
     if "output_tok_s" in metrics:
@@ -415,8 +422,11 @@ def _layout(where: str, meta: dict[str, Any], given: dict[str, str], how: str,
 
 
 def _row(model: str, model_path: str, checkpoint: str, layout: dict[str, str], isl: int, osl: int,
-         concurrency: Union[int, str], metric: str, value: float, source: str) -> dict[str, str]:
+         concurrency: Union[int, str], metric: str, value: float, source: str,
+         num_prompts: Optional[int] = None) -> dict[str, str]:
     row = {"model": model, "model_path": model_path, "checkpoint": checkpoint}
+    if num_prompts is not None:
+        row["num_prompts"] = str(num_prompts)
     for column in ("precision", "kv_cache_dtype", "engine", "engine_version", "gpu", "tp", "pp"):
         row[column] = layout.get(column, "")
     for column in ("dp", "frontend"):
@@ -469,6 +479,7 @@ def _rows_vllm_bench(path: pathlib.Path, records: list[dict], given: dict[str, s
     - ``round(total_input_tokens / completed)`` -> ``isl`` (serve.py saves no input length; else
       ``--metadata input_len=``), ``round(total_output_tokens / completed)`` -> ``osl``;
     - ``max_concurrency`` with ``request_rate`` ``"inf"`` -> ``concurrency``;
+    - ``num_prompts`` -> ``num_prompts``, the requests the run sent;
     - ``mean_ttft_ms`` (else ``median_ttft_ms``) -> ``ttft_ms``;
     - ``mean_tpot_ms`` (else ``mean_itl_ms``, ``median_tpot_ms``, ``median_itl_ms``) -> ``itl_ms``;
     - ``output_throughput`` (total output tokens / benchmark duration) -> ``output_tok_s`` of the
@@ -519,6 +530,7 @@ def _vllm_record_rows(path: pathlib.Path, where: str, record: dict, given: dict[
     assert isl is not None and osl is not None
 
     concurrency = _vllm_concurrency(where, record, given)
+    sent = _sent_requests(path, record)
     date = _text(record.get("date"))
     base = f"vllm bench serve result {path.name}" + (f" ({date})" if date else "")
     if n_records > 1:
@@ -537,12 +549,21 @@ def _vllm_record_rows(path: pathlib.Path, where: str, record: dict, given: dict[
             if value:  # 0: not measured (serve.py: np.mean(ttfts or 0) when nothing streamed)
                 why = "" if rank == 0 else f" ({' and '.join(keys[:rank])} not saved)"
                 rows.append(_row(model, _text(record.get("model_path")), checkpoint, layout, isl, osl, concurrency,
-                                 metric, value, f"{base}: {key}{why}{tail}"))
+                                 metric, value, f"{base}: {key}{why}{tail}", sent))
                 break
     if not rows:
         raise MeasurementFileError(f"{where}: no TTFT, TPOT/ITL or output throughput in it (or all 0); run vllm bench "
                                    "serve with a tokenizer, a streaming endpoint and the default --percentile-metrics")
     return rows
+
+
+def _sent_requests(path: pathlib.Path, record: dict) -> Optional[int]:
+    """The requests the run sent: ``num_prompts`` (serve.py saves its --num-prompts); None when absent
+    or not a whole number >= 1 (``completed`` counts the successful ones only)."""
+    number = _finite(path, "num_prompts", record.get("num_prompts"))
+    if number is not None and number >= 1 and number == int(number):
+        return int(number)
+    return None
 
 
 def _vllm_concurrency(where: str, record: dict, given: dict[str, str]) -> int:

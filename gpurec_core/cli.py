@@ -389,6 +389,10 @@ def _print_report(console, title: str, report, worst: int) -> None:
         console.print(f"{len(speculative)} row(s) read as speculative decoding (a speculative_tokens column): "
                       "timed with their draft and verify steps, at their acceptance_length or the default "
                       "(docs/estimators.md).")
+    counted = [r for r in data.get("rows", []) if r.get("num_prompts")]
+    if counted:
+        console.print(f"{len(counted)} row(s) read with the number of requests their run sent (a num_prompts column): "
+                      "the start-up burst is concurrency / num_prompts of their mean TTFT (docs/validate.md).")
     errors = [r for r in data.get("rows", []) if r.get("error")]
     if errors:
         console.print(f"{len(errors)} row(s) could not be predicted, e.g. {errors[0].get('model')}: {errors[0].get('error')}")

@@ -115,6 +115,7 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     **{column: ("a whole number >= 0 (0: not used)", parallel_degree)
        for column in ("pp", "ep", "dp", *(f"{pool}_{size}" for pool in ("prefill", "decode") for size in ("dp", "ep")))},
     "concurrency": ("a whole number >= 1 or 'max'", concurrency),
+    "num_prompts": ("a whole number >= 1", whole_number),
     "gpu_memory_utilization": ("a number above 0 and at most 1", fraction),
     "value": ("a finite number >= 0", measured),
     "frontend": (" or ".join(repr(f) for f in FRONTENDS), frontend_name),

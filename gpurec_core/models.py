@@ -32,6 +32,8 @@ MAX_CONCURRENCY = 10_000_000
 MAX_PARALLEL_SIZE = 1024
 #: Largest number of data-parallel replicas.
 MAX_REPLICAS = 100_000
+#: Largest number of requests one measured benchmark run sends.
+MAX_PROMPTS = 1_000_000_000
 
 #: Largest dense tensor throughput of one accelerator, TFLOPS (10 EFLOPS; a B200 has ~2,250 bf16).
 MAX_TFLOPS = 10_000_000
@@ -297,6 +299,23 @@ class Workload(_Value):
     acceptance_length: Optional[float] = Field(default=None, ge=1, le=MAX_DRAFT_TOKENS + 1, description=(
         "tokens a request advances per speculative step on average (accepted drafts + 1); None = "
         "the median of InferenceX's golden curves for that many drafts (gpurec_core.speculative)"))
+    num_prompts: Optional[int] = Field(default=None, ge=1, le=MAX_PROMPTS, description=(
+        "requests a measured benchmark run sends in all (vllm bench serve --num-prompts, aiperf --request-count): "
+        "the first `concurrency` of them arrive at once, so it sets the start-up burst's share of the mean TTFT; "
+        "None = a run of many requests per user (the estimator's assumption)"))
+
+    @model_validator(mode="after")
+    def _prompts_fill_the_users(self):
+        n, c = self.num_prompts, self.concurrency
+        if n is not None and n < c:
+            raise ValueError(f"num_prompts {n:,} is fewer than concurrency {c:,}: a run of {n:,} requests never has "
+                             f"more than {n:,} in flight, so pass concurrency={n:,}")
+        return self
+
+    @property
+    def requests_per_user(self) -> Optional[float]:
+        """Requests each user sends in the measured run (``num_prompts / concurrency``); None when not given."""
+        return None if self.num_prompts is None else self.num_prompts / self.concurrency
 
     @model_validator(mode="after")
     def _acceptance_fits_drafts(self):

@@ -17,7 +17,7 @@ from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import (cell, engine_of, parsed, random_range_ratio_of, request_lengths,
                                           speculative_label)
 from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
-                                         record_prediction, served_precision)
+                                          num_prompts_of, record_prediction, served_precision)
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 #: A row is noted when users waiting for a pool (the estimate's ``ttft_pool_wait``) make up more than this
@@ -64,7 +64,7 @@ def _estimate(row: dict, csv_dir: pathlib.Path, estimator: str, models: dict) ->
         precision=served_precision(model, cell(row, "precision") or None),
         kv_cache_dtype=kv_cache_dtype_of(row), gpu_memory_utilization=fraction, engine=engine_of(row),
         frontend=frontend_of(row), speculative_tokens=parsed(row, "speculative_tokens", 0),
-        acceptance_length=parsed(row, "acceptance_length"), estimator=estimator))
+        acceptance_length=parsed(row, "acceptance_length"), num_prompts=num_prompts_of(row), estimator=estimator))
 
 
 def pool_wait_note(estimate) -> Optional[str]:
@@ -96,7 +96,8 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "concurrency": cell(row, "concurrency"), "source": cell(row, "source"),
                                   "split": "held-out", "frontend": frontend_of(row),
                                   "random_range_ratio": random_range_ratio_of(row),
-                                  "speculative_tokens": parsed(row, "speculative_tokens", 0)}
+                                  "speculative_tokens": parsed(row, "speculative_tokens", 0),
+                                  "num_prompts": num_prompts_of(row)}
         if metric not in SERVING_METRICS:
             record["error"] = f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)}"
             out.append(record)

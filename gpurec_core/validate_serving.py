@@ -60,12 +60,28 @@ def batch_per_rank(row: dict) -> bool:
 
 def concurrency_of(row: dict) -> Union[int, str]:
     """The closed-loop users of the whole deployment (or 'max'): the ``concurrency`` cell, times dp x pp
-    where the publisher records one rank's batch there (:func:`batch_per_rank`)."""
+    where the publisher records one rank's batch there (:func:`batch_per_rank`), and no more than the
+    requests the run sent (:func:`num_prompts_of`): vllm bench serve's ``--max-concurrency`` only caps
+    the requests in flight."""
+    users, sent = listed_users(row), num_prompts_of(row)
+    return users if sent is None else min(users, sent)
+
+
+def listed_users(row: dict) -> Union[int, str]:
+    """The users the row's concurrency cell names (or 'max'), times dp x pp where it is one rank's batch."""
     text = cell(row, "concurrency")
     users = concurrency(text) if text else 1
     if batch_per_rank(row):
         return users * parsed(row, "dp", 1) * parsed(row, "pp", 1)
     return users
+
+
+def num_prompts_of(row: dict) -> Optional[int]:
+    """The requests the row's benchmark run sent in all (its ``num_prompts`` cell), or None: not recorded,
+    or a ``concurrency=max`` row (a saturation throughput, which the count does not change)."""
+    if cell(row, "concurrency").lower() == "max":
+        return None
+    return parsed(row, "num_prompts")
 
 
 #: Engine names that say the engine ran behind NVIDIA Dynamo (SemiAnalysis InferenceX's framework names
@@ -230,7 +246,7 @@ def _model_ref(row: dict, csv_dir: pathlib.Path) -> str:
 def _estimate_key(row: dict, csv_dir: pathlib.Path, estimator: str) -> tuple:
     return (_model_ref(row, csv_dir), cell(row, "gpu") or "H100", parsed(row, "tp", 1), parsed(row, "pp", 1),
             parsed(row, "ep", 1), parsed(row, "dp", 1), *request_lengths(row),
-            concurrency_of(row),
+            concurrency_of(row), num_prompts_of(row),
             cell(row, "precision") or None, kv_cache_dtype_of(row),
             engine_of(row), frontend_of(row), parsed(row, "speculative_tokens", 0), parsed(row, "acceptance_length"),
             estimator)
@@ -256,7 +272,8 @@ class _Predictor:
         key = _estimate_key(row, self.csv_dir, self.estimator)
         if key in self.estimates:
             return self.estimates[key]
-        ref, gpu, tp, pp, ep, dp, isl, osl, conc, precision, kv, engine, frontend, drafts, accepted, estimator = key
+        (ref, gpu, tp, pp, ep, dp, isl, osl, conc, prompts, precision, kv, engine, frontend, drafts, accepted,
+         estimator) = key
         from gpurec_core.api import estimate_performance
 
         def run(fraction: float):
@@ -270,7 +287,7 @@ class _Predictor:
                 data_parallel_size=dp, input_length=isl, output_length=osl, concurrency=conc,
                 precision=served, kv_cache_dtype=kv, gpu_memory_utilization=fraction,
                 max_num_batched_tokens=tokens, max_num_seqs=batch, engine=engine, frontend=frontend,
-                speculative_tokens=drafts, acceptance_length=accepted, estimator=estimator)
+                speculative_tokens=drafts, acceptance_length=accepted, num_prompts=prompts, estimator=estimator)
 
         try:
             result = as_started(run) + (None,)
@@ -310,6 +327,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "frontend": frontend_of(row),
             "random_range_ratio": random_range_ratio_of(row),
             "speculative_tokens": parsed(row, "speculative_tokens", 0),
+            "num_prompts": num_prompts_of(row),
         }
         if metric not in _METRIC_FIELD:
             record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"
@@ -320,6 +338,9 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
         if batch_per_rank(row):
             notes.append(f"read as {concurrency_of(row)} users: the publisher's concurrency {cell(row, 'concurrency')} "
                          "is one attention-DP rank's batch (aiconfigurator: users = batch x pp x dp)")
+        if concurrency_of(row) != listed_users(row):
+            notes.append(f"read as {concurrency_of(row)} users: the run sent {num_prompts_of(row)} requests, fewer "
+                         f"than its {listed_users(row)} users")
         if notes:
             record["note"] = "; ".join(notes)
         record_prediction(record, estimate, error)

@@ -954,7 +954,8 @@ def build_report() -> str:
             "prompts chunked into the rest; a new prompt waits for the step in flight (length-biased: E[T²]/E[T]) and "
             "then runs its own chunks, n − 1 full-budget steps and a last one, all timed by the roofline. The "
             "benchmark's mean also contains its start-up burst: all users send at t = 0 and are prefilled as a "
-            "staircase of full steps, one request in `benchmark.requests_per_user` of the run. Nothing in this is a "
+            "staircase of full steps, one request in `benchmark.requests_per_user` of the run (or concurrency / "
+            "num_prompts of a run that records its request count, docs/validate.md). Nothing in this is a "
             "√c cluster coefficient; the fitted constants are a per-request overhead (ms), the in-flight wait (in "
             "steps) and the requests per user.",
             "- **The vLLM calibration half is one model and one engine version** (Qwen3-32B, vLLM 0.12), served "
@@ -1265,7 +1266,9 @@ def build_report() -> str:
             "those flags; on such runs its low-load TTFT reads short by several decode steps.",
             "- The start-up burst term models the benchmark client (all users start at once, R requests each), not "
             "the hardware; the estimator's breakdown reports `ttft_steady` for a server that is already running, "
-            "and an open-loop (Poisson) client would see M/D/1-style queueing instead.",
+            "and an open-loop (Poisson) client would see M/D/1-style queueing instead. The shared files do not "
+            "record how many requests each run sent, so R is fitted (9.92, InferenceX's runs send 10 per user); a "
+            "file with a `num_prompts` column is predicted at each run's own count.",
             "- vLLM's `arrival_wait_steps` sits at its upper bound (2 length-biased steps): the calibration rows wait a "
             "little more than the step in flight explains (cohorts of requests that arrive one step apart, which the "
             "mean-value model does not track). Measured vLLM TTFT does not grow as outputs shorten (more prompts per "

@@ -9,7 +9,8 @@ out (percentiles, medians, timings, request samples); the few the readers need t
 hold directly are derived and the README says how:
 
 * vLLM (vllm/benchmarks/serve.py): written by :func:`gpurec_core.benchmark_files.write_vllm_bench_json`
-  (``num_prompts``/``completed`` chosen as 10 x concurrency; token totals = completed x isl/osl).
+  (``completed`` chosen as 10 x concurrency and ``num_prompts`` left out, since the rows do not record it;
+  token totals = completed x isl/osl).
 * GuideLLM 0.7+ (report.py / benchmark.py / metrics.py / statistics.py of guidellm) and GuideLLM
   0.3.1 (benchmark/output.py, benchmark/benchmark.py, objects/statistics.py): only the ``mean`` of
   each distribution; the strategy dicts are what GuideLLM's own ``model_dump`` gives (checked with
@@ -247,7 +248,7 @@ def write_readme(rows: list[dict[str, str]], out: pathlib.Path, csv_name: str) -
         "- left out: medians, percentiles, standard deviations, durations, timestamps, request samples, the",
         "  server address, dates and tool versions (GuideLLM's own pydantic loader would reject the GuideLLM",
         "  files for that; gpurec reads only the fields its reader names);",
-        "- vLLM `num_prompts`/`completed` = 10 x concurrency is CHOSEN (the rows do not record it);",
+        "- vLLM `completed` = 10 x concurrency is CHOSEN and `num_prompts` left out (the rows do not record it);",
         "  `total_input_tokens`/`total_output_tokens` = completed x isl/osl so that the per-request means",
         "  are the rows' isl/osl; `request_rate` \"inf\", `burstiness` 1.0, `backend` \"openai\" are vLLM's",
         "  defaults for a closed-loop run; `mean_ttft_ms` / `mean_tpot_ms` are the rows' ttft_ms / itl_ms;",

@@ -38,7 +38,7 @@ import numpy as np
 
 from gpurec_core.calibration import ANY, SCHEMA_VERSION, ErrorStats, Factor, Profile, Scope, today
 from gpurec_core.measurement_cells import ape, cell, engine_of
-from gpurec_core.validate_serving import concurrency_of, frontend_of
+from gpurec_core.validate_serving import concurrency_of, frontend_of, num_prompts_of
 from gpurec_roofline.constants import RooflineConstants, load_constants
 from gpurec_roofline.fitting import (FACTORS, SPECS, Problem, configuration_key, delivered_rates, delivery_ceiling,
                                      descend, factor_value, with_factors, without_delivery_ceilings)
@@ -57,6 +57,8 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
     metrics = {cell(r, "metric") for r in rows}
     concurrencies = {concurrency_of(r) for r in rows}
     multi_user = any(c == "max" or (isinstance(c, int) and c > 1) for c in concurrencies)
+    uncounted = any(isinstance(concurrency_of(r), int) and concurrency_of(r) > 1 and num_prompts_of(r) is None
+                    for r in rows if cell(r, "metric") == "ttft_ms")
     long_prompts = any(int(cell(r, "isl") or 0) >= 4096 for r in rows)
     # beyond rows of the factor's own metric (FactorSpec.metric), what else its data need
     also = {
@@ -67,7 +69,7 @@ def _candidates(rows: list[dict], prefill_first: bool, layer_counts: set[int],
         "arrival_wait_steps": multi_user and not prefill_first,
         "prefill_clustering": multi_user and prefill_first,
         "prefill_in_decode_fraction": multi_user and prefill_first,
-        "requests_per_user": multi_user,
+        "requests_per_user": uncounted,  # a run that records its request count uses its own
         "client_slot_wait": multi_user,
         "moe_compute_efficiency": has_moe and long_prompts,
     }

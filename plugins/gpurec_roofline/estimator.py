@@ -26,7 +26,7 @@ from gpurec_roofline.constants import EngineConstants, GenerationEfficiency, Roo
 from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
-from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
+from gpurec_roofline.serving import benchmark_requests_per_user, scheduler_limits, serve, users_per_replica
 
 ESTIMATOR_NAME = "roofline"
 #: An estimate notes the queue when at least this share of its users are waiting for their first token.
@@ -301,6 +301,7 @@ class Deployments:
         self.pipelined = np.zeros(count, dtype=bool)
         self.draft_tokens = np.zeros(count)  # speculative decoding: drafts per request per step
         self.tokens_per_step = np.ones(count)  # and the tokens a request advances per step
+        self.num_prompts = np.full(count, np.nan)  # a measured run's requests in all (nan: a long run)
         self.engine_names: list[str] = []  # per group of deployments timed with the same constants
         self.engine_frontends: list[str] = []  # and taking their requests through the same front end
         self.group_constants: list[RooflineConstants] = []
@@ -316,6 +317,8 @@ class Deployments:
             self.kv_tokens[d], self.replicas[d] = memory.kv_cache_tokens, parallelism.data_parallel_size
             self.pipelined[d] = parallelism.pipeline_parallel_size > 1
             self.draft_tokens[d], self.tokens_per_step[d] = workload.speculative_tokens, workload.tokens_per_step
+            if workload.num_prompts is not None:
+                self.num_prompts[d] = workload.num_prompts
             scheduling = schedulings.get(memory.engine) or schedulings.setdefault(memory.engine,
                                                                                   scheduling_of(memory.engine))
             try:
@@ -423,7 +426,8 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
             result = serve(profile, eff, group_constants.communication, engine, group_constants.kernels, I[sel], O[sel],
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
                            group_constants.benchmark, busy[sel], deployments.draft_tokens[dep],
-                           deployments.tokens_per_step[dep])
+                           deployments.tokens_per_step[dep],
+                           benchmark_requests_per_user(group_constants.benchmark, deployments.num_prompts[dep], C[sel]))
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:

@@ -20,10 +20,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from gpurec_core.measurement_cells import cell, engine_of, parsed, request_lengths
-from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, served_precision
+from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, num_prompts_of, served_precision
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
-from gpurec_roofline.serving import closed_loop_throughput, scheduler_limits, serve, users_per_replica
+from gpurec_roofline.serving import (benchmark_requests_per_user, closed_loop_throughput, scheduler_limits, serve,
+                                    users_per_replica)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ FACTORS: tuple[FactorSpec, ...] = (
     FactorSpec("arrival_wait_steps", "engines", 0.5, 2.0, "TTFT rows with more than one user (mixed-step engines)", "ttft_ms"),
     FactorSpec("prefill_clustering", "engines", 0.0, 3.0, "TTFT rows with more than one user (prefill-first engines)", "ttft_ms"),
     FactorSpec("prefill_in_decode_fraction", "engines", 0.0, 1.0, "ITL rows with more than one user (prefill-first engines)", "itl_ms"),
-    FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user", "ttft_ms"),
+    FactorSpec("requests_per_user", "benchmark", 2.0, 100.0, "TTFT rows with more than one user whose runs do not "
+               "record how many requests they sent (num_prompts)", "ttft_ms"),
     # 1 is a client that times the wait for a slot: from 0 the per-request overhead absorbs the gap first
     FactorSpec("client_slot_wait", "benchmark", 0.0, 1.5, "TTFT rows with more than one user", "ttft_ms", (1.0,)),
     FactorSpec("moe_compute_efficiency", "engines", 0.15, 1.0, "TTFT rows of MoE models with prompts of 4096 tokens or more", "ttft_ms"),
@@ -216,8 +218,10 @@ class Problem:
                 profile = build_profile(model.config, model.parameters, workload.precision, gpu, par)
                 self.profiles[pkey] = (profile, gpu, memory.engine, workload.precision, workload, memory)
             g = groups[pkey]
+            sent = num_prompts_of(row)
             for name, value in (("I", I), ("O", O), ("c", users), ("kv", memory.kv_cache_tokens),
-                                ("scale", busy), ("measured", float(cell(row, "value")))):
+                                ("scale", busy), ("measured", float(cell(row, "value"))),
+                                ("sent", np.nan if sent is None else sent), ("users", users * busy)):
                 g[name].append(value)
             g["metric"].append(cell(row, "metric"))
             g["index"].append(len(g["index"]))
@@ -238,7 +242,8 @@ class Problem:
             eff = resolved_efficiency(constants.efficiency_for(gpu), profile, engine_name)
             res = serve(profile, eff, constants.communication, engine, constants.kernels,
                         g["I"], g["O"], g["c"], g["kv"], *scheduler_limits(workload, memory, engine),
-                        constants.benchmark, g["scale"])
+                        constants.benchmark, g["scale"],
+                        requests_per_user=benchmark_requests_per_user(constants.benchmark, g["sent"], g["users"]))
             values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
                       "output_tok_s": res.requests_per_s * g["O"] * g["scale"]}
             for i, metric in enumerate(g["metric"]):
