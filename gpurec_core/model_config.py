@@ -220,6 +220,19 @@ class ModelConfig(BaseModel):
             return 0
         return self.intermediate_size
 
+    def has_feed_forward_on_layer(self, i: int) -> bool:
+        """Layer ``i`` has a feed-forward block, a dense MLP or MoE (a Nemotron-H mixer block has none)."""
+        moe = self.moe_layers[i] if self.moe_layers else self.is_moe
+        return moe or self.dense_intermediate_size_of_layer(i) > 0
+
+    def row_parallel_blocks_of_layer(self, i: int) -> int:
+        """Blocks of layer ``i`` whose output projection is row-parallel under tensor parallelism, each
+        followed by one all-reduce (Megatron-LM TP, Shoeybi et al. 2019): its token mixer and its
+        feed-forward block. 2 for a transformer layer; 1 for a Nemotron-H block, which holds a single
+        mixer (vllm/model_executor/models/nemotron_h.py: each decoder layer's ``mixer`` ends in a
+        RowParallelLinear, the Mamba-2 out_proj, attention o_proj or MLP down_proj, or a reducing MoE)."""
+        return int(self.layer_types[i] != "mlp_only") + int(self.has_feed_forward_on_layer(i))
+
     @classmethod
     def from_hf_config(cls, raw: dict[str, Any], hf_quant_config: Optional[dict[str, Any]] = None) -> "ModelConfig":
         """Normalise a config.json dict. Raises ModelConfigError naming the bad field."""

@@ -1065,7 +1065,8 @@ def build_report() -> str:
             "prefill attention: 2·(n/t)·(d+d_v) × tokens × (I+1)/2 keys (causal) / (peak × attention eff); decode attention: "
             "max(FLOPs, bytes) per sequence, MLA in its absorbed form (d = kv_lora + rope, d_v = kv_lora: 3.4× the prefill "
             "FLOPs per key for DeepSeek-R1, so compute-bound with many heads per GPU, as under attention DP).",
-            "- TP: 2 all-reduces per layer, each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
+            "- TP: one all-reduce after each row-parallel block, 2 per transformer layer (1 per Nemotron-H block, "
+            "which holds one mixer), each latency + 2(n−1)/n × tokens × H × 2 B / (link per direction × link eff); "
             "wide EP (EP > TP): dispatch + combine all-to-all per MoE layer instead of its all-reduce (EP ≤ TP keeps "
             "the all-reduce); a group larger than a node uses the NIC's bandwidth and `scale_out_allreduce_latency_us` / "
             "`scale_out_alltoall_latency_us`; PP: P "

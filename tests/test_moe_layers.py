@@ -43,6 +43,20 @@ def test_experts_inside_the_tensor_parallel_group_only_all_reduce():
     assert wide.alltoalls_per_step == 2 * 94 and wide.allreduces_per_step == 2 * 94 - 94
 
 
+def test_a_single_mixer_block_all_reduces_once():
+    """Every block whose output projection is row-parallel is followed by one all-reduce (Megatron-LM TP).
+    Llama-3.1-8B: 32 layers of attention + MLP, 64. NVIDIA-Nemotron-3-Nano-30B-A3B: hybrid_override_pattern
+    of 52 blocks, each one mixer (Mamba-2, attention or MoE; vllm/model_executor/models/nemotron_h.py), 52.
+    Llama-3_3-Nemotron-Super-49B-v1: 80 layers, 31 with a no-op attention (block_configs), 160 - 31."""
+    def tp2(model_id: str):
+        model = as_model(model_id)
+        return build_profile(model.config, model.parameters, model.precision, as_gpu("H100"),
+                             make_parallelism(2, 1, 1, 1))
+    assert tp2("meta-llama/Llama-3.1-8B").allreduces_per_step == 64
+    assert tp2("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16").allreduces_per_step == 52
+    assert tp2("nvidia/Llama-3_3-Nemotron-Super-49B-v1").allreduces_per_step == 160 - 31
+
+
 def test_blom_approximation_of_the_largest_normal():
     """Expected maxima of n standard normals (Harter 1961 tables: 0.5642 for 2, 1.0294 for 4, 1.4236 for 8,
     1.7660 for 16); Blom's formula is within 5 % (4.5 % high at n = 2, under 2 % from n = 4)."""

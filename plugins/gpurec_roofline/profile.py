@@ -77,7 +77,7 @@ class DeploymentProfile:
     state_bytes_per_sequence: float  # linear-attention / Mamba recurrent state per sequence on this GPU
     activation_bytes_per_token: float  # activation traffic to and from HBM per token per GPU
     allreduce_bytes_per_token: float  # bytes of one TP all-reduce per token (H x activation bytes)
-    allreduces_per_step: float       # TP all-reduces per step on this stage (2 per layer, fewer with EP)
+    allreduces_per_step: float       # TP all-reduces per step on this stage (2 per transformer layer, 1 per single-mixer block, fewer with wide EP)
     alltoalls_per_step: float        # EP all-to-alls per step (dispatch + combine per MoE layer)
     alltoall_bytes_per_token: float  # bytes one token sends in one all-to-all (k x H x activation bytes)
     peak_tflops: float               # dense tensor TFLOPS of the compute dtype on this GPU
@@ -205,10 +205,12 @@ def _layout_coefficients(cfg: ModelConfig, params, precision: Precision, tp: int
     # enable_attention_dp; SGLang's --moe-a2a-backend defaults to none.
     wide_ep = ep > tp
     if tp > 1:
-        # One all-reduce after attention and one after the MLP of each layer (Megatron-LM TP,
-        # Shoeybi et al. 2019). With wide EP the MoE layer's all-reduce becomes a dispatch + combine
-        # (an engine that all-gathers instead keeps it: step.communication_time_s).
-        allreduces = 2.0 * layers - (moe_per_stage if wide_ep else 0.0)
+        # One all-reduce after the token mixer and one after the MLP of each layer (Megatron-LM TP,
+        # Shoeybi et al. 2019); a layer with one of them has one (ModelConfig.row_parallel_blocks_of_layer).
+        # With wide EP the MoE layer's all-reduce becomes a dispatch + combine (an engine that
+        # all-gathers instead keeps it: step.communication_time_s).
+        blocks = sum(cfg.row_parallel_blocks_of_layer(i) for i in range(cfg.num_hidden_layers)) * stage
+        allreduces = blocks - (moe_per_stage if wide_ep else 0.0)
     if wide_ep:
         alltoalls = 2.0 * moe_per_stage
     return dict(
