@@ -312,11 +312,6 @@ class Workload(_Value):
                              f"more than {n:,} in flight, so pass concurrency={n:,}")
         return self
 
-    @property
-    def requests_per_user(self) -> Optional[float]:
-        """Requests each user sends in the measured run (``num_prompts / concurrency``); None when not given."""
-        return None if self.num_prompts is None else self.num_prompts / self.concurrency
-
     @model_validator(mode="after")
     def _acceptance_fits_drafts(self):
         k, a = self.speculative_tokens, self.acceptance_length

@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpurec_roofline.serving import (admitted_requests, benchmark_mean_ttft, burst_passes, client_slot_wait_s,
-                                     replica_step_s, scheduler_limits)
+from gpurec_roofline.serving import (admitted_requests, benchmark_mean_ttft, benchmark_requests_per_user, burst_passes,
+                                     client_slot_wait_s, replica_step_s, scheduler_limits)
 
 #: Fixed-point iterations of the closed loop (damped): converged within 0.1 % on the validation rows.
 ITERATIONS = 40
@@ -196,7 +196,9 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
                             comm.kv_transfer_latency_us * 1e-6, constants.benchmark, workload.speculative_tokens,
-                            workload.tokens_per_step, workload.requests_per_user)
+                            workload.tokens_per_step,
+                            benchmark_requests_per_user(constants.benchmark, workload.num_prompts or np.nan,
+                                                        workload.concurrency))
 
     def one(x) -> float:
         return float(np.asarray(x, dtype=float).reshape(-1)[0])

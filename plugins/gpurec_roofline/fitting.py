@@ -20,7 +20,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from gpurec_core.measurement_cells import cell, engine_of, parsed, request_lengths
-from gpurec_core.validate_serving import concurrency_of, frontend_of, kv_cache_dtype_of, num_prompts_of, served_precision
+from gpurec_core.validate_serving import (concurrency_of, frontend_of, kv_cache_dtype_of, num_prompts_of,
+                                          served_precision)
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
 from gpurec_roofline.serving import (benchmark_requests_per_user, closed_loop_throughput, scheduler_limits, serve,

@@ -77,7 +77,8 @@ class DeploymentProfile:
     state_bytes_per_sequence: float  # linear-attention / Mamba recurrent state per sequence on this GPU
     activation_bytes_per_token: float  # activation traffic to and from HBM per token per GPU
     allreduce_bytes_per_token: float  # bytes of one TP all-reduce per token (H x activation bytes)
-    allreduces_per_step: float       # TP all-reduces per step on this stage (2 per transformer layer, 1 per single-mixer block, fewer with wide EP)
+    allreduces_per_step: float       # TP all-reduces per step on this stage (2 per transformer layer, 1 per
+    #                                  single-mixer block, fewer with wide EP)
     alltoalls_per_step: float        # EP all-to-alls per step (dispatch + combine per MoE layer)
     alltoall_bytes_per_token: float  # bytes one token sends in one all-to-all (k x H x activation bytes)
     peak_tflops: float               # dense tensor TFLOPS of the compute dtype on this GPU
