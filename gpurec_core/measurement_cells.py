@@ -124,6 +124,25 @@ CELL_KINDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "acceptance_length": (f"a number from 1 to {MAX_DRAFT_TOKENS + 1}", acceptance),
 }
 
+#: The serving metrics under the names benchmark tools save them (matched ignoring case): vLLM's ``vllm bench
+#: serve --save-result`` keys ``mean_ttft_ms``, ``mean_tpot_ms`` (TPOT excludes the first token: gpurec's ITL),
+#: ``mean_itl_ms`` and ``output_throughput`` (vllm/benchmarks/serve.py); GuideLLM's ``time_to_first_token_ms``,
+#: ``inter_token_latency_ms`` and ``output_tokens_per_second`` (guidellm benchmark metrics). Means only: a
+#: median (``median_ttft_ms``) is not a mean, and GuideLLM's ``time_per_output_token_ms`` counts the first token.
+METRIC_ALIASES: dict[str, tuple[str, ...]] = {
+    "ttft_ms": ("mean_ttft_ms", "ttft_ms_mean", "time_to_first_token_ms"),
+    "itl_ms": ("mean_tpot_ms", "tpot_ms", "tpot_ms_mean", "mean_itl_ms", "itl_ms_mean", "inter_token_latency_ms"),
+    "output_tok_s": ("output_throughput", "output_tokens_per_second", "output_tok_s_total"),
+}
+_METRIC_OF = {alias: metric for metric, aliases in METRIC_ALIASES.items() for alias in (metric, *aliases)}
+
+
+def metric_name(text: str) -> str:
+    """gpurec's name of a serving metric written as another tool names it (:data:`METRIC_ALIASES`); any
+    other text as it is (a memory metric, or one no estimator predicts, which the report names)."""
+    return _METRIC_OF.get(text.strip().lower(), text)
+
+
 #: Cells every row of a file kind must fill (besides ``model`` or ``model_path``).
 REQUIRED_CELLS = {"memory": ("metric", "value"), "serving": ("isl", "osl", "metric", "value"),
                   "disaggregated": ("isl", "osl", "concurrency", "prefill_tp", "decode_tp", "metric", "value")}

@@ -30,7 +30,7 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpurec_core.errors import MeasurementFileError
-from gpurec_core.measurement_cells import check_rows
+from gpurec_core.measurement_cells import check_rows, metric_name
 from gpurec_core.bounded_read import open_regular_file
 
 WORST_ROWS = 10
@@ -150,7 +150,10 @@ def read_measurements(path: Path) -> tuple[list[str], list[dict[str, str]]]:
                 missing = [k for k, v in row.items() if v is None]
                 raise MeasurementFileError(f"{path}: row {line}, column {missing[0]!r}: missing cell (the row has "
                                            f"{len(header) - len(missing)} cells, the header {len(header)})")
-            rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+            cells = {k.strip(): (v or "").strip() for k, v in row.items()}
+            if "metric" in cells:
+                cells["metric"] = metric_name(cells["metric"])
+            rows.append(cells)
     except csv.Error as exc:
         raise MeasurementFileError(f"{path}: row {reader.line_num}: not a valid CSV: {exc}") from None
     if not header:

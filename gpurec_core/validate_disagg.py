@@ -99,7 +99,9 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "speculative_tokens": parsed(row, "speculative_tokens", 0),
                                   "num_prompts": num_prompts_of(row)}
         if metric not in SERVING_METRICS:
-            record["error"] = f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)}"
+            record["error"] = (f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)} "
+                               "(means; other tools' names of them: measurement_cells.METRIC_ALIASES; a median is "
+                               "not a mean)")
             out.append(record)
             continue
         key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))

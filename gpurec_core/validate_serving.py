@@ -330,7 +330,8 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "num_prompts": num_prompts_of(row),
         }
         if metric not in _METRIC_FIELD:
-            record["error"] = f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)}"
+            record["error"] = (f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)} (means; "
+                               "other tools' names of them: measurement_cells.METRIC_ALIASES; a median is not a mean)")
             out.append(record)
             continue
         estimate, note, error = predictor.estimate(row)

@@ -117,3 +117,31 @@ def test_docs_list_the_columns_the_readers_take():
     assert set(_CONFIG_COLUMNS) <= set(names(memory, 3))
     disagg = next(v for k, v in table.items() if k.startswith("disaggregated"))
     assert all(f"{pool}_{size}" in names(disagg, 3) for pool in ("prefill", "decode") for size in POOL_COLUMNS)
+
+
+def test_metrics_under_the_names_benchmark_tools_save_them(tmp_path):
+    """vllm/benchmarks/serve.py saves mean_ttft_ms, mean_tpot_ms and output_throughput; GuideLLM
+    time_to_first_token_ms, inter_token_latency_ms and output_tokens_per_second: each is read as gpurec's
+    metric and predicted the same; a median is not a mean and stays unpredicted, with the reason."""
+    from gpurec_core.validate import validate_file
+
+    with FIXTURE.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["model"] == "Qwen/Qwen3-32B" and r["engine"] == "vllm"
+                and r["tp"] == "2" and r["isl"] == "1024" and r["osl"] == "1024" and r["concurrency"] == "16"]
+    assert {r["metric"] for r in rows} == {"ttft_ms", "itl_ms"}
+    renamed = [dict(r, metric={"ttft_ms": "mean_ttft_ms", "itl_ms": "Mean_TPOT_ms"}[r["metric"]]) for r in rows]
+    guidellm = [dict(r, metric={"ttft_ms": "time_to_first_token_ms", "itl_ms": "inter_token_latency_ms"}[r["metric"]])
+                for r in rows]
+    median = [dict(rows[0], metric="median_ttft_ms")]
+    path = tmp_path / "runs.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows + renamed + guidellm + median)
+    report = validate_file(path)
+    n = len(rows)
+    plain, *others = (report.rows[i:i + n] for i in range(0, 3 * n, n))
+    for other in others:
+        assert [(r.metric, r.predicted) for r in other] == [(r.metric, r.predicted) for r in plain]
+    last = report.rows[-1]
+    assert last.predicted is None and "unknown metric 'median_ttft_ms'" in last.error and "median" in last.error
