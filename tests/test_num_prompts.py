@@ -135,3 +135,19 @@ def test_validate_says_how_many_rows_it_read_with_their_request_count(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(path)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "1 row(s) read with the number of requests their run sent" in " ".join(result.output.split())
+
+
+def test_calibration_times_a_counted_run_as_validate_does():
+    """gpurec calibrate's fit (gpurec_roofline.fitting.Problem) and gpurec validate predict a row with its
+    request count alike, so a profile fitted on counted runs is fitted on what validate reports."""
+    from gpurec_core.validate_serving import predict_rows
+    from gpurec_roofline.constants import load_constants
+    from gpurec_roofline.fitting import Problem
+
+    rows = _shared_rows(model="Qwen/Qwen3-32B", engine="vllm", tp="2", isl="1024", osl="1024", concurrency="16")
+    constants = load_constants()
+    for count in ("", "16", "160"):
+        counted = [dict(r, num_prompts=count) for r in rows]
+        fitted = {metric: predicted for _, metric, predicted, _ in Problem(counted).predictions(lambda *_: constants)}
+        validated = {r["metric"]: r["predicted"] for r in predict_rows(counted, SERVING.parent, "roofline")}
+        assert fitted == pytest.approx(validated, rel=1e-9), count
