@@ -17,7 +17,7 @@ from gpurec_core.errors import GpurecError
 from gpurec_core.measurement_cells import (cell, engine_of, parsed, random_range_ratio_of, request_lengths,
                                           speculative_label)
 from gpurec_core.validate_serving import (SERVING_METRICS, as_started, concurrency_of, frontend_of, kv_cache_dtype_of,
-                                          num_prompts_of, record_prediction, served_precision)
+                                          num_prompts_of, record_prediction, served_precision, unknown_metric)
 
 POOL_COLUMNS = ("workers", "tp", "dp", "ep", "batch")
 #: A row is noted when users waiting for a pool (the estimate's ``ttft_pool_wait``) make up more than this
@@ -99,9 +99,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
                                   "speculative_tokens": parsed(row, "speculative_tokens", 0),
                                   "num_prompts": num_prompts_of(row)}
         if metric not in SERVING_METRICS:
-            record["error"] = (f"unknown metric {metric!r}; disaggregated metrics are {', '.join(SERVING_METRICS)} "
-                               "(means; other tools' names of them: measurement_cells.METRIC_ALIASES; a median is "
-                               "not a mean)")
+            record["error"] = unknown_metric(metric, "disaggregated")
             out.append(record)
             continue
         key = "|".join(cell(row, k) for k in row if k not in ("metric", "value", "source"))

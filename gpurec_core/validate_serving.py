@@ -108,6 +108,12 @@ def frontend_of(row: dict) -> str:
     return "engine"
 
 
+def unknown_metric(metric: str, kind: str) -> str:
+    """Why a row of a ``kind`` ('serving', 'disaggregated') file with this metric is not predicted."""
+    return (f"unknown metric {metric!r}; {kind} metrics are {', '.join(SERVING_METRICS)} (means; other tools' "
+            "names of them: measurement_cells.METRIC_ALIASES; a median is not a mean)")
+
+
 def describe_config(row: dict) -> str:
     """A short label of a row's deployment, e.g. ``"tp2 isl1024 osl128 c16 fp8"``."""
     parts = [f"tp{parsed(row, 'tp', 1)}"]
@@ -330,8 +336,7 @@ def predict_rows(rows: list[dict], csv_dir: pathlib.Path, estimator: str) -> lis
             "num_prompts": num_prompts_of(row),
         }
         if metric not in _METRIC_FIELD:
-            record["error"] = (f"unknown metric {metric!r}; serving metrics are {', '.join(SERVING_METRICS)} (means; "
-                               "other tools' names of them: measurement_cells.METRIC_ALIASES; a median is not a mean)")
+            record["error"] = unknown_metric(metric, "serving")
             out.append(record)
             continue
         estimate, note, error = predictor.estimate(row)

@@ -75,10 +75,11 @@ class DisaggResult:
 def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, kernels, input_length, output_length,
                         users, max_num_batched_tokens, max_num_seqs, transfer_s_per_token,
                         transfer_fixed_s, benchmark=None, draft_tokens=0.0, acceptance_length=1.0,
-                        requests_per_user=None) -> DisaggResult:
+                        num_prompts=None) -> DisaggResult:
     """Closed-loop steady state of an xPyD deployment (arrays broadcast over rows); ``benchmark`` (the
     client, :class:`gpurec_roofline.constants.BenchmarkConstants`) adds its start-up burst and clock, the
-    burst weighed by ``requests_per_user`` where the run's request count is known (None: the client's).
+    burst weighed by the run's request count ``num_prompts`` where it is known
+    (:func:`gpurec_roofline.serving.benchmark_requests_per_user`).
     With speculative decoding (``draft_tokens`` k > 0) a decode step drafts and verifies
     (:func:`gpurec_roofline.serving.replica_step_s`) and advances a request ``acceptance_length``
     tokens, so the inter-token latency is the step over it (as :func:`gpurec_roofline.serving.serve`);
@@ -137,8 +138,7 @@ def serve_disaggregated(prefill: PoolTiming, decode: PoolTiming, comm, engine, k
         full = np.minimum(M, per_unit * I)
         full_t, _ = replica_step_s(*p_args, 0.0, I, full, full / I, I, draft_tokens=draft_tokens)
         burst = overhead + burst_passes(per_unit, I, M) * full_t + transfer + itl
-        per_user = benchmark.requests_per_user if requests_per_user is None else requests_per_user
-        ttft_served = benchmark_mean_ttft(ttft_served, burst, per_user)
+        ttft_served = benchmark_mean_ttft(ttft_served, burst, benchmark_requests_per_user(benchmark, num_prompts, c))
     # Users the pools cannot serve at once wait before their first token (closed-loop Little's law).
     ttft = np.maximum(ttft_served, c / lam - (O - 1.0) * itl)
     pool_wait = ttft - ttft_served
@@ -196,9 +196,7 @@ def estimate_disaggregated(model, deployment, workload, prefill_memory, decode_m
     r = serve_disaggregated(pools[0], pools[1], comm, engine, constants.kernels, workload.input_length,
                             workload.output_length, workload.concurrency, budget, seqs, per_token,
                             comm.kv_transfer_latency_us * 1e-6, constants.benchmark, workload.speculative_tokens,
-                            workload.tokens_per_step,
-                            benchmark_requests_per_user(constants.benchmark, workload.num_prompts or np.nan,
-                                                        workload.concurrency))
+                            workload.tokens_per_step, workload.num_prompts)
 
     def one(x) -> float:
         return float(np.asarray(x, dtype=float).reshape(-1)[0])

@@ -26,7 +26,7 @@ from gpurec_roofline.constants import EngineConstants, GenerationEfficiency, Roo
 from gpurec_roofline.fitting import with_factors
 from gpurec_core.model_facts import towers_loaded
 from gpurec_roofline.profile import DeploymentProfile, build_profile, profile_columns, stack_profiles, uniform_column
-from gpurec_roofline.serving import benchmark_requests_per_user, scheduler_limits, serve, users_per_replica
+from gpurec_roofline.serving import scheduler_limits, serve, users_per_replica
 
 ESTIMATOR_NAME = "roofline"
 #: An estimate notes the queue when at least this share of its users are waiting for their first token.
@@ -427,7 +427,7 @@ def estimate_many(deployments, rows, input_length, output_length, concurrency,
                            users[sel], kv_tokens[sel], deployments.budget[dep], deployments.max_seqs[dep],
                            group_constants.benchmark, busy[sel], deployments.draft_tokens[dep],
                            deployments.tokens_per_step[dep],
-                           benchmark_requests_per_user(group_constants.benchmark, deployments.num_prompts[dep], C[sel]))
+                           deployments.num_prompts[dep])
             for key in out:
                 out[key][sel] = getattr(result, key)
             if parts_out is not None:

@@ -24,8 +24,7 @@ from gpurec_core.validate_serving import (concurrency_of, frontend_of, kv_cache_
                                           served_precision)
 from gpurec_roofline.constants import RooflineConstants
 from gpurec_roofline.profile import build_profile
-from gpurec_roofline.serving import (benchmark_requests_per_user, closed_loop_throughput, scheduler_limits, serve,
-                                    users_per_replica)
+from gpurec_roofline.serving import closed_loop_throughput, scheduler_limits, serve, users_per_replica
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ class Problem:
             sent = num_prompts_of(row)
             for name, value in (("I", I), ("O", O), ("c", users), ("kv", memory.kv_cache_tokens),
                                 ("scale", busy), ("measured", float(cell(row, "value"))),
-                                ("sent", np.nan if sent is None else sent), ("users", users * busy)):
+                                ("sent", np.nan if sent is None else sent)):
                 g[name].append(value)
             g["metric"].append(cell(row, "metric"))
             g["index"].append(len(g["index"]))
@@ -244,7 +243,7 @@ class Problem:
             res = serve(profile, eff, constants.communication, engine, constants.kernels,
                         g["I"], g["O"], g["c"], g["kv"], *scheduler_limits(workload, memory, engine),
                         constants.benchmark, g["scale"],
-                        requests_per_user=benchmark_requests_per_user(constants.benchmark, g["sent"], g["users"]))
+                        num_prompts=g["sent"])
             values = {"ttft_ms": res.ttft_s * 1e3, "itl_ms": res.itl_s * 1e3,
                       "output_tok_s": res.requests_per_s * g["O"] * g["scale"]}
             for i, metric in enumerate(g["metric"]):

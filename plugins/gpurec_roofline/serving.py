@@ -189,10 +189,10 @@ def burst_passes(users, prompt_length, max_num_batched_tokens):
 
 
 def benchmark_requests_per_user(benchmark: BenchmarkConstants, num_prompts, users):
-    """Requests each closed-loop user sends in the measured run: ``num_prompts / users`` where the run's
-    request count is known (vllm bench serve sends ``--num-prompts`` through ``--max-concurrency`` slots),
-    else ``benchmark.requests_per_user`` (nan entries of ``num_prompts``)."""
-    n = np.asarray(num_prompts, float)
+    """Requests each closed-loop user sends in the measured run: ``num_prompts / users`` (the deployment's
+    users) where the run's request count is known (vllm bench serve sends ``--num-prompts`` through
+    ``--max-concurrency`` slots), else ``benchmark.requests_per_user`` (``num_prompts`` None, or nan entries)."""
+    n = np.asarray(np.nan if num_prompts is None else num_prompts, float)
     return np.where(np.isnan(n), benchmark.requests_per_user, np.maximum(n / np.maximum(users, 1.0), 1.0))
 
 
@@ -317,11 +317,11 @@ def serial_bound_s(args, input_length, output_length, users, chunks, overhead, d
 def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: CommunicationConstants,
           engine: EngineConstants, kernels: KernelConstants, input_length, output_length, users, kv_cache_tokens,
           max_num_batched_tokens, max_num_seqs, benchmark: BenchmarkConstants, replicas=1.0,
-          draft_tokens=0.0, acceptance_length=1.0, requests_per_user=None) -> ServingResult:
+          draft_tokens=0.0, acceptance_length=1.0, num_prompts=None) -> ServingResult:
     """Solve the closed-loop steady state of one replica (all arguments broadcast as numpy arrays);
     ``replicas`` (the busy data-parallel copies of it behind one client) only sets the client's gap between
-    completions (:func:`client_slot_wait_s`); ``requests_per_user`` (:func:`benchmark_requests_per_user`; None:
-    ``benchmark.requests_per_user``) the start-up burst's share of the reported mean TTFT.
+    completions (:func:`client_slot_wait_s`); ``num_prompts`` (the measured run's requests in all, None or nan:
+    not recorded) the start-up burst's share of the reported mean TTFT (:func:`benchmark_requests_per_user`).
 
     Speculative decoding (``draft_tokens`` k > 0): a decode step drafts k tokens per sequence and
     verifies them (:func:`replica_step_s`), and a sequence advances ``acceptance_length`` a tokens per
@@ -441,7 +441,7 @@ def serve(profile: DeploymentProfile, eff: GenerationEfficiency, comm: Communica
         # every rank's users arrive at t = 0: the busy ranks prefill together
         burst_t, _ = replica_step_s(*args, 0.0, I, burst_tokens, burst_tokens / I, I, burst_tokens, draft_tokens=k)
         burst = overhead + burst_passes(B, I, M) * burst_t
-        per_user = benchmark.requests_per_user if requests_per_user is None else requests_per_user
+        per_user = benchmark_requests_per_user(benchmark, num_prompts, c * np.asarray(replicas, float))
         ttft_run = benchmark_mean_ttft(ttft_svc, burst, per_user)
     ttft = np.where(queued, ttft_svc + before * wait, ttft_run)
     stall = np.where(queued, (1.0 - before) * wait / np.maximum(O - 1.0, 1.0), 0.0)  # per output token
